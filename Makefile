@@ -1,0 +1,33 @@
+# Kyso: `make run` serves on http://127.0.0.1:8080, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export SOFTHSM2_CONF ?= $(CURDIR)/var/softhsm2.conf
+
+.PHONY: help setup run test lint bench clean
+
+help:
+	@echo "make run    set up (packages, .venv, token, database, CA) and serve on 127.0.0.1:8080"
+	@echo "make test   set up and run the whole test suite (SQLite and PostgreSQL)"
+	@echo "make lint   ruff and mypy"
+	@echo "make bench  benchmarks (bench/*.py)"
+	@echo "make clean  remove .venv and caches (var/ with the token and database is kept)"
+
+setup:
+	@scripts/setup.sh
+
+run: setup
+	@scripts/run.sh
+
+test: setup
+	@scripts/test.sh
+
+lint: setup
+	.venv/bin/ruff check kyso hsm ca_admin signer tests bench
+	.venv/bin/mypy
+
+bench: setup
+	.venv/bin/python bench/hsm_sign.py
+
+clean:
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

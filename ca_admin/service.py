@@ -1,0 +1,221 @@
+"""The CA's public service module: what other packages and the web layer may call.
+
+``signer`` and ``kyso`` reach the CA only through these functions, never its models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass
+
+from asn1crypto import pem, x509
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ca_admin.models import CertificateAuthority
+from ca_admin.x509build import CaCertificateRequest, build_ca_certificate, build_name, scheme_for
+from hsm import KeySpec, KeyStore, SignatureScheme
+from kyso import audit
+from kyso.db import transaction, utcnow
+from kyso.errors import Conflict, NotFound
+from kyso.settings import CaKeySettings, CaNameSettings, Settings
+
+log = logging.getLogger("kyso.ca")
+
+ROLES = ("root", "issuing")
+
+
+class CaAlreadyInitialised(Conflict):
+    code = "ca-already-initialised"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the certificate authority is already initialised; nothing was changed",
+            "tổ chức chứng thực đã được khởi tạo; không có gì thay đổi",
+        )
+
+
+class CaNotInitialised(NotFound):
+    code = "ca-not-initialised"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the certificate authority is not initialised yet: run 'kyso ca init'",
+            "tổ chức chứng thực chưa được khởi tạo: chạy 'kyso ca init'",
+        )
+
+
+@dataclass(frozen=True)
+class CaCertificate:
+    role: str
+    subject: str
+    key_label: str
+    key_spec: str
+    signature_scheme: str
+    serial_hex: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    certificate_der: bytes
+
+    @property
+    def certificate_pem(self) -> bytes:
+        return bytes(pem.armor("CERTIFICATE", self.certificate_der))
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return x509.Certificate.load(self.certificate_der)
+
+
+def _public(row: CertificateAuthority) -> CaCertificate:
+    return CaCertificate(
+        role=row.role, subject=row.subject, key_label=row.key_label, key_spec=row.key_spec,
+        signature_scheme=row.signature_scheme, serial_hex=row.serial_hex,
+        not_before=row.not_before, not_after=row.not_after,
+        certificate_der=row.certificate_der,
+    )
+
+
+def active_ca(session: Session, role: str) -> CaCertificate:
+    """The active root or issuing CA, or ``CaNotInitialised``."""
+    row = session.execute(
+        select(CertificateAuthority)
+        .where(CertificateAuthority.role == role, CertificateAuthority.status == "active")
+        .order_by(CertificateAuthority.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if row is None:
+        raise CaNotInitialised()
+    return _public(row)
+
+
+def is_initialised(session: Session) -> bool:
+    return session.execute(select(CertificateAuthority.id).limit(1)).first() is not None
+
+
+def _name(n: CaNameSettings, fallback_cn: str) -> x509.Name:
+    return build_name(
+        common_name=n.common_name or fallback_cn,
+        organization=n.organization,
+        organizational_unit=n.organizational_unit,
+        locality=n.locality,
+        country=n.country,
+    )
+
+
+def _validity(now: dt.datetime, key: CaKeySettings) -> tuple[dt.datetime, dt.datetime]:
+    # Back-date a little so that relying parties with a slow clock accept the certificate.
+    start = now.replace(microsecond=0) - dt.timedelta(minutes=5)
+    return start, start + dt.timedelta(days=key.validity_days)
+
+
+def init_ca(
+    factory: sessionmaker[Session],
+    keystore: KeyStore,
+    settings: Settings,
+    *,
+    actor: str,
+    request_id: str = "",
+    now: dt.datetime | None = None,
+) -> tuple[CaCertificate, CaCertificate]:
+    """Create the root and issuing CAs: keys in the token, certificates signed there.
+
+    Refuses when a CA exists. A key whose certificate row was not committed is destroyed,
+    so a failure at any step leaves neither keys nor rows behind.
+    """
+    now = now or utcnow()
+    with transaction(factory) as session:
+        if is_initialised(session):
+            raise CaAlreadyInitialised()
+    ca = settings.ca
+    suffix = secrets.token_hex(4)
+    made: list[str] = []
+    try:
+        root_spec = KeySpec.parse(ca.root_key.key_type)
+        issuing_spec = KeySpec.parse(ca.issuing_key.key_type)
+        root_label, issuing_label = f"ca-root-{suffix}", f"ca-issuing-{suffix}"
+
+        root_key = keystore.generate_key_pair(root_label, root_spec)
+        made.append(root_label)
+        root_scheme = scheme_for(root_key.public_key_der, ca.root_key.signature_scheme, ca.root_key.hash)
+        root_name = _name(ca.root_name, "Kyso Root CA")
+        nb, na = _validity(now, ca.root_key)
+        root_cert = build_ca_certificate(
+            keystore, root_label, root_scheme,
+            CaCertificateRequest(subject=root_name, subject_spki_der=root_key.public_key_der,
+                                 not_before=nb, not_after=na, path_length=None),
+        )
+
+        issuing_key = keystore.generate_key_pair(issuing_label, issuing_spec)
+        made.append(issuing_label)
+        issuing_scheme = scheme_for(
+            issuing_key.public_key_der, ca.issuing_key.signature_scheme, ca.issuing_key.hash
+        )
+        nb_i, na_i = _validity(now, ca.issuing_key)
+        na_i = min(na_i, na)  # never outlive the root
+        base = settings.server.public_base_url.rstrip("/")
+        issuing_cert = build_ca_certificate(
+            keystore, root_label, root_scheme,
+            CaCertificateRequest(
+                subject=_name(ca.issuing_name, "Kyso Issuing CA"),
+                subject_spki_der=issuing_key.public_key_der,
+                not_before=nb_i, not_after=na_i, path_length=ca.issuing_path_length,
+                issuer=root_name, issuer_spki_der=root_key.public_key_der,
+                crl_urls=(f"{base}/pki/crl/root.crl",),
+                ca_issuer_urls=(f"{base}/pki/ca/root.crt",),
+            ),
+        )
+
+        with transaction(factory) as session:
+            if is_initialised(session):  # another process won the race
+                raise CaAlreadyInitialised()
+            root_row = _row("root", root_cert, root_label, root_spec, root_scheme, None)
+            session.add(root_row)
+            session.flush()
+            issuing_row = _row("issuing", issuing_cert, issuing_label, issuing_spec,
+                               root_scheme, root_row.id)
+            session.add(issuing_row)
+            session.flush()
+            for row in (root_row, issuing_row):
+                audit.record(
+                    session, actor=actor, action="ca.create", target=f"ca:{row.role}",
+                    details={"subject": row.subject, "serial": row.serial_hex,
+                             "key_label": row.key_label, "key_spec": row.key_spec,
+                             "not_after": row.not_after.isoformat()},
+                    request_id=request_id,
+                )
+            result = (_public(root_row), _public(issuing_row))
+        made.clear()
+        return result
+    finally:
+        for label in made:
+            try:
+                keystore.delete_key(label)
+                log.warning("removed key %s of an unfinished CA initialisation", label)
+            except Exception:  # noqa: BLE001 - report, keep the original error
+                log.exception("could not remove key %s of an unfinished CA initialisation", label)
+
+
+def _row(role: str, cert: x509.Certificate, label: str, spec: KeySpec,
+         signed_with: SignatureScheme, issuer_id: int | None) -> CertificateAuthority:
+    validity = cert["tbs_certificate"]["validity"]
+    return CertificateAuthority(
+        role=role,
+        subject=cert.subject.human_friendly,
+        key_label=label,
+        key_spec=str(spec),
+        signature_scheme=signed_with.value,
+        serial_hex=format(cert.serial_number, "x"),
+        certificate_der=cert.dump(),
+        not_before=validity["not_before"].native,
+        not_after=validity["not_after"].native,
+        issuer_id=issuer_id,
+    )
+
+
+def signing_scheme_of(ca: CaCertificate, settings: Settings) -> SignatureScheme:
+    """The scheme this CA's key signs with (ECDSA for EC keys, else the configured RSA one)."""
+    key = settings.ca.root_key if ca.role == "root" else settings.ca.issuing_key
+    spki = ca.certificate.public_key.dump()
+    return scheme_for(spki, key.signature_scheme, key.hash)

@@ -1,0 +1,26 @@
+"""The HSM boundary: the only package that imports pkcs11."""
+
+from hsm.errors import (
+    HsmError,
+    HsmModuleMissing,
+    HsmPinIncorrect,
+    HsmUnavailable,
+    KeyAlreadyExists,
+    KeyNotFound,
+    UnsupportedAlgorithm,
+)
+from hsm.keystore import KeyInfo, KeySpec, KeyStore, SignatureScheme
+
+__all__ = [
+    "HsmError",
+    "HsmModuleMissing",
+    "HsmPinIncorrect",
+    "HsmUnavailable",
+    "KeyAlreadyExists",
+    "KeyInfo",
+    "KeyNotFound",
+    "KeySpec",
+    "KeyStore",
+    "SignatureScheme",
+    "UnsupportedAlgorithm",
+]

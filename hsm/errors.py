@@ -1,0 +1,70 @@
+"""Typed HSM errors. Messages never carry a PIN or key material."""
+
+from __future__ import annotations
+
+from kyso.errors import BadRequest, Conflict, KysoError, NotFound, ServiceUnavailable
+
+
+class HsmError(KysoError):
+    code = "hsm-error"
+    status = 500
+    title_en = "HSM error"
+
+
+class HsmUnavailable(ServiceUnavailable):
+    code = "hsm-unavailable"
+
+    def __init__(self, reason_en: str = "the HSM token is not reachable",
+                 reason_vi: str = "không kết nối được thiết bị HSM",
+                 log_detail: str | None = None) -> None:
+        super().__init__(reason_en, reason_vi, log_detail=log_detail)
+
+
+class HsmModuleMissing(HsmUnavailable):
+    code = "hsm-module-missing"
+
+    def __init__(self, module: str) -> None:
+        super().__init__(
+            f"PKCS#11 module not found or not loadable: {module}",
+            f"không tìm thấy hoặc không nạp được mô-đun PKCS#11: {module}",
+        )
+
+
+class HsmPinIncorrect(HsmUnavailable):
+    code = "hsm-pin-incorrect"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the HSM refused the configured PIN",
+            "HSM từ chối mã PIN đã cấu hình",
+        )
+
+
+class KeyNotFound(NotFound):
+    code = "hsm-key-not-found"
+
+    def __init__(self, label: str) -> None:
+        super().__init__(
+            f"no key labelled '{label}' in the HSM token",
+            f"không có khóa với nhãn '{label}' trong HSM",
+        )
+
+
+class KeyAlreadyExists(Conflict):
+    code = "hsm-key-exists"
+
+    def __init__(self, label: str) -> None:
+        super().__init__(
+            f"a key labelled '{label}' already exists in the HSM token",
+            f"đã có khóa với nhãn '{label}' trong HSM",
+        )
+
+
+class UnsupportedAlgorithm(BadRequest):
+    code = "unsupported-algorithm"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"unsupported key type or signature scheme: {what}",
+            f"loại khóa hoặc lược đồ chữ ký không được hỗ trợ: {what}",
+        )

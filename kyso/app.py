@@ -1,0 +1,136 @@
+"""The application factory: ``create_app(settings)``.
+
+No configuration is read at import time. The same factory builds the full service or, with
+``public_only=True``, an app with only the public endpoints (health, CA certificates; later
+CRL, OCSP, TSA and verification) for hosts behind a CDN.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from kyso import logs
+from kyso.db import translate_operational_error
+from kyso.errors import BadRequest, InternalError, KysoError, PayloadTooLarge
+from kyso.services import Services
+from kyso.settings import Settings, load_settings
+from kyso.web import assign_request_id, authenticate_request, problem_response
+
+log = logging.getLogger("kyso.app")
+access_log = logging.getLogger("kyso.access")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    public_only: bool = False,
+    services: Services | None = None,
+    configure_logging: bool = True,
+) -> Flask:
+    settings = settings or load_settings()
+    if configure_logging:
+        logs.configure(settings.logging.level, settings.logging.json)
+    app = Flask("kyso")
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    svc = services or Services.build(settings)
+    app.extensions["kyso"] = svc
+
+    # Blueprints. The app factory is the composition root, the one place kyso names the
+    # domain packages; they depend on kyso, never the other way round.
+    from ca_admin.views import register as register_ca
+    from kyso.views import admin_bp, health_bp
+
+    app.register_blueprint(health_bp)
+    register_ca(app, public_only=public_only)
+    if not public_only:
+        app.register_blueprint(admin_bp)
+
+    _install_hooks(app)
+    return app
+
+
+def _install_hooks(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        rid = assign_request_id()
+        logs.request_id_var.set(rid)
+        authenticate_request()
+
+    @app.after_request
+    def _finish(resp: Response) -> Response:
+        resp.headers["X-Request-Id"] = g.get("request_id", "")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Cache-Control", "no-store")
+        caller = g.get("caller")
+        access_log.info(
+            "%s %s %s", request.method, request.path, resp.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": resp.status_code,
+                "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+                "caller": caller.name if caller else None,
+            },
+        )
+        return resp
+
+    @app.errorhandler(KysoError)
+    def _kyso_error(error: KysoError) -> Response:
+        level = logging.WARNING if error.status < 500 else logging.ERROR
+        log.log(level, "%s: %s%s", error.code, error.message_en,
+                f" ({error.log_detail})" if error.log_detail else "")
+        return problem_response(error)
+
+    @app.errorhandler(OperationalError)
+    def _db_error(error: OperationalError) -> Response:
+        translated = translate_operational_error(error)
+        assert isinstance(translated, KysoError)
+        log.error("database error: %s", type(error.orig).__name__)
+        return problem_response(translated)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_error: Any) -> Response:
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        return problem_response(PayloadTooLarge(
+            f"the request body exceeds the limit of {limit} bytes",
+            f"nội dung yêu cầu vượt quá giới hạn {limit} byte",
+            extra={"limit_bytes": limit},
+        ))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        err = BadRequest(error.name or "HTTP error", _HTTP_VI.get(status, "lỗi HTTP"))
+        err.code = f"http-{status}"  # type: ignore[misc]
+        err.status = status  # type: ignore[misc]
+        err.title_en = error.name or "HTTP error"  # type: ignore[misc]
+        resp = problem_response(err)
+        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+            resp.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return resp
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        incident = uuid.uuid4().hex[:12]
+        log.error("unhandled %s", type(error).__name__, exc_info=error,
+                  extra={"incident_id": incident})
+        return problem_response(InternalError(incident))
+
+
+_HTTP_VI = {
+    400: "yêu cầu không hợp lệ",
+    404: "không tìm thấy",
+    405: "phương thức không được phép",
+    406: "không chấp nhận được",
+    415: "kiểu nội dung không được hỗ trợ",
+}

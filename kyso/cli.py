@@ -1,0 +1,302 @@
+"""The ``kyso`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kyso.errors import KysoError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no user name in a bare container
+        return "cli:unknown"
+
+
+def _fail(code: str, en: str, vi: str, status: int = 1) -> None:
+    click.echo(f"error [{code}]: {en}\n  ({vi})", err=True)
+    sys.exit(status)
+
+
+def handle_errors(fn: F) -> F:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KysoError as exc:
+            _fail(exc.code, exc.message_en, exc.message_vi)
+    return wrapper  # type: ignore[return-value]
+
+
+class Context:
+    """Settings and services, built on first use so `kyso --help` needs nothing."""
+
+    def __init__(self) -> None:
+        self._services: Any = None
+
+    @property
+    def services(self) -> Any:
+        if self._services is None:
+            from kyso import logs
+            from kyso.services import Services
+            from kyso.settings import load_settings
+
+            settings = load_settings()
+            logs.configure(settings.logging.level, as_json=False)
+            self._services = Services.build(settings)
+        return self._services
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+@click.group()
+@click.version_option(package_name="kyso")
+def main() -> None:
+    """Kyso: the city's certificate authority and signing service."""
+
+
+# -- database ---------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+@handle_errors
+def db_upgrade(ctx: Context) -> None:
+    """Migrate the database to the latest schema."""
+    from sqlalchemy.exc import OperationalError
+
+    from kyso import migrate
+    from kyso.db import translate_operational_error
+
+    try:
+        migrate.upgrade(ctx.services.engine)
+    except OperationalError as exc:
+        raise translate_operational_error(exc) from exc
+    click.echo(f"database at revision {migrate.head_revision()}")
+
+
+@db.command("current")
+@pass_ctx
+@handle_errors
+def db_current(ctx: Context) -> None:
+    """Show the schema revision the database is at."""
+    from kyso.db import schema_revision
+
+    click.echo(schema_revision(ctx.services.engine) or "no schema")
+
+
+def _require_schema(ctx: Context) -> None:
+    from kyso import migrate
+    from kyso.db import schema_revision
+    from kyso.errors import DatabaseNotInitialised
+
+    if schema_revision(ctx.services.engine) != migrate.head_revision():
+        raise DatabaseNotInitialised()
+
+
+# -- CA ----------------------------------------------------------------------
+
+@main.group()
+def ca() -> None:
+    """The root and issuing certificate authorities."""
+
+
+@ca.command("init")
+@click.option("--if-absent", is_flag=True, help="Succeed without change when a CA exists.")
+@pass_ctx
+@handle_errors
+def ca_init(ctx: Context, if_absent: bool) -> None:
+    """Create the root CA and the issuing CA, keys in the HSM token."""
+    from ca_admin import service
+
+    _require_schema(ctx)
+    svc = ctx.services
+    try:
+        root, issuing = service.init_ca(svc.sessions, svc.keystore, svc.settings, actor=_actor())
+    except service.CaAlreadyInitialised:
+        if if_absent:
+            click.echo("CA already initialised; nothing to do")
+            return
+        raise
+    for c in (root, issuing):
+        click.echo(f"{c.role:8} {c.subject}\n         serial {c.serial_hex}, key {c.key_label} "
+                   f"({c.key_spec}), valid to {c.not_after:%Y-%m-%d}")
+
+
+@ca.command("show")
+@click.option("--pem", "as_pem", is_flag=True, help="Print both certificates as PEM.")
+@pass_ctx
+@handle_errors
+def ca_show(ctx: Context, as_pem: bool) -> None:
+    """Show the CA certificates."""
+    from ca_admin import service
+    from kyso.db import transaction
+
+    _require_schema(ctx)
+    with transaction(ctx.services.sessions) as session:
+        pair = [service.active_ca(session, r) for r in ("root", "issuing")]
+    for c in pair:
+        if as_pem:
+            click.echo(c.certificate_pem.decode(), nl=False)
+        else:
+            click.echo(f"{c.role:8} {c.subject} serial {c.serial_hex} "
+                       f"{c.not_before:%Y-%m-%d}..{c.not_after:%Y-%m-%d}")
+
+
+# -- audit -------------------------------------------------------------------
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit trail."""
+
+
+@audit.command("verify")
+@pass_ctx
+@handle_errors
+def audit_verify(ctx: Context) -> None:
+    """Check the whole chain; name the first edited or missing record."""
+    from kyso import audit as audit_log
+    from kyso.db import transaction
+
+    _require_schema(ctx)
+    with transaction(ctx.services.sessions) as session:
+        report = audit_log.verify_chain(session)
+    if report.ok:
+        click.echo(report.describe())
+        return
+    click.echo(report.describe(), err=True)
+    sys.exit(1)
+
+
+@audit.command("export")
+@click.option("--since", help="ISO 8601 date or date-time (UTC when no zone is given).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write JSON lines here instead of standard output.")
+@pass_ctx
+@handle_errors
+def audit_export(ctx: Context, since: str | None, output: Path | None) -> None:
+    """Export records as JSON lines, with their hashes, in chain order."""
+    from kyso import audit as audit_log
+    from kyso.db import transaction
+
+    _require_schema(ctx)
+    start = None
+    if since:
+        try:
+            start = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            _fail("bad-request", "--since must be an ISO 8601 date or date-time",
+                  "--since phải là ngày hoặc thời điểm theo ISO 8601", 2)
+        assert start is not None
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=dt.UTC)
+    with transaction(ctx.services.sessions) as session:
+        lines = [json.dumps(r, ensure_ascii=False) for r in audit_log.export(session, start)]
+    text = "".join(line + "\n" for line in lines)
+    if output:
+        tmp = output.with_name(output.name + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)  # no partial file
+        click.echo(f"{len(lines)} records written to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+# -- users -------------------------------------------------------------------
+
+@main.group()
+def users() -> None:
+    """Users and their API keys."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["ca-admin", "ra-officer", "auditor", "client"]))
+@pass_ctx
+@handle_errors
+def users_create(ctx: Context, name: str, role: str) -> None:
+    """Create a user; print its API key (shown this once only)."""
+    from kyso import callers
+    from kyso.db import transaction
+
+    _require_schema(ctx)
+    with transaction(ctx.services.sessions) as session:
+        user, key = callers.create_user(session, name, callers.parse_role(role), actor=_actor())
+        name, role = user.name, user.role
+    click.echo(f"created {role} '{name}'. API key (shown once, store it now):", err=True)
+    click.echo(key)
+
+
+@users.command("add-key")
+@click.argument("name")
+@pass_ctx
+@handle_errors
+def users_add_key(ctx: Context, name: str) -> None:
+    """Give a user another API key (shown once)."""
+    from kyso import callers
+    from kyso.db import transaction
+
+    _require_schema(ctx)
+    with transaction(ctx.services.sessions) as session:
+        key = callers.add_api_key(session, name, actor=_actor())
+    click.echo(key)
+
+
+@users.command("list")
+@pass_ctx
+@handle_errors
+def users_list(ctx: Context) -> None:
+    """List users and roles (never keys)."""
+    from kyso import callers
+    from kyso.db import transaction
+
+    _require_schema(ctx)
+    with transaction(ctx.services.sessions) as session:
+        for u in callers.list_users(session):
+            click.echo(f"{u.name}\t{u.role}\t{u.status}\t{len(u.api_keys)} key(s)")
+
+
+# -- HSM ---------------------------------------------------------------------
+
+@main.group()
+def hsm() -> None:
+    """The HSM token."""
+
+
+@hsm.command("status")
+@pass_ctx
+@handle_errors
+def hsm_status(ctx: Context) -> None:
+    """Check the token answers."""
+    info = ctx.services.keystore.ping()
+    click.echo(f"token '{info['label']}' ({info['manufacturer']} {info['model']}) is reachable")
+
+
+@hsm.command("list")
+@pass_ctx
+@handle_errors
+def hsm_list(ctx: Context) -> None:
+    """List key pairs in the token (labels and types; never key material)."""
+    for key in ctx.services.keystore.list_keys():
+        click.echo(f"{key.label}\t{key.spec}\t{key.key_id.hex()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,166 @@
+"""The KysoError hierarchy.
+
+Each error has a stable machine ``code``, an HTTP ``status`` and a public message in
+Vietnamese and English that is safe to show any caller. Internal detail (paths, driver
+messages) goes to ``log_detail`` and reaches only the log, never the response.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class KysoError(Exception):
+    code: ClassVar[str] = "internal-error"
+    status: ClassVar[int] = 500
+    title_en: ClassVar[str] = "Internal error"
+
+    def __init__(
+        self,
+        message_en: str,
+        message_vi: str,
+        *,
+        log_detail: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message_en)
+        self.message_en = message_en
+        self.message_vi = message_vi
+        self.log_detail = log_detail
+        self.extra = extra or {}
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        """RFC 9457 problem details body."""
+        body: dict[str, Any] = {
+            "type": f"https://kyso.invalid/problems/{self.code}",
+            "title": self.title_en,
+            "status": self.status,
+            "code": self.code,
+            "detail": self.message_en,
+            "detail_vi": self.message_vi,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class ConfigError(KysoError):
+    code = "config-invalid"
+    status = 500
+    title_en = "Configuration error"
+
+    @classmethod
+    def unknown_key(cls, key: str) -> ConfigError:
+        return cls(
+            f"unknown configuration key '{key}'",
+            f"khóa cấu hình không hợp lệ '{key}'",
+            extra={"key": key},
+        )
+
+    @classmethod
+    def invalid(cls, key: str, expected: str) -> ConfigError:
+        return cls(
+            f"configuration key '{key}' must be {expected}",
+            f"khóa cấu hình '{key}' phải là {expected}",
+            extra={"key": key},
+        )
+
+    @classmethod
+    def file_missing(cls, path: str) -> ConfigError:
+        return cls(f"configuration file not found: {path}", f"không tìm thấy tệp cấu hình: {path}")
+
+    @classmethod
+    def bad_file(cls, path: str, why: str) -> ConfigError:
+        return cls(
+            f"configuration file {path} is not valid TOML: {why}",
+            f"tệp cấu hình {path} không phải TOML hợp lệ: {why}",
+        )
+
+
+class BadRequest(KysoError):
+    code = "bad-request"
+    status = 400
+    title_en = "Bad request"
+
+
+class Unauthenticated(KysoError):
+    code = "unauthenticated"
+    status = 401
+    title_en = "Authentication required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a valid API key is required",
+            "cần khóa API hợp lệ",
+        )
+
+
+class Forbidden(KysoError):
+    code = "forbidden"
+    status = 403
+    title_en = "Forbidden"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "your role does not allow this action",
+            "vai trò của bạn không được phép thực hiện thao tác này",
+        )
+
+
+class NotFound(KysoError):
+    code = "not-found"
+    status = 404
+    title_en = "Not found"
+
+
+class Conflict(KysoError):
+    code = "conflict"
+    status = 409
+    title_en = "Conflict"
+
+
+class PayloadTooLarge(KysoError):
+    code = "payload-too-large"
+    status = 413
+    title_en = "Payload too large"
+
+
+class ServiceUnavailable(KysoError):
+    code = "service-unavailable"
+    status = 503
+    title_en = "Service unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database-unavailable"
+
+    def __init__(self, log_detail: str | None = None) -> None:
+        super().__init__(
+            "the database cannot be reached",
+            "không kết nối được cơ sở dữ liệu",
+            log_detail=log_detail,
+        )
+
+
+class DatabaseNotInitialised(ServiceUnavailable):
+    code = "database-not-initialised"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the database has no schema yet: run 'kyso db upgrade' (or 'make run')",
+            "cơ sở dữ liệu chưa được khởi tạo: chạy 'kyso db upgrade' (hoặc 'make run')",
+        )
+
+
+class InternalError(KysoError):
+    code = "internal-error"
+    status = 500
+    title_en = "Internal error"
+
+    def __init__(self, incident_id: str) -> None:
+        super().__init__(
+            f"an unexpected error occurred; incident {incident_id}",
+            f"đã xảy ra lỗi không mong đợi; mã sự cố {incident_id}",
+            extra={"incident_id": incident_id},
+        )

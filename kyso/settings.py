@@ -1,0 +1,191 @@
+"""One frozen, typed settings object.
+
+Sources, later wins: ``config/default.toml`` (shipped with the code), the TOML file
+named by ``KYSO_CONFIG``, then environment variables ``KYSO_<SECTION>__<KEY>``
+(double underscore between section and key, e.g. ``KYSO_DATABASE__URL``).
+An unknown section or key in any source is a start-up error naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from kyso.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+ENV_PREFIX = "KYSO_"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    bind: str = "127.0.0.1:8080"
+    workers: int = 2
+    max_body_bytes: int = 10 * 1024 * 1024
+    public_base_url: str = "http://127.0.0.1:8080"
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/kyso.db"
+    echo: bool = False
+    pool_size: int = 5
+
+
+@dataclass(frozen=True)
+class HsmSettings:
+    module: str = "/usr/lib/softhsm/libsofthsm2.so"
+    token_label: str = "kyso"
+    pin: str = dataclasses.field(default="", repr=False)
+    pin_file: str = "var/secrets/user.pin"
+    softhsm2_conf: str = "var/softhsm2.conf"
+    open_retries: int = 3
+
+
+@dataclass(frozen=True)
+class CaNameSettings:
+    common_name: str = ""
+    organization: str = ""
+    organizational_unit: str = ""
+    locality: str = ""
+    country: str = "VN"
+
+
+@dataclass(frozen=True)
+class CaKeySettings:
+    key_type: str = "rsa-3072"
+    validity_days: int = 3650
+    signature_scheme: str = "rsa-pkcs1"
+    hash: str = "sha256"
+
+
+@dataclass(frozen=True)
+class CaSettings:
+    root_name: CaNameSettings = field(default_factory=CaNameSettings)
+    issuing_name: CaNameSettings = field(default_factory=CaNameSettings)
+    root_key: CaKeySettings = field(default_factory=CaKeySettings)
+    issuing_key: CaKeySettings = field(default_factory=CaKeySettings)
+    issuing_path_length: int = 0
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    json: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    hsm: HsmSettings = field(default_factory=HsmSettings)
+    ca: CaSettings = field(default_factory=CaSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+    def resolve_path(self, value: str) -> Path:
+        """Relative paths in settings are relative to the current directory."""
+        return Path(value).expanduser().resolve()
+
+
+def _coerce(name: str, tp: Any, value: Any) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError.invalid(name, "a table")
+        return _build(tp, value, name)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return value.lower() in {"1", "true", "yes", "on"}
+        raise ConfigError.invalid(name, "true or false")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError.invalid(name, "an integer")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError.invalid(name, "an integer") from None
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError.invalid(name, "a string")
+        return unicodedata.normalize("NFC", value)
+    if origin is tuple:
+        (item_tp, _ellipsis) = get_args(tp)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError.invalid(name, "a list")
+        return tuple(_coerce(name, item_tp, v) for v in value)
+    raise ConfigError.invalid(name, f"of type {tp}")  # pragma: no cover
+
+
+def _build(cls: Any, data: Mapping[str, Any], prefix: str = "") -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError.unknown_key(f"{prefix}{'.' if prefix else ''}{key}")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _coerce(f"{prefix}{'.' if prefix else ''}{f.name}", hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError.file_missing(str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError.bad_file(str(path), str(exc)) from None
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue  # KYSO_CONFIG and other non-setting variables
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load settings from the default file, ``KYSO_CONFIG``, the environment and overrides."""
+    environ = os.environ if environ is None else environ
+    data = _read_toml(DEFAULT_CONFIG)
+    extra = environ.get("KYSO_CONFIG")
+    if extra:
+        data = _merge(data, _read_toml(Path(extra)))
+    data = _merge(data, _env_overrides(environ))
+    if overrides:
+        data = _merge(data, overrides)
+    settings: Settings = _build(Settings, data)
+    return settings

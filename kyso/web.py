@@ -1,0 +1,108 @@
+"""Web plumbing shared by every blueprint: callers, roles, problem+json, request ids."""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Response, current_app, g, jsonify, request
+
+from kyso import audit
+from kyso.callers import Caller, Role, authenticate, key_id_of
+from kyso.db import transaction
+from kyso.errors import Forbidden, KysoError, Unauthenticated
+from kyso.services import Services
+
+F = TypeVar("F", bound=Callable[..., Any])
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+PROBLEM_JSON = "application/problem+json"
+
+
+def services() -> Services:
+    svc: Services = current_app.extensions["kyso"]
+    return svc
+
+
+def public(view: F) -> F:
+    """Mark a view as open to anonymous callers (health, CA certificates, later OCSP)."""
+    view._kyso_public = True  # type: ignore[attr-defined]
+    return view
+
+
+def roles(*allowed: Role) -> Callable[[F], F]:
+    """Allow only callers with one of ``allowed`` roles. Views without this are denied."""
+
+    def decorate(view: F) -> F:
+        view._kyso_roles = frozenset(allowed)  # type: ignore[attr-defined]
+
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            caller = current_caller()
+            if caller.role not in allowed:
+                _audit_denied(caller.actor, "forbidden")
+                raise Forbidden()
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def current_caller() -> Caller:
+    caller: Caller | None = g.get("caller")
+    if caller is None:
+        raise Unauthenticated()
+    return caller
+
+
+def request_id() -> str:
+    return str(g.get("request_id", ""))
+
+
+def assign_request_id() -> str:
+    incoming = request.headers.get("X-Request-Id", "")
+    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = rid
+    return rid
+
+
+def authenticate_request() -> None:
+    """Deny by default: every view is closed unless marked public or given roles."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None:
+        return  # 404 / 405 are answered by Flask
+    if getattr(view, "_kyso_public", False):
+        return
+    if not getattr(view, "_kyso_roles", None):
+        raise Forbidden()
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    presented = token.strip() if scheme.lower() == "bearer" else None
+    svc = services()
+    try:
+        with transaction(svc.sessions) as session:
+            g.caller = authenticate(session, presented)
+    except Unauthenticated:
+        key_id = key_id_of(presented)
+        _audit_denied(f"key:{key_id}" if key_id else "anonymous", "unauthenticated")
+        raise
+
+
+def _audit_denied(actor: str, why: str) -> None:
+    with transaction(services().sessions) as session:
+        audit.record(
+            session, actor=actor, action="auth.denied", target=f"{request.method} {request.path}",
+            outcome="denied", details={"reason": why}, request_id=request_id(),
+        )
+
+
+def problem_response(error: KysoError) -> Response:
+    resp = jsonify(error.to_problem(instance=request.path))
+    resp.status_code = error.status
+    resp.content_type = PROBLEM_JSON
+    if error.status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="kyso"'
+    return resp

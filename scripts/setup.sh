@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Idempotent set-up shared by `make run` and `make test`:
+#   system packages (apt, when root) -> .venv from uv.lock -> SoftHSM2 token under var/
+#   -> PINs in var/secrets/ (0600) -> database migrated -> CA created if absent.
+# A second run reuses everything. Secrets are never printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VAR=$ROOT/var
+say() { printf 'kyso setup: %s\n' "$*" >&2; }
+die() { printf 'kyso setup: error: %s\n' "$*" >&2; exit 1; }
+
+# 1. System packages -----------------------------------------------------------
+missing=()
+[ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || missing+=(softhsm2)
+command -v pkcs11-tool >/dev/null || missing+=(opensc)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null || die "apt-get update failed; cannot install ${missing[*]}"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+      || die "apt-get install ${missing[*]} failed"
+  else
+    die "missing Debian package(s) ${missing[*]}: run 'sudo apt-get install ${missing[*]}' and try again"
+  fi
+fi
+
+# 2. Python environment from the lock ------------------------------------------
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+  || die "Python 3.11 or newer is required as python3"
+UV=$(command -v uv || true)
+if [ -z "$UV" ]; then
+  if [ ! -x "$ROOT/.tools/bin/uv" ]; then
+    say "installing uv into .tools/ (uv is not on PATH)"
+    python3 -m venv "$ROOT/.tools" >/dev/null || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    "$ROOT/.tools/bin/pip" install -q uv || die "could not install uv from the package index"
+  fi
+  UV=$ROOT/.tools/bin/uv
+fi
+"$UV" sync --frozen --quiet || die "uv sync --frozen failed (is uv.lock in step with pyproject.toml?)"
+
+# 3. SoftHSM2 token and PINs ------------------------------------------------------
+mkdir -p "$VAR/tokens" "$VAR/secrets"
+chmod 700 "$VAR/secrets" "$VAR/tokens"
+if [ ! -f "$VAR/softhsm2.conf" ]; then
+  cat >"$VAR/softhsm2.conf" <<CONF
+# Project-local SoftHSM2 configuration (made by scripts/setup.sh).
+directories.tokendir = $VAR/tokens
+objectstore.backend = file
+log.level = ERROR
+slots.removable = false
+CONF
+fi
+export SOFTHSM2_CONF=${SOFTHSM2_CONF:-$VAR/softhsm2.conf}
+LABEL=${KYSO_HSM__TOKEN_LABEL:-kyso}
+
+secret() {  # secret NAME ENVVAR: the value from the environment, else from (or into) a 0600 file
+  local file=$VAR/secrets/$1 env=$2
+  if [ -n "${!env:-}" ]; then printf '%s' "${!env}"; return; fi
+  if [ ! -s "$file" ]; then
+    (umask 077; python3 -c 'import secrets; print(secrets.token_hex(12))' >"$file")
+  fi
+  chmod 600 "$file"
+  tr -d '\n' <"$file"
+}
+
+if [ -n "${KYSO_HSM__MODULE:-}" ] && [ "$KYSO_HSM__MODULE" != /usr/lib/softhsm/libsofthsm2.so ]; then
+  say "using PKCS#11 module $KYSO_HSM__MODULE; its token is managed outside this script"
+elif softhsm2-util --show-slots 2>/dev/null | grep -Eq "^[[:space:]]*Label:[[:space:]]+$LABEL[[:space:]]*$"; then
+  say "reusing SoftHSM2 token '$LABEL' in var/tokens"
+  [ -n "${KYSO_HSM__PIN:-}" ] || [ -s "$VAR/secrets/user.pin" ] \
+    || die "token '$LABEL' exists but var/secrets/user.pin is missing: set KYSO_HSM__PIN or restore the file"
+else
+  say "creating SoftHSM2 token '$LABEL' in var/tokens"
+  USER_PIN=$(secret user.pin KYSO_HSM__PIN)
+  SO_PIN=$(secret so.pin KYSO_HSM__SO_PIN)
+  softhsm2-util --init-token --free --label "$LABEL" --pin "$USER_PIN" --so-pin "$SO_PIN" >/dev/null \
+    || die "softhsm2-util could not create the token"
+fi
+
+# 4. Database and CA ----------------------------------------------------------------
+if [ "${KYSO_SETUP_SKIP_CA:-}" != 1 ]; then
+  "$ROOT/.venv/bin/kyso" db upgrade >/dev/null
+  "$ROOT/.venv/bin/kyso" ca init --if-absent
+fi
+say "ready"

@@ -1,0 +1,238 @@
+"""Test fixtures: a throwaway SoftHSM2 token for the session, a clean database per test.
+
+Database-backed tests run twice, on SQLite and on PostgreSQL (``KYSO_TEST_DATABASE_URL``).
+PostgreSQL gets a fresh schema per test. When it cannot be reached the PostgreSQL cases are
+skipped with the reason shown, except when ``KYSO_TEST_REQUIRE_POSTGRES=1`` (CI), where
+they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+PG_URL = os.environ.get(
+    "KYSO_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_PG = os.environ.get("KYSO_TEST_REQUIRE_POSTGRES") == "1"
+
+# Never let a developer's own settings leak into the tests.
+for _name in list(os.environ):
+    if _name.startswith("KYSO_") and "__" in _name or _name == "KYSO_CONFIG":
+        del os.environ[_name]
+
+
+@dataclass(frozen=True)
+class TokenFixture:
+    conf: Path
+    tokendir: Path
+    label: str
+    pin: str
+    so_pin: str
+
+    def env(self) -> dict[str, str]:
+        return {"SOFTHSM2_CONF": str(self.conf)}
+
+
+def init_token(conf: Path, label: str) -> tuple[str, str]:
+    pin, so_pin = secrets.token_hex(8), secrets.token_hex(8)
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin,
+         "--so-pin", so_pin],
+        check=True, capture_output=True, env={**os.environ, "SOFTHSM2_CONF": str(conf)},
+    )
+    return pin, so_pin
+
+
+def token_dir_of(token: TokenFixture, label: str | None = None) -> Path:
+    """The SoftHSM2 directory holding the token with ``label`` (to 'remove' it)."""
+    label = label or token.label
+    for d in token.tokendir.iterdir():
+        token_object = d / "token.object"
+        if token_object.exists() and label.encode() in token_object.read_bytes():
+            return d
+    raise LookupError(label)
+
+
+@pytest.fixture(scope="session")
+def hsm_token(tmp_path_factory: pytest.TempPathFactory) -> TokenFixture:
+    if not Path(MODULE).exists():
+        pytest.fail(f"SoftHSM2 module {MODULE} missing: run 'make test' (installs softhsm2)")
+    base = tmp_path_factory.mktemp("softhsm")
+    tokendir = base / "tokens"
+    tokendir.mkdir()
+    conf = base / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {tokendir}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    # Must be set before the module is first initialised in this process.
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    pin, so_pin = init_token(conf, "kyso-test")
+    return TokenFixture(conf, tokendir, "kyso-test", pin, so_pin)
+
+
+@pytest.fixture(scope="session")
+def keystore(hsm_token: TokenFixture) -> Any:
+    from hsm import KeyStore
+
+    return KeyStore(MODULE, hsm_token.label, hsm_token.pin)
+
+
+def _pg_available() -> str | None:
+    from sqlalchemy import create_engine, text
+
+    try:
+        with create_engine(PG_URL).connect() as conn:
+            conn.execute(text("select 1"))
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+
+
+_PG_PROBLEM: list[str | None] = []
+
+
+@dataclass(frozen=True)
+class DatabaseFixture:
+    backend: str
+    url: str
+    connect_args: dict[str, Any]
+
+    def env(self) -> dict[str, str]:
+        """Environment for a subprocess (CLI, gunicorn) to reach this same database."""
+        env = {"KYSO_DATABASE__URL": self.url}
+        return env
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseFixture]:
+    if request.param == "sqlite":
+        yield DatabaseFixture("sqlite", f"sqlite:///{tmp_path / 'kyso.db'}", {})
+        return
+    if not _PG_PROBLEM:
+        _PG_PROBLEM.append(_pg_available())
+    if _PG_PROBLEM[0]:
+        msg = f"PostgreSQL at {PG_URL} unreachable ({_PG_PROBLEM[0]})"
+        if REQUIRE_PG:
+            pytest.fail(msg + "; it is required here (CI)")
+        pytest.skip(msg)
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    # The schema is chosen with the libpq "options" parameter, which also works from a
+    # subprocess through the URL.
+    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    try:
+        yield DatabaseFixture("postgresql", url, {})
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def make_settings(database: DatabaseFixture, token: TokenFixture, **sections: dict[str, Any]) -> Any:
+    from kyso.settings import load_settings
+
+    overrides: dict[str, Any] = {
+        "database": {"url": database.url},
+        "hsm": {"module": MODULE, "token_label": token.label, "pin": token.pin,
+                "softhsm2_conf": str(token.conf)},
+        # Small keys keep the suite fast; the shipped defaults are tested on their own.
+        "ca": {"root_key": {"key_type": "rsa-2048"}, "issuing_key": {"key_type": "ec-p256"}},
+        "logging": {"json": True, "level": "INFO"},
+    }
+    for name, values in sections.items():
+        overrides[name] = {**overrides.get(name, {}), **values}
+    return load_settings(environ={}, overrides=overrides)
+
+
+@pytest.fixture
+def settings(database: DatabaseFixture, hsm_token: TokenFixture) -> Any:
+    return make_settings(database, hsm_token)
+
+
+@pytest.fixture
+def services(settings: Any, keystore: Any) -> Iterator[Any]:
+    from kyso import migrate
+    from kyso.services import Services
+
+    svc = Services.build(settings, keystore=keystore)
+    migrate.upgrade(svc.engine)
+    yield svc
+    svc.engine.dispose()
+
+
+@pytest.fixture
+def ca(services: Any) -> Any:
+    from ca_admin import service
+
+    return service.init_ca(services.sessions, services.keystore, services.settings,
+                           actor="test")
+
+
+@pytest.fixture
+def app(services: Any) -> Any:
+    from kyso.app import create_app
+
+    application = create_app(services.settings, services=services, configure_logging=False)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+def make_user(services: Any, name: str, role: str) -> str:
+    from kyso import callers
+    from kyso.db import transaction
+
+    with transaction(services.sessions) as session:
+        _user, key = callers.create_user(session, name, callers.Role(role), actor="test")
+    return key
+
+
+@pytest.fixture
+def admin_key(services: Any) -> str:
+    return make_user(services, "admin", "ca-admin")
+
+
+def run_kyso(args: list[str], env: dict[str, str], cwd: Path | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real `kyso` CLI in a subprocess with only the given settings."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KYSO_")}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "kyso"), *args],
+        env={**base, **env}, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def cli_env(database: DatabaseFixture, token: TokenFixture, **extra: str) -> dict[str, str]:
+    return {
+        **database.env(),
+        "SOFTHSM2_CONF": str(token.conf),
+        "KYSO_HSM__TOKEN_LABEL": token.label,
+        "KYSO_HSM__PIN": token.pin,
+        "KYSO_CA__ROOT_KEY__KEY_TYPE": "rsa-2048",
+        "KYSO_CA__ISSUING_KEY__KEY_TYPE": "ec-p256",
+        **extra,
+    }
+
+
+__all__ = ["ROOT", "MODULE", "TokenFixture", "DatabaseFixture", "make_settings", "make_user",
+           "run_kyso", "cli_env", "init_token", "token_dir_of", "shutil"]

@@ -64,6 +64,9 @@ def _install_hooks(app: Flask) -> None:
         g.started = time.perf_counter()
         rid = assign_request_id()
         logs.request_id_var.set(rid)
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is not None and request.content_length > limit:
+            raise RequestEntityTooLarge()  # refused before any work, authentication included
         authenticate_request()
 
     @app.after_request

@@ -92,9 +92,8 @@ def record(
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, last_seq=0, last_hash=GENESIS)
-        session.add(head)
+    if head is None:  # the migration creates it; its absence means tampering
+        raise RuntimeError("audit head row missing: run 'kyso audit verify'")
     occurred = now or utcnow()
     rec = AuditRecord(
         seq=head.last_seq + 1,

@@ -41,6 +41,9 @@ def upgrade() -> None:
         sa.Column("last_hash", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_audit_head"),
     )
+    # The head row exists from the start, so concurrent first appends lock it rather than
+    # race to insert it.
+    op.execute("INSERT INTO audit_head (id, last_seq, last_hash) VALUES (1, 0, '" + "0" * 64 + "')")
     op.create_table(
         "users",
         sa.Column("id", sa.Integer, primary_key=True),

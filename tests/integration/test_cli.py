@@ -1,0 +1,59 @@
+"""The CLI: set-up errors are clear, exit non-zero, and show no traceback or secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import cli_env, run_kyso
+
+
+def _clear_failure(result: Any, code: str) -> None:
+    assert result.returncode != 0
+    assert f"[{code}]" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_module_missing(database: Any, hsm_token: Any) -> None:
+    env = cli_env(database, hsm_token, KYSO_HSM__MODULE="/nonexistent/libpkcs11.so")
+    _clear_failure(run_kyso(["hsm", "status"], env), "hsm-module-missing")
+
+
+def test_wrong_pin(database: Any, hsm_token: Any) -> None:
+    env = cli_env(database, hsm_token, KYSO_HSM__PIN="not-the-pin")
+    result = run_kyso(["hsm", "status"], env)
+    _clear_failure(result, "hsm-pin-incorrect")
+    assert "not-the-pin" not in result.stderr + result.stdout
+
+
+def test_database_unreachable(hsm_token: Any) -> None:
+    env = {"KYSO_DATABASE__URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+           "SOFTHSM2_CONF": str(hsm_token.conf)}
+    _clear_failure(run_kyso(["db", "upgrade"], env), "database-unavailable")
+    _clear_failure(run_kyso(["audit", "verify"], env), "database-unavailable")
+
+
+def test_before_setup(tmp_path: Path) -> None:
+    """`kyso` in a directory where `make run` never ran: no PIN file, no database."""
+    env = {"KYSO_DATABASE__URL": f"sqlite:///{tmp_path}/kyso.db",
+           "KYSO_HSM__PIN_FILE": str(tmp_path / "secrets" / "user.pin")}
+    _clear_failure(run_kyso(["audit", "verify"], env, cwd=tmp_path), "database-not-initialised")
+    result = run_kyso(["hsm", "status"], env, cwd=tmp_path)
+    _clear_failure(result, "setup-missing")
+    assert "make run" in result.stderr
+
+
+def test_users_create_shows_key_once(database: Any, hsm_token: Any) -> None:
+    env = cli_env(database, hsm_token)
+    assert run_kyso(["db", "upgrade"], env).returncode == 0
+    made = run_kyso(["users", "create", "Nguyễn Văn An", "--role", "ra-officer"], env)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("kyso_")
+    listed = run_kyso(["users", "list"], env)
+    assert "Nguyễn Văn An\tra-officer" in listed.stdout
+    assert key.rsplit("_", 1)[1] not in listed.stdout
+    dup = run_kyso(["users", "create", "Nguyễn Văn An", "--role", "auditor"], env)
+    _clear_failure(dup, "conflict")
+    bad_role = run_kyso(["users", "create", "x", "--role", "root"], env)
+    assert bad_role.returncode == 2

@@ -52,6 +52,24 @@ _MODULE_LOCK = threading.RLock()
 _INITIALISED_IN: dict[str, int] = {}
 # Digest of the PIN each (module, token) was logged in with in this process.
 _LOGGED_IN: dict[tuple[str, str], bytes] = {}
+# Bumped whenever a module is (re)initialised in this process. Session and object handles
+# are small integers that a module hands out again after C_Initialize, so a handle kept
+# from an older generation could name another store's session or another key: every store
+# checks the generation before it uses what it kept.
+_GENERATION: dict[str, int] = {}
+
+
+def _restart_module(module: str, lib: Any) -> None:
+    _GENERATION[module] = _GENERATION.get(module, 0) + 1
+    for key in [k for k in _LOGGED_IN if k[0] == module]:
+        del _LOGGED_IN[key]
+    try:
+        lib.reinitialize()
+    except p11e.PKCS11Error:
+        try:
+            lib.initialize()
+        except p11e.PKCS11Error:
+            pass
 
 
 def _reset_after_fork() -> None:
@@ -215,6 +233,7 @@ class KeyStore:
         self._open_retries = max(1, open_retries)
         self._session: Any = None
         self._pid: int | None = None
+        self._generation = -1
         self._private: dict[str, Any] = {}
 
     def __repr__(self) -> str:  # never show the PIN
@@ -235,10 +254,8 @@ class KeyStore:
         pid = os.getpid()
         if _INITIALISED_IN.setdefault(self.module, pid) != pid:
             # Loaded before a fork: PKCS#11 requires the child to initialise again.
-            try:
-                lib.reinitialize()
-            except p11e.PKCS11Error:
-                lib.initialize()
+            _LOGGED_IN.clear()
+            _restart_module(self.module, lib)
             _INITIALISED_IN[self.module] = pid
         return lib
 
@@ -274,30 +291,29 @@ class KeyStore:
             log_detail=type(last).__name__ if last else None,
         )
 
-    @staticmethod
-    def _reinitialise(lib: Any) -> None:
-        try:
-            lib.reinitialize()
-        except p11e.PKCS11Error:
-            try:
-                lib.initialize()
-            except p11e.PKCS11Error:
-                pass
+    def _reinitialise(self, lib: Any) -> None:
+        _restart_module(self.module, lib)
+
+    def _handles_current(self) -> bool:
+        return self._pid == os.getpid() and self._generation == _GENERATION.get(self.module, 0)
 
     def _ensure(self) -> Any:
-        if self._pid != os.getpid():
-            # Inherited across fork: the parent's handles mean nothing here.
+        if self._session is not None and not self._handles_current():
+            # Inherited across a fork, or the module was restarted: the handles we kept
+            # mean nothing now (or something else). Forget them; never close them.
             self._session = None
             self._private.clear()
-            self._pid = os.getpid()
         if self._session is None:
-            self._session = self._open()
+            session = self._open()
+            self._session = session
+            self._pid = os.getpid()
+            self._generation = _GENERATION.get(self.module, 0)
         return self._session
 
     def _drop(self) -> None:
         session, self._session = self._session, None
         self._private.clear()
-        if session is not None:
+        if session is not None and self._handles_current():
             try:
                 session.close()
             except Exception:  # noqa: BLE001 - the session is already broken
@@ -322,8 +338,7 @@ class KeyStore:
 
     def close(self) -> None:
         with _MODULE_LOCK:
-            if self._pid == os.getpid():
-                self._drop()
+            self._drop()
 
     # -- the verbs ------------------------------------------------------------
 

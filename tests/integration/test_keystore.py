@@ -171,3 +171,25 @@ def test_token_removed_then_back(hsm_token: TokenFixture) -> None:
         shutil.move(away, path)
     sig = store.sign("k", b"back", "ecdsa-sha256")
     verify_signature(key.public_key_der, b"back", sig, "ecdsa-sha256")
+
+
+def test_module_restart_by_one_store_never_mixes_handles(
+    keystore: KeyStore, keys: dict[str, Any], hsm_token: TokenFixture
+) -> None:
+    """Regression: after one store restarted the module, another store's kept session and
+    key handles were reused by the module for other objects, giving KeyNotFound and even
+    signatures by the wrong key."""
+    mine = keys["rsa-2048"]
+    keystore.sign(mine.label, b"warm", "rsa-pkcs1-sha256")  # keep handles
+    label = f"kyso-other-{secrets.token_hex(3)}"
+    pin, _ = init_token(hsm_token.conf, label)
+    other = KeyStore(MODULE, label, pin)
+    theirs = other.generate_key_pair("other-key", "rsa-2048")  # restarts the module to find it
+    other._reinitialise(pkcs11.lib(MODULE))
+    other.sign("other-key", b"x", "rsa-pkcs1-sha256")  # takes the lowest handles again
+    for _ in range(5):
+        data = secrets.token_bytes(16)
+        verify_signature(mine.public_key_der, data,
+                         keystore.sign(mine.label, data, "rsa-pkcs1-sha256"), "rsa-pkcs1-sha256")
+        verify_signature(theirs.public_key_der, data,
+                         other.sign("other-key", data, "rsa-pkcs1-sha256"), "rsa-pkcs1-sha256")

@@ -149,9 +149,6 @@ def init_ca(
 
         issuing_key = keystore.generate_key_pair(issuing_label, issuing_spec)
         made.append(issuing_label)
-        issuing_scheme = scheme_for(
-            issuing_key.public_key_der, ca.issuing_key.signature_scheme, ca.issuing_key.hash
-        )
         nb_i, na_i = _validity(now, ca.issuing_key)
         na_i = min(na_i, na)  # never outlive the root
         base = settings.server.public_base_url.rstrip("/")

@@ -50,7 +50,8 @@ def _ca_certificate(role: str) -> Response:
     resp.headers["Content-Disposition"] = f'attachment; filename="{role}.{"pem" if fmt == "pem" else "crt"}"'
     resp.headers["Cache-Control"] = "public, max-age=3600"
     resp.set_etag(ca.serial_hex)
-    return resp.make_conditional(request)
+    resp.make_conditional(request)
+    return resp
 
 
 @pki_bp.get("/ca/root.crt")

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +30,10 @@ import pkcs11
 from asn1crypto import algos, keys
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11e
-from pkcs11.util.ec import encode_ec_public_key, encode_ecdsa_signature, encode_named_curve_parameters
+from pkcs11.util.ec import (
+    encode_ec_public_key,
+    encode_named_curve_parameters,
+)
 from pkcs11.util.rsa import encode_rsa_public_key
 
 from hsm.errors import (
@@ -120,7 +123,7 @@ class KeySpec:
         return f"ec-{self.curve}" if self.algorithm == "ec" else f"rsa-{self.size}"
 
 
-class SignatureScheme(str, Enum):
+class SignatureScheme(StrEnum):
     RSA_PKCS1_SHA256 = "rsa-pkcs1-sha256"
     RSA_PKCS1_SHA384 = "rsa-pkcs1-sha384"
     RSA_PKCS1_SHA512 = "rsa-pkcs1-sha512"
@@ -185,6 +188,77 @@ _MECH_DATA = {
 
 
 @dataclass(frozen=True)
+class _Plan:
+    """Everything a signature scheme needs, worked out once (signing is a hot path)."""
+
+    scheme: SignatureScheme
+    family: str
+    key_algorithm: str
+    hash: Callable[..., Any]
+    digest_size: int
+    data_mech: Any
+    data_param: Any
+    digest_mech: Any
+    digest_param: Any
+    digest_info_prefix: bytes
+
+
+def _make_plan(scheme: SignatureScheme) -> _Plan:
+    h = scheme.hash_name
+    size = hashlib.new(h).digest_size
+    family = scheme.family
+    prefix = b""
+    data_param = digest_param = None
+    if family == "rsa-pkcs1":
+        # DigestInfo DER for an all-zero digest, minus the digest: the fixed prefix.
+        info = algos.DigestInfo({"digest_algorithm": {"algorithm": h}, "digest": b"\0" * size}).dump()
+        prefix = info[:-size]
+        data_mech, digest_mech = _MECH_DATA[scheme], Mechanism.RSA_PKCS
+    elif family == "rsa-pss":
+        hm, mgf = _P11_HASH[h]
+        data_param = digest_param = (hm, mgf, size)
+        data_mech, digest_mech = _MECH_DATA[scheme], Mechanism.RSA_PKCS_PSS
+    else:
+        data_mech = digest_mech = Mechanism.ECDSA
+    return _Plan(scheme, family, scheme.key_algorithm, getattr(hashlib, h), size, data_mech,
+                 data_param, digest_mech, digest_param, prefix)
+
+
+_PLANS: dict[str, _Plan] = {}
+
+
+def _plan(scheme: SignatureScheme | str) -> _Plan:
+    plan = _PLANS.get(scheme)
+    if plan is None:
+        try:
+            plan = _PLANS[scheme] = _make_plan(SignatureScheme(scheme))
+        except ValueError:
+            raise UnsupportedAlgorithm(str(scheme)) from None
+    return plan
+
+
+def _der_int(value: bytes) -> bytes:
+    value = value.lstrip(b"\0") or b"\0"
+    if value[0] & 0x80:
+        value = b"\0" + value
+    return b"\x02" + _der_len(len(value)) + value
+
+
+def _der_len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def _der_ecdsa(raw: bytes) -> bytes:
+    """PKCS#11 ECDSA output (r || s) as the DER ECDSA-Sig-Value X.509 and CMS use."""
+    half = len(raw) // 2
+    body = _der_int(raw[:half]) + _der_int(raw[half:])
+    return b"\x30" + _der_len(len(body)) + body
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     label: str
     key_id: bytes
@@ -234,7 +308,8 @@ class KeyStore:
         self._session: Any = None
         self._pid: int | None = None
         self._generation = -1
-        self._private: dict[str, Any] = {}
+        # label -> (private key object, 'rsa' | 'ec'), valid for this session only
+        self._private: dict[str, tuple[Any, str]] = {}
 
     def __repr__(self) -> str:  # never show the PIN
         return f"KeyStore(module={self.module!r}, token={self.token_label!r})"
@@ -316,7 +391,7 @@ class KeyStore:
         if session is not None and self._handles_current():
             try:
                 session.close()
-            except Exception:  # noqa: BLE001 - the session is already broken
+            except Exception:  # noqa: BLE001, S110 - the session is already broken
                 pass
 
     def _call(self, op: Callable[[Any], T]) -> T:
@@ -353,8 +428,8 @@ class KeyStore:
         def op(session: Any) -> dict[str, str]:
             session.generate_random(64)
             if probe_label is not None:
-                priv = self._required_private(session, probe_label)
-                mech = Mechanism.ECDSA if priv.key_type == KeyType.EC else Mechanism.SHA256_RSA_PKCS
+                priv, algorithm = self._required_private(session, probe_label)
+                mech = Mechanism.ECDSA if algorithm == "ec" else Mechanism.SHA256_RSA_PKCS
                 priv.sign(b"\0" * 32, mechanism=mech)
             token = session.token
             return {"label": token.label, "manufacturer": token.manufacturer_id, "model": token.model}
@@ -398,7 +473,7 @@ class KeyStore:
                     id=key_id, label=label, store=True, capabilities=caps,
                     public_template=public_template, private_template=private_template,
                 )
-            self._private[label] = priv
+            self._private[label] = (priv, spec.algorithm)
             return KeyInfo(label, key_id, spec, _spki_der(pub))
 
         return self._call(op)
@@ -424,57 +499,36 @@ class KeyStore:
         return self.find(label).public_key_der
 
     def sign(self, label: str, data: bytes, scheme: SignatureScheme | str) -> bytes:
-        """Sign ``data`` (hashed inside the token). ECDSA signatures come back DER-encoded."""
-        scheme = SignatureScheme(scheme)
-        if scheme.family == "ecdsa":
-            return self.sign_digest(label, hashlib.new(scheme.hash_name, data).digest(), scheme)
-        mechanism = _MECH_DATA[scheme]
-        param = None
-        if scheme.family == "rsa-pss":
-            h, mgf = _P11_HASH[scheme.hash_name]
-            param = (h, mgf, hashlib.new(scheme.hash_name).digest_size)
-
-        def op(session: Any) -> bytes:
-            return bytes(self._sign_raw(session, label, data, mechanism, param, scheme))
-
-        return self._call(op)
+        """Sign ``data``. RSA hashes inside the token; ECDSA hashes here (SoftHSM2 2.6 and
+        many HSMs lack CKM_ECDSA_SHA256) and comes back DER-encoded."""
+        plan = _plan(scheme)
+        if plan.family == "ecdsa":
+            return self._sign_planned(label, plan.hash(data).digest(), plan, plan.digest_mech,
+                                      None)
+        return self._sign_planned(label, data, plan, plan.data_mech, plan.data_param)
 
     def sign_digest(self, label: str, digest: bytes, scheme: SignatureScheme | str) -> bytes:
         """Sign a digest computed elsewhere (hash batches, CSC signHash)."""
-        scheme = SignatureScheme(scheme)
-        h = scheme.hash_name
-        if len(digest) != hashlib.new(h).digest_size:
-            raise UnsupportedAlgorithm(f"a {len(digest)}-byte digest for {scheme.value}")
-        if scheme.family == "rsa-pkcs1":
-            payload = algos.DigestInfo(
-                {"digest_algorithm": {"algorithm": h}, "digest": digest}
-            ).dump()
-            mechanism, param = Mechanism.RSA_PKCS, None
-        elif scheme.family == "rsa-pss":
-            hm, mgf = _P11_HASH[h]
-            payload, mechanism, param = digest, Mechanism.RSA_PKCS_PSS, (hm, mgf, len(digest))
-        else:
-            payload, mechanism, param = digest, Mechanism.ECDSA, None
+        plan = _plan(scheme)
+        if len(digest) != plan.digest_size:
+            raise UnsupportedAlgorithm(f"a {len(digest)}-byte digest for {plan.scheme.value}")
+        payload = plan.digest_info_prefix + digest if plan.family == "rsa-pkcs1" else digest
+        return self._sign_planned(label, payload, plan, plan.digest_mech, plan.digest_param)
 
+    def _sign_planned(self, label: str, payload: bytes, plan: _Plan, mechanism: Any,
+                      param: Any) -> bytes:
         def op(session: Any) -> bytes:
-            raw = self._sign_raw(session, label, payload, mechanism, param, scheme)
-            return bytes(encode_ecdsa_signature(raw)) if scheme.family == "ecdsa" else bytes(raw)
+            priv, key_algorithm = self._required_private(session, label)
+            if key_algorithm != plan.key_algorithm:
+                raise UnsupportedAlgorithm(f"{plan.scheme.value} with the {key_algorithm} key '{label}'")
+            try:
+                raw = priv.sign(payload, mechanism=mechanism, mechanism_param=param)
+            except (p11e.MechanismInvalid, p11e.KeyTypeInconsistent, p11e.FunctionNotSupported,
+                    p11e.DataLenRange) as exc:
+                raise UnsupportedAlgorithm(f"{plan.scheme.value} with key '{label}'") from exc
+            return _der_ecdsa(raw) if plan.family == "ecdsa" else bytes(raw)
 
         return self._call(op)
-
-    def _sign_raw(
-        self, session: Any, label: str, payload: bytes, mechanism: Any, param: Any,
-        scheme: SignatureScheme,
-    ) -> bytes:
-        priv = self._required_private(session, label)
-        key_algorithm = "ec" if priv.key_type == KeyType.EC else "rsa"
-        if key_algorithm != scheme.key_algorithm:
-            raise UnsupportedAlgorithm(f"{scheme.value} with the {key_algorithm} key '{label}'")
-        try:
-            return bytes(priv.sign(payload, mechanism=mechanism, mechanism_param=param))
-        except (p11e.MechanismInvalid, p11e.KeyTypeInconsistent, p11e.FunctionNotSupported,
-                p11e.DataLenRange) as exc:
-            raise UnsupportedAlgorithm(f"{scheme.value} with key '{label}'") from exc
 
     def list_keys(self) -> list[KeyInfo]:
         """Every private key in the token that has a public half, by label."""
@@ -504,20 +558,23 @@ class KeyStore:
 
         self._call(op)
 
-    def _required_private(self, session: Any, label: str) -> Any:
-        priv = self._private.get(label)
+    def _required_private(self, session: Any, label: str) -> tuple[Any, str]:
+        """The private key object and its algorithm, looked up once per session."""
+        cached = self._private.get(label)
+        if cached is not None:
+            return cached
+        priv = self._find_private(session, label)
         if priv is None:
-            priv = self._find_private(session, label)
+            # SoftHSM2 reports the keys of a removed token as missing: tell a missing key
+            # from a missing token by starting the module afresh and looking again.
+            self._drop()
+            self._reinitialise(self._lib())
+            priv = self._find_private(self._ensure(), label)
             if priv is None:
-                # SoftHSM2 reports the keys of a removed token as missing: tell a missing key
-                # from a missing token by starting the module afresh and looking again.
-                self._drop()
-                self._reinitialise(self._lib())
-                priv = self._find_private(self._ensure(), label)
-                if priv is None:
-                    raise KeyNotFound(label)
-            self._private[label] = priv
-        return priv
+                raise KeyNotFound(label)
+        algorithm = "ec" if priv[Attribute.KEY_TYPE] == KeyType.EC else "rsa"
+        self._private[label] = (priv, algorithm)
+        return priv, algorithm
 
     @staticmethod
     def _find_private(session: Any, label: str) -> Any:

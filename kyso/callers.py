@@ -15,7 +15,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -28,7 +28,7 @@ KEY_PATTERN = re.compile(r"^kyso_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 _DUMMY_HASH = hashlib.sha256(b"kyso-no-such-key").hexdigest()
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     CA_ADMIN = "ca-admin"
     RA_OFFICER = "ra-officer"
     AUDITOR = "auditor"

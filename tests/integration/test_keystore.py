@@ -91,7 +91,7 @@ def test_errors(keystore: KeyStore, keys: dict[str, Any]) -> None:
         KeySpec.parse("rsa-1024")
     with pytest.raises(UnsupportedAlgorithm):
         keystore.sign(keys["ec-p256"].label, b"x", "rsa-pss-sha256")
-    with pytest.raises(ValueError):
+    with pytest.raises(UnsupportedAlgorithm):
         keystore.sign(keys["ec-p256"].label, b"x", "md5-rsa")
 
 
@@ -193,3 +193,15 @@ def test_module_restart_by_one_store_never_mixes_handles(
                          keystore.sign(mine.label, data, "rsa-pkcs1-sha256"), "rsa-pkcs1-sha256")
         verify_signature(theirs.public_key_der, data,
                          other.sign("other-key", data, "rsa-pkcs1-sha256"), "rsa-pkcs1-sha256")
+
+
+def test_ecdsa_der_encoding_matches_asn1crypto() -> None:
+    from asn1crypto.algos import DSASignature
+
+    from hsm.keystore import _der_ecdsa
+
+    for _ in range(200):
+        size = secrets.choice([32, 48, 66])
+        raw = secrets.token_bytes(size) + secrets.token_bytes(size)
+        raw = bytes(size - 1) + raw[size - 1:]  # some r with leading zero bytes
+        assert _der_ecdsa(raw) == DSASignature.from_p1363(raw).dump()

@@ -66,3 +66,5 @@ def configure(level: str = "INFO", as_json: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic announces its plugins at INFO on every start; only its warnings matter here.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

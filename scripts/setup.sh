@@ -10,8 +10,9 @@ VAR=$ROOT/var
 say() { printf 'kyso setup: %s\n' "$*" >&2; }
 die() { printf 'kyso setup: error: %s\n' "$*" >&2; exit 1; }
 
-# 1. System packages -----------------------------------------------------------
+# 1. System packages (the container image has them: KYSO_SETUP_SKIP_PACKAGES=1) ---------
 missing=()
+if [ "${KYSO_SETUP_SKIP_PACKAGES:-}" = 1 ]; then :; else
 [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null || missing+=(opensc)
 command -v openssl >/dev/null || missing+=(openssl)
@@ -26,8 +27,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     die "missing Debian package(s) ${missing[*]}: run 'sudo apt-get install ${missing[*]}' and try again"
   fi
 fi
+fi
 
-# 2. Python environment from the lock ------------------------------------------
+# 2. Python environment from the lock (the image has it: KYSO_SETUP_SKIP_VENV=1) ----------
+if [ "${KYSO_SETUP_SKIP_VENV:-}" != 1 ]; then
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
   || die "Python 3.11 or newer is required as python3"
 UV=$(command -v uv || true)
@@ -40,10 +43,12 @@ if [ -z "$UV" ]; then
   UV=$ROOT/.tools/bin/uv
 fi
 "$UV" sync --frozen --quiet || die "uv sync --frozen failed (is uv.lock in step with pyproject.toml?)"
+fi
 
 # 3. SoftHSM2 token and PINs ------------------------------------------------------
 mkdir -p "$VAR/tokens" "$VAR/secrets"
-chmod 700 "$VAR/secrets" "$VAR/tokens"
+# var/ holds the token, the PINs and the database (API key hashes, the audit trail).
+chmod 700 "$VAR" "$VAR/secrets" "$VAR/tokens"
 if [ ! -f "$VAR/softhsm2.conf" ]; then
   cat >"$VAR/softhsm2.conf" <<CONF
 # Project-local SoftHSM2 configuration (made by scripts/setup.sh).

@@ -74,3 +74,8 @@ def test_cli_refuses_unknown_key_with_nonzero_exit() -> None:
     assert result.returncode != 0
     assert "hsm.nope" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("example", sorted((Path(__file__).resolve().parents[2] / "config" / "examples").glob("*.toml")))
+def test_example_deployments_load(example: Path) -> None:
+    load_settings(environ={"KYSO_CONFIG": str(example)})

@@ -76,6 +76,9 @@ def test_cli_refuses_unknown_key_with_nonzero_exit() -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("example", sorted((Path(__file__).resolve().parents[2] / "config" / "examples").glob("*.toml")))
+EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
 def test_example_deployments_load(example: Path) -> None:
     load_settings(environ={"KYSO_CONFIG": str(example)})

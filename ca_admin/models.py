@@ -29,3 +29,54 @@ class CertificateAuthority(Base):
     issuer_id: Mapped[int | None] = mapped_column(ForeignKey("certificate_authorities.id"))
     external_root: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class CertificateRequest(Base):
+    """A request for a certificate, from a CSR or for a key generated in the HSM."""
+
+    __tablename__ = "certificate_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False, default="new")  # new|renew|rekey
+    profile: Mapped[str] = mapped_column(String(50), nullable=False)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), nullable=False, index=True)
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"))
+    common_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    key_source: Mapped[str] = mapped_column(String(10), nullable=False)  # csr | hsm | existing
+    csr_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    spki_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_spec: Mapped[str] = mapped_column(String(20), nullable=False, default="")
+    key_label: Mapped[str | None] = mapped_column(String(100))
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending", index=True)
+    requested_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    decided_by: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class IssuedCertificate(Base):
+    """Every certificate the issuing CA signed. No certificate exists without its row."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial_hex: Mapped[str] = mapped_column(String(42), nullable=False, unique=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"), nullable=False)
+    profile: Mapped[str] = mapped_column(String(50), nullable=False, index=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), nullable=False, index=True)
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"), index=True)
+    subject: Mapped[str] = mapped_column(Text, nullable=False)
+    spki_sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    key_label: Mapped[str | None] = mapped_column(String(100))
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="good", index=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revocation_reason: Mapped[str | None] = mapped_column(String(40))
+    invalidity_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

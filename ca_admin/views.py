@@ -23,9 +23,14 @@ ca_admin_bp = Blueprint("ca_admin", __name__, url_prefix="/api/v1/admin/ca")
 
 
 def register(app: Flask, *, public_only: bool) -> None:
+    from ca_admin.api import api_bp
+    from ca_admin.profiles import validate_profiles
+
+    validate_profiles(app.extensions["kyso"].settings)
     app.register_blueprint(pki_bp)
     if not public_only:
         app.register_blueprint(ca_admin_bp)
+        app.register_blueprint(api_bp)
     app.extensions["kyso"].readiness_checks.append(("ca", _ready_check))
 
 

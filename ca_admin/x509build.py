@@ -59,7 +59,7 @@ def key_identifier(spki_der: bytes) -> bytes:
     return hashlib.sha1(info["public_key"].contents[1:]).digest()  # noqa: S324 - RFC 5280 4.2.1.2
 
 
-def _uri(url: str) -> x509.GeneralName:
+def uri(url: str) -> x509.GeneralName:
     return x509.GeneralName(name="uniform_resource_identifier", value=url)
 
 
@@ -135,7 +135,7 @@ def build_ca_certificate(
                     {
                         "distribution_point": {
                             "full_name": [
-                                _uri(url) for url in request.crl_urls
+                                uri(url) for url in request.crl_urls
                             ]
                         }
                     }
@@ -150,25 +150,46 @@ def build_ca_certificate(
                 "extn_value": [
                     {
                         "access_method": "ca_issuers",
-                        "access_location": _uri(url),
+                        "access_location": uri(url),
                     }
                     for url in request.ca_issuer_urls
                 ],
             }
         )
+    return sign_certificate(
+        keystore, signer_label, scheme,
+        subject=request.subject, subject_spki_der=request.subject_spki_der,
+        issuer=issuer, issuer_spki_der=issuer_spki,
+        not_before=request.not_before, not_after=request.not_after,
+        extensions=extensions, serial=random_serial(),
+    )
+
+
+def sign_certificate(
+    keystore: KeyStore,
+    signer_label: str,
+    scheme: SignatureScheme,
+    *,
+    subject: x509.Name,
+    subject_spki_der: bytes,
+    issuer: x509.Name,
+    issuer_spki_der: bytes,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    extensions: list[dict[str, object]],
+    serial: int,
+) -> x509.Certificate:
+    """Build the TBSCertificate, sign its DER in the HSM, assemble, and check the signature."""
     sig_alg = scheme.signature_algorithm()
     tbs = x509.TbsCertificate(
         {
             "version": "v3",
-            "serial_number": random_serial(),
+            "serial_number": serial,
             "signature": sig_alg,
             "issuer": issuer,
-            "validity": {
-                "not_before": x509_time(request.not_before),
-                "not_after": x509_time(request.not_after),
-            },
-            "subject": request.subject,
-            "subject_public_key_info": keys.PublicKeyInfo.load(request.subject_spki_der),
+            "validity": {"not_before": x509_time(not_before), "not_after": x509_time(not_after)},
+            "subject": subject,
+            "subject_public_key_info": keys.PublicKeyInfo.load(subject_spki_der),
             "extensions": extensions,
         }
     )
@@ -176,7 +197,7 @@ def build_ca_certificate(
     cert = x509.Certificate(
         {"tbs_certificate": tbs, "signature_algorithm": sig_alg, "signature_value": signature}
     )
-    check_signature(cert, issuer_spki, scheme)
+    check_signature(cert, issuer_spki_der, scheme)
     return cert
 
 

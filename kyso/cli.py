@@ -102,7 +102,7 @@ def db_current(ctx: Context) -> None:
     click.echo(schema_revision(ctx.services.engine) or "no schema")
 
 
-def _require_schema(ctx: Context) -> None:
+def require_schema(ctx: Context) -> None:
     from kyso import migrate
     from kyso.db import schema_revision
     from kyso.errors import DatabaseNotInitialised
@@ -126,7 +126,7 @@ def ca_init(ctx: Context, if_absent: bool) -> None:
     """Create the root CA and the issuing CA, keys in the HSM token."""
     from ca_admin import service
 
-    _require_schema(ctx)
+    require_schema(ctx)
     svc = ctx.services
     try:
         root, issuing = service.init_ca(svc.sessions, svc.keystore, svc.settings, actor=_actor())
@@ -149,7 +149,7 @@ def ca_show(ctx: Context, as_pem: bool) -> None:
     from ca_admin import service
     from kyso.db import transaction
 
-    _require_schema(ctx)
+    require_schema(ctx)
     with transaction(ctx.services.sessions) as session:
         pair = [service.active_ca(session, r) for r in ("root", "issuing")]
     for c in pair:
@@ -175,7 +175,7 @@ def audit_verify(ctx: Context) -> None:
     from kyso import audit as audit_log
     from kyso.db import transaction
 
-    _require_schema(ctx)
+    require_schema(ctx)
     with transaction(ctx.services.sessions) as session:
         report = audit_log.verify_chain(session)
     if report.ok:
@@ -196,7 +196,7 @@ def audit_export(ctx: Context, since: str | None, output: Path | None) -> None:
     from kyso import audit as audit_log
     from kyso.db import transaction
 
-    _require_schema(ctx)
+    require_schema(ctx)
     start = None
     if since:
         try:
@@ -236,7 +236,7 @@ def users_create(ctx: Context, name: str, role: str) -> None:
     from kyso import callers
     from kyso.db import transaction
 
-    _require_schema(ctx)
+    require_schema(ctx)
     with transaction(ctx.services.sessions) as session:
         user, key = callers.create_user(session, name, callers.parse_role(role), actor=_actor())
         name, role = user.name, user.role
@@ -253,7 +253,7 @@ def users_add_key(ctx: Context, name: str) -> None:
     from kyso import callers
     from kyso.db import transaction
 
-    _require_schema(ctx)
+    require_schema(ctx)
     with transaction(ctx.services.sessions) as session:
         key = callers.add_api_key(session, name, actor=_actor())
     click.echo(key)
@@ -267,7 +267,7 @@ def users_list(ctx: Context) -> None:
     from kyso import callers
     from kyso.db import transaction
 
-    _require_schema(ctx)
+    require_schema(ctx)
     with transaction(ctx.services.sessions) as session:
         for u in callers.list_users(session):
             click.echo(f"{u.name}\t{u.role}\t{u.status}\t{len(u.api_keys)} key(s)")
@@ -297,6 +297,15 @@ def hsm_list(ctx: Context) -> None:
     for key in ctx.services.keystore.list_keys():
         click.echo(f"{key.label}\t{key.spec}\t{key.key_id.hex()}")
 
+
+def _register_domains() -> None:
+    # The CLI, like the app factory, is a composition root: the domains add their commands.
+    from ca_admin.cli import register as register_ca
+
+    register_ca(main)
+
+
+_register_domains()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

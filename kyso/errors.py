@@ -101,11 +101,12 @@ class Forbidden(KysoError):
     status = 403
     title_en = "Forbidden"
 
-    def __init__(self) -> None:
-        super().__init__(
-            "your role does not allow this action",
-            "vai trò của bạn không được phép thực hiện thao tác này",
-        )
+    def __init__(
+        self,
+        message_en: str = "your role does not allow this action",
+        message_vi: str = "vai trò của bạn không được phép thực hiện thao tác này",
+    ) -> None:
+        super().__init__(message_en, message_vi)
 
 
 class NotFound(KysoError):

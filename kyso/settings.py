@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, get_args, get_origin, get_type_hints
 
 from kyso.errors import ConfigError
@@ -77,6 +78,50 @@ class CaSettings:
 
 
 @dataclass(frozen=True)
+class ProfileSettings:
+    """A certificate profile: what the CA puts in a certificate, whatever a CSR asks for."""
+
+    description: str = ""
+    # Whose data fills the subject: agency | official | client | service | ca
+    subject: str = "official"
+    key_types: tuple[str, ...] = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
+    hsm_key_type: str = "rsa-3072"
+    validity_days: int = 730
+    key_usage: tuple[str, ...] = ("digital_signature", "non_repudiation")
+    extended_key_usage: tuple[str, ...] = ()
+    eku_critical: bool = False
+    policy_oids: tuple[str, ...] = ()
+    aia: bool = True
+    crl_distribution_point: bool = True
+    ocsp_no_check: bool = False
+    ca: bool = False
+    path_length: int = 0
+    auto_approve: bool = False
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    # The city's organisation and locality, used in agency seal subjects (O, L).
+    organization: str = "UBND THÀNH PHỐ HẢI PHÒNG"
+    locality: str = "Hải Phòng"
+    # The city's own electronic identification code (confirm against the national registry).
+    city_code: str = ""
+    # Letters allowed for the level-1 part of an agency code (G ministries, H provincial
+    # People's Committees, K provincial People's Councils).
+    level1_letters: str = "GHK"
+
+
+@dataclass(frozen=True)
+class PkiSettings:
+    # URLs placed in issued certificates; empty means derived from server.public_base_url.
+    ocsp_url: str = ""
+    crl_url: str = ""
+    ca_issuers_url: str = ""
+    # How many days before expiry the expiring report looks by default.
+    expiring_days: int = 30
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -88,6 +133,9 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     hsm: HsmSettings = field(default_factory=HsmSettings)
     ca: CaSettings = field(default_factory=CaSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    pki: PkiSettings = field(default_factory=PkiSettings)
+    profiles: dict[str, ProfileSettings] = field(default_factory=dict)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def resolve_path(self, value: str) -> Path:
@@ -118,6 +166,17 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigError.invalid(name, "a string")
         return unicodedata.normalize("NFC", value)
+    if origin is dict:
+        # Named tables (profiles). "_" and "-" are the same in names, so that environment
+        # variables (no hyphens) reach a table named with hyphens in TOML.
+        (_key_tp, item_tp) = get_args(tp)
+        if not isinstance(value, Mapping):
+            raise ConfigError.invalid(name, "a table of tables")
+        grouped: dict[str, Any] = {}
+        for key, item in value.items():
+            norm = str(key).replace("_", "-")
+            grouped[norm] = _merge(grouped[norm], item) if norm in grouped else item
+        return MappingProxyType({k: _coerce(f"{name}.{k}", item_tp, v) for k, v in grouped.items()})
     if origin is tuple:
         (item_tp, _ellipsis) = get_args(tp)
         if isinstance(value, str):

@@ -72,6 +72,17 @@ def readyz() -> Response:
     return resp
 
 
+@health_bp.get("/api/v1/openapi.json")
+@public
+def openapi() -> Response:
+    """The OpenAPI document of this service."""
+    from flask import current_app
+
+    from kyso.openapi import build
+
+    return jsonify(build(current_app))
+
+
 @admin_bp.get("/whoami")
 @roles(*Role)
 def whoami() -> Response:

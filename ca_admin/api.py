@@ -1,0 +1,263 @@
+"""Admin API for the registry and the certificate lifecycle: /api/v1/admin/...
+
+Thin views: parse and check input, call one service function, serialise. Roles: ca-admin
+and ra-officer write; auditor reads; client files requests and reads, for its own agencies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from ca_admin import issuance, registry
+from kyso.callers import Role
+from kyso.db import transaction
+from kyso.errors import BadRequest
+from kyso.web import current_caller, request_id, roles, services
+
+api_bp = Blueprint("ca_api", __name__, url_prefix="/api/v1/admin")
+
+STAFF = (Role.CA_ADMIN, Role.RA_OFFICER)
+READERS = (Role.CA_ADMIN, Role.RA_OFFICER, Role.AUDITOR, Role.CLIENT)
+
+
+def json_body() -> dict[str, Any]:
+    if not request.is_json:
+        raise BadRequest("the body must be JSON (Content-Type: application/json)",
+                         "nội dung phải là JSON (Content-Type: application/json)")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object", "nội dung phải là một đối tượng JSON")
+    return data
+
+
+def _int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be an integer", f"'{name}' phải là số nguyên") from None
+
+
+def _date(value: Any, field: str) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"'{field}' must be an ISO 8601 date-time",
+                         f"'{field}' phải là thời điểm theo ISO 8601") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _created(body: dict[str, Any]) -> Response:
+    resp = jsonify(body)
+    resp.status_code = 201
+    return resp
+
+
+# -- agencies -----------------------------------------------------------------------------
+
+@api_bp.post("/agencies")
+@roles(*STAFF)
+def create_agency() -> Response:
+    svc = services()
+    with transaction(svc.sessions) as session:
+        agency = registry.create_agency(session, json_body(), actor=current_caller().actor,
+                                        level1_letters=svc.settings.registry.level1_letters,
+                                        request_id=request_id())
+        return _created(registry.agency_view(session, agency).to_json())
+
+
+@api_bp.get("/agencies")
+@roles(*READERS)
+def list_agencies() -> Response:
+    with transaction(services().sessions) as session:
+        rows = registry.search_agencies(session, request.args.get("q", ""), _int_arg("limit", 100))
+        return jsonify({"agencies": [registry.agency_view(session, a).to_json() for a in rows]})
+
+
+@api_bp.get("/agencies/<code>")
+@roles(*READERS)
+def get_agency(code: str) -> Response:
+    with transaction(services().sessions) as session:
+        return jsonify(registry.agency_view(session, registry.get_agency(session, code)).to_json())
+
+
+@api_bp.patch("/agencies/<code>")
+@roles(*STAFF)
+def update_agency(code: str) -> Response:
+    with transaction(services().sessions) as session:
+        agency = registry.update_agency(session, code, json_body(), actor=current_caller().actor,
+                                        request_id=request_id())
+        return jsonify(registry.agency_view(session, agency).to_json())
+
+
+# -- officials ----------------------------------------------------------------------------
+
+@api_bp.post("/officials")
+@roles(*STAFF)
+def create_official() -> Response:
+    with transaction(services().sessions) as session:
+        official = registry.create_official(session, json_body(), actor=current_caller().actor,
+                                            request_id=request_id())
+        return _created(registry.official_view(session, official).to_json())
+
+
+@api_bp.get("/officials")
+@roles(*READERS)
+def list_officials() -> Response:
+    with transaction(services().sessions) as session:
+        rows = registry.search_officials(session, request.args.get("q", ""),
+                                         request.args.get("agency", ""), _int_arg("limit", 100))
+        return jsonify({"officials": [registry.official_view(session, o).to_json() for o in rows]})
+
+
+@api_bp.get("/officials/<int:official_id>")
+@roles(*READERS)
+def get_official(official_id: int) -> Response:
+    with transaction(services().sessions) as session:
+        return jsonify(registry.official_view(session, registry.get_official(session, official_id)).to_json())
+
+
+# -- API clients -------------------------------------------------------------------------------
+
+@api_bp.post("/clients/<name>/agencies")
+@roles(Role.CA_ADMIN)
+def bind_client(name: str) -> Response:
+    code = str(json_body().get("agency_code") or "")
+    with transaction(services().sessions) as session:
+        registry.bind_client(session, name, code, actor=current_caller().actor, request_id=request_id())
+    return _created({"client": name, "agency_code": code})
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+def _issued(pair: tuple[issuance.RequestView, issuance.CertificateView | None]) -> Response:
+    req, cert = pair
+    body: dict[str, Any] = {"request": req.to_json()}
+    if cert is not None:
+        body["certificate"] = cert.to_json()
+        body["certificate_pem"] = cert.pem.decode()
+    return _created(body)
+
+
+@api_bp.post("/requests")
+@roles(Role.CA_ADMIN, Role.RA_OFFICER, Role.CLIENT)
+def file_request() -> Response:
+    svc = services()
+    return _issued(issuance.file_request(svc.sessions, svc.keystore, svc.settings, current_caller(),
+                                         json_body(), request_id=request_id()))
+
+
+@api_bp.get("/requests")
+@roles(*READERS)
+def list_requests() -> Response:
+    views = issuance.list_requests(services().sessions, current_caller(), request.args.get("status", ""))
+    return jsonify({"requests": [v.to_json() for v in views]})
+
+
+@api_bp.post("/requests/<int:rid>/approve")
+@roles(Role.CA_ADMIN)
+def approve_request(rid: int) -> Response:
+    svc = services()
+    return _issued(issuance.approve(svc.sessions, svc.keystore, svc.settings, current_caller(), rid,
+                                    request_id=request_id()))
+
+
+@api_bp.post("/requests/<int:rid>/reject")
+@roles(Role.CA_ADMIN)
+def reject_request(rid: int) -> Response:
+    svc = services()
+    view = issuance.reject(svc.sessions, svc.keystore, svc.settings, current_caller(), rid,
+                           str(json_body().get("reason") or ""), request_id=request_id())
+    return jsonify({"request": view.to_json()})
+
+
+# -- certificates ----------------------------------------------------------------------------------
+
+@api_bp.get("/certificates")
+@roles(*READERS)
+def search_certificates() -> Response:
+    official = request.args.get("official")
+    views = issuance.search_certificates(
+        services().sessions, current_caller(), agency_code=request.args.get("agency", ""),
+        official_id=int(official) if official and official.isdigit() else None,
+        serial=request.args.get("serial", ""), status=request.args.get("status", ""),
+        subject=request.args.get("q", ""), limit=_int_arg("limit", 100))
+    return jsonify({"certificates": [v.to_json() for v in views]})
+
+
+@api_bp.get("/certificates/expiring")
+@roles(*READERS)
+def expiring() -> Response:
+    svc = services()
+    views = issuance.expiring(svc.sessions, current_caller(), _int_arg("days", svc.settings.pki.expiring_days))
+    if request.args.get("format", "json") == "csv":
+        resp = Response(issuance.expiring_csv(views), mimetype="text/csv")
+        resp.headers["Content-Disposition"] = 'attachment; filename="expiring.csv"'
+        return resp
+    return jsonify({"certificates": [v.to_json() for v in views]})
+
+
+@api_bp.get("/certificates/<serial>")
+@roles(*READERS)
+def get_certificate(serial: str) -> Response:
+    view = issuance.get_certificate(services().sessions, current_caller(), serial)
+    fmt = request.args.get("format", "json")
+    if fmt == "json":
+        return jsonify({**view.to_json(), "certificate_pem": view.pem.decode()})
+    if fmt == "pem":
+        resp = Response(view.pem, mimetype="application/x-pem-file")
+    elif fmt == "der":
+        resp = Response(view.certificate_der, mimetype="application/pkix-cert")
+    elif fmt == "p7b":
+        resp = Response(issuance.chain_p7b(services().sessions, view), mimetype="application/pkcs7-mime")
+    else:
+        raise BadRequest("format must be json, pem, der or p7b", "định dạng phải là json, pem, der hoặc p7b")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{view.serial}.{fmt}"'
+    return resp
+
+
+@api_bp.post("/certificates/<serial>/revoke")
+@roles(*STAFF)
+def revoke(serial: str) -> Response:
+    body = json_body()
+    view = issuance.revoke(services().sessions, current_caller(), serial, str(body.get("reason") or ""),
+                           _date(body.get("invalidity_date"), "invalidity_date"), request_id=request_id())
+    return jsonify(view.to_json())
+
+
+@api_bp.post("/certificates/<serial>/hold")
+@roles(*STAFF)
+def hold(serial: str) -> Response:
+    return jsonify(issuance.hold(services().sessions, current_caller(), serial, request_id=request_id()).to_json())
+
+
+@api_bp.post("/certificates/<serial>/release")
+@roles(*STAFF)
+def release(serial: str) -> Response:
+    return jsonify(issuance.release(services().sessions, current_caller(), serial,
+                                    request_id=request_id()).to_json())
+
+
+@api_bp.post("/certificates/<serial>/renew")
+@roles(Role.CA_ADMIN, Role.RA_OFFICER, Role.CLIENT)
+def renew(serial: str) -> Response:
+    svc = services()
+    body = json_body() if request.content_length else {}
+    return _issued(issuance.renew_or_rekey(svc.sessions, svc.keystore, svc.settings, current_caller(),
+                                           serial, "renew", body, request_id=request_id()))
+
+
+@api_bp.post("/certificates/<serial>/rekey")
+@roles(Role.CA_ADMIN, Role.RA_OFFICER, Role.CLIENT)
+def rekey(serial: str) -> Response:
+    svc = services()
+    body = json_body() if request.content_length else {}
+    return _issued(issuance.renew_or_rekey(svc.sessions, svc.keystore, svc.settings, current_caller(),
+                                           serial, "rekey", body, request_id=request_id()))

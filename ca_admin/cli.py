@@ -1,0 +1,398 @@
+"""CLI for the registry and the certificate lifecycle (`kyso agencies|officials|clients|certs`).
+
+The CLI reaches the database and the token directly, so it acts as a named user (``--as``,
+or ``KYSO_OPERATOR``): that user's role is enforced and recorded, and four eyes apply to
+approvals exactly as over HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from kyso.callers import Caller, Role, User
+from kyso.cli import Context, handle_errors, pass_ctx, require_schema
+from kyso.db import transaction
+from kyso.errors import NotFound
+
+operator_option = click.option(
+    "--as", "operator", envvar="KYSO_OPERATOR", required=True,
+    help="Registered user this command acts as (env KYSO_OPERATOR).")
+
+
+def _caller(ctx: Context, name: str) -> Caller:
+    require_schema(ctx)
+    with transaction(ctx.services.sessions) as session:
+        user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
+        if user is None or user.status != "active":
+            raise NotFound(f"no active user '{name}' (create one with 'kyso users create')",
+                           f"không có người dùng '{name}' đang hoạt động")
+        return Caller(user.id, user.name, Role(user.role))
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def register(main: click.Group) -> None:
+    main.add_command(agencies)
+    main.add_command(officials)
+    main.add_command(clients)
+    main.add_command(certs)
+
+
+# -- agencies -----------------------------------------------------------------------------
+
+@click.group()
+def agencies() -> None:
+    """Agencies (cơ quan) and their electronic identification codes."""
+
+
+@agencies.command("add")
+@click.argument("code")
+@click.argument("name")
+@click.option("--parent", "parent_code", help="Parent agency code.")
+@click.option("--locality", default="")
+@click.option("--tax-code", default="", help="MST, e.g. 0101234567 or 0100686209-199.")
+@operator_option
+@pass_ctx
+@handle_errors
+def agencies_add(ctx: Context, code: str, name: str, parent_code: str | None, locality: str,
+                 tax_code: str, operator: str) -> None:
+    """Register an agency."""
+    from ca_admin import registry
+
+    caller = _caller(ctx, operator)
+    _staff_only(caller)
+    with transaction(ctx.services.sessions) as session:
+        a = registry.create_agency(session, {"code": code, "name": name, "parent_code": parent_code,
+                                             "locality": locality, "tax_code": tax_code},
+                                   actor=caller.actor,
+                                   level1_letters=ctx.services.settings.registry.level1_letters)
+        _echo_json(registry.agency_view(session, a).to_json())
+
+
+@agencies.command("list")
+@click.option("-q", "--query", default="", help="Code or name, with or without diacritics.")
+@pass_ctx
+@handle_errors
+def agencies_list(ctx: Context, query: str) -> None:
+    """List or search agencies."""
+    from ca_admin import registry
+
+    require_schema(ctx)
+    with transaction(ctx.services.sessions) as session:
+        for a in registry.search_agencies(session, query):
+            click.echo(f"{a.code}\t{a.name}\t{a.status}")
+
+
+def _staff_only(caller: Caller) -> None:
+    from kyso.errors import Forbidden
+
+    if caller.role not in (Role.CA_ADMIN, Role.RA_OFFICER):
+        raise Forbidden()
+
+
+# -- officials --------------------------------------------------------------------------
+
+@click.group()
+def officials() -> None:
+    """Officials (cán bộ) of the agencies."""
+
+
+@officials.command("add")
+@click.argument("agency_code")
+@click.argument("full_name")
+@click.option("--title", default="")
+@click.option("--citizen-id", default="", help="CCCD, 12 digits.")
+@click.option("--email", default="")
+@operator_option
+@pass_ctx
+@handle_errors
+def officials_add(ctx: Context, agency_code: str, full_name: str, title: str, citizen_id: str,
+                  email: str, operator: str) -> None:
+    """Register an official of an agency."""
+    from ca_admin import registry
+
+    caller = _caller(ctx, operator)
+    _staff_only(caller)
+    with transaction(ctx.services.sessions) as session:
+        o = registry.create_official(session, {"agency_code": agency_code, "full_name": full_name,
+                                               "title": title, "citizen_id": citizen_id, "email": email},
+                                     actor=caller.actor)
+        _echo_json(registry.official_view(session, o).to_json())
+
+
+@officials.command("list")
+@click.option("-q", "--query", default="")
+@click.option("--agency", default="")
+@pass_ctx
+@handle_errors
+def officials_list(ctx: Context, query: str, agency: str) -> None:
+    """List or search officials."""
+    from ca_admin import registry
+
+    require_schema(ctx)
+    with transaction(ctx.services.sessions) as session:
+        for o in registry.search_officials(session, query, agency):
+            v = registry.official_view(session, o)
+            click.echo(f"{v.id}\t{v.full_name}\t{v.title}\t{v.agency_code}")
+
+
+# -- API clients ----------------------------------------------------------------------------
+
+@click.group()
+def clients() -> None:
+    """API clients (eOffice, axis connectors) and the agencies they act for."""
+
+
+@clients.command("bind")
+@click.argument("user_name")
+@click.argument("agency_code")
+@operator_option
+@pass_ctx
+@handle_errors
+def clients_bind(ctx: Context, user_name: str, agency_code: str, operator: str) -> None:
+    """Let a client user act for an agency."""
+    from ca_admin import registry
+    from kyso.errors import Forbidden
+
+    caller = _caller(ctx, operator)
+    if caller.role != Role.CA_ADMIN:
+        raise Forbidden()
+    with transaction(ctx.services.sessions) as session:
+        registry.bind_client(session, user_name, agency_code, actor=caller.actor)
+    click.echo(f"{user_name} may act for {agency_code}")
+
+
+# -- certificates -----------------------------------------------------------------------------
+
+@click.group()
+def certs() -> None:
+    """Certificate requests, issuance and lifecycle."""
+
+
+def _print_issued(pair: tuple[Any, Any], out: Path | None) -> None:
+    req, cert = pair
+    _echo_json({"request": req.to_json(), "certificate": cert.to_json() if cert else None})
+    if cert is not None and out is not None:
+        tmp = out.with_name(out.name + ".part")
+        tmp.write_bytes(cert.pem)
+        tmp.replace(out)
+        click.echo(f"certificate written to {out}", err=True)
+
+
+@certs.command("request")
+@click.option("--profile", required=True)
+@click.option("--agency", "agency_code", required=True)
+@click.option("--official", "official_id", type=int)
+@click.option("--common-name", default="")
+@click.option("--csr", "csr_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--generate-key", is_flag=True, help="Generate the key in the HSM.")
+@click.option("--key-type", default="")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the PEM here if issued.")
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_request(ctx: Context, profile: str, agency_code: str, official_id: int | None, common_name: str,
+                  csr_file: Path | None, generate_key: bool, key_type: str, out: Path | None,
+                  operator: str) -> None:
+    """File a request (a CSR, or --generate-key for a key made in the HSM)."""
+    from ca_admin import issuance
+
+    caller = _caller(ctx, operator)
+    svc = ctx.services
+    data: dict[str, Any] = {"profile": profile, "agency_code": agency_code, "official_id": official_id,
+                            "common_name": common_name, "generate_key": generate_key}
+    if key_type:
+        data["key_type"] = key_type
+    if csr_file:
+        data["csr"] = csr_file.read_bytes().decode("ascii", "replace")
+    _print_issued(issuance.file_request(svc.sessions, svc.keystore, svc.settings, caller, data), out)
+
+
+@certs.command("requests")
+@click.option("--status", default="")
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_requests(ctx: Context, status: str, operator: str) -> None:
+    """List requests."""
+    from ca_admin import issuance
+
+    for r in issuance.list_requests(ctx.services.sessions, _caller(ctx, operator), status):
+        click.echo(f"{r.id}\t{r.status}\t{r.profile}\t{r.agency_code}\t{r.requested_by}\t"
+                   f"{r.certificate_serial or ''}")
+
+
+@certs.command("approve")
+@click.argument("request_id", type=int)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_approve(ctx: Context, request_id: int, out: Path | None, operator: str) -> None:
+    """Approve a request (a CA admin other than the requester) and issue."""
+    from ca_admin import issuance
+
+    svc = ctx.services
+    _print_issued(issuance.approve(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator),
+                                   request_id), out)
+
+
+@certs.command("reject")
+@click.argument("request_id", type=int)
+@click.option("--reason", required=True)
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_reject(ctx: Context, request_id: int, reason: str, operator: str) -> None:
+    """Reject a request with a reason."""
+    from ca_admin import issuance
+
+    svc = ctx.services
+    _echo_json(issuance.reject(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator),
+                               request_id, reason).to_json())
+
+
+@certs.command("revoke")
+@click.argument("serial")
+@click.option("--reason", default="unspecified")
+@click.option("--invalidity-date", default=None, help="ISO 8601 date-time.")
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_revoke(ctx: Context, serial: str, reason: str, invalidity_date: str | None, operator: str) -> None:
+    """Revoke a certificate with an RFC 5280 reason."""
+    from ca_admin import issuance
+    from kyso.errors import BadRequest
+
+    when = None
+    if invalidity_date:
+        try:
+            when = dt.datetime.fromisoformat(invalidity_date.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest("--invalidity-date must be ISO 8601", "--invalidity-date phải theo ISO 8601") from None
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    _echo_json(issuance.revoke(ctx.services.sessions, _caller(ctx, operator), serial, reason, when).to_json())
+
+
+@certs.command("hold")
+@click.argument("serial")
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_hold(ctx: Context, serial: str, operator: str) -> None:
+    """Suspend a certificate (certificateHold)."""
+    from ca_admin import issuance
+
+    _echo_json(issuance.hold(ctx.services.sessions, _caller(ctx, operator), serial).to_json())
+
+
+@certs.command("release")
+@click.argument("serial")
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_release(ctx: Context, serial: str, operator: str) -> None:
+    """Release a held certificate."""
+    from ca_admin import issuance
+
+    _echo_json(issuance.release(ctx.services.sessions, _caller(ctx, operator), serial).to_json())
+
+
+@certs.command("renew")
+@click.argument("serial")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_renew(ctx: Context, serial: str, out: Path | None, operator: str) -> None:
+    """Request a renewal (same key)."""
+    from ca_admin import issuance
+
+    svc = ctx.services
+    _print_issued(issuance.renew_or_rekey(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator),
+                                          serial, "renew", {}), out)
+
+
+@certs.command("rekey")
+@click.argument("serial")
+@click.option("--csr", "csr_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_rekey(ctx: Context, serial: str, csr_file: Path | None, out: Path | None, operator: str) -> None:
+    """Request a rekey (a new CSR, or a new key in the HSM)."""
+    from ca_admin import issuance
+
+    svc = ctx.services
+    data = {"csr": csr_file.read_text()} if csr_file else {}
+    _print_issued(issuance.renew_or_rekey(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator),
+                                          serial, "rekey", data), out)
+
+
+@certs.command("show")
+@click.argument("serial")
+@click.option("--format", "fmt", type=click.Choice(["json", "pem", "der", "p7b"]), default="json")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_show(ctx: Context, serial: str, fmt: str, out: Path | None, operator: str) -> None:
+    """Show or download a certificate (json, pem, der, p7b chain)."""
+    from ca_admin import issuance
+
+    view = issuance.get_certificate(ctx.services.sessions, _caller(ctx, operator), serial)
+    if fmt == "json":
+        _echo_json(view.to_json())
+        return
+    data = {"pem": view.pem, "der": view.certificate_der}.get(fmt) or issuance.chain_p7b(
+        ctx.services.sessions, view)
+    if out:
+        out.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+
+
+@certs.command("list")
+@click.option("--agency", default="")
+@click.option("--official", type=int, default=None)
+@click.option("--serial", default="")
+@click.option("--status", default="")
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_list(ctx: Context, agency: str, official: int | None, serial: str, status: str, operator: str) -> None:
+    """Search certificates by agency, official, serial and status."""
+    from ca_admin import issuance
+
+    for v in issuance.search_certificates(ctx.services.sessions, _caller(ctx, operator), agency_code=agency,
+                                          official_id=official, serial=serial, status=status):
+        click.echo(f"{v.serial}\t{v.status}\t{v.profile}\t{v.agency_code}\t{v.not_after:%Y-%m-%d}\t{v.subject}")
+
+
+@certs.command("expiring")
+@click.option("--days", type=int, default=None)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json")
+@operator_option
+@pass_ctx
+@handle_errors
+def certs_expiring(ctx: Context, days: int | None, fmt: str, operator: str) -> None:
+    """Certificates expiring within N days (JSON or CSV)."""
+    from ca_admin import issuance
+
+    svc = ctx.services
+    views = issuance.expiring(svc.sessions, _caller(ctx, operator),
+                              svc.settings.pki.expiring_days if days is None else days)
+    if fmt == "csv":
+        click.echo(issuance.expiring_csv(views), nl=False)
+    else:
+        _echo_json({"certificates": [v.to_json() for v in views]})

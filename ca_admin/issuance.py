@@ -1,0 +1,698 @@
+"""Requests, approval, issuance and the certificate lifecycle.
+
+Four eyes: a request is approved by a CA admin other than its requester, unless its profile
+is marked auto-approve (machine clients). Issuance signs the TBSCertificate in the HSM and
+writes the certificate row and its audit record in one transaction; the certificate is
+returned only after that commit. A key generated in the HSM for a certificate that was
+never committed is destroyed.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from asn1crypto import cms, pem, x509
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ca_admin import profiles as prof
+from ca_admin.csr import parse_csr
+from ca_admin.models import CertificateAuthority, CertificateRequest, IssuedCertificate
+from ca_admin.registry import (
+    Agency,
+    Official,
+    fold,
+    get_agency,
+    get_official,
+    nfc,
+    require_agency_scope,
+)
+from ca_admin.x509build import random_serial, scheme_for, sign_certificate
+from hsm import KeyStore
+from kyso import audit
+from kyso.callers import Caller, Role
+from kyso.db import transaction, utcnow
+from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
+from kyso.settings import Settings
+
+log = logging.getLogger("kyso.ca.issuance")
+T = TypeVar("T")
+
+REVOCATION_REASONS = (
+    "unspecified", "key_compromise", "ca_compromise", "affiliation_changed", "superseded",
+    "cessation_of_operation", "privilege_withdrawn", "aa_compromise",
+)
+
+
+# -- errors ---------------------------------------------------------------------------
+
+class RequestNotFound(NotFound):
+    code = "request-not-found"
+
+    def __init__(self, rid: Any) -> None:
+        super().__init__(f"no certificate request {rid}", f"không có yêu cầu chứng thư {rid}")
+
+
+class CertificateNotFound(NotFound):
+    code = "certificate-not-found"
+
+    def __init__(self, serial: str) -> None:
+        super().__init__(f"no certificate with serial {serial}", f"không có chứng thư số hiệu {serial}")
+
+
+class FourEyes(Forbidden):
+    code = "four-eyes"
+
+    def __init__(self) -> None:
+        super().__init__("a request must be approved by someone other than its requester",
+                         "yêu cầu phải được phê duyệt bởi người khác với người đề nghị")
+
+
+class RequestNotPending(Conflict):
+    code = "request-not-pending"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the request is {status}, not pending", f"yêu cầu đang ở trạng thái {status}, không chờ duyệt")
+
+
+class AlreadyRevoked(Conflict):
+    code = "certificate-already-revoked"
+
+    def __init__(self, serial: str) -> None:
+        super().__init__(f"certificate {serial} is already revoked", f"chứng thư {serial} đã bị thu hồi")
+
+
+class WrongState(Conflict):
+    code = "certificate-wrong-state"
+
+
+# -- views --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CertificateView:
+    serial: str
+    profile: str
+    agency_code: str
+    official_id: int | None
+    subject: str
+    status: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    key_in_hsm: bool
+    revoked_at: dt.datetime | None
+    revocation_reason: str | None
+    invalidity_date: dt.datetime | None
+    certificate_der: bytes
+
+    def expiry_status(self, now: dt.datetime) -> str:
+        if self.status == "revoked":
+            return "revoked"
+        if now > self.not_after:
+            return "expired"
+        if now < self.not_before:
+            return "not-yet-valid"
+        return "on-hold" if self.status == "on-hold" else "valid"
+
+    def to_json(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        now = now or utcnow()
+        return {
+            "serial": self.serial,
+            "profile": self.profile,
+            "agency_code": self.agency_code,
+            "official_id": self.official_id,
+            "subject": self.subject,
+            "status": self.status,
+            "validity": self.expiry_status(now),
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "days_left": max((self.not_after - now).days, 0),
+            "key_in_hsm": self.key_in_hsm,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "revocation_reason": self.revocation_reason,
+            "invalidity_date": self.invalidity_date.isoformat() if self.invalidity_date else None,
+        }
+
+    @property
+    def pem(self) -> bytes:
+        return bytes(pem.armor("CERTIFICATE", self.certificate_der))
+
+
+def _cert_view(session: Session, row: IssuedCertificate) -> CertificateView:
+    agency = session.get(Agency, row.agency_id)
+    assert agency is not None
+    return CertificateView(row.serial_hex, row.profile, agency.code, row.official_id, row.subject,
+                           row.status, row.not_before, row.not_after, row.key_label is not None,
+                           row.revoked_at, row.revocation_reason, row.invalidity_date,
+                           row.certificate_der)
+
+
+@dataclass(frozen=True)
+class RequestView:
+    id: int
+    kind: str
+    profile: str
+    agency_code: str
+    official_id: int | None
+    key_source: str
+    status: str
+    requested_by: str
+    decided_by: str
+    reason: str
+    certificate_serial: str | None
+    ignored_csr_fields: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["ignored_csr_fields"] = list(self.ignored_csr_fields)
+        return out
+
+
+def _request_view(session: Session, req: CertificateRequest,
+                  ignored: tuple[str, ...] = ()) -> RequestView:
+    agency = session.get(Agency, req.agency_id)
+    assert agency is not None
+    serial = None
+    if req.certificate_id:
+        cert = session.get(IssuedCertificate, req.certificate_id)
+        serial = cert.serial_hex if cert else None
+    return RequestView(req.id, req.kind, req.profile, agency.code, req.official_id, req.key_source,
+                       req.status, req.requested_by, req.decided_by, req.reason, serial, ignored)
+
+
+# -- filing requests --------------------------------------------------------------------------
+
+def _require_staff_or_client(caller: Caller) -> None:
+    if caller.role not in (Role.CA_ADMIN, Role.RA_OFFICER, Role.CLIENT):
+        raise Forbidden()
+
+
+def file_request(
+    factory: sessionmaker[Session],
+    keystore: KeyStore,
+    settings: Settings,
+    caller: Caller,
+    data: dict[str, Any],
+    *,
+    request_id: str = "",
+    now: dt.datetime | None = None,
+) -> tuple[RequestView, CertificateView | None]:
+    """File a request; a profile marked auto-approve issues at once."""
+    _require_staff_or_client(caller)
+    profile = prof.get_profile(settings, str(data.get("profile") or ""))
+    csr_text = data.get("csr")
+    generate = bool(data.get("generate_key"))
+    if bool(csr_text) == generate:
+        raise BadRequest("give either 'csr' (PKCS#10, PEM) or 'generate_key': true",
+                         "cần 'csr' (PKCS#10, PEM) hoặc 'generate_key': true, không cả hai")
+    parsed = None
+    spki_der = None
+    key_spec = profile.settings.hsm_key_type
+    if csr_text:
+        if not isinstance(csr_text, str | bytes):
+            raise BadRequest("'csr' must be PEM text", "'csr' phải là văn bản PEM")
+        parsed = parse_csr(csr_text)
+        spki_der = parsed.spki_der
+        key_spec = str(profile.check_key(spki_der))
+    else:
+        requested = str(data.get("key_type") or profile.settings.hsm_key_type)
+        if requested not in profile.settings.key_types:
+            raise prof.KeyNotAllowed(
+                f"key type {requested} is not allowed by profile '{profile.name}'",
+                f"loại khóa {requested} không được hồ sơ '{profile.name}' cho phép")
+        key_spec = requested
+
+    with transaction(factory) as session:
+        agency = get_agency(session, str(data.get("agency_code") or ""))
+        require_agency_scope(session, caller, agency)
+        if agency.status != "active":
+            raise Conflict(f"agency '{agency.code}' is {agency.status}",
+                           f"cơ quan '{agency.code}' đang ở trạng thái {agency.status}")
+        official_id, common_name = _holder(session, profile, agency, data)
+        req = CertificateRequest(
+            kind="new", profile=profile.name, agency_id=agency.id, official_id=official_id,
+            common_name=common_name, key_source="csr" if parsed else "hsm",
+            csr_der=parsed.der if parsed else None, spki_der=spki_der, key_spec=key_spec,
+            status="pending", requested_by=caller.name,
+        )
+        session.add(req)
+        session.flush()
+        audit.record(session, actor=caller.actor, action="cert.request", target=f"request:{req.id}",
+                     details={"profile": profile.name, "agency": agency.code,
+                              "official_id": official_id, "key_source": req.key_source,
+                              "key_spec": key_spec,
+                              "ignored_csr_fields": list(parsed.ignored) if parsed else []},
+                     request_id=request_id)
+        rid = req.id
+    ignored = parsed.ignored if parsed else ()
+    if profile.settings.auto_approve:
+        return _decide(factory, keystore, settings, rid, "auto-approve", approve=True,
+                       request_id=request_id, now=now, ignored=ignored)
+    with transaction(factory) as session:
+        req2 = session.get(CertificateRequest, rid)
+        assert req2 is not None
+        return _request_view(session, req2, ignored), None
+
+
+def _holder(session: Session, profile: prof.Profile, agency: Agency,
+            data: dict[str, Any]) -> tuple[int | None, str]:
+    kind = profile.settings.subject
+    if kind == "official":
+        official = get_official(session, data.get("official_id"))
+        if official.agency_id != agency.id:
+            raise BadRequest("the official does not belong to that agency",
+                             "cán bộ không thuộc cơ quan này")
+        if official.status != "active":
+            raise Conflict("the official is not active", "cán bộ không còn hoạt động")
+        return official.id, ""
+    if kind in ("client", "service", "ca"):
+        cn = nfc(str(data.get("common_name") or ""))
+        if not cn or len(cn) > 64:
+            raise BadRequest(f"profile '{profile.name}' needs a 'common_name' of 1-64 characters",
+                             f"hồ sơ '{profile.name}' cần 'common_name' dài 1-64 ký tự")
+        return None, cn
+    return None, ""
+
+
+# -- approval and issuance ------------------------------------------------------------------
+
+def approve(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller,
+            rid: int, *, request_id: str = "", now: dt.datetime | None = None,
+            ) -> tuple[RequestView, CertificateView | None]:
+    if caller.role != Role.CA_ADMIN:
+        raise Forbidden("only a CA administrator approves requests",
+                        "chỉ quản trị viên CA được phê duyệt yêu cầu")
+    return _decide(factory, keystore, settings, rid, caller.name, approve=True, caller=caller,
+                   request_id=request_id, now=now)
+
+
+def reject(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller,
+           rid: int, reason: str, *, request_id: str = "") -> RequestView:
+    if caller.role != Role.CA_ADMIN:
+        raise Forbidden("only a CA administrator rejects requests",
+                        "chỉ quản trị viên CA được từ chối yêu cầu")
+    reason = nfc(reason or "")
+    if not reason:
+        raise BadRequest("a rejection needs a reason", "từ chối phải kèm lý do")
+    view, _ = _decide(factory, keystore, settings, rid, caller.name, approve=False, caller=caller,
+                      reason=reason, request_id=request_id)
+    return view
+
+
+def _decide(
+    factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, rid: int, decider: str,
+    *, approve: bool, caller: Caller | None = None, reason: str = "", request_id: str = "",
+    now: dt.datetime | None = None, ignored: tuple[str, ...] = (),
+) -> tuple[RequestView, CertificateView | None]:
+    now = now or utcnow()
+    generated: list[str] = []
+    try:
+        with transaction(factory) as session:
+            req = session.execute(
+                select(CertificateRequest).where(CertificateRequest.id == rid).with_for_update()
+            ).scalar_one_or_none()
+            if req is None:
+                raise RequestNotFound(rid)
+            if req.status != "pending":
+                raise RequestNotPending(req.status)
+            if caller is not None and caller.name == req.requested_by:
+                raise FourEyes()
+            actor = caller.actor if caller else f"system:{decider}"
+            req.decided_by = decider
+            req.decided_at = now
+            if not approve:
+                req.status = "rejected"
+                req.reason = reason
+                audit.record(session, actor=actor, action="cert.reject", target=f"request:{rid}",
+                             details={"reason": reason}, request_id=request_id)
+                return _request_view(session, req), None
+            cert = _issue(session, keystore, settings, req, actor, now, generated, request_id)
+            req.status = "issued"
+            req.certificate_id = cert.id
+            view = _request_view(session, req, ignored), _cert_view(session, cert)
+        generated.clear()  # committed: the keys now belong to certificates
+        return view
+    finally:
+        _destroy(keystore, generated)
+
+
+def _destroy(keystore: KeyStore, labels: list[str]) -> None:
+    for label in labels:
+        try:
+            keystore.delete_key(label)
+            log.warning("destroyed HSM key %s of a certificate that was not committed", label)
+        except Exception:  # noqa: BLE001 - report; keep the original error
+            log.exception("could not destroy HSM key %s", label)
+
+
+def _issuing_ca(session: Session) -> CertificateAuthority:
+    row = session.execute(
+        select(CertificateAuthority)
+        .where(CertificateAuthority.role == "issuing", CertificateAuthority.status == "active")
+        .order_by(CertificateAuthority.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    if row is None:
+        from ca_admin.service import CaNotInitialised
+
+        raise CaNotInitialised()
+    return row
+
+
+def _subject_data(session: Session, settings: Settings, req: CertificateRequest) -> prof.SubjectData:
+    agency = session.get(Agency, req.agency_id)
+    assert agency is not None
+    profile = prof.get_profile(settings, req.profile)
+    kind = profile.settings.subject
+    locality = agency.locality or settings.registry.locality
+    if kind == "agency":
+        parent = session.get(Agency, agency.parent_id) if agency.parent_id else None
+        uids = (f"MST:{agency.tax_code}",) if agency.tax_code else ()
+        return prof.SubjectData("agency", agency.name, parent.name if parent else settings.registry.organization,
+                                locality, uids=uids)
+    if kind == "official":
+        official = session.get(Official, req.official_id)
+        assert official is not None
+        uids = (f"CCCD:{official.citizen_id}",) if official.citizen_id else ()
+        return prof.SubjectData("official", official.full_name, agency.name, locality,
+                                title=official.title, uids=uids, email=official.email)
+    return prof.SubjectData(kind, req.common_name, agency.name, locality)
+
+
+def _issue(session: Session, keystore: KeyStore, settings: Settings, req: CertificateRequest,
+           actor: str, now: dt.datetime, generated: list[str], request_id: str) -> IssuedCertificate:
+    profile = prof.get_profile(settings, req.profile)
+    ca = _issuing_ca(session)
+    ca_cert = x509.Certificate.load(ca.certificate_der)
+    issuer_spki = ca_cert.public_key.dump()
+    key_label = req.key_label
+    spki_der = req.spki_der
+    if req.key_source == "hsm" and spki_der is None:
+        key_label = f"ee-{req.id}-{secrets.token_hex(4)}"
+        info = keystore.generate_key_pair(key_label, req.key_spec)
+        generated.append(key_label)
+        spki_der = info.public_key_der
+        req.key_label, req.spki_der = key_label, spki_der
+    assert spki_der is not None
+    subject = _subject_data(session, settings, req)
+    name = prof.subject_name(subject)
+    not_before = now.replace(microsecond=0) - dt.timedelta(minutes=5)
+    not_after = min(not_before + dt.timedelta(days=profile.settings.validity_days), ca.not_after)
+    scheme = scheme_for(issuer_spki, settings.ca.issuing_key.signature_scheme, settings.ca.issuing_key.hash)
+    cert = sign_certificate(
+        keystore, ca.key_label, scheme,
+        subject=name, subject_spki_der=spki_der, issuer=ca_cert.subject, issuer_spki_der=issuer_spki,
+        not_before=not_before, not_after=not_after,
+        extensions=prof.build_extensions(profile, settings, subject_spki_der=spki_der,
+                                         issuer_spki_der=issuer_spki, subject=subject),
+        serial=random_serial(),
+    )
+    row = IssuedCertificate(
+        serial_hex=format(cert.serial_number, "x"), issuer_id=ca.id, profile=profile.name,
+        agency_id=req.agency_id, official_id=req.official_id, subject=cert.subject.human_friendly,
+        spki_sha256=prof.spki_fingerprint(spki_der), key_label=key_label,
+        not_before=not_before, not_after=not_after, certificate_der=cert.dump(), status="good",
+        request_id=req.id,
+    )
+    session.add(row)
+    session.flush()  # the unique serial constraint speaks here, before anything is returned
+    audit.record(session, actor=actor, action="cert.issue", target=f"cert:{row.serial_hex}",
+                 details={"request": req.id, "profile": profile.name, "subject": row.subject,
+                          "not_after": not_after.isoformat(), "key_in_hsm": key_label is not None},
+                 request_id=request_id)
+    if req.kind == "rekey" and req.previous_id:
+        prev = session.get(IssuedCertificate, req.previous_id)
+        if prev is not None and prev.status != "revoked":
+            _set_revoked(session, prev, "superseded", None, now, actor, request_id)
+    return row
+
+
+# -- renewal and rekey ---------------------------------------------------------------------------
+
+def renew_or_rekey(
+    factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller,
+    serial: str, kind: str, data: dict[str, Any], *, request_id: str = "",
+    now: dt.datetime | None = None,
+) -> tuple[RequestView, CertificateView | None]:
+    """Renew (same key) or rekey (new key: a CSR or a fresh HSM key) a certificate.
+    Goes through the same approval as a new request; a rekeyed certificate's predecessor
+    is revoked as superseded when the new one is issued."""
+    _require_staff_or_client(caller)
+    assert kind in ("renew", "rekey")
+    parsed = None
+    if kind == "rekey" and data.get("csr"):
+        parsed = parse_csr(str(data["csr"]))
+    with transaction(factory) as session:
+        old = _get_cert(session, serial)
+        agency = session.get(Agency, old.agency_id)
+        assert agency is not None
+        require_agency_scope(session, caller, agency)
+        if old.status == "revoked":
+            raise AlreadyRevoked(old.serial_hex)
+        profile = prof.get_profile(settings, old.profile)
+        old_cert = x509.Certificate.load(old.certificate_der)
+        req = CertificateRequest(kind=kind, profile=old.profile, agency_id=old.agency_id,
+                                 official_id=old.official_id, previous_id=old.id,
+                                 requested_by=caller.name, status="pending")
+        req.common_name = old_cert.subject.native.get("common_name", "") if profile.settings.subject in (
+            "client", "service", "ca") else ""
+        if kind == "renew":
+            req.key_source = "existing"
+            req.spki_der = old_cert.public_key.dump()
+            req.key_label = old.key_label
+            req.key_spec = str(profile.check_key(req.spki_der))
+        elif parsed is not None:
+            req.key_source, req.csr_der, req.spki_der = "csr", parsed.der, parsed.spki_der
+            if prof.spki_fingerprint(parsed.spki_der) == old.spki_sha256:
+                raise BadRequest("a rekey needs a new key", "đổi khóa cần một khóa mới")
+            req.key_spec = str(profile.check_key(parsed.spki_der))
+        else:
+            req.key_source, req.key_spec = "hsm", profile.settings.hsm_key_type
+        session.add(req)
+        session.flush()
+        audit.record(session, actor=caller.actor, action=f"cert.{kind}.request", target=f"request:{req.id}",
+                     details={"previous": old.serial_hex}, request_id=request_id)
+        rid = req.id
+    if profile.settings.auto_approve:
+        return _decide(factory, keystore, settings, rid, "auto-approve", approve=True,
+                       request_id=request_id, now=now)
+    with transaction(factory) as session:
+        r = session.get(CertificateRequest, rid)
+        assert r is not None
+        return _request_view(session, r), None
+
+
+# -- revocation, hold, release --------------------------------------------------------------
+
+def _get_cert(session: Session, serial: str) -> IssuedCertificate:
+    text = (serial or "").strip().lower().replace(":", "")
+    if text.startswith("0x"):
+        text = text[2:]
+    text = text.lstrip("0") or "0"
+    if not all(c in "0123456789abcdef" for c in text) or len(text) > 42:
+        raise CertificateNotFound(serial[:50])
+    row = session.execute(select(IssuedCertificate).where(IssuedCertificate.serial_hex == text)
+                          .with_for_update()).scalar_one_or_none()
+    if row is None:
+        raise CertificateNotFound(text)
+    return row
+
+
+def _set_revoked(session: Session, row: IssuedCertificate, reason: str,
+                 invalidity: dt.datetime | None, now: dt.datetime, actor: str, request_id: str) -> None:
+    row.status = "revoked"
+    row.revoked_at = now
+    row.revocation_reason = reason
+    row.invalidity_date = invalidity
+    audit.record(session, actor=actor, action="cert.revoke", target=f"cert:{row.serial_hex}",
+                 details={"reason": reason,
+                          "invalidity_date": invalidity.isoformat() if invalidity else None},
+                 request_id=request_id)
+
+
+def _staff(caller: Caller) -> None:
+    if caller.role not in (Role.CA_ADMIN, Role.RA_OFFICER):
+        raise Forbidden()
+
+
+OnChange = Callable[[Session, IssuedCertificate], None]
+
+
+def revoke(factory: sessionmaker[Session], caller: Caller, serial: str, reason: str,
+           invalidity_date: dt.datetime | None = None, *, request_id: str = "",
+           now: dt.datetime | None = None, on_change: OnChange | None = None) -> CertificateView:
+    """Revoke with an RFC 5280 reason (certificateHold has its own verb: hold)."""
+    _staff(caller)
+    reason = (reason or "unspecified").strip().lower().replace("-", "_")
+    if reason not in REVOCATION_REASONS:
+        raise BadRequest(f"reason must be one of {', '.join(REVOCATION_REASONS)}",
+                         f"lý do phải là một trong {', '.join(REVOCATION_REASONS)}",
+                         extra={"field": "reason"})
+    now = now or utcnow()
+    if invalidity_date is not None and invalidity_date > now:
+        raise BadRequest("the invalidity date cannot be in the future",
+                         "ngày mất hiệu lực không thể ở tương lai")
+    with transaction(factory) as session:
+        row = _get_cert(session, serial)
+        if row.status == "revoked":
+            raise AlreadyRevoked(row.serial_hex)
+        _set_revoked(session, row, reason, invalidity_date, now, caller.actor, request_id)
+        if on_change:
+            on_change(session, row)
+        return _cert_view(session, row)
+
+
+def hold(factory: sessionmaker[Session], caller: Caller, serial: str, *, request_id: str = "",
+         now: dt.datetime | None = None, on_change: OnChange | None = None) -> CertificateView:
+    _staff(caller)
+    now = now or utcnow()
+    with transaction(factory) as session:
+        row = _get_cert(session, serial)
+        if row.status != "good":
+            raise WrongState(f"only a good certificate can be put on hold (it is {row.status})",
+                             f"chỉ chứng thư còn hiệu lực mới tạm dừng được (hiện: {row.status})")
+        row.status, row.revoked_at, row.revocation_reason = "on-hold", now, "certificate_hold"
+        audit.record(session, actor=caller.actor, action="cert.hold", target=f"cert:{row.serial_hex}",
+                     request_id=request_id)
+        if on_change:
+            on_change(session, row)
+        return _cert_view(session, row)
+
+
+def release(factory: sessionmaker[Session], caller: Caller, serial: str, *, request_id: str = "",
+            on_change: OnChange | None = None) -> CertificateView:
+    _staff(caller)
+    with transaction(factory) as session:
+        row = _get_cert(session, serial)
+        if row.status != "on-hold":
+            raise WrongState(f"only a held certificate can be released (it is {row.status})",
+                             f"chỉ chứng thư đang tạm dừng mới khôi phục được (hiện: {row.status})")
+        row.status, row.revoked_at, row.revocation_reason = "good", None, None
+        audit.record(session, actor=caller.actor, action="cert.release", target=f"cert:{row.serial_hex}",
+                     request_id=request_id)
+        if on_change:
+            on_change(session, row)
+        return _cert_view(session, row)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def _visible_agency_ids(session: Session, caller: Caller) -> set[int] | None:
+    if caller.role == Role.CLIENT:
+        from ca_admin.registry import client_agency_ids
+
+        return client_agency_ids(session, caller.user_id)
+    return None
+
+
+def get_certificate(factory: sessionmaker[Session], caller: Caller, serial: str) -> CertificateView:
+    with transaction(factory) as session:
+        row = _get_cert(session, serial)
+        visible = _visible_agency_ids(session, caller)
+        if visible is not None and row.agency_id not in visible:
+            raise CertificateNotFound(serial)
+        return _cert_view(session, row)
+
+
+def search_certificates(factory: sessionmaker[Session], caller: Caller, *, agency_code: str = "",
+                        official_id: int | None = None, serial: str = "", status: str = "",
+                        subject: str = "", limit: int = 100) -> list[CertificateView]:
+    with transaction(factory) as session:
+        stmt = select(IssuedCertificate).order_by(IssuedCertificate.id.desc()).limit(min(max(limit, 1), 1000))
+        if agency_code:
+            stmt = stmt.where(IssuedCertificate.agency_id == get_agency(session, agency_code).id)
+        if official_id is not None:
+            stmt = stmt.where(IssuedCertificate.official_id == official_id)
+        if serial:
+            stmt = stmt.where(IssuedCertificate.serial_hex == serial.strip().lower().lstrip("0"))
+        if status:
+            stmt = stmt.where(IssuedCertificate.status == status)
+        visible = _visible_agency_ids(session, caller)
+        if visible is not None:
+            stmt = stmt.where(IssuedCertificate.agency_id.in_(visible or {-1}))
+        rows = list(session.execute(stmt).scalars())
+        if subject:
+            needle = fold(subject)
+            rows = [r for r in rows if needle in fold(r.subject)]
+        return [_cert_view(session, r) for r in rows]
+
+
+def expiring(factory: sessionmaker[Session], caller: Caller, days: int,
+             now: dt.datetime | None = None) -> list[CertificateView]:
+    """Good or held certificates whose validity ends within ``days`` days."""
+    now = now or utcnow()
+    if not 0 <= days <= 3650:
+        raise BadRequest("'days' must be between 0 and 3650", "'days' phải từ 0 đến 3650")
+    with transaction(factory) as session:
+        stmt = (select(IssuedCertificate)
+                .where(IssuedCertificate.status.in_(("good", "on-hold")),
+                       IssuedCertificate.not_after >= now,
+                       IssuedCertificate.not_after <= now + dt.timedelta(days=days))
+                .order_by(IssuedCertificate.not_after))
+        visible = _visible_agency_ids(session, caller)
+        if visible is not None:
+            stmt = stmt.where(IssuedCertificate.agency_id.in_(visible or {-1}))
+        return [_cert_view(session, r) for r in session.execute(stmt).scalars()]
+
+
+def expiring_csv(views: list[CertificateView], now: dt.datetime | None = None) -> str:
+    now = now or utcnow()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["serial", "profile", "agency_code", "subject", "not_after", "days_left", "status"])
+    for v in views:
+        writer.writerow([v.serial, v.profile, v.agency_code, v.subject, v.not_after.isoformat(),
+                         max((v.not_after - now).days, 0), v.status])
+    return out.getvalue()
+
+
+def list_requests(factory: sessionmaker[Session], caller: Caller, status: str = "") -> list[RequestView]:
+    with transaction(factory) as session:
+        stmt = select(CertificateRequest).order_by(CertificateRequest.id)
+        if status:
+            stmt = stmt.where(CertificateRequest.status == status)
+        visible = _visible_agency_ids(session, caller)
+        if visible is not None:
+            stmt = stmt.where(CertificateRequest.agency_id.in_(visible or {-1}))
+        return [_request_view(session, r) for r in session.execute(stmt).scalars()]
+
+
+def chain_p7b(factory: sessionmaker[Session], view: CertificateView) -> bytes:
+    """The certificate with the issuing and root CA certificates, as a degenerate PKCS#7."""
+    with transaction(factory) as session:
+        cas = list(session.execute(select(CertificateAuthority).where(
+            CertificateAuthority.status == "active").order_by(CertificateAuthority.id.desc())).scalars())
+    certs = [x509.Certificate.load(view.certificate_der)]
+    for role in ("issuing", "root"):
+        for ca in cas:
+            if ca.role == role:
+                certs.append(x509.Certificate.load(ca.certificate_der))
+                break
+    signed = cms.SignedData({
+        "version": "v1",
+        "digest_algorithms": [],
+        "encap_content_info": {"content_type": "data"},
+        "certificates": [cms.CertificateChoices(name="certificate", value=c) for c in certs],
+        "signer_infos": [],
+    })
+    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
+
+
+def with_retry_on_serial_clash(fn: Callable[[], T], attempts: int = 3) -> T:
+    """A serial clash (159 random bits) is astronomically rare; retry rather than fail."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+__all__ = ["KysoError"]

@@ -1,0 +1,190 @@
+"""Certificate profiles: subject and extensions from the profile and the registry only.
+
+Nothing a CSR asks for (subject, extensions, CA flag, EKUs) reaches a certificate: the CSR
+contributes its public key and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from asn1crypto import core, keys, x509
+
+from ca_admin.x509build import key_identifier, uri
+from hsm import KeySpec
+from kyso.errors import BadRequest, NotFound
+from kyso.settings import ProfileSettings, Settings
+
+DOCUMENT_SIGNING = "1.3.6.1.5.5.7.3.36"  # RFC 9336
+OCSP_NO_CHECK = "1.3.6.1.5.5.7.48.1.5"
+EKU_NAMES = {
+    "document_signing": DOCUMENT_SIGNING,
+    "client_auth": "client_auth",
+    "server_auth": "server_auth",
+    "email_protection": "email_protection",
+    "ocsp_signing": "ocsp_signing",
+    "time_stamping": "time_stamping",
+    "code_signing": "code_signing",
+}
+SUBJECT_KINDS = ("agency", "official", "client", "service", "ca")
+
+
+class UnknownProfile(NotFound):
+    code = "profile-unknown"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no certificate profile '{name}'", f"không có hồ sơ chứng thư '{name}'")
+
+
+class KeyNotAllowed(BadRequest):
+    code = "key-not-allowed"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    settings: ProfileSettings
+
+    def check_key(self, spki_der: bytes) -> KeySpec:
+        """The key's type, if the profile accepts it; weak or foreign keys are refused."""
+        try:
+            info = keys.PublicKeyInfo.load(spki_der)
+            algorithm = info.algorithm
+            if algorithm == "rsa":
+                spec_text = f"rsa-{info.bit_size}"
+            elif algorithm == "ec":
+                curve = info.curve[1]
+                spec_text = {"secp256r1": "ec-p256", "secp384r1": "ec-p384",
+                             "secp521r1": "ec-p521"}.get(curve, f"ec-{curve}")
+            else:
+                spec_text = str(algorithm)
+        except Exception:  # noqa: BLE001 - any parse failure is a bad key
+            spec_text = "unparseable"
+        if spec_text not in self.settings.key_types:
+            raise KeyNotAllowed(
+                f"key type {spec_text} is not allowed by profile '{self.name}' "
+                f"(allowed: {', '.join(self.settings.key_types)})",
+                f"loại khóa {spec_text} không được hồ sơ '{self.name}' cho phép "
+                f"(cho phép: {', '.join(self.settings.key_types)})",
+                extra={"key_type": spec_text},
+            )
+        return KeySpec.parse(spec_text)
+
+
+def get_profile(settings: Settings, name: str) -> Profile:
+    profile = settings.profiles.get(name)
+    if profile is None:
+        raise UnknownProfile(name)
+    return Profile(name, profile)
+
+
+def validate_profiles(settings: Settings) -> None:
+    """Start-up check: every profile is coherent (a mistake is a configuration error)."""
+    from kyso.errors import ConfigError
+
+    for name, p in settings.profiles.items():
+        if p.subject not in SUBJECT_KINDS:
+            raise ConfigError.invalid(f"profiles.{name}.subject", f"one of {', '.join(SUBJECT_KINDS)}")
+        for k in (*p.key_types, p.hsm_key_type):
+            KeySpec.parse(k)
+        for usage in p.key_usage:
+            try:
+                x509.KeyUsage({usage})
+            except Exception:  # noqa: BLE001
+                raise ConfigError.invalid(f"profiles.{name}.key_usage", "asn1crypto key usage names") from None
+
+
+# -- URLs ----------------------------------------------------------------------------
+
+def pki_urls(settings: Settings) -> dict[str, str]:
+    base = settings.server.public_base_url.rstrip("/")
+    return {
+        "ocsp": settings.pki.ocsp_url or f"{base}/ocsp",
+        "crl": settings.pki.crl_url or f"{base}/pki/crl/issuing.crl",
+        "ca_issuers": settings.pki.ca_issuers_url or f"{base}/pki/ca/issuing.crt",
+    }
+
+
+# -- subjects -------------------------------------------------------------------------
+
+def _attr(name: str, value: str) -> x509.RelativeDistinguishedName:
+    if name == "country_name":
+        v: Any = x509.DirectoryString(name="printable_string", value=value)
+    else:
+        v = x509.DirectoryString(name="utf8_string", value=value)
+    return x509.RelativeDistinguishedName([x509.NameTypeAndValue({"type": name, "value": v})])
+
+
+def build_subject(parts: list[tuple[str, str]]) -> x509.Name:
+    """A name from (attribute, value) pairs in DER order (C first, CN and UIDs last)."""
+    rdns = [_attr(n, v) for n, v in parts if v]
+    return x509.Name(name="", value=x509.RDNSequence(rdns))
+
+
+@dataclass(frozen=True)
+class SubjectData:
+    """What the registry says about the certificate's holder."""
+
+    kind: str
+    common_name: str
+    organization: str
+    locality: str
+    title: str = ""
+    uids: tuple[str, ...] = ()  # "MST:0101234567", "CCCD:001234567890"
+    email: str = ""
+
+
+def subject_name(data: SubjectData) -> x509.Name:
+    parts = [("country_name", "VN"), ("locality_name", data.locality),
+             ("organization_name", data.organization)]
+    if data.title:
+        parts.append(("title", data.title))
+    parts.append(("common_name", data.common_name))
+    parts.extend(("user_id", uid) for uid in data.uids)
+    return build_subject(parts)
+
+
+# -- extensions -------------------------------------------------------------------------
+
+def build_extensions(profile: Profile, settings: Settings, *, subject_spki_der: bytes,
+                     issuer_spki_der: bytes, subject: SubjectData) -> list[dict[str, Any]]:
+    p = profile.settings
+    exts: list[dict[str, Any]] = []
+    if p.ca:
+        exts.append({"extn_id": "basic_constraints", "critical": True,
+                     "extn_value": {"ca": True, "path_len_constraint": p.path_length}})
+    exts.append({"extn_id": "key_usage", "critical": True,
+                 "extn_value": x509.KeyUsage(set(p.key_usage))})
+    if p.extended_key_usage:
+        purposes = [EKU_NAMES.get(e, e) for e in p.extended_key_usage]
+        exts.append({"extn_id": "extended_key_usage", "critical": p.eku_critical,
+                     "extn_value": purposes})
+    exts.append({"extn_id": "key_identifier", "critical": False,
+                 "extn_value": core.OctetString(key_identifier(subject_spki_der))})
+    exts.append({"extn_id": "authority_key_identifier", "critical": False,
+                 "extn_value": {"key_identifier": key_identifier(issuer_spki_der)}})
+    if p.policy_oids:
+        exts.append({"extn_id": "certificate_policies", "critical": False,
+                     "extn_value": [{"policy_identifier": oid} for oid in p.policy_oids]})
+    urls = pki_urls(settings)
+    if p.crl_distribution_point:
+        exts.append({"extn_id": "crl_distribution_points", "critical": False,
+                     "extn_value": [{"distribution_point": {"full_name": [uri(urls["crl"])]}}]})
+    if p.aia:
+        exts.append({"extn_id": "authority_information_access", "critical": False,
+                     "extn_value": [
+                         {"access_method": "ocsp", "access_location": uri(urls["ocsp"])},
+                         {"access_method": "ca_issuers", "access_location": uri(urls["ca_issuers"])},
+                     ]})
+    if subject.email:
+        exts.append({"extn_id": "subject_alt_name", "critical": False,
+                     "extn_value": [x509.GeneralName(name="rfc822_name", value=subject.email)]})
+    if p.ocsp_no_check:
+        exts.append({"extn_id": OCSP_NO_CHECK, "critical": False, "extn_value": core.Null()})
+    return exts
+
+
+def spki_fingerprint(spki_der: bytes) -> str:
+    return hashlib.sha256(spki_der).hexdigest()

@@ -80,7 +80,8 @@ class RequestNotPending(Conflict):
     code = "request-not-pending"
 
     def __init__(self, status: str) -> None:
-        super().__init__(f"the request is {status}, not pending", f"yêu cầu đang ở trạng thái {status}, không chờ duyệt")
+        super().__init__(f"the request is {status}, not pending",
+                         f"yêu cầu đang ở trạng thái {status}, không chờ duyệt")
 
 
 class AlreadyRevoked(Conflict):

@@ -18,13 +18,14 @@ from ca_admin.models import CertificateAuthority
 from ca_admin.x509build import CaCertificateRequest, build_ca_certificate, build_name, scheme_for
 from hsm import KeySpec, KeyStore, SignatureScheme
 from kyso import audit
-from kyso.db import transaction, utcnow
+from kyso.db import advisory_lock, transaction, utcnow
 from kyso.errors import Conflict, NotFound
 from kyso.settings import CaKeySettings, CaNameSettings, Settings
 
 log = logging.getLogger("kyso.ca")
 
 ROLES = ("root", "issuing")
+CA_INIT_LOCK = 0x6B79736F01  # pg advisory lock key for CA initialisation ("kyso" 01)
 
 
 class CaAlreadyInitialised(Conflict):
@@ -125,48 +126,49 @@ def init_ca(
     so a failure at any step leaves neither keys nor rows behind.
     """
     now = now or utcnow()
-    with transaction(factory) as session:
-        if is_initialised(session):
-            raise CaAlreadyInitialised()
     ca = settings.ca
     suffix = secrets.token_hex(4)
     made: list[str] = []
     try:
-        root_spec = KeySpec.parse(ca.root_key.key_type)
-        issuing_spec = KeySpec.parse(ca.issuing_key.key_type)
-        root_label, issuing_label = f"ca-root-{suffix}", f"ca-issuing-{suffix}"
-
-        root_key = keystore.generate_key_pair(root_label, root_spec)
-        made.append(root_label)
-        root_scheme = scheme_for(root_key.public_key_der, ca.root_key.signature_scheme, ca.root_key.hash)
-        root_name = _name(ca.root_name, "Kyso Root CA")
-        nb, na = _validity(now, ca.root_key)
-        root_cert = build_ca_certificate(
-            keystore, root_label, root_scheme,
-            CaCertificateRequest(subject=root_name, subject_spki_der=root_key.public_key_der,
-                                 not_before=nb, not_after=na, path_length=None),
-        )
-
-        issuing_key = keystore.generate_key_pair(issuing_label, issuing_spec)
-        made.append(issuing_label)
-        nb_i, na_i = _validity(now, ca.issuing_key)
-        na_i = min(na_i, na)  # never outlive the root
-        base = settings.server.public_base_url.rstrip("/")
-        issuing_cert = build_ca_certificate(
-            keystore, root_label, root_scheme,
-            CaCertificateRequest(
-                subject=_name(ca.issuing_name, "Kyso Issuing CA"),
-                subject_spki_der=issuing_key.public_key_der,
-                not_before=nb_i, not_after=na_i, path_length=ca.issuing_path_length,
-                issuer=root_name, issuer_spki_der=root_key.public_key_der,
-                crl_urls=(f"{base}/pki/crl/root.crl",),
-                ca_issuer_urls=(f"{base}/pki/ca/root.crt",),
-            ),
-        )
-
+        # One transaction, holding the CA initialisation lock from the check to the commit,
+        # so that two processes (replicas starting together) cannot both make a CA, and the
+        # orphan sweep never touches keys another process is still working with.
         with transaction(factory) as session:
-            if is_initialised(session):  # another process won the race
+            advisory_lock(session, CA_INIT_LOCK)
+            if is_initialised(session):
                 raise CaAlreadyInitialised()
+            _remove_orphan_ca_keys(session, keystore)
+            root_spec = KeySpec.parse(ca.root_key.key_type)
+            issuing_spec = KeySpec.parse(ca.issuing_key.key_type)
+            root_label, issuing_label = f"ca-root-{suffix}", f"ca-issuing-{suffix}"
+
+            root_key = keystore.generate_key_pair(root_label, root_spec)
+            made.append(root_label)
+            root_scheme = scheme_for(root_key.public_key_der, ca.root_key.signature_scheme, ca.root_key.hash)
+            root_name = _name(ca.root_name, "Kyso Root CA")
+            nb, na = _validity(now, ca.root_key)
+            root_cert = build_ca_certificate(
+                keystore, root_label, root_scheme,
+                CaCertificateRequest(subject=root_name, subject_spki_der=root_key.public_key_der,
+                                     not_before=nb, not_after=na, path_length=None),
+            )
+
+            issuing_key = keystore.generate_key_pair(issuing_label, issuing_spec)
+            made.append(issuing_label)
+            nb_i, na_i = _validity(now, ca.issuing_key)
+            na_i = min(na_i, na)  # never outlive the root
+            base = settings.server.public_base_url.rstrip("/")
+            issuing_cert = build_ca_certificate(
+                keystore, root_label, root_scheme,
+                CaCertificateRequest(
+                    subject=_name(ca.issuing_name, "Kyso Issuing CA"),
+                    subject_spki_der=issuing_key.public_key_der,
+                    not_before=nb_i, not_after=na_i, path_length=ca.issuing_path_length,
+                    issuer=root_name, issuer_spki_der=root_key.public_key_der,
+                    crl_urls=(f"{base}/pki/crl/root.crl",),
+                    ca_issuer_urls=(f"{base}/pki/ca/root.crt",),
+                ),
+            )
             root_row = _row("root", root_cert, root_label, root_spec, root_scheme, None)
             session.add(root_row)
             session.flush()
@@ -183,7 +185,7 @@ def init_ca(
                     request_id=request_id,
                 )
             result = (_public(root_row), _public(issuing_row))
-        made.clear()
+        made.clear()  # committed: the keys belong to the stored CAs
         return result
     finally:
         for label in made:
@@ -192,6 +194,15 @@ def init_ca(
                 log.warning("removed key %s of an unfinished CA initialisation", label)
             except Exception:  # noqa: BLE001 - report, keep the original error
                 log.exception("could not remove key %s of an unfinished CA initialisation", label)
+
+
+def _remove_orphan_ca_keys(session: Session, keystore: KeyStore) -> None:
+    """Keys of an initialisation that was killed before its commit: no row names them."""
+    known = set(session.execute(select(CertificateAuthority.key_label)).scalars())
+    for key in keystore.list_keys():
+        if key.label.startswith(("ca-root-", "ca-issuing-")) and key.label not in known:
+            keystore.delete_key(key.label)
+            log.warning("removed key %s left by an interrupted CA initialisation", key.label)
 
 
 def _row(role: str, cert: x509.Certificate, label: str, spec: KeySpec,

@@ -308,6 +308,8 @@ class KeyStore:
         self._session: Any = None
         self._pid: int | None = None
         self._generation = -1
+        self._pin_refused = False
+        self._last_probe_restart = 0.0
         # label -> (private key object, 'rsa' | 'ec'), valid for this session only
         self._private: dict[str, tuple[Any, str]] = {}
 
@@ -335,6 +337,8 @@ class KeyStore:
         return lib
 
     def _open(self) -> Any:
+        if self._pin_refused:
+            raise HsmPinIncorrect()
         lib = self._lib()
         last: Exception | None = None
         for attempt in range(self._open_retries):
@@ -347,11 +351,14 @@ class KeyStore:
                     # Join it only with the PIN that store used.
                     known = _LOGGED_IN.get((self.module, self.token_label), b"")
                     if not hmac.compare_digest(known, self._pin_digest()):
+                        self._pin_refused = True
                         raise HsmPinIncorrect() from None
                     return token.open(rw=True)
                 _LOGGED_IN[(self.module, self.token_label)] = self._pin_digest()
                 return session
             except (p11e.PinIncorrect, p11e.PinLocked, p11e.PinInvalid, p11e.PinLenRange) as exc:
+                # Never try a refused PIN again: retries would lock the user PIN of a real HSM.
+                self._pin_refused = True
                 raise HsmPinIncorrect() from exc
             except p11e.PKCS11Error as exc:
                 # A removed token shows as NoSuchToken or GeneralError, and SoftHSM2 (like other
@@ -566,7 +573,11 @@ class KeyStore:
         priv = self._find_private(session, label)
         if priv is None:
             # SoftHSM2 reports the keys of a removed token as missing: tell a missing key
-            # from a missing token by starting the module afresh and looking again.
+            # from a missing token by starting the module afresh and looking again. At most
+            # every few seconds, so that unknown labels cannot keep restarting the module.
+            if time.monotonic() - self._last_probe_restart < 5.0:
+                raise KeyNotFound(label)
+            self._last_probe_restart = time.monotonic()
             self._drop()
             self._reinitialise(self._lib())
             priv = self._find_private(self._ensure(), label)

@@ -46,7 +46,7 @@ class AuditRecord(Base):
             "target": self.target,
             "outcome": self.outcome,
             "request_id": self.request_id,
-            "details": json.loads(self.details),
+            "details": self.details,  # the stored text, exactly: any edit breaks the hash
             "prev_hash": self.prev_hash,
         }
 
@@ -54,7 +54,12 @@ class AuditRecord(Base):
         return _digest(self.payload())
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.payload(), "record_hash": self.record_hash}
+        out = {**self.payload(), "record_hash": self.record_hash}
+        try:
+            out["details"] = json.loads(self.details)
+        except ValueError:
+            pass  # an edited, unparseable value is exported as stored; verify names it
+        return out
 
 
 class AuditHead(Base):
@@ -128,11 +133,18 @@ class ChainReport:
 
 
 def verify_chain(session: Session, batch: int = 1000) -> ChainReport:
-    """Walk the chain from the start; name the first edited, missing or reordered record."""
+    """Walk the chain from the start; name the first edited, missing or reordered record.
+
+    The head is read first and the walk stops at the record it names, so appends made while
+    the walk runs (each query may see a newer snapshot) are not mistaken for tampering.
+    """
+    head = session.get(AuditHead, 1)
+    last_seq = head.last_seq if head else 0
+    last_hash = head.last_hash if head else GENESIS
     expected_prev = GENESIS
     expected_seq = 1
     count = 0
-    for rec in _iter_records(session, batch):
+    for rec in _iter_records(session, batch, last_seq):
         if rec.seq != expected_seq:
             return ChainReport(False, count, expected_seq, f"record {expected_seq} is missing")
         if rec.prev_hash != expected_prev:
@@ -142,9 +154,6 @@ def verify_chain(session: Session, batch: int = 1000) -> ChainReport:
         expected_prev = rec.record_hash
         expected_seq += 1
         count += 1
-    head = session.get(AuditHead, 1)
-    last_seq = head.last_seq if head else 0
-    last_hash = head.last_hash if head else GENESIS
     if last_seq != count:
         return ChainReport(False, count, count + 1, f"record {count + 1} is missing (head says {last_seq})")
     if last_hash != expected_prev:
@@ -152,17 +161,19 @@ def verify_chain(session: Session, batch: int = 1000) -> ChainReport:
     return ChainReport(True, count)
 
 
-def _iter_records(session: Session, batch: int) -> Iterator[AuditRecord]:
+def _iter_records(session: Session, batch: int, upto: int) -> Iterator[AuditRecord]:
     last = 0
     while True:
         rows = session.execute(
-            select(AuditRecord).where(AuditRecord.seq > last).order_by(AuditRecord.seq).limit(batch)
+            select(AuditRecord).where(AuditRecord.seq > last, AuditRecord.seq <= upto)
+            .order_by(AuditRecord.seq).limit(batch)
         ).scalars().all()
         if not rows:
             return
         yield from rows
         last = rows[-1].seq
-        session.expunge_all()
+        for row in rows:
+            session.expunge(row)
 
 
 def export(session: Session, since: dt.datetime | None = None) -> Iterator[dict[str, Any]]:

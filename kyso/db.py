@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, inspect
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -85,7 +85,10 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5,
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the lock up front; read-only work (audit walks, authentication)
+            # must not block every writer for its whole duration.
+            readonly = conn.get_execution_options().get("kyso_readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     kwargs["pool_size"] = pool_size
@@ -110,6 +113,26 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads (a deferred transaction on SQLite); rolled back."""
+    bind = factory.kw["bind"]
+    with factory(bind=bind.execution_options(kyso_readonly=True)) as session:
+        try:
+            yield session
+        except OperationalError as exc:
+            raise translate_operational_error(exc) from exc
+        finally:
+            session.rollback()
+
+
+def advisory_lock(session: Session, key: int) -> None:
+    """Serialise a critical section across processes for the rest of this transaction.
+    (SQLite transactions here already begin with the database write lock.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def translate_operational_error(exc: OperationalError) -> Exception:

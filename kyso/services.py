@@ -63,6 +63,7 @@ class Services:
     sessions: sessionmaker[Session]
     _keystore: KeyStore | None = None
     readiness_checks: list[tuple[str, ReadinessCheck]] = field(default_factory=list)
+    ready_cache: tuple[float, dict[str, dict[str, Any]]] | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, engine: Engine | None = None,

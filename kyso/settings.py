@@ -220,11 +220,24 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError.bad_file(str(path), str(exc)) from None
 
 
+# KYSO_* variables that are not settings (no "__"): anything else is a mistyped setting.
+NON_SETTING_VARIABLES = {
+    "KYSO_CONFIG", "KYSO_OPERATOR", "KYSO_TEST_DATABASE_URL", "KYSO_TEST_REQUIRE_POSTGRES",
+    "KYSO_SETUP_SO_PIN", "KYSO_SETUP_SKIP_CA", "KYSO_SETUP_SKIP_PACKAGES", "KYSO_SETUP_SKIP_VENV",
+}
+
+
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
-            continue  # KYSO_CONFIG and other non-setting variables
+        if not name.startswith(ENV_PREFIX) or name in NON_SETTING_VARIABLES:
+            continue
+        if "__" not in name:
+            raise ConfigError(
+                f"environment variable {name} is not a setting (settings are KYSO_<SECTION>__<KEY>)",
+                f"biến môi trường {name} không phải khóa cấu hình (dạng KYSO_<MỤC>__<KHÓA>)",
+                extra={"key": name},
+            )
         path = name[len(ENV_PREFIX):].lower().split("__")
         node = out
         for part in path[:-1]:
@@ -247,4 +260,29 @@ def load_settings(
     if overrides:
         data = _merge(data, overrides)
     settings: Settings = _build(Settings, data)
+    _check_values(settings)
     return settings
+
+
+_KEY_TYPES = {"rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"}
+
+
+def _check_values(s: Settings) -> None:
+    """Values a typo would otherwise turn into a silent fallback or a late traceback."""
+    for name, key in (("ca.root_key", s.ca.root_key), ("ca.issuing_key", s.ca.issuing_key)):
+        if key.key_type not in _KEY_TYPES:
+            raise ConfigError.invalid(f"{name}.key_type", f"one of {', '.join(sorted(_KEY_TYPES))}")
+        if key.signature_scheme not in ("rsa-pkcs1", "rsa-pss"):
+            raise ConfigError.invalid(f"{name}.signature_scheme", "rsa-pkcs1 or rsa-pss")
+        if key.hash not in ("sha256", "sha384", "sha512"):
+            raise ConfigError.invalid(f"{name}.hash", "sha256, sha384 or sha512")
+        if not 1 <= key.validity_days <= 36525:
+            raise ConfigError.invalid(f"{name}.validity_days", "between 1 and 36525")
+    for pname, p in s.profiles.items():
+        for k in (*p.key_types, p.hsm_key_type):
+            if k not in _KEY_TYPES:
+                raise ConfigError.invalid(f"profiles.{pname}.key_types", f"among {', '.join(sorted(_KEY_TYPES))}")
+        if not 1 <= p.validity_days <= 36525:
+            raise ConfigError.invalid(f"profiles.{pname}.validity_days", "between 1 and 36525")
+    if s.server.workers < 1 or s.server.max_body_bytes < 1024:
+        raise ConfigError.invalid("server", "workers >= 1 and max_body_bytes >= 1024")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -13,6 +15,7 @@ from kyso.db import schema_revision, transaction
 from kyso.errors import BadRequest, KysoError
 from kyso.web import PROBLEM_JSON, current_caller, public, roles, services
 
+log = logging.getLogger("kyso.health")
 health_bp = Blueprint("health", __name__)
 admin_bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 
@@ -28,30 +31,53 @@ def _check_database() -> dict[str, Any]:
     rev = schema_revision(services().engine)
     head = migrate.head_revision()
     if rev != head:
-        return {"ok": False, "reason": f"schema at {rev or 'nothing'}, code expects {head}",
-                "reason_vi": f"lược đồ ở {rev or 'trống'}, mã nguồn cần {head}"}
-    return {"ok": True, "revision": rev}
+        log.warning("database schema at %s, code expects %s", rev or "nothing", head)
+        return {"ok": False, "code": "schema-not-current"}
+    return {"ok": True}
 
 
 def _check_token() -> dict[str, Any]:
-    info = services().keystore.ping()
-    return {"ok": True, "token": info["label"], "model": info["model"]}
+    services().keystore.ping()
+    return {"ok": True}
+
+
+READY_CACHE_SECONDS = 2.0
 
 
 @health_bp.get("/readyz")
 @public
 def readyz() -> Response:
-    """Ready: the database answers at the expected schema and the token answers."""
+    """Ready: the database answers at the expected schema and the token answers.
+
+    Public (load balancers call it), so it says which check failed and its code, never paths
+    or token details (those go to the log), and its result is reused for a couple of
+    seconds so that probes cannot make the service hammer the HSM.
+    """
+    cache = services().ready_cache
+    now = time.monotonic()
+    if cache and now - cache[0] < READY_CACHE_SECONDS:
+        return _ready_response(cache[1])
+    checks = _run_checks()
+    services().ready_cache = (now, checks)
+    return _ready_response(checks)
+
+
+def _run_checks() -> dict[str, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = {}
     named = [("database", lambda _svc: _check_database()), ("token", lambda _svc: _check_token())]
     for name, check in named + services().readiness_checks:
         try:
             checks[name] = check(services())
         except KysoError as exc:
-            checks[name] = {"ok": False, "code": exc.code, "reason": exc.message_en,
-                            "reason_vi": exc.message_vi}
+            log.warning("readiness check %s failed: %s (%s)", name, exc.code, exc.message_en)
+            checks[name] = {"ok": False, "code": exc.code}
         except Exception as exc:  # noqa: BLE001 - a probe reports, it does not crash
-            checks[name] = {"ok": False, "code": "check-failed", "reason": type(exc).__name__}
+            log.warning("readiness check %s failed: %s", name, type(exc).__name__)
+            checks[name] = {"ok": False, "code": "check-failed"}
+    return checks
+
+
+def _ready_response(checks: dict[str, dict[str, Any]]) -> Response:
     ready = all(c.get("ok") for c in checks.values())
     if ready:
         return jsonify({"status": "ready", "checks": checks})
@@ -61,9 +87,8 @@ def readyz() -> Response:
         "title": "Service not ready",
         "status": 503,
         "code": "not-ready",
-        "detail": "not ready: " + "; ".join(f"{n}: {checks[n].get('reason')}" for n in failing),
-        "detail_vi": "chưa sẵn sàng: "
-        + "; ".join(f"{n}: {checks[n].get('reason_vi', checks[n].get('reason'))}" for n in failing),
+        "detail": "not ready: " + "; ".join(f"{n} ({checks[n].get('code')})" for n in failing),
+        "detail_vi": "chưa sẵn sàng: " + "; ".join(f"{n} ({checks[n].get('code')})" for n in failing),
         "checks": checks,
     }
     resp = jsonify(body)

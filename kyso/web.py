@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -12,11 +13,12 @@ from flask import Response, current_app, g, jsonify, request
 
 from kyso import audit
 from kyso.callers import Caller, Role, authenticate, key_id_of
-from kyso.db import transaction
+from kyso.db import read_transaction, transaction
 from kyso.errors import Forbidden, KysoError, Unauthenticated
 from kyso.services import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("kyso.auth")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PROBLEM_JSON = "application/problem+json"
 
@@ -83,11 +85,17 @@ def authenticate_request() -> None:
     presented = token.strip() if scheme.lower() == "bearer" else None
     svc = services()
     try:
-        with transaction(svc.sessions) as session:
+        with read_transaction(svc.sessions) as session:
             g.caller = authenticate(session, presented)
     except Unauthenticated:
         key_id = key_id_of(presented)
-        _audit_denied(f"key:{key_id}" if key_id else "anonymous", "unauthenticated")
+        if key_id:
+            # Someone presented a key of ours that does not work: a security event.
+            _audit_denied(f"key:{key_id}", "unauthenticated")
+        else:
+            # Anonymous or malformed credentials are only logged: auditing them would let
+            # anyone grow the trail and contend for its lock without limit.
+            log.warning("refused anonymous request to %s %s", request.method, request.path)
         raise
 
 

@@ -80,7 +80,7 @@ elif softhsm2-util --show-slots 2>/dev/null | grep -Eq "^[[:space:]]*Label:[[:sp
 else
   say "creating SoftHSM2 token '$LABEL' in var/tokens"
   USER_PIN=$(secret user.pin KYSO_HSM__PIN)
-  SO_PIN=$(secret so.pin KYSO_HSM__SO_PIN)
+  SO_PIN=$(secret so.pin KYSO_SETUP_SO_PIN)
   softhsm2-util --init-token --free --label "$LABEL" --pin "$USER_PIN" --so-pin "$SO_PIN" >/dev/null \
     || die "softhsm2-util could not create the token"
 fi

@@ -29,6 +29,11 @@ if [ "${CI:-}" = true ]; then
       done
       for _ in $(seq 1 30); do pg_reachable 2>/dev/null && break; sleep 1; done
     fi
+    if ! pg_reachable 2>/dev/null && command -v psql >/dev/null; then
+      # The server answers but the test database may be missing: create it.
+      psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='test'" 2>/dev/null \
+        | grep -q 1 || psql -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE test" >/dev/null 2>&1 || true
+    fi
     pg_reachable || { say "FAIL: PostgreSQL at $KYSO_TEST_DATABASE_URL is required in CI and cannot be reached"; exit 1; }
   fi
 fi

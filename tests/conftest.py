@@ -29,7 +29,7 @@ REQUIRE_PG = os.environ.get("KYSO_TEST_REQUIRE_POSTGRES") == "1"
 
 # Never let a developer's own settings leak into the tests.
 for _name in list(os.environ):
-    if _name.startswith("KYSO_") and "__" in _name or _name == "KYSO_CONFIG":
+    if _name.startswith("KYSO_") and ("__" in _name or _name in ("KYSO_CONFIG", "KYSO_OPERATOR")):
         del os.environ[_name]
 
 

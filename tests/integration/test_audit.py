@@ -131,3 +131,32 @@ def test_cli_verify_names_the_broken_record(services: Any, database: Any, hsm_to
     bad = run_kyso(["audit", "verify"], env)
     assert bad.returncode == 1
     assert "record 2" in bad.stderr
+
+
+def test_unparseable_details_are_named_not_a_crash(services: Any) -> None:
+    _append(services, 3)
+    with services.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_records SET details = 'not json' WHERE seq = 2"))
+    with transaction(services.sessions) as session:
+        report = audit.verify_chain(session)
+    assert not report.ok and report.first_bad_seq == 2
+
+
+def test_verify_while_others_append_reports_no_false_tampering(services: Any) -> None:
+    _append(services, 3)
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            _append(services, 1, "busy")
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(20):
+            with transaction(services.sessions) as session:
+                report = audit.verify_chain(session)
+            assert report.ok, report.describe()
+    finally:
+        stop.set()
+        t.join()

@@ -105,3 +105,37 @@ def test_cli_init_is_idempotent_with_if_absent(database: Any, hsm_token: Any) ->
     assert again.returncode == 1 and "ca-already-initialised" in again.stderr
     tolerant = run_kyso(["ca", "init", "--if-absent"], env)
     assert tolerant.returncode == 0 and "already" in tolerant.stdout
+
+
+def test_concurrent_init_makes_one_ca(services: Any) -> None:
+    """Replicas starting together against one database must not make two CAs."""
+    import threading
+
+    outcomes: list[str] = []
+
+    def init() -> None:
+        try:
+            service.init_ca(services.sessions, services.keystore, services.settings, actor="replica")
+            outcomes.append("made")
+        except service.CaAlreadyInitialised:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=init) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["made", "refused", "refused"]
+    with transaction(services.sessions) as session:
+        assert session.execute(select(func.count()).select_from(CertificateAuthority)).scalar() == 2
+        labels = set(session.execute(select(CertificateAuthority.key_label)).scalars())
+    ca_keys = {k.label for k in services.keystore.list_keys() if k.label.startswith(("ca-root-", "ca-issuing-"))}
+    assert labels <= ca_keys
+
+
+def test_keys_of_a_killed_init_are_swept(services: Any) -> None:
+    """A process killed between key generation and commit leaves keys no row names."""
+    orphan = services.keystore.generate_key_pair("ca-root-deadbeef", "ec-p256")
+    service.init_ca(services.sessions, services.keystore, services.settings, actor="test")
+    with pytest.raises(KeyNotFound):
+        services.keystore.find(orphan.label)

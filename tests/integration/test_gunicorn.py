@@ -28,6 +28,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_ready(proc: subprocess.Popen[bytes], url: str) -> bool:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            if _call(f"{url}/readyz")[0] == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def _call(url: str, key: str | None = None, method: str = "GET") -> tuple[int, dict[str, Any]]:
     req = urllib.request.Request(url, method=method)
     if key:
@@ -42,38 +56,37 @@ def _call(url: str, key: str | None = None, method: str = "GET") -> tuple[int, d
 @pytest.mark.slow
 def test_two_workers_sign_correctly(hsm_token: Any, tmp_path: Path) -> None:
     db = DatabaseFixture("sqlite", f"sqlite:///{tmp_path}/kyso.db", {})
-    port = _free_port()
-    env = cli_env(db, hsm_token, KYSO_SERVER__BIND=f"127.0.0.1:{port}",
-                  KYSO_SERVER__WORKERS="2", KYSO_LOGGING__LEVEL="WARNING")
+    env = cli_env(db, hsm_token, KYSO_SERVER__WORKERS="2", KYSO_LOGGING__LEVEL="WARNING")
     for args in (["db", "upgrade"], ["ca", "init"]):
         r = run_kyso(args, env)
         assert r.returncode == 0, r.stderr
     key = run_kyso(["users", "create", "admin", "--role", "ca-admin"], env).stdout.strip()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("KYSO_")}
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-c", "config/gunicorn.conf.py",
-         "kyso.app:create_app()"],
-        cwd=ROOT, env={**base_env, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "gunicorn.log"
+    proc, url = None, ""
+    for _attempt in range(3):  # the free port may be taken between probe and bind
+        port = _free_port()
+        env["KYSO_SERVER__BIND"] = f"127.0.0.1:{port}"
+        with log_path.open("ab") as log_file:
+            proc = subprocess.Popen(
+                [str(Path(sys.executable).parent / "gunicorn"), "-c", "config/gunicorn.conf.py",
+                 "kyso.app:create_app()"],
+                cwd=ROOT, env={**base_env, **env}, stdout=log_file, stderr=log_file,
+            )
+        url = f"http://127.0.0.1:{port}"
+        if _wait_ready(proc, url):
+            break
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc = None
+    assert proc is not None, log_path.read_text(errors="replace")[-3000:]
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, _ = _call(f"{url}/readyz")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "gunicorn did not become ready"
-            time.sleep(0.2)
         with urllib.request.urlopen(f"{url}/pki/ca/issuing.crt", timeout=10) as resp:  # noqa: S310
             issuing = x509.Certificate.load(resp.read())
         pids: set[int] = set()
         # Concurrent requests, so that both workers get some whichever accepts first.
         with ThreadPoolExecutor(max_workers=8) as pool:
-            for _round in range(10):
+            for _round in range(40):
                 results = list(pool.map(
                     lambda _i: _call(f"{url}/api/v1/admin/ca/self-test", key, "POST"), range(16)))
                 for status, body in results:

@@ -108,6 +108,10 @@ def test_wrong_pin(hsm_token: TokenFixture) -> None:
         bad.ping()
     assert "wrong-pin" not in info.value.message_en
     assert info.value.status == 503
+    # Never tried again (a real HSM would lock the PIN after a few tries).
+    assert bad._pin_refused
+    with pytest.raises(HsmPinIncorrect):
+        bad.ping()
 
 
 def test_missing_module(hsm_token: TokenFixture) -> None:

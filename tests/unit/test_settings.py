@@ -82,3 +82,21 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 @pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
 def test_example_deployments_load(example: Path) -> None:
     load_settings(environ={"KYSO_CONFIG": str(example)})
+
+
+def test_mistyped_environment_variable_is_an_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"KYSO_HSM_PIN": "1234"})
+    assert "KYSO_HSM_PIN" in info.value.message_en
+    assert "1234" not in info.value.message_en
+
+
+@pytest.mark.parametrize(("var", "value"), [
+    ("KYSO_CA__ROOT_KEY__SIGNATURE_SCHEME", "rsa_pss"),
+    ("KYSO_CA__ISSUING_KEY__HASH", "md5"),
+    ("KYSO_CA__ISSUING_KEY__KEY_TYPE", "rsa-1024"),
+    ("KYSO_PROFILES__AGENCY_SEAL__KEY_TYPES", "rsa-1024"),
+])
+def test_bad_values_are_start_up_errors(var: str, value: str) -> None:
+    with pytest.raises(ConfigError):
+        load_settings(environ={var: value})

@@ -121,9 +121,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_certificate_requests_agency_id", "certificate_requests", ["agency_id"])
     op.create_index("ix_certificate_requests_status", "certificate_requests", ["status"])
+    # At most one active root and one active issuing CA, whatever races the application loses.
+    op.create_index("uq_certificate_authorities_active_role", "certificate_authorities", ["role"],
+                    unique=True, sqlite_where=sa.text("status = 'active'"),
+                    postgresql_where=sa.text("status = 'active'"))
 
 
 def downgrade() -> None:
+    op.drop_index("uq_certificate_authorities_active_role", "certificate_authorities")
     op.drop_table("certificate_requests")
     op.drop_table("certificates")
     op.drop_table("client_agencies")

@@ -31,6 +31,21 @@ class CertificateAuthority(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
+class HsmKeyIntent(Base):
+    """A key about to be generated in the HSM, recorded (and committed) before it exists.
+
+    The token may be shared (a network HSM serving several deployments, or several test
+    databases), so only keys this database announced are ever swept after a crash.
+    """
+
+    __tablename__ = "hsm_key_intents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    purpose: Mapped[str] = mapped_column(String(50), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
 class CertificateRequest(Base):
     """A request for a certificate, from a CSR or for a key generated in the HSM."""
 

@@ -11,12 +11,12 @@ import secrets
 from dataclasses import dataclass
 
 from asn1crypto import pem, x509
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.models import CertificateAuthority
+from ca_admin.models import CertificateAuthority, HsmKeyIntent
 from ca_admin.x509build import CaCertificateRequest, build_ca_certificate, build_name, scheme_for
-from hsm import KeySpec, KeyStore, SignatureScheme
+from hsm import KeyNotFound, KeySpec, KeyStore, SignatureScheme
 from kyso import audit
 from kyso.db import advisory_lock, transaction, utcnow
 from kyso.errors import Conflict, NotFound
@@ -128,7 +128,12 @@ def init_ca(
     now = now or utcnow()
     ca = settings.ca
     suffix = secrets.token_hex(4)
+    root_label, issuing_label = f"ca-root-{suffix}", f"ca-issuing-{suffix}"
     made: list[str] = []
+    # Announce the keys (committed) before they exist, so that a crash is explained later.
+    with transaction(factory) as session:
+        for label in (root_label, issuing_label):
+            session.add(HsmKeyIntent(label=label, purpose="ca"))
     try:
         # One transaction, holding the CA initialisation lock from the check to the commit,
         # so that two processes (replicas starting together) cannot both make a CA, and the
@@ -137,10 +142,9 @@ def init_ca(
             advisory_lock(session, CA_INIT_LOCK)
             if is_initialised(session):
                 raise CaAlreadyInitialised()
-            _remove_orphan_ca_keys(session, keystore)
+            _remove_orphan_ca_keys(session, keystore, {root_label, issuing_label})
             root_spec = KeySpec.parse(ca.root_key.key_type)
             issuing_spec = KeySpec.parse(ca.issuing_key.key_type)
-            root_label, issuing_label = f"ca-root-{suffix}", f"ca-issuing-{suffix}"
 
             root_key = keystore.generate_key_pair(root_label, root_spec)
             made.append(root_label)
@@ -194,15 +198,27 @@ def init_ca(
                 log.warning("removed key %s of an unfinished CA initialisation", label)
             except Exception:  # noqa: BLE001 - report, keep the original error
                 log.exception("could not remove key %s of an unfinished CA initialisation", label)
+        try:
+            with transaction(factory) as session:
+                session.execute(delete(HsmKeyIntent).where(HsmKeyIntent.label.in_((root_label, issuing_label))))
+        except Exception:  # noqa: BLE001 - a stale intent is swept by the next init
+            log.exception("could not clear HSM key intents")
 
 
-def _remove_orphan_ca_keys(session: Session, keystore: KeyStore) -> None:
-    """Keys of an initialisation that was killed before its commit: no row names them."""
+def _remove_orphan_ca_keys(session: Session, keystore: KeyStore, ours: set[str]) -> None:
+    """Keys this database announced for an initialisation that never committed (a killed
+    process): no CA row names them. Only announced keys are touched: the token may be shared."""
     known = set(session.execute(select(CertificateAuthority.key_label)).scalars())
-    for key in keystore.list_keys():
-        if key.label.startswith(("ca-root-", "ca-issuing-")) and key.label not in known:
-            keystore.delete_key(key.label)
-            log.warning("removed key %s left by an interrupted CA initialisation", key.label)
+    for intent in list(session.execute(select(HsmKeyIntent).where(HsmKeyIntent.purpose == "ca")).scalars()):
+        if intent.label in ours:
+            continue
+        if intent.label not in known:
+            try:
+                keystore.delete_key(intent.label)
+                log.warning("removed key %s left by an interrupted CA initialisation", intent.label)
+            except KeyNotFound:
+                pass
+        session.delete(intent)
 
 
 def _row(role: str, cert: x509.Certificate, label: str, spec: KeySpec,

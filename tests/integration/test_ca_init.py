@@ -135,7 +135,17 @@ def test_concurrent_init_makes_one_ca(services: Any) -> None:
 
 def test_keys_of_a_killed_init_are_swept(services: Any) -> None:
     """A process killed between key generation and commit leaves keys no row names."""
+    from ca_admin.models import HsmKeyIntent
+
+    with transaction(services.sessions) as session:
+        session.add(HsmKeyIntent(label="ca-root-deadbeef", purpose="ca"))
     orphan = services.keystore.generate_key_pair("ca-root-deadbeef", "ec-p256")
+    # A key this database never announced (another deployment sharing the token) is left alone.
+    foreign = services.keystore.generate_key_pair("ca-root-f0f0f0f0", "ec-p256")
     service.init_ca(services.sessions, services.keystore, services.settings, actor="test")
     with pytest.raises(KeyNotFound):
         services.keystore.find(orphan.label)
+    assert services.keystore.find(foreign.label).label == foreign.label
+    services.keystore.delete_key(foreign.label)
+    with transaction(services.sessions) as session:
+        assert session.execute(select(func.count()).select_from(HsmKeyIntent)).scalar() == 0

@@ -121,6 +121,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_certificate_requests_agency_id", "certificate_requests", ["agency_id"])
     op.create_index("ix_certificate_requests_status", "certificate_requests", ["status"])
+    op.create_table(
+        "hsm_key_intents",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("label", sa.String(100), nullable=False),
+        sa.Column("purpose", sa.String(50), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_hsm_key_intents"),
+        sa.UniqueConstraint("label", name="uq_hsm_key_intents_label"),
+    )
     # At most one active root and one active issuing CA, whatever races the application loses.
     op.create_index("uq_certificate_authorities_active_role", "certificate_authorities", ["role"],
                     unique=True, sqlite_where=sa.text("status = 'active'"),
@@ -129,6 +138,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("uq_certificate_authorities_active_role", "certificate_authorities")
+    op.drop_table("hsm_key_intents")
     op.drop_table("certificate_requests")
     op.drop_table("certificates")
     op.drop_table("client_agencies")

@@ -179,10 +179,11 @@ def _issue_seal(client: Any, actors: dict[str, str], kind: str = "ec-p256") -> s
 def test_revoke_hold_release(client: Any, services: Any, actors: dict[str, str], registry_data: Any) -> None:
     serial = _issue_seal(client, actors)
     ra = H(actors["ra"])
-    assert client.post(f"/api/v1/admin/certificates/{serial}/hold", headers=ra, json={}).get_json()["status"] == "on-hold"
+    base = f"/api/v1/admin/certificates/{serial}"
+    assert client.post(f"{base}/hold", headers=ra, json={}).get_json()["status"] == "on-hold"
     _problem(client.post(f"/api/v1/admin/certificates/{serial}/hold", headers=ra, json={}), 409,
              "certificate-wrong-state")
-    assert client.post(f"/api/v1/admin/certificates/{serial}/release", headers=ra, json={}).get_json()["status"] == "good"
+    assert client.post(f"{base}/release", headers=ra, json={}).get_json()["status"] == "good"
     when = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
     r = client.post(f"/api/v1/admin/certificates/{serial}/revoke", headers=ra,
                     json={"reason": "key_compromise", "invalidity_date": when})

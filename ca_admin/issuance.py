@@ -390,6 +390,7 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
            actor: str, now: dt.datetime, generated: list[str], request_id: str) -> IssuedCertificate:
     profile = prof.get_profile(settings, req.profile)
     ca = _issuing_ca(session)
+    assert ca.key_label is not None  # the issuing CA's key is always ours
     ca_cert = x509.Certificate.load(ca.certificate_der)
     issuer_spki = ca_cert.public_key.dump()
     key_label = req.key_label
@@ -666,15 +667,12 @@ def list_requests(factory: sessionmaker[Session], caller: Caller, status: str = 
 
 def chain_p7b(factory: sessionmaker[Session], view: CertificateView) -> bytes:
     """The certificate with the issuing and root CA certificates, as a degenerate PKCS#7."""
-    with transaction(factory) as session:
-        cas = list(session.execute(select(CertificateAuthority).where(
-            CertificateAuthority.status == "active").order_by(CertificateAuthority.id.desc())).scalars())
     certs = [x509.Certificate.load(view.certificate_der)]
-    for role in ("issuing", "root"):
-        for ca in cas:
-            if ca.role == role:
-                certs.append(x509.Certificate.load(ca.certificate_der))
-                break
+    with transaction(factory) as session:
+        ca: CertificateAuthority | None = _issuing_ca(session)
+        while ca is not None:  # issuing, any external intermediates, root
+            certs.append(x509.Certificate.load(ca.certificate_der))
+            ca = session.get(CertificateAuthority, ca.issuer_id) if ca.issuer_id else None
     signed = cms.SignedData({
         "version": "v1",
         "digest_algorithms": [],

@@ -16,10 +16,11 @@ class CertificateAuthority(Base):
     __tablename__ = "certificate_authorities"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    role: Mapped[str] = mapped_column(String(20), nullable=False, index=True)  # root | issuing
+    # root | issuing | intermediate (an external CA between an external root and ours)
+    role: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="active")
     subject: Mapped[str] = mapped_column(Text, nullable=False)
-    key_label: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    key_label: Mapped[str | None] = mapped_column(String(100), unique=True)  # None: external CA
     key_spec: Mapped[str] = mapped_column(String(20), nullable=False)
     signature_scheme: Mapped[str] = mapped_column(String(30), nullable=False)
     serial_hex: Mapped[str] = mapped_column(String(42), nullable=False, unique=True)

@@ -10,7 +10,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from asn1crypto import pem, x509
+from asn1crypto import csr as asn1_csr
+from asn1crypto import keys, pem, x509
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,7 +20,7 @@ from ca_admin.x509build import CaCertificateRequest, build_ca_certificate, build
 from hsm import KeyNotFound, KeySpec, KeyStore, SignatureScheme
 from kyso import audit
 from kyso.db import advisory_lock, transaction, utcnow
-from kyso.errors import Conflict, NotFound
+from kyso.errors import BadRequest, Conflict, NotFound
 from kyso.settings import CaKeySettings, CaNameSettings, Settings
 
 log = logging.getLogger("kyso.ca")
@@ -52,7 +53,7 @@ class CaNotInitialised(NotFound):
 class CaCertificate:
     role: str
     subject: str
-    key_label: str
+    key_label: str | None
     key_spec: str
     signature_scheme: str
     serial_hex: str
@@ -221,8 +222,8 @@ def _remove_orphan_ca_keys(session: Session, keystore: KeyStore, ours: set[str])
         session.delete(intent)
 
 
-def _row(role: str, cert: x509.Certificate, label: str, spec: KeySpec,
-         signed_with: SignatureScheme, issuer_id: int | None) -> CertificateAuthority:
+def _row(role: str, cert: x509.Certificate, label: str | None, spec: KeySpec,
+         signed_with: SignatureScheme, issuer_id: int | None, *, external: bool = False) -> CertificateAuthority:
     validity = cert["tbs_certificate"]["validity"]
     return CertificateAuthority(
         role=role,
@@ -235,7 +236,154 @@ def _row(role: str, cert: x509.Certificate, label: str, spec: KeySpec,
         not_before=validity["not_before"].native,
         not_after=validity["not_after"].native,
         issuer_id=issuer_id,
+        external_root=external,
     )
+
+
+# -- an issuing CA under an external root (e.g. the national government CA) -------------------
+
+EXTERNAL_ISSUING = "external-issuing"
+
+
+class ImportRefused(BadRequest):
+    code = "ca-import-refused"
+
+
+def create_issuing_csr(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, *,
+                       actor: str, request_id: str = "") -> bytes:
+    """Generate the issuing CA key in the HSM (once) and return a PKCS#10 CSR (PEM) for it,
+    signed in the HSM, to be certified by an external root. Asked again, it returns a CSR for
+    the same waiting key."""
+    ca = settings.ca
+    with transaction(factory) as session:
+        advisory_lock(session, CA_INIT_LOCK)
+        if is_initialised(session):
+            raise CaAlreadyInitialised()
+        pending = _waiting_issuing_key(session)
+        label = pending.label if pending else f"ca-issuing-{secrets.token_hex(4)}"
+        if pending is None:
+            session.add(HsmKeyIntent(label=label, purpose=EXTERNAL_ISSUING))
+    try:
+        info = keystore.find(label)
+    except KeyNotFound:
+        info = keystore.generate_key_pair(label, KeySpec.parse(ca.issuing_key.key_type))
+    scheme = scheme_for(info.public_key_der, ca.issuing_key.signature_scheme, ca.issuing_key.hash)
+    cri = asn1_csr.CertificationRequestInfo({
+        "version": "v1",
+        "subject": _name(ca.issuing_name, "Kyso Issuing CA"),
+        "subject_pk_info": keys.PublicKeyInfo.load(info.public_key_der),
+        "attributes": [],
+    })
+    signature = keystore.sign(label, cri.dump(), scheme)
+    req = asn1_csr.CertificationRequest({
+        "certification_request_info": cri,
+        "signature_algorithm": scheme.signature_algorithm(),
+        "signature": signature,
+    })
+    with transaction(factory) as session:
+        audit.record(session, actor=actor, action="ca.issuing-csr", target=f"key:{label}",
+                     details={"subject": cri["subject"].human_friendly}, request_id=request_id)
+    return bytes(pem.armor("CERTIFICATE REQUEST", req.dump()))
+
+
+def import_issuing(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
+                   cert_data: bytes, chain_data: bytes, *, actor: str, request_id: str = "",
+                   now: dt.datetime | None = None) -> tuple[CaCertificate, CaCertificate]:
+    """Install the issuing CA certificate signed by an external root, after checking that it
+    certifies the key waiting in the HSM, that it is a CA certificate, and that the chain
+    (intermediates, then the root) verifies up to a self-signed root."""
+    from cryptography import x509 as cx509
+
+    now = now or utcnow()
+    certs = _load_certs(cert_data)
+    chain = _load_certs(chain_data)
+    if len(certs) != 1 or not chain:
+        raise ImportRefused("give one issuing CA certificate and a chain ending at the root",
+                            "cần một chứng thư CA cấp phát và chuỗi kết thúc ở CA gốc")
+    issuing = certs[0]
+    with transaction(factory) as session:
+        advisory_lock(session, CA_INIT_LOCK)
+        if is_initialised(session):
+            raise CaAlreadyInitialised()
+        pending = _waiting_issuing_key(session)
+        if pending is None:
+            raise ImportRefused("no issuing CA key is waiting: run 'kyso ca init --issuing-csr FILE' first",
+                                "không có khóa CA cấp phát đang chờ: chạy 'kyso ca init --issuing-csr FILE' trước")
+        info = keystore.find(pending.label)
+        if issuing.public_key.dump() != info.public_key_der:
+            raise ImportRefused("the certificate is not for the issuing CA key in the HSM",
+                                "chứng thư không ứng với khóa CA cấp phát trong HSM")
+        if not issuing.ca or "key_cert_sign" not in (issuing.key_usage_value.native if issuing.key_usage_value else {
+                "key_cert_sign"}):
+            raise ImportRefused("the certificate is not a CA certificate allowed to sign certificates",
+                                "chứng thư không phải chứng thư CA được phép ký chứng thư")
+        path = [issuing, *chain]
+        try:
+            for child, parent in zip(path, path[1:], strict=False):
+                cx509.load_der_x509_certificate(child.dump()).verify_directly_issued_by(
+                    cx509.load_der_x509_certificate(parent.dump()))
+            root_c = cx509.load_der_x509_certificate(chain[-1].dump())
+            root_c.verify_directly_issued_by(root_c)
+        except Exception:  # noqa: BLE001 - any failure is the same refusal
+            raise ImportRefused("the chain does not verify up to a self-signed root",
+                                "chuỗi chứng thư không xác thực được tới CA gốc tự ký") from None
+        for c in path:
+            if c.not_valid_after < now:
+                raise ImportRefused("a certificate of the chain has expired", "một chứng thư trong chuỗi đã hết hạn")
+        spec = KeySpec.parse(str(_spec_text(info.public_key_der)))
+        scheme_root = SignatureScheme.RSA_PKCS1_SHA256  # informational for external rows
+        root_row = _row("root", chain[-1], None, _ext_spec(chain[-1]), scheme_root, None, external=True)
+        session.add(root_row)
+        session.flush()
+        parent_id = root_row.id
+        for inter in reversed(chain[:-1]):
+            row = _row("intermediate", inter, None, _ext_spec(inter), scheme_root, parent_id, external=True)
+            session.add(row)
+            session.flush()
+            parent_id = row.id
+        issuing_row = _row("issuing", issuing, pending.label, spec, scheme_root, parent_id)
+        session.add(issuing_row)
+        session.delete(pending)
+        session.flush()
+        audit.record(session, actor=actor, action="ca.import-issuing", target="ca:issuing",
+                     details={"subject": issuing_row.subject, "serial": issuing_row.serial_hex,
+                              "root": root_row.subject, "key_label": pending.label}, request_id=request_id)
+        return _public(root_row), _public(issuing_row)
+
+
+def _waiting_issuing_key(session: Session) -> HsmKeyIntent | None:
+    return session.execute(
+        select(HsmKeyIntent).where(HsmKeyIntent.purpose == EXTERNAL_ISSUING)).scalar_one_or_none()
+
+
+def _load_certs(data: bytes) -> list[x509.Certificate]:
+    out = []
+    try:
+        if pem.detect(data):
+            for _type, _headers, der in pem.unarmor(data, multiple=True):
+                out.append(x509.Certificate.load(der, strict=True))
+        elif data:
+            out.append(x509.Certificate.load(data, strict=True))
+        for c in out:
+            c.native  # noqa: B018 - parse everything now
+    except Exception:  # noqa: BLE001
+        raise ImportRefused("not X.509 certificates (PEM or DER)",
+                            "không phải chứng thư X.509 (PEM hoặc DER)") from None
+    return out
+
+
+def _spec_text(spki_der: bytes) -> str:
+    info = keys.PublicKeyInfo.load(spki_der)
+    if info.algorithm == "rsa":
+        return f"rsa-{info.bit_size}"
+    return {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}.get(info.curve[1], "ec-p384")
+
+
+def _ext_spec(cert: x509.Certificate) -> KeySpec:
+    try:
+        return KeySpec.parse(_spec_text(cert.public_key.dump()))
+    except Exception:  # noqa: BLE001 - an external CA may use a key type we do not issue
+        return KeySpec("rsa", cert.public_key.bit_size)
 
 
 def signing_scheme_of(ca: CaCertificate, settings: Settings) -> SignatureScheme:

@@ -38,6 +38,7 @@ def _ready_check(svc: Services) -> dict[str, Any]:
     """The issuing CA exists and its key signs (which proves the token is really there)."""
     with transaction(svc.sessions) as session:
         issuing = service.active_ca(session, "issuing")
+    assert issuing.key_label is not None
     svc.keystore.ping(probe_label=issuing.key_label)
     return {"ok": True}
 
@@ -81,6 +82,7 @@ def self_test() -> Response:
     with transaction(svc.sessions) as session:
         issuing = service.active_ca(session, "issuing")
         scheme = service.signing_scheme_of(issuing, svc.settings)
+        assert issuing.key_label is not None
         signature = svc.keystore.sign(issuing.key_label, challenge, scheme)
         verify_signature(issuing.certificate.public_key.dump(), challenge, signature, scheme)
         audit.record(session, actor=current_caller().actor, action="hsm.self-test",

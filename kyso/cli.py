@@ -120,14 +120,24 @@ def ca() -> None:
 
 @ca.command("init")
 @click.option("--if-absent", is_flag=True, help="Succeed without change when a CA exists.")
+@click.option("--issuing-csr", "issuing_csr", type=click.Path(dir_okay=False, path_type=Path),
+              help="Do not make a root: write a CSR for the issuing CA key, for an external root.")
 @pass_ctx
 @handle_errors
-def ca_init(ctx: Context, if_absent: bool) -> None:
+def ca_init(ctx: Context, if_absent: bool, issuing_csr: Path | None) -> None:
     """Create the root CA and the issuing CA, keys in the HSM token."""
     from ca_admin import service
 
     require_schema(ctx)
     svc = ctx.services
+    if issuing_csr is not None:
+        data = service.create_issuing_csr(svc.sessions, svc.keystore, svc.settings, actor=_actor())
+        tmp = issuing_csr.with_name(issuing_csr.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(issuing_csr)
+        click.echo(f"issuing CA CSR written to {issuing_csr}; have the external root sign it, then run "
+                   "'kyso ca import-issuing CERT CHAIN'")
+        return
     try:
         root, issuing = service.init_ca(svc.sessions, svc.keystore, svc.settings, actor=_actor())
     except service.CaAlreadyInitialised:
@@ -138,6 +148,22 @@ def ca_init(ctx: Context, if_absent: bool) -> None:
     for c in (root, issuing):
         click.echo(f"{c.role:8} {c.subject}\n         serial {c.serial_hex}, key {c.key_label} "
                    f"({c.key_spec}), valid to {c.not_after:%Y-%m-%d}")
+
+
+@ca.command("import-issuing")
+@click.argument("cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("chain", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ctx
+@handle_errors
+def ca_import_issuing(ctx: Context, cert: Path, chain: Path) -> None:
+    """Install the issuing CA certificate signed by an external root (CHAIN: intermediates, then root)."""
+    from ca_admin import service
+
+    require_schema(ctx)
+    svc = ctx.services
+    root, issuing = service.import_issuing(svc.sessions, svc.keystore, svc.settings, cert.read_bytes(),
+                                           chain.read_bytes(), actor=_actor())
+    click.echo(f"issuing  {issuing.subject}\n  under   {root.subject} (external root)")
 
 
 @ca.command("show")

@@ -73,7 +73,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(20), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("subject", sa.Text, nullable=False),
-        sa.Column("key_label", sa.String(100), nullable=False),
+        sa.Column("key_label", sa.String(100), nullable=True),  # None: an external CA
         sa.Column("key_spec", sa.String(20), nullable=False),
         sa.Column("signature_scheme", sa.String(30), nullable=False),
         sa.Column("serial_hex", sa.String(42), nullable=False),

@@ -132,8 +132,8 @@ def upgrade() -> None:
     )
     # At most one active root and one active issuing CA, whatever races the application loses.
     op.create_index("uq_certificate_authorities_active_role", "certificate_authorities", ["role"],
-                    unique=True, sqlite_where=sa.text("status = 'active'"),
-                    postgresql_where=sa.text("status = 'active'"))
+                    unique=True, sqlite_where=sa.text("status = 'active' AND role IN ('root', 'issuing')"),
+                    postgresql_where=sa.text("status = 'active' AND role IN ('root', 'issuing')"))
 
 
 def downgrade() -> None:

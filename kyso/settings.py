@@ -261,7 +261,25 @@ def load_settings(
         data = _merge(data, overrides)
     settings: Settings = _build(Settings, data)
     _check_values(settings)
-    return settings
+    return _anchor_paths(settings)
+
+
+def _anchor(path: str) -> str:
+    return path if not path or Path(path).expanduser().is_absolute() else str(PROJECT_ROOT / path)
+
+
+def _anchor_paths(s: Settings) -> Settings:
+    """Relative paths are relative to the project root (where config/ is), not to the
+    directory a command happens to run in: `kyso` works from anywhere."""
+    url = s.database.url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url[len(prefix):] not in ("", ":memory:"):
+        url = prefix + _anchor(url[len(prefix):])
+    return dataclasses.replace(
+        s,
+        database=dataclasses.replace(s.database, url=url),
+        hsm=dataclasses.replace(s.hsm, pin_file=_anchor(s.hsm.pin_file), softhsm2_conf=_anchor(s.hsm.softhsm2_conf)),
+    )
 
 
 _KEY_TYPES = {"rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"}

@@ -14,7 +14,9 @@ def test_defaults_load_and_are_frozen() -> None:
     assert isinstance(s, Settings)
     assert s.server.bind == "127.0.0.1:8080"
     assert s.server.workers == 2
-    assert s.database.url == "sqlite:///var/kyso.db"
+    root = Path(__file__).resolve().parents[2]
+    assert s.database.url == f"sqlite:///{root}/var/kyso.db"  # anchored at the project root
+    assert s.hsm.pin_file == f"{root}/var/secrets/user.pin"
     assert s.ca.root_key.key_type == "rsa-4096"
     assert s.ca.issuing_key.key_type == "rsa-3072"
     assert "Hải Phòng" in s.ca.root_name.locality
@@ -27,7 +29,7 @@ def test_file_then_environment_override(tmp_path: Path) -> None:
     extra.write_text('[database]\nurl = "sqlite:///from-file.db"\n[server]\nworkers = 4\n')
     s = load_settings(environ={"KYSO_CONFIG": str(extra), "KYSO_SERVER__WORKERS": "6",
                                "KYSO_CA__ISSUING_KEY__KEY_TYPE": "ec-p384"})
-    assert s.database.url == "sqlite:///from-file.db"
+    assert s.database.url.endswith("/from-file.db") and s.database.url.startswith("sqlite:////")
     assert s.server.workers == 6
     assert s.ca.issuing_key.key_type == "ec-p384"
 

@@ -230,36 +230,56 @@ def file_request(
                 f"loại khóa {requested} không được hồ sơ '{profile.name}' cho phép")
         key_spec = requested
 
-    with transaction(factory) as session:
-        agency = get_agency(session, str(data.get("agency_code") or ""))
-        require_agency_scope(session, caller, agency)
-        if agency.status != "active":
-            raise Conflict(f"agency '{agency.code}' is {agency.status}",
-                           f"cơ quan '{agency.code}' đang ở trạng thái {agency.status}")
-        official_id, common_name = _holder(session, profile, agency, data)
-        req = CertificateRequest(
-            kind="new", profile=profile.name, agency_id=agency.id, official_id=official_id,
-            common_name=common_name, key_source="csr" if parsed else "hsm",
-            csr_der=parsed.der if parsed else None, spki_der=spki_der, key_spec=key_spec,
-            status="pending", requested_by=caller.name,
-        )
-        session.add(req)
-        session.flush()
+    ignored = parsed.ignored if parsed else ()
+    generated: list[str] = []
+    try:
+        with transaction(factory) as session:
+            result = _file_in(session, keystore, settings, caller, data, profile, parsed, spki_der, key_spec,
+                              request_id, now or utcnow(), generated, ignored)
+        generated.clear()  # committed: any HSM key now belongs to its certificate
+        return result
+    finally:
+        _destroy(keystore, generated)
+
+
+def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: Caller, data: dict[str, Any],
+             profile: prof.Profile, parsed: Any, spki_der: bytes | None, key_spec: str, request_id: str,
+             now: dt.datetime, generated: list[str], ignored: tuple[str, ...],
+             ) -> tuple[RequestView, CertificateView | None]:
+    """Record the request; with an auto-approve profile, issue in the same transaction."""
+    agency = get_agency(session, str(data.get("agency_code") or ""))
+    require_agency_scope(session, caller, agency)
+    if agency.status != "active":
+        raise Conflict(f"agency '{agency.code}' is {agency.status}",
+                       f"cơ quan '{agency.code}' đang ở trạng thái {agency.status}")
+    official_id, common_name = _holder(session, profile, agency, data)
+    req = CertificateRequest(
+        kind="new", profile=profile.name, agency_id=agency.id, official_id=official_id,
+        common_name=common_name, key_source="csr" if parsed else "hsm",
+        csr_der=parsed.der if parsed else None, spki_der=spki_der, key_spec=key_spec,
+        status="pending", requested_by=caller.name,
+    )
+    session.add(req)
+    session.flush()
+
+    def audit_request() -> None:
         audit.record(session, actor=caller.actor, action="cert.request", target=f"request:{req.id}",
                      details={"profile": profile.name, "agency": agency.code,
                               "official_id": official_id, "key_source": req.key_source,
                               "key_spec": key_spec,
                               "ignored_csr_fields": list(parsed.ignored) if parsed else []},
                      request_id=request_id)
-        rid = req.id
-    ignored = parsed.ignored if parsed else ()
-    if profile.settings.auto_approve:
-        return _decide(factory, keystore, settings, rid, "auto-approve", approve=True,
-                       request_id=request_id, now=now, ignored=ignored)
-    with transaction(factory) as session:
-        req2 = session.get(CertificateRequest, rid)
-        assert req2 is not None
-        return _request_view(session, req2, ignored), None
+
+    if not profile.settings.auto_approve:
+        audit_request()
+        return _request_view(session, req, ignored), None
+    req.decided_by, req.decided_at = "auto-approve", now
+    # The audit trail's head is locked from the first record to the commit: write the records
+    # after the HSM signature, so that concurrent issuances sign in parallel.
+    cert = _issue(session, keystore, settings, req, "system:auto-approve", now, generated, request_id,
+                  before_audit=audit_request)
+    req.status, req.certificate_id = "issued", cert.id
+    return _request_view(session, req, ignored), _cert_view(session, cert)
 
 
 def _holder(session: Session, profile: prof.Profile, agency: Agency,
@@ -366,6 +386,19 @@ def _issuing_ca(session: Session) -> CertificateAuthority:
     return row
 
 
+_ISSUER_PARTS: dict[tuple[int, str], tuple[bytes, bytes]] = {}
+
+
+def _issuer_parts(ca: CertificateAuthority) -> tuple[bytes, bytes]:
+    """The issuing CA's subject and public key (DER), parsed once per process."""
+    key = (ca.id, ca.serial_hex)
+    parts = _ISSUER_PARTS.get(key)
+    if parts is None:
+        cert = x509.Certificate.load(ca.certificate_der)
+        parts = _ISSUER_PARTS[key] = (cert.subject.dump(), cert.public_key.dump())
+    return parts
+
+
 def _subject_data(session: Session, settings: Settings, req: CertificateRequest) -> prof.SubjectData:
     agency = session.get(Agency, req.agency_id)
     assert agency is not None
@@ -387,12 +420,12 @@ def _subject_data(session: Session, settings: Settings, req: CertificateRequest)
 
 
 def _issue(session: Session, keystore: KeyStore, settings: Settings, req: CertificateRequest,
-           actor: str, now: dt.datetime, generated: list[str], request_id: str) -> IssuedCertificate:
+           actor: str, now: dt.datetime, generated: list[str], request_id: str,
+           before_audit: Callable[[], None] | None = None) -> IssuedCertificate:
     profile = prof.get_profile(settings, req.profile)
     ca = _issuing_ca(session)
     assert ca.key_label is not None  # the issuing CA's key is always ours
-    ca_cert = x509.Certificate.load(ca.certificate_der)
-    issuer_spki = ca_cert.public_key.dump()
+    issuer_name, issuer_spki = _issuer_parts(ca)
     key_label = req.key_label
     spki_der = req.spki_der
     if req.key_source == "hsm" and spki_der is None:
@@ -409,7 +442,8 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
     scheme = scheme_for(issuer_spki, settings.ca.issuing_key.signature_scheme, settings.ca.issuing_key.hash)
     cert = sign_certificate(
         keystore, ca.key_label, scheme,
-        subject=name, subject_spki_der=spki_der, issuer=ca_cert.subject, issuer_spki_der=issuer_spki,
+        subject=name, subject_spki_der=spki_der, issuer=x509.Name.load(issuer_name),
+        issuer_spki_der=issuer_spki,
         not_before=not_before, not_after=not_after,
         extensions=prof.build_extensions(profile, settings, subject_spki_der=spki_der,
                                          issuer_spki_der=issuer_spki, subject=subject),
@@ -424,6 +458,8 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
     )
     session.add(row)
     session.flush()  # the unique serial constraint speaks here, before anything is returned
+    if before_audit is not None:
+        before_audit()
     audit.record(session, actor=actor, action="cert.issue", target=f"cert:{row.serial_hex}",
                  details={"request": req.id, "profile": profile.name, "subject": row.subject,
                           "not_after": not_after.isoformat(), "key_in_hsm": key_label is not None},

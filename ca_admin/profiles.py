@@ -148,8 +148,29 @@ def subject_name(data: SubjectData) -> x509.Name:
 
 # -- extensions -------------------------------------------------------------------------
 
+_STATIC_CACHE: dict[tuple[str, bytes, str, str, str], list[bytes]] = {}
+
+
 def build_extensions(profile: Profile, settings: Settings, *, subject_spki_der: bytes,
-                     issuer_spki_der: bytes, subject: SubjectData) -> list[dict[str, Any]]:
+                     issuer_spki_der: bytes, subject: SubjectData) -> list[Any]:
+    """The extensions of a certificate; those that depend only on the profile and the
+    issuer are encoded once per process (issuance is a hot path)."""
+    urls = pki_urls(settings)
+    key = (profile.name, issuer_spki_der, urls["ocsp"], urls["crl"], urls["ca_issuers"])
+    static = _STATIC_CACHE.get(key)
+    if static is None:
+        static = [x509.Extension(e).dump() for e in _static_extensions(profile, settings, issuer_spki_der)]
+        _STATIC_CACHE[key] = static
+    exts: list[Any] = [x509.Extension.load(der) for der in static]
+    exts.append({"extn_id": "key_identifier", "critical": False,
+                 "extn_value": core.OctetString(key_identifier(subject_spki_der))})
+    if subject.email:
+        exts.append({"extn_id": "subject_alt_name", "critical": False,
+                     "extn_value": [x509.GeneralName(name="rfc822_name", value=subject.email)]})
+    return exts
+
+
+def _static_extensions(profile: Profile, settings: Settings, issuer_spki_der: bytes) -> list[dict[str, Any]]:
     p = profile.settings
     exts: list[dict[str, Any]] = []
     if p.ca:
@@ -161,8 +182,6 @@ def build_extensions(profile: Profile, settings: Settings, *, subject_spki_der: 
         purposes = [EKU_NAMES.get(e, e) for e in p.extended_key_usage]
         exts.append({"extn_id": "extended_key_usage", "critical": p.eku_critical,
                      "extn_value": purposes})
-    exts.append({"extn_id": "key_identifier", "critical": False,
-                 "extn_value": core.OctetString(key_identifier(subject_spki_der))})
     exts.append({"extn_id": "authority_key_identifier", "critical": False,
                  "extn_value": {"key_identifier": key_identifier(issuer_spki_der)}})
     if p.policy_oids:
@@ -178,9 +197,6 @@ def build_extensions(profile: Profile, settings: Settings, *, subject_spki_der: 
                          {"access_method": "ocsp", "access_location": uri(urls["ocsp"])},
                          {"access_method": "ca_issuers", "access_location": uri(urls["ca_issuers"])},
                      ]})
-    if subject.email:
-        exts.append({"extn_id": "subject_alt_name", "critical": False,
-                     "extn_value": [x509.GeneralName(name="rfc822_name", value=subject.email)]})
     if p.ocsp_no_check:
         exts.append({"extn_id": OCSP_NO_CHECK, "critical": False, "extn_value": core.Null()})
     return exts

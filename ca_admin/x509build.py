@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from asn1crypto import core, keys, x509
 
@@ -176,7 +177,7 @@ def sign_certificate(
     issuer_spki_der: bytes,
     not_before: dt.datetime,
     not_after: dt.datetime,
-    extensions: list[dict[str, object]],
+    extensions: list[Any],
     serial: int,
 ) -> x509.Certificate:
     """Build the TBSCertificate, sign its DER in the HSM, assemble, and check the signature."""
@@ -193,12 +194,30 @@ def sign_certificate(
             "extensions": extensions,
         }
     )
-    signature = keystore.sign(signer_label, tbs.dump(), scheme)
-    cert = x509.Certificate(
-        {"tbs_certificate": tbs, "signature_algorithm": sig_alg, "signature_value": signature}
-    )
-    check_signature(cert, issuer_spki_der, scheme)
-    return cert
+    tbs_der = tbs.dump()
+    signature = keystore.sign(signer_label, tbs_der, scheme)
+    # Assemble from the exact bytes that were signed (no re-encoding of the TBS), and check
+    # the signature in software before anything is stored or returned.
+    from hsm.keystore import verify_signature
+
+    verify_signature(issuer_spki_der, tbs_der, signature, scheme)
+    body = tbs_der + sig_alg.dump() + core.BitString.load(_bit_string(signature)).dump()
+    return x509.Certificate.load(_der_sequence(body))
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _der_sequence(body: bytes) -> bytes:
+    return b"\x30" + _der_length(len(body)) + body
+
+
+def _bit_string(data: bytes) -> bytes:
+    return b"\x03" + _der_length(len(data) + 1) + b"\x00" + data
 
 
 def check_signature(cert: x509.Certificate, issuer_spki_der: bytes, scheme: SignatureScheme) -> None:

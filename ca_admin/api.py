@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ca_admin import issuance, registry
+from ca_admin import crl, issuance, registry
 from kyso.callers import Role
 from kyso.db import transaction
 from kyso.errors import BadRequest
@@ -165,8 +165,10 @@ def list_requests() -> Response:
 @roles(Role.CA_ADMIN)
 def approve_request(rid: int) -> Response:
     svc = services()
-    return _issued(issuance.approve(svc.sessions, svc.keystore, svc.settings, current_caller(), rid,
-                                    request_id=request_id()))
+    pair = issuance.approve(svc.sessions, svc.keystore, svc.settings, current_caller(), rid, request_id=request_id())
+    if pair[0].kind == "rekey":  # the predecessor was revoked as superseded
+        _republish()
+    return _issued(pair)
 
 
 @api_bp.post("/requests/<int:rid>/reject")
@@ -229,20 +231,29 @@ def revoke(serial: str) -> Response:
     body = json_body()
     view = issuance.revoke(services().sessions, current_caller(), serial, str(body.get("reason") or ""),
                            _date(body.get("invalidity_date"), "invalidity_date"), request_id=request_id())
+    _republish()
     return jsonify(view.to_json())
+
+
+def _republish() -> None:
+    svc = services()
+    crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
 
 
 @api_bp.post("/certificates/<serial>/hold")
 @roles(*STAFF)
 def hold(serial: str) -> Response:
-    return jsonify(issuance.hold(services().sessions, current_caller(), serial, request_id=request_id()).to_json())
+    view = issuance.hold(services().sessions, current_caller(), serial, request_id=request_id())
+    _republish()
+    return jsonify(view.to_json())
 
 
 @api_bp.post("/certificates/<serial>/release")
 @roles(*STAFF)
 def release(serial: str) -> Response:
-    return jsonify(issuance.release(services().sessions, current_caller(), serial,
-                                    request_id=request_id()).to_json())
+    view = issuance.release(services().sessions, current_caller(), serial, request_id=request_id())
+    _republish()
+    return jsonify(view.to_json())
 
 
 @api_bp.post("/certificates/<serial>/renew")

@@ -41,10 +41,38 @@ def _echo_json(obj: Any) -> None:
 
 
 def register(main: click.Group) -> None:
+    main.add_command(crl_group)
     main.add_command(agencies)
     main.add_command(officials)
     main.add_command(clients)
     main.add_command(certs)
+
+
+# -- CRLs ---------------------------------------------------------------------------------------
+
+@click.group("crl")
+def crl_group() -> None:
+    """Certificate revocation lists."""
+
+
+@crl_group.command("publish")
+@click.option("--role", type=click.Choice(["issuing", "root", "all"]), default="all")
+@pass_ctx
+@handle_errors
+def crl_publish(ctx: Context, role: str) -> None:
+    """Publish full CRLs now (run from a timer; also done on every revocation)."""
+    from ca_admin import crl
+
+    require_schema(ctx)
+    svc = ctx.services
+    for r in (("root", "issuing") if role == "all" else (role,)):
+        try:
+            info = crl.publish(svc.sessions, svc.keystore, svc.settings, r, actor="cli:crl-publish")
+        except crl.CrlNotFound:
+            click.echo(f"{r}: external CA, publishes its own CRL")
+            continue
+        click.echo(f"{r}: CRL number {info.crl_number}, {info.entries} entries, next update "
+                   f"{info.next_update:%Y-%m-%dT%H:%M:%SZ}")
 
 
 # -- agencies -----------------------------------------------------------------------------
@@ -242,8 +270,10 @@ def certs_approve(ctx: Context, request_id: int, out: Path | None, operator: str
     from ca_admin import issuance
 
     svc = ctx.services
-    _print_issued(issuance.approve(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator),
-                                   request_id), out)
+    pair = issuance.approve(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator), request_id)
+    if pair[0].kind == "rekey":
+        _republish(ctx)
+    _print_issued(pair, out)
 
 
 @certs.command("reject")
@@ -281,6 +311,14 @@ def certs_revoke(ctx: Context, serial: str, reason: str, invalidity_date: str | 
             raise BadRequest("--invalidity-date must be ISO 8601", "--invalidity-date phải theo ISO 8601") from None
         when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
     _echo_json(issuance.revoke(ctx.services.sessions, _caller(ctx, operator), serial, reason, when).to_json())
+    _republish(ctx)
+
+
+def _republish(ctx: Context) -> None:
+    from ca_admin import crl
+
+    svc = ctx.services
+    crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
 
 
 @certs.command("hold")
@@ -293,6 +331,7 @@ def certs_hold(ctx: Context, serial: str, operator: str) -> None:
     from ca_admin import issuance
 
     _echo_json(issuance.hold(ctx.services.sessions, _caller(ctx, operator), serial).to_json())
+    _republish(ctx)
 
 
 @certs.command("release")
@@ -305,6 +344,7 @@ def certs_release(ctx: Context, serial: str, operator: str) -> None:
     from ca_admin import issuance
 
     _echo_json(issuance.release(ctx.services.sessions, _caller(ctx, operator), serial).to_json())
+    _republish(ctx)
 
 
 @certs.command("renew")

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin import profiles as prof
+from ca_admin.crl import entry_der as crl_entry
 from ca_admin.csr import parse_csr
 from ca_admin.models import CertificateAuthority, CertificateRequest, IssuedCertificate
 from ca_admin.registry import (
@@ -548,6 +549,7 @@ def _set_revoked(session: Session, row: IssuedCertificate, reason: str,
     row.revoked_at = now
     row.revocation_reason = reason
     row.invalidity_date = invalidity
+    row.crl_entry_der = crl_entry(int(row.serial_hex, 16), now, reason, invalidity)
     audit.record(session, actor=actor, action="cert.revoke", target=f"cert:{row.serial_hex}",
                  details={"reason": reason,
                           "invalidity_date": invalidity.isoformat() if invalidity else None},
@@ -596,6 +598,7 @@ def hold(factory: sessionmaker[Session], caller: Caller, serial: str, *, request
             raise WrongState(f"only a good certificate can be put on hold (it is {row.status})",
                              f"chỉ chứng thư còn hiệu lực mới tạm dừng được (hiện: {row.status})")
         row.status, row.revoked_at, row.revocation_reason = "on-hold", now, "certificate_hold"
+        row.crl_entry_der = crl_entry(int(row.serial_hex, 16), now, "certificate_hold", None)
         audit.record(session, actor=caller.actor, action="cert.hold", target=f"cert:{row.serial_hex}",
                      request_id=request_id)
         if on_change:
@@ -612,6 +615,7 @@ def release(factory: sessionmaker[Session], caller: Caller, serial: str, *, requ
             raise WrongState(f"only a held certificate can be released (it is {row.status})",
                              f"chỉ chứng thư đang tạm dừng mới khôi phục được (hiện: {row.status})")
         row.status, row.revoked_at, row.revocation_reason = "good", None, None
+        row.crl_entry_der = None
         audit.record(session, actor=caller.actor, action="cert.release", target=f"cert:{row.serial_hex}",
                      request_id=request_id)
         if on_change:

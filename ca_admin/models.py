@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kyso.db import Base, UTCDateTime, utcnow
@@ -95,4 +95,23 @@ class IssuedCertificate(Base):
     revocation_reason: Mapped[str | None] = mapped_column(String(40))
     invalidity_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     request_id: Mapped[int | None] = mapped_column(Integer)
+    # The DER of this certificate's CRL entry, made when it is revoked or held, so that a
+    # CRL of 100,000 entries is a concatenation rather than 100,000 encodings.
+    crl_entry_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class PublishedCrl(Base):
+    """A CRL as published. crlNumber strictly increases per issuer."""
+
+    __tablename__ = "crls"
+    __table_args__ = (UniqueConstraint("issuer_id", "crl_number", name="uq_crls_issuer_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"), nullable=False)
+    crl_number: Mapped[int] = mapped_column(Integer, nullable=False)
+    this_update: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    entries: Mapped[int] = mapped_column(Integer, nullable=False)
+    der: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -9,12 +9,12 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from ca_admin import service
+from ca_admin import crl, service
 from hsm.keystore import verify_signature
 from kyso import audit
 from kyso.callers import Role
-from kyso.db import transaction
-from kyso.errors import BadRequest
+from kyso.db import transaction, utcnow
+from kyso.errors import BadRequest, KysoError
 from kyso.services import Services
 from kyso.web import current_caller, public, request_id, roles, services
 
@@ -70,6 +70,47 @@ def root_certificate() -> Response:
 @public
 def issuing_certificate() -> Response:
     return _ca_certificate("issuing")
+
+
+def _crl(role: str) -> Response:
+    svc = services()
+    try:
+        info = crl.latest(svc.sessions, role)
+        stale = info.next_update <= utcnow()
+    except crl.CrlNotFound:
+        info, stale = None, True
+    if stale:
+        # The schedule should have published; do it now (the public sees at most one stale
+        # answer per worker, and only if the HSM is down).
+        try:
+            info = crl.publish(svc.sessions, svc.keystore, svc.settings, role)
+        except KysoError:
+            if info is None:
+                raise
+    assert info is not None
+    resp = Response(info.der, mimetype="application/pkix-crl")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{role}.crl"'
+    resp.set_etag(f"crl-{role}-{info.crl_number}")
+    resp.last_modified = info.this_update
+    resp.expires = info.next_update
+    max_age = max(int((info.next_update - utcnow()).total_seconds()), 0)
+    resp.headers["Cache-Control"] = f"public, max-age={max_age}, no-transform"
+    resp.make_conditional(request)
+    return resp
+
+
+@pki_bp.get("/crl/issuing.crl")
+@public
+def issuing_crl() -> Response:
+    """The issuing CA's full CRL (DER)."""
+    return _crl("issuing")
+
+
+@pki_bp.get("/crl/root.crl")
+@public
+def root_crl() -> Response:
+    """The root CA's CRL (ARL, DER)."""
+    return _crl("root")
 
 
 @ca_admin_bp.post("/self-test")

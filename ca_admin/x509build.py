@@ -201,23 +201,22 @@ def sign_certificate(
     from hsm.keystore import verify_signature
 
     verify_signature(issuer_spki_der, tbs_der, signature, scheme)
-    body = tbs_der + sig_alg.dump() + core.BitString.load(_bit_string(signature)).dump()
-    return x509.Certificate.load(_der_sequence(body))
+    return x509.Certificate.load(der_sequence(tbs_der + sig_alg.dump() + bit_string(signature)))
 
 
-def _der_length(n: int) -> bytes:
+def der_length(n: int) -> bytes:
     if n < 0x80:
         return bytes([n])
     raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
     return bytes([0x80 | len(raw)]) + raw
 
 
-def _der_sequence(body: bytes) -> bytes:
-    return b"\x30" + _der_length(len(body)) + body
+def der_sequence(body: bytes) -> bytes:
+    return b"\x30" + der_length(len(body)) + body
 
 
-def _bit_string(data: bytes) -> bytes:
-    return b"\x03" + _der_length(len(data) + 1) + b"\x00" + data
+def bit_string(data: bytes) -> bytes:
+    return b"\x03" + der_length(len(data) + 1) + b"\x00" + data
 
 
 def check_signature(cert: x509.Certificate, issuer_spki_der: bytes, scheme: SignatureScheme) -> None:

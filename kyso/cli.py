@@ -148,6 +148,10 @@ def ca_init(ctx: Context, if_absent: bool, issuing_csr: Path | None) -> None:
     for c in (root, issuing):
         click.echo(f"{c.role:8} {c.subject}\n         serial {c.serial_hex}, key {c.key_label} "
                    f"({c.key_spec}), valid to {c.not_after:%Y-%m-%d}")
+    from ca_admin import crl
+
+    for role in ("root", "issuing"):
+        crl.publish(svc.sessions, svc.keystore, svc.settings, role, actor=_actor())
 
 
 @ca.command("import-issuing")
@@ -163,6 +167,9 @@ def ca_import_issuing(ctx: Context, cert: Path, chain: Path) -> None:
     svc = ctx.services
     root, issuing = service.import_issuing(svc.sessions, svc.keystore, svc.settings, cert.read_bytes(),
                                            chain.read_bytes(), actor=_actor())
+    from ca_admin import crl
+
+    crl.publish(svc.sessions, svc.keystore, svc.settings, "issuing", actor=_actor())
     click.echo(f"issuing  {issuing.subject}\n  under   {root.subject} (external root)")
 
 

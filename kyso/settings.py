@@ -122,6 +122,14 @@ class PkiSettings:
 
 
 @dataclass(frozen=True)
+class CrlSettings:
+    # nextUpdate = thisUpdate + this many hours, for the issuing CA's CRL.
+    issuing_validity_hours: int = 24
+    # The same for the root's CRL (ARL), which changes rarely.
+    root_validity_days: int = 90
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -135,6 +143,7 @@ class Settings:
     ca: CaSettings = field(default_factory=CaSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     pki: PkiSettings = field(default_factory=PkiSettings)
+    crl: CrlSettings = field(default_factory=CrlSettings)
     profiles: dict[str, ProfileSettings] = field(default_factory=dict)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 

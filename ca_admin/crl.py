@@ -1,0 +1,151 @@
+"""Full CRLs for the issuing CA and the root (ARL), signed in the HSM.
+
+Each revoked certificate's CRL entry is encoded once, when it is revoked or held, and kept
+with the certificate; publishing concatenates the kept entries into the TBSCertList, so a
+list of 100,000 entries costs one query, one concatenation and one HSM signature.
+crlNumber strictly increases per issuer (publication holds a per-issuer lock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from asn1crypto import core, crl, x509
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ca_admin.models import CertificateAuthority, IssuedCertificate, PublishedCrl
+from ca_admin.x509build import bit_string, der_length, der_sequence, key_identifier, scheme_for, x509_time
+from hsm import KeyStore
+from hsm.keystore import verify_signature
+from kyso import audit
+from kyso.db import advisory_lock, transaction, utcnow
+from kyso.errors import NotFound
+from kyso.settings import Settings
+
+log = logging.getLogger("kyso.crl")
+CRL_LOCK_BASE = 0x6B79736F1000
+
+
+class CrlNotFound(NotFound):
+    code = "crl-not-published"
+
+    def __init__(self) -> None:
+        super().__init__("no CRL has been published yet", "chưa công bố danh sách thu hồi")
+
+
+def entry_der(serial: int, revoked_at: dt.datetime, reason: str, invalidity: dt.datetime | None) -> bytes:
+    """The DER of one revokedCertificates entry (RFC 5280 5.1.2.6, 5.3)."""
+    exts: list[dict[str, object]] = []
+    if reason and reason != "unspecified":  # RFC 5280: unspecified SHOULD be absent
+        exts.append({"extn_id": "crl_reason", "critical": False, "extn_value": reason})
+    if invalidity is not None:
+        exts.append({"extn_id": "invalidity_date", "critical": False,
+                     "extn_value": core.GeneralizedTime(invalidity.astimezone(dt.UTC).replace(microsecond=0))})
+    value: dict[str, object] = {"user_certificate": serial, "revocation_date": x509_time(revoked_at)}
+    if exts:
+        value["crl_entry_extensions"] = exts
+    return bytes(crl.RevokedCertificate(value).dump())
+
+
+@dataclass(frozen=True)
+class CrlInfo:
+    role: str
+    crl_number: int
+    this_update: dt.datetime
+    next_update: dt.datetime
+    entries: int
+    der: bytes
+
+
+def _info(role: str, row: PublishedCrl) -> CrlInfo:
+    return CrlInfo(role, row.crl_number, row.this_update, row.next_update, row.entries, row.der)
+
+
+def _active(session: Session, role: str) -> CertificateAuthority:
+    row = session.execute(
+        select(CertificateAuthority).where(CertificateAuthority.role == role,
+                                           CertificateAuthority.status == "active")
+        .order_by(CertificateAuthority.id.desc()).limit(1)).scalar_one_or_none()
+    if row is None:
+        from ca_admin.service import CaNotInitialised
+
+        raise CaNotInitialised()
+    return row
+
+
+def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, role: str = "issuing", *,
+            actor: str = "system:crl", now: dt.datetime | None = None) -> CrlInfo:
+    """Make, sign and store the next full CRL of the active ``role`` CA (issuing or root)."""
+    now = (now or utcnow()).replace(microsecond=0)
+    with transaction(factory) as session:
+        ca = _active(session, role)
+        if ca.key_label is None:
+            raise CrlNotFound()  # an external root publishes its own CRL
+        advisory_lock(session, CRL_LOCK_BASE + ca.id)
+        last = session.execute(select(PublishedCrl.crl_number).where(PublishedCrl.issuer_id == ca.id)
+                               .order_by(PublishedCrl.crl_number.desc()).limit(1)).scalar_one_or_none()
+        number = (last or 0) + 1
+        if role == "issuing":
+            entries = list(session.execute(
+                select(IssuedCertificate.crl_entry_der)
+                .where(IssuedCertificate.issuer_id == ca.id,
+                       IssuedCertificate.status.in_(("revoked", "on-hold")),
+                       IssuedCertificate.crl_entry_der.is_not(None))
+                .order_by(IssuedCertificate.id)).scalars())
+            next_update = now + dt.timedelta(hours=settings.crl.issuing_validity_hours)
+        else:
+            entries = []  # the root has certified only our issuing CA, which is not revoked
+            next_update = now + dt.timedelta(days=settings.crl.root_validity_days)
+        ca_cert = x509.Certificate.load(ca.certificate_der)
+        spki = ca_cert.public_key.dump()
+        key_cfg = settings.ca.root_key if role == "root" else settings.ca.issuing_key
+        scheme = scheme_for(spki, key_cfg.signature_scheme, key_cfg.hash)
+        sig_alg = scheme.signature_algorithm().dump()
+        extensions = crl.TBSCertListExtensions([
+            {"extn_id": "authority_key_identifier", "critical": False,
+             "extn_value": {"key_identifier": key_identifier(spki)}},
+            {"extn_id": "crl_number", "critical": False, "extn_value": number},
+        ]).dump()
+        revoked = der_sequence(b"".join(e for e in entries if e)) if entries else b""
+        tbs = der_sequence(
+            b"\x02\x01\x01"  # version v2
+            + sig_alg
+            + ca_cert.subject.dump()
+            + x509_time(now).dump()
+            + x509_time(next_update).dump()
+            + revoked
+            + b"\xa0" + der_length(len(extensions)) + extensions
+        )
+        signature = keystore.sign(ca.key_label, tbs, scheme)
+        verify_signature(spki, tbs, signature, scheme)
+        der = der_sequence(tbs + sig_alg + bit_string(signature))
+        row = PublishedCrl(issuer_id=ca.id, crl_number=number, this_update=now, next_update=next_update,
+                           entries=len(entries), der=der)
+        session.add(row)
+        session.flush()
+        audit.record(session, actor=actor, action="crl.publish", target=f"crl:{role}",
+                     details={"crl_number": number, "entries": len(entries),
+                              "next_update": next_update.isoformat()})
+        return _info(role, row)
+
+
+def latest(factory: sessionmaker[Session], role: str) -> CrlInfo:
+    with transaction(factory) as session:
+        ca = _active(session, role)
+        row = session.execute(select(PublishedCrl).where(PublishedCrl.issuer_id == ca.id)
+                              .order_by(PublishedCrl.crl_number.desc()).limit(1)).scalar_one_or_none()
+        if row is None:
+            raise CrlNotFound()
+        return _info(role, row)
+
+
+def publish_after_change(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings) -> None:
+    """After a revocation, hold or release has committed: publish at once. A failure (HSM
+    down) is logged; the change stands and the scheduled publication catches up."""
+    try:
+        publish(factory, keystore, settings, "issuing")
+    except Exception:  # noqa: BLE001 - the revocation is committed; report and move on
+        log.exception("CRL publication after a revocation failed; the next scheduled run will publish")

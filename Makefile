@@ -28,6 +28,7 @@ lint: setup
 bench: setup
 	.venv/bin/python bench/hsm_sign.py
 	.venv/bin/python bench/issuance.py
+	.venv/bin/python bench/crl.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

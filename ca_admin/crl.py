@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from asn1crypto import core, crl, x509
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin.models import CertificateAuthority, IssuedCertificate, PublishedCrl
@@ -27,6 +27,7 @@ from kyso.settings import Settings
 
 log = logging.getLogger("kyso.crl")
 CRL_LOCK_BASE = 0x6B79736F1000
+KEEP_CRLS = 10
 
 
 class CrlNotFound(NotFound):
@@ -126,6 +127,9 @@ def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
                            entries=len(entries), der=der)
         session.add(row)
         session.flush()
+        # Keep the last few CRLs only: each is a full list (megabytes at 100,000 entries).
+        session.execute(delete(PublishedCrl).where(PublishedCrl.issuer_id == ca.id,
+                                                   PublishedCrl.crl_number <= number - KEEP_CRLS))
         audit.record(session, actor=actor, action="crl.publish", target=f"crl:{role}",
                      details={"crl_number": number, "entries": len(entries),
                               "next_update": next_update.isoformat()})

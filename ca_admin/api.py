@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ca_admin import crl, issuance, registry
+from ca_admin import crl, issuance, ocsp, registry
 from kyso.callers import Role
 from kyso.db import transaction
 from kyso.errors import BadRequest
@@ -167,7 +167,9 @@ def approve_request(rid: int) -> Response:
     svc = services()
     pair = issuance.approve(svc.sessions, svc.keystore, svc.settings, current_caller(), rid, request_id=request_id())
     if pair[0].kind == "rekey":  # the predecessor was revoked as superseded
-        _republish()
+        svc = services()
+        crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
+        ocsp.refresh(svc.sessions, svc.keystore, svc.settings)
     return _issued(pair)
 
 
@@ -231,20 +233,22 @@ def revoke(serial: str) -> Response:
     body = json_body()
     view = issuance.revoke(services().sessions, current_caller(), serial, str(body.get("reason") or ""),
                            _date(body.get("invalidity_date"), "invalidity_date"), request_id=request_id())
-    _republish()
+    _republish(view)
     return jsonify(view.to_json())
 
 
-def _republish() -> None:
+def _republish(view: issuance.CertificateView) -> None:
+    """After a status change committed: the CRL and the certificate's OCSP answers, now."""
     svc = services()
     crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
+    ocsp.refresh_after_change(svc.sessions, svc.keystore, svc.settings, view.serial, view.profile)
 
 
 @api_bp.post("/certificates/<serial>/hold")
 @roles(*STAFF)
 def hold(serial: str) -> Response:
     view = issuance.hold(services().sessions, current_caller(), serial, request_id=request_id())
-    _republish()
+    _republish(view)
     return jsonify(view.to_json())
 
 
@@ -252,7 +256,7 @@ def hold(serial: str) -> Response:
 @roles(*STAFF)
 def release(serial: str) -> Response:
     view = issuance.release(services().sessions, current_caller(), serial, request_id=request_id())
-    _republish()
+    _republish(view)
     return jsonify(view.to_json())
 
 

@@ -42,6 +42,7 @@ def _echo_json(obj: Any) -> None:
 
 def register(main: click.Group) -> None:
     main.add_command(crl_group)
+    main.add_command(ocsp_group)
     main.add_command(agencies)
     main.add_command(officials)
     main.add_command(clients)
@@ -73,6 +74,25 @@ def crl_publish(ctx: Context, role: str) -> None:
             continue
         click.echo(f"{r}: CRL number {info.crl_number}, {info.entries} entries, next update "
                    f"{info.next_update:%Y-%m-%dT%H:%M:%SZ}")
+
+
+@click.group("ocsp")
+def ocsp_group() -> None:
+    """The OCSP responder."""
+
+
+@ocsp_group.command("refresh")
+@pass_ctx
+@handle_errors
+def ocsp_refresh(ctx: Context) -> None:
+    """Pre-produce responses that are missing or due, and rotate the responder if needed
+    (run from a timer, more often than ocsp.refresh_before_hours)."""
+    from ca_admin import ocsp
+
+    require_schema(ctx)
+    svc = ctx.services
+    made = ocsp.refresh(svc.sessions, svc.keystore, svc.settings)
+    click.echo(f"{made} OCSP responses produced")
 
 
 # -- agencies -----------------------------------------------------------------------------
@@ -310,15 +330,20 @@ def certs_revoke(ctx: Context, serial: str, reason: str, invalidity_date: str | 
         except ValueError:
             raise BadRequest("--invalidity-date must be ISO 8601", "--invalidity-date phải theo ISO 8601") from None
         when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    _echo_json(issuance.revoke(ctx.services.sessions, _caller(ctx, operator), serial, reason, when).to_json())
-    _republish(ctx)
+    view = issuance.revoke(ctx.services.sessions, _caller(ctx, operator), serial, reason, when)
+    _echo_json(view.to_json())
+    _republish(ctx, view)
 
 
-def _republish(ctx: Context) -> None:
-    from ca_admin import crl
+def _republish(ctx: Context, view: Any | None = None) -> None:
+    from ca_admin import crl, ocsp
 
     svc = ctx.services
     crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
+    if view is not None:
+        ocsp.refresh_after_change(svc.sessions, svc.keystore, svc.settings, view.serial, view.profile)
+    else:
+        ocsp.refresh(svc.sessions, svc.keystore, svc.settings)
 
 
 @certs.command("hold")
@@ -330,8 +355,9 @@ def certs_hold(ctx: Context, serial: str, operator: str) -> None:
     """Suspend a certificate (certificateHold)."""
     from ca_admin import issuance
 
-    _echo_json(issuance.hold(ctx.services.sessions, _caller(ctx, operator), serial).to_json())
-    _republish(ctx)
+    view = issuance.hold(ctx.services.sessions, _caller(ctx, operator), serial)
+    _echo_json(view.to_json())
+    _republish(ctx, view)
 
 
 @certs.command("release")
@@ -343,8 +369,9 @@ def certs_release(ctx: Context, serial: str, operator: str) -> None:
     """Release a held certificate."""
     from ca_admin import issuance
 
-    _echo_json(issuance.release(ctx.services.sessions, _caller(ctx, operator), serial).to_json())
-    _republish(ctx)
+    view = issuance.release(ctx.services.sessions, _caller(ctx, operator), serial)
+    _echo_json(view.to_json())
+    _republish(ctx, view)
 
 
 @certs.command("renew")

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from asn1crypto import cms, pem, x509
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin import profiles as prof
 from ca_admin.crl import entry_der as crl_entry
 from ca_admin.csr import parse_csr
-from ca_admin.models import CertificateAuthority, CertificateRequest, IssuedCertificate
+from ca_admin.models import CertificateAuthority, CertificateRequest, IssuedCertificate, OcspResponse
 from ca_admin.registry import (
     Agency,
     Official,
@@ -102,7 +102,7 @@ class WrongState(Conflict):
 class CertificateView:
     serial: str
     profile: str
-    agency_code: str
+    agency_code: str | None
     official_id: int | None
     subject: str
     status: str
@@ -148,9 +148,8 @@ class CertificateView:
 
 
 def _cert_view(session: Session, row: IssuedCertificate) -> CertificateView:
-    agency = session.get(Agency, row.agency_id)
-    assert agency is not None
-    return CertificateView(row.serial_hex, row.profile, agency.code, row.official_id, row.subject,
+    agency = session.get(Agency, row.agency_id) if row.agency_id else None
+    return CertificateView(row.serial_hex, row.profile, agency.code if agency else None, row.official_id, row.subject,
                            row.status, row.not_before, row.not_after, row.key_label is not None,
                            row.revoked_at, row.revocation_reason, row.invalidity_date,
                            row.certificate_der)
@@ -161,7 +160,7 @@ class RequestView:
     id: int
     kind: str
     profile: str
-    agency_code: str
+    agency_code: str | None
     official_id: int | None
     key_source: str
     status: str
@@ -179,13 +178,12 @@ class RequestView:
 
 def _request_view(session: Session, req: CertificateRequest,
                   ignored: tuple[str, ...] = ()) -> RequestView:
-    agency = session.get(Agency, req.agency_id)
-    assert agency is not None
+    agency = session.get(Agency, req.agency_id) if req.agency_id else None
     serial = None
     if req.certificate_id:
         cert = session.get(IssuedCertificate, req.certificate_id)
         serial = cert.serial_hex if cert else None
-    return RequestView(req.id, req.kind, req.profile, agency.code, req.official_id, req.key_source,
+    return RequestView(req.id, req.kind, req.profile, agency.code if agency else None, req.official_id, req.key_source,
                        req.status, req.requested_by, req.decided_by, req.reason, serial, ignored)
 
 
@@ -365,6 +363,23 @@ def _decide(
         _destroy(keystore, generated)
 
 
+def issue_in_session(session: Session, keystore: KeyStore, settings: Settings, req: CertificateRequest,
+                     actor: str, now: dt.datetime, generated: list[str]) -> IssuedCertificate:
+    """Issue for a request of the CA's own (the OCSP responder) inside the caller's transaction."""
+    req.decided_by, req.decided_at = actor, now
+    row = _issue(session, keystore, settings, req, actor, now, generated, "")
+    req.status, req.certificate_id = "issued", row.id
+    return row
+
+
+def destroy_keys(keystore: KeyStore, labels: list[str]) -> None:
+    _destroy(keystore, labels)
+
+
+def issuing_ca(session: Session) -> CertificateAuthority:
+    return _issuing_ca(session)
+
+
 def _destroy(keystore: KeyStore, labels: list[str]) -> None:
     for label in labels:
         try:
@@ -401,10 +416,11 @@ def _issuer_parts(ca: CertificateAuthority) -> tuple[bytes, bytes]:
 
 
 def _subject_data(session: Session, settings: Settings, req: CertificateRequest) -> prof.SubjectData:
-    agency = session.get(Agency, req.agency_id)
-    assert agency is not None
     profile = prof.get_profile(settings, req.profile)
     kind = profile.settings.subject
+    agency = session.get(Agency, req.agency_id) if req.agency_id else None
+    if agency is None:  # the CA's own service certificates
+        return prof.SubjectData(kind, req.common_name, settings.registry.organization, settings.registry.locality)
     locality = agency.locality or settings.registry.locality
     if kind == "agency":
         parent = session.get(Agency, agency.parent_id) if agency.parent_id else None
@@ -489,9 +505,12 @@ def renew_or_rekey(
         parsed = parse_csr(str(data["csr"]))
     with transaction(factory) as session:
         old = _get_cert(session, serial)
-        agency = session.get(Agency, old.agency_id)
-        assert agency is not None
-        require_agency_scope(session, caller, agency)
+        agency = session.get(Agency, old.agency_id) if old.agency_id else None
+        if agency is None:
+            if caller.role == Role.CLIENT:
+                raise Forbidden()
+        else:
+            require_agency_scope(session, caller, agency)
         if old.status == "revoked":
             raise AlreadyRevoked(old.serial_hex)
         profile = prof.get_profile(settings, old.profile)
@@ -550,10 +569,20 @@ def _set_revoked(session: Session, row: IssuedCertificate, reason: str,
     row.revocation_reason = reason
     row.invalidity_date = invalidity
     row.crl_entry_der = crl_entry(int(row.serial_hex, 16), now, reason, invalidity)
+    _forget_ocsp(session, row)
     audit.record(session, actor=actor, action="cert.revoke", target=f"cert:{row.serial_hex}",
                  details={"reason": reason,
                           "invalidity_date": invalidity.isoformat() if invalidity else None},
                  request_id=request_id)
+
+
+def _forget_ocsp(session: Session, row: IssuedCertificate) -> None:
+    """In the status change's own transaction: once it commits, no cached 'good' remains.
+    A responder certificate's change voids every response it signed."""
+    if row.profile == "ocsp-responder":
+        session.execute(delete(OcspResponse))
+    else:
+        session.execute(delete(OcspResponse).where(OcspResponse.certificate_id == row.id))
 
 
 def _staff(caller: Caller) -> None:
@@ -599,6 +628,7 @@ def hold(factory: sessionmaker[Session], caller: Caller, serial: str, *, request
                              f"chỉ chứng thư còn hiệu lực mới tạm dừng được (hiện: {row.status})")
         row.status, row.revoked_at, row.revocation_reason = "on-hold", now, "certificate_hold"
         row.crl_entry_der = crl_entry(int(row.serial_hex, 16), now, "certificate_hold", None)
+        _forget_ocsp(session, row)
         audit.record(session, actor=caller.actor, action="cert.hold", target=f"cert:{row.serial_hex}",
                      request_id=request_id)
         if on_change:
@@ -616,6 +646,7 @@ def release(factory: sessionmaker[Session], caller: Caller, serial: str, *, requ
                              f"chỉ chứng thư đang tạm dừng mới khôi phục được (hiện: {row.status})")
         row.status, row.revoked_at, row.revocation_reason = "good", None, None
         row.crl_entry_der = None
+        _forget_ocsp(session, row)
         audit.record(session, actor=caller.actor, action="cert.release", target=f"cert:{row.serial_hex}",
                      request_id=request_id)
         if on_change:

@@ -55,7 +55,8 @@ class CertificateRequest(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(10), nullable=False, default="new")  # new|renew|rekey
     profile: Mapped[str] = mapped_column(String(50), nullable=False)
-    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), nullable=False, index=True)
+    # None for the CA's own service certificates (the OCSP responder)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
     official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"))
     common_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     key_source: Mapped[str] = mapped_column(String(10), nullable=False)  # csr | hsm | existing
@@ -82,7 +83,8 @@ class IssuedCertificate(Base):
     serial_hex: Mapped[str] = mapped_column(String(42), nullable=False, unique=True)
     issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"), nullable=False)
     profile: Mapped[str] = mapped_column(String(50), nullable=False, index=True)
-    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), nullable=False, index=True)
+    # None for the CA's own service certificates (the OCSP responder)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
     official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"), index=True)
     subject: Mapped[str] = mapped_column(Text, nullable=False)
     spki_sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
@@ -115,3 +117,18 @@ class PublishedCrl(Base):
     entries: Mapped[int] = mapped_column(Integer, nullable=False)
     der: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class OcspResponse(Base):
+    """A pre-produced OCSP response for one certificate and one CertID hash algorithm.
+    Deleted in the same transaction as any status change of the certificate."""
+
+    __tablename__ = "ocsp_responses"
+    __table_args__ = (UniqueConstraint("certificate_id", "hash_algorithm", name="uq_ocsp_responses_cert_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), nullable=False)
+    hash_algorithm: Mapped[str] = mapped_column(String(10), nullable=False)
+    this_update: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
+import logging
 import os
 import secrets
 from typing import Any
+from urllib.parse import unquote
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from ca_admin import crl, service
+from ca_admin import crl, ocsp, service
 from hsm.keystore import verify_signature
 from kyso import audit
 from kyso.callers import Role
 from kyso.db import transaction, utcnow
-from kyso.errors import BadRequest, KysoError
+from kyso.errors import BadRequest, KysoError, PayloadTooLarge
 from kyso.services import Services
 from kyso.web import current_caller, public, request_id, roles, services
 
 pki_bp = Blueprint("pki", __name__, url_prefix="/pki")
+ocsp_bp = Blueprint("ocsp", __name__)
+log = logging.getLogger("kyso.pki")
 ca_admin_bp = Blueprint("ca_admin", __name__, url_prefix="/api/v1/admin/ca")
 
 
@@ -28,6 +34,7 @@ def register(app: Flask, *, public_only: bool) -> None:
 
     validate_profiles(app.extensions["kyso"].settings)
     app.register_blueprint(pki_bp)
+    app.register_blueprint(ocsp_bp)
     if not public_only:
         app.register_blueprint(ca_admin_bp)
         app.register_blueprint(api_bp)
@@ -111,6 +118,57 @@ def issuing_crl() -> Response:
 def root_crl() -> Response:
     """The root CA's CRL (ARL, DER)."""
     return _crl("root")
+
+
+def _ocsp_response(body: bytes) -> Response:
+    svc = services()
+    try:
+        ans = ocsp.answer(svc.sessions, svc.keystore, svc.settings, body)
+    except ocsp.OcspRefusal as refusal:
+        return Response(refusal.der(), mimetype="application/ocsp-response", headers={"Cache-Control": "no-store"})
+    except KysoError as exc:
+        log.warning("OCSP answer failed: %s", exc.code)
+        status = "try_later" if exc.status == 503 else "internal_error"
+        return Response(ocsp.OcspRefusal(status).der(), mimetype="application/ocsp-response",
+                        headers={"Cache-Control": "no-store"})
+    resp = Response(ans.der, mimetype="application/ocsp-response")
+    if ans.cacheable and request.method == "GET":  # RFC 5019 section 6
+        max_age = max(int((ans.next_update - utcnow()).total_seconds()), 0)
+        resp.headers["Cache-Control"] = f"max-age={max_age}, public, no-transform, must-revalidate"
+        resp.last_modified = ans.this_update
+        resp.expires = ans.next_update
+        resp.set_etag(hashlib.sha1(ans.der).hexdigest())  # noqa: S324 - an ETag, not security
+    else:
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@ocsp_bp.post("/ocsp")
+@public
+def ocsp_post() -> Response:
+    """OCSP over POST (RFC 6960 A.1), application/ocsp-request."""
+    if request.mimetype != "application/ocsp-request":
+        return Response(ocsp.OcspRefusal("malformed_request").der(), mimetype="application/ocsp-response")
+    limit = services().settings.ocsp.max_request_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"an OCSP request is at most {limit} bytes",
+                              f"yêu cầu OCSP tối đa {limit} byte", extra={"limit_bytes": limit})
+    return _ocsp_response(request.get_data(cache=False)[: limit + 1])
+
+
+@ocsp_bp.get("/ocsp/<path:encoded>")
+@public
+def ocsp_get(encoded: str) -> Response:
+    """OCSP over GET (RFC 6960 A.1, RFC 5019): the DER request, base64, URL-encoded."""
+    text = unquote(encoded)
+    if len(text) > 4 * services().settings.ocsp.max_request_bytes:
+        return Response(ocsp.OcspRefusal("malformed_request").der(), mimetype="application/ocsp-response")
+    try:
+        body = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None,
+                                validate=False)
+    except (ValueError, binascii.Error):
+        body = b""
+    return _ocsp_response(body)
 
 
 @ca_admin_bp.post("/self-test")

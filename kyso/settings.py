@@ -130,6 +130,18 @@ class CrlSettings:
 
 
 @dataclass(frozen=True)
+class OcspSettings:
+    # nextUpdate of pre-produced responses, in hours after thisUpdate.
+    validity_hours: int = 24
+    # A cached response is produced again when less than this many hours remain.
+    refresh_before_hours: int = 12
+    # The responder certificate is replaced when less than this many days remain.
+    responder_rotate_days: int = 10
+    # Largest OCSP request body accepted (bytes).
+    max_request_bytes: int = 4096
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -144,6 +156,7 @@ class Settings:
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     pki: PkiSettings = field(default_factory=PkiSettings)
     crl: CrlSettings = field(default_factory=CrlSettings)
+    ocsp: OcspSettings = field(default_factory=OcspSettings)
     profiles: dict[str, ProfileSettings] = field(default_factory=dict)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 

@@ -1,4 +1,4 @@
-"""CRLs: published lists, and each revoked certificate's CRL entry kept from revocation.
+"""CRLs and OCSP: published lists, kept CRL entries, pre-produced OCSP responses.
 
 Revision ID: 0003
 Revises: 0002
@@ -34,9 +34,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("certificates") as batch:
         batch.add_column(sa.Column("crl_entry_der", sa.LargeBinary, nullable=True))
+    op.create_table(
+        "ocsp_responses",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("certificate_id", sa.Integer, nullable=False),
+        sa.Column("hash_algorithm", sa.String(10), nullable=False),
+        sa.Column("this_update", TS, nullable=False),
+        sa.Column("next_update", TS, nullable=False),
+        sa.Column("der", sa.LargeBinary, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_ocsp_responses"),
+        sa.UniqueConstraint("certificate_id", "hash_algorithm", name="uq_ocsp_responses_cert_hash"),
+        sa.ForeignKeyConstraint(["certificate_id"], ["certificates.id"],
+                                name="fk_ocsp_responses_certificate_id_certificates"),
+    )
+    op.create_index("ix_ocsp_responses_next_update", "ocsp_responses", ["next_update"])
 
 
 def downgrade() -> None:
+    op.drop_table("ocsp_responses")
     with op.batch_alter_table("certificates") as batch:
         batch.drop_column("crl_entry_der")
     op.drop_table("crls")

@@ -1,0 +1,302 @@
+"""OCSP responder (RFC 6960, lightweight profile RFC 5019) with a delegated responder.
+
+Responses are pre-produced per certificate and CertID hash (SHA-1, SHA-256) and served
+from the database without an HSM call. A status change deletes the certificate's cached
+responses in its own transaction, so once a revocation call returns no request can be
+answered "good" from the cache; a new response is produced at once after the commit (and by
+any request that finds none). Requests carrying a nonce get a freshly signed response.
+The responder certificate (profile ocsp-responder: id-kp-OCSPSigning, ocsp-nocheck, short
+life, key in the HSM) is issued and rotated automatically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from asn1crypto import core, ocsp, x509
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ca_admin.models import CertificateAuthority, CertificateRequest, IssuedCertificate, OcspResponse
+from ca_admin.x509build import key_identifier, scheme_for
+from hsm import KeyStore
+from kyso import audit
+from kyso.db import advisory_lock, transaction, utcnow
+from kyso.settings import Settings
+
+log = logging.getLogger("kyso.ocsp")
+RESPONDER_LOCK = 0x6B79736F2000
+HASHES = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
+
+
+class OcspRefusal(Exception):
+    """An OCSP error status (unsigned response), e.g. malformedRequest or unauthorized."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+    def der(self) -> bytes:
+        return bytes(ocsp.OCSPResponse({"response_status": self.status}).dump())
+
+
+@dataclass(frozen=True)
+class Answer:
+    der: bytes
+    this_update: dt.datetime
+    next_update: dt.datetime
+    cacheable: bool  # no nonce: the same bytes answer everyone until nextUpdate
+
+
+@dataclass(frozen=True)
+class _Responder:
+    key_label: str
+    certificate_der: bytes
+    spki_der: bytes
+
+
+# -- the responder certificate ------------------------------------------------------------------
+
+def current_responder(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
+                      now: dt.datetime | None = None) -> _Responder:
+    """The delegated responder; issues a new one when none is good for long enough."""
+    now = now or utcnow()
+    horizon = now + dt.timedelta(days=settings.ocsp.responder_rotate_days)
+    with transaction(factory) as session:
+        row = _usable_responder(session, horizon)
+        if row is not None:
+            return _responder(row)
+    # Rotate: one process at a time issues the new responder certificate.
+    from ca_admin import issuance
+
+    generated: list[str] = []
+    try:
+        with transaction(factory) as session:
+            advisory_lock(session, RESPONDER_LOCK)
+            row = _usable_responder(session, horizon)
+            if row is None:
+                req = CertificateRequest(kind="new", profile="ocsp-responder", agency_id=None,
+                                         common_name="Kyso OCSP responder", key_source="hsm",
+                                         key_spec=settings.profiles["ocsp-responder"].hsm_key_type,
+                                         status="pending", requested_by="system:ocsp")
+                session.add(req)
+                session.flush()
+                row = issuance.issue_in_session(session, keystore, settings, req, "system:ocsp", now, generated)
+                audit.record(session, actor="system:ocsp", action="ocsp.responder.rotate",
+                             target=f"cert:{row.serial_hex}", details={"not_after": row.not_after.isoformat()})
+            result = _responder(row)
+        generated.clear()
+        return result
+    finally:
+        issuance.destroy_keys(keystore, generated)
+
+
+def _usable_responder(session: Session, horizon: dt.datetime) -> IssuedCertificate | None:
+    issuing = _issuing(session)
+    return session.execute(
+        select(IssuedCertificate)
+        .where(IssuedCertificate.profile == "ocsp-responder", IssuedCertificate.status == "good",
+               IssuedCertificate.issuer_id == issuing.id, IssuedCertificate.key_label.is_not(None),
+               IssuedCertificate.not_after > horizon)
+        .order_by(IssuedCertificate.not_after.desc()).limit(1)).scalar_one_or_none()
+
+
+def _responder(row: IssuedCertificate) -> _Responder:
+    assert row.key_label is not None
+    cert = x509.Certificate.load(row.certificate_der)
+    return _Responder(row.key_label, row.certificate_der, cert.public_key.dump())
+
+
+def _issuing(session: Session) -> CertificateAuthority:
+    from ca_admin.issuance import issuing_ca
+
+    return issuing_ca(session)
+
+
+# -- answering -------------------------------------------------------------------------------------
+
+def parse_request(body: bytes, max_bytes: int) -> tuple[ocsp.CertId, bytes | None]:
+    """The single CertID asked about and the nonce, if any. Raises OcspRefusal."""
+    if not body or len(body) > max_bytes:
+        raise OcspRefusal("malformed_request")
+    try:
+        req = ocsp.OCSPRequest.load(body, strict=True)
+        tbs = req["tbs_request"]
+        requests = list(tbs["request_list"])
+        if len(requests) != 1:  # RFC 5019: one certificate per request
+            raise OcspRefusal("malformed_request")
+        cert_id = requests[0]["req_cert"]
+        cert_id.native  # noqa: B018 - parse it all now
+        nonce = None
+        for ext in tbs["request_extensions"] or []:
+            if ext["extn_id"].native == "nonce":
+                nonce = bytes(ext["extn_value"].parsed.native)
+                if not 1 <= len(nonce) <= 32:  # RFC 8954
+                    raise OcspRefusal("malformed_request")
+            elif ext["critical"].native:
+                raise OcspRefusal("malformed_request")
+        return cert_id, nonce
+    except OcspRefusal:
+        raise
+    except Exception:  # noqa: BLE001 - anything unparseable is malformed
+        raise OcspRefusal("malformed_request") from None
+
+
+def answer(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, body: bytes,
+           now: dt.datetime | None = None) -> Answer:
+    now = (now or utcnow()).replace(microsecond=0)
+    cert_id, nonce = parse_request(body, settings.ocsp.max_request_bytes)
+    alg = cert_id["hash_algorithm"]["algorithm"].native
+    if alg not in HASHES:
+        raise OcspRefusal("unauthorized")
+    with transaction(factory) as session:
+        issuing = _issuing(session)
+        ca_cert = x509.Certificate.load(issuing.certificate_der)
+        h = HASHES[alg]
+        if (cert_id["issuer_name_hash"].native != h(ca_cert.subject.dump()).digest()
+                or cert_id["issuer_key_hash"].native != h(ca_cert.public_key["public_key"].contents[1:]).digest()):
+            raise OcspRefusal("unauthorized")  # not a certificate of our issuing CA
+        serial_hex = format(cert_id["serial_number"].native, "x")
+        row = session.execute(select(IssuedCertificate).where(
+            IssuedCertificate.serial_hex == serial_hex, IssuedCertificate.issuer_id == issuing.id)
+        ).scalar_one_or_none()
+        if row is not None and nonce is None:
+            cached = session.execute(select(OcspResponse).where(
+                OcspResponse.certificate_id == row.id, OcspResponse.hash_algorithm == alg)).scalar_one_or_none()
+            if cached is not None and cached.next_update - now > dt.timedelta(hours=settings.ocsp.refresh_before_hours):
+                return Answer(cached.der, cached.this_update, cached.next_update, True)
+            if cached is not None and cached.next_update > now:
+                stale_ok = Answer(cached.der, cached.this_update, cached.next_update, True)
+            else:
+                stale_ok = None
+        else:
+            stale_ok = None
+        status = _status(row)
+        cert_id_copy = ocsp.CertId.load(cert_id.dump())
+    try:
+        produced = _produce(factory, keystore, settings, cert_id_copy, status, nonce, now)
+    except Exception:
+        if stale_ok is not None:  # HSM down: keep serving the cached answer until it expires
+            log.warning("OCSP refresh failed; serving the cached response until its nextUpdate")
+            return stale_ok
+        raise
+    if row is not None and nonce is None:
+        _store(factory, row.id, alg, produced)
+    return produced
+
+
+def _status(row: IssuedCertificate | None) -> tuple[str, dt.datetime | None, str | None]:
+    if row is None:
+        return ("unknown", None, None)
+    if row.status == "revoked":
+        return ("revoked", row.revoked_at, row.revocation_reason)
+    if row.status == "on-hold":
+        return ("revoked", row.revoked_at, "certificate_hold")
+    return ("good", None, None)
+
+
+def _produce(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, cert_id: ocsp.CertId,
+             status: tuple[str, dt.datetime | None, str | None], nonce: bytes | None, now: dt.datetime) -> Answer:
+    responder = current_responder(factory, keystore, settings, now)
+    kind, revoked_at, reason = status
+    if kind == "good":
+        cert_status = ocsp.CertStatus(name="good", value=core.Null())
+    elif kind == "unknown":
+        cert_status = ocsp.CertStatus(name="unknown", value=core.Null())
+    else:
+        info: dict[str, object] = {"revocation_time": (revoked_at or now).replace(microsecond=0)}
+        if reason and reason != "unspecified":
+            info["revocation_reason"] = reason
+        cert_status = ocsp.CertStatus(name="revoked", value=ocsp.RevokedInfo(info))
+    next_update = now + dt.timedelta(hours=settings.ocsp.validity_hours)
+    single = ocsp.SingleResponse({"cert_id": cert_id, "cert_status": cert_status,
+                                  "this_update": now, "next_update": next_update})
+    data: dict[str, object] = {
+        "responder_id": ocsp.ResponderId(name="by_key", value=key_identifier(responder.spki_der)),
+        "produced_at": now,
+        "responses": [single],
+    }
+    if nonce is not None:
+        data["response_extensions"] = [{"extn_id": "nonce", "critical": False, "extn_value": nonce}]
+    tbs = ocsp.ResponseData(data)
+    scheme = scheme_for(responder.spki_der, settings.ca.issuing_key.signature_scheme, settings.ca.issuing_key.hash)
+    tbs_der = tbs.dump()
+    signature = keystore.sign(responder.key_label, tbs_der, scheme)
+    basic = ocsp.BasicOCSPResponse({
+        "tbs_response_data": tbs,
+        "signature_algorithm": scheme.signature_algorithm(),
+        "signature": signature,
+        "certs": [x509.Certificate.load(responder.certificate_der)],
+    })
+    der = ocsp.OCSPResponse({"response_status": "successful",
+                             "response_bytes": {"response_type": "basic_ocsp_response", "response": basic}}).dump()
+    return Answer(bytes(der), now, next_update, nonce is None)
+
+
+def _store(factory: sessionmaker[Session], certificate_id: int, alg: str, produced: Answer) -> None:
+    try:
+        with transaction(factory) as session:
+            row = session.execute(select(OcspResponse).where(
+                OcspResponse.certificate_id == certificate_id, OcspResponse.hash_algorithm == alg)
+            ).scalar_one_or_none()
+            cert = session.get(IssuedCertificate, certificate_id)
+            if cert is None:
+                return
+            if row is None:
+                session.add(OcspResponse(certificate_id=certificate_id, hash_algorithm=alg, der=produced.der,
+                                         this_update=produced.this_update, next_update=produced.next_update))
+            else:
+                row.der, row.this_update, row.next_update = produced.der, produced.this_update, produced.next_update
+    except IntegrityError:
+        pass  # another worker stored one at the same moment: either is right
+
+
+def refresh(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, *, serials: list[str] | None = None,
+            now: dt.datetime | None = None) -> int:
+    """Pre-produce responses (SHA-1 and SHA-256 CertIDs) for certificates whose cached
+    response is missing or due. Returns how many were produced."""
+    now = (now or utcnow()).replace(microsecond=0)
+    due = now + dt.timedelta(hours=settings.ocsp.refresh_before_hours)
+    with transaction(factory) as session:
+        issuing = _issuing(session)
+        ca_cert = x509.Certificate.load(issuing.certificate_der)
+        stmt = select(IssuedCertificate).where(IssuedCertificate.issuer_id == issuing.id,
+                                               IssuedCertificate.not_after > now)
+        if serials is not None:
+            stmt = stmt.where(IssuedCertificate.serial_hex.in_(serials))
+        rows = list(session.execute(stmt).scalars())
+        fresh = {(r.certificate_id, r.hash_algorithm) for r in session.execute(
+            select(OcspResponse).where(OcspResponse.next_update > due)).scalars()}
+        work = [(r.id, int(r.serial_hex, 16), _status(r)) for r in rows]
+    made = 0
+    for cert_pk, serial, status in work:
+        for alg, h in HASHES.items():
+            if (cert_pk, alg) in fresh:
+                continue
+            cert_id = ocsp.CertId({
+                "hash_algorithm": {"algorithm": alg},
+                "issuer_name_hash": h(ca_cert.subject.dump()).digest(),
+                "issuer_key_hash": h(ca_cert.public_key["public_key"].contents[1:]).digest(),
+                "serial_number": serial,
+            })
+            _store(factory, cert_pk, alg, _produce(factory, keystore, settings, cert_id, status, None, now))
+            made += 1
+    return made
+
+
+def refresh_after_change(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
+                         serial_hex: str, profile: str) -> None:
+    """After a status change committed: produce the certificate's responses again at once
+    (a revoked responder certificate means a new responder and every response again)."""
+    try:
+        if profile == "ocsp-responder":
+            with transaction(factory) as session:
+                session.execute(delete(OcspResponse))
+            current_responder(factory, keystore, settings)
+        refresh(factory, keystore, settings, serials=[serial_hex])
+    except Exception:  # noqa: BLE001 - the change stands; requests produce what is missing
+        log.exception("OCSP refresh after a status change failed")

@@ -1,0 +1,175 @@
+"""The OCSP responder judged by `openssl ocsp` against a live server, and by pkilint."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asn1crypto import ocsp as asn1_ocsp
+from werkzeug.serving import make_server
+
+from tests.conftest import make_user
+from tests.pki import make_csr
+
+LINT_OCSP = str(Path(sys.executable).parent / "lint_ocsp_response")
+AGENCY = "000.00.12.H31"
+
+
+def H(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def server(app: Any) -> Iterator[str]:
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}"
+    finally:
+        srv.shutdown()
+
+
+@pytest.fixture
+def pki(client: Any, services: Any, ca: Any, tmp_path: Path) -> dict[str, Any]:
+    root, issuing = ca
+    (tmp_path / "root.pem").write_bytes(root.certificate_pem)
+    (tmp_path / "issuing.pem").write_bytes(issuing.certificate_pem)
+    (tmp_path / "chain.pem").write_bytes(root.certificate_pem + issuing.certificate_pem)
+    keys = {"ra": make_user(services, "ra", "ra-officer"), "admin": make_user(services, "admin", "ca-admin")}
+    assert client.post("/api/v1/admin/agencies", headers=H(keys["ra"]),
+                       json={"code": AGENCY, "name": "SỞ NỘI VỤ"}).status_code == 201
+    return {"dir": tmp_path, "keys": keys}
+
+
+def _issue(client: Any, pki: dict[str, Any], name: str) -> str:
+    keys = pki["keys"]
+    r = client.post("/api/v1/admin/requests", headers=H(keys["ra"]),
+                    json={"profile": "agency-seal", "agency_code": AGENCY, "csr": make_csr()})
+    body = client.post(f"/api/v1/admin/requests/{r.get_json()['request']['id']}/approve",
+                       headers=H(keys["admin"])).get_json()
+    (pki["dir"] / f"{name}.pem").write_text(body["certificate_pem"])
+    return str(body["certificate"]["serial"])
+
+
+def _openssl_ocsp(pki: dict[str, Any], url: str, *target: str, nonce: bool = True, sha256: bool = False,
+                  resp_out: Path | None = None) -> subprocess.CompletedProcess[str]:
+    d = pki["dir"]
+    digest = ["-sha256"] if sha256 else []
+    args = ["openssl", "ocsp", "-issuer", str(d / "issuing.pem"), *digest, *target, "-url", f"{url}/ocsp",
+            "-CAfile", str(d / "chain.pem"), "-no_nonce" if not nonce else "-nonce"]
+    if resp_out is not None:
+        args += ["-respout", str(resp_out)]
+    return subprocess.run(args, capture_output=True, text=True, timeout=60)
+
+
+def test_good_revoked_unknown_with_and_without_nonce(client: Any, pki: dict[str, Any], server: str) -> None:
+    d = pki["dir"]
+    _issue(client, pki, "good")
+    bad = _issue(client, pki, "bad")
+    for nonce in (True, False):
+        for sha256 in (False, True):
+            r = _openssl_ocsp(pki, server, "-cert", str(d / "good.pem"), nonce=nonce, sha256=sha256)
+            assert r.returncode == 0 and "Response verify OK" in r.stderr + r.stdout, r.stdout + r.stderr
+            assert f"{d / 'good.pem'}: good" in r.stdout
+    r = client.post(f"/api/v1/admin/certificates/{bad}/revoke", headers=H(pki["keys"]["ra"]),
+                    json={"reason": "key_compromise"})
+    assert r.status_code == 200
+    for nonce in (True, False):
+        r = _openssl_ocsp(pki, server, "-cert", str(d / "bad.pem"), nonce=nonce)
+        assert f"{d / 'bad.pem'}: revoked" in r.stdout and "Reason: keyCompromise" in r.stdout, r.stdout + r.stderr
+        assert "Response verify OK" in r.stderr + r.stdout
+    r = _openssl_ocsp(pki, server, "-serial", "0x1234567890abcdef")
+    assert "unknown" in r.stdout and "Response verify OK" in r.stderr + r.stdout, r.stdout + r.stderr
+
+
+def test_revocation_is_never_answered_good_from_the_cache(client: Any, services: Any, pki: dict[str, Any],
+                                                          server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ca_admin import ocsp
+
+    d = pki["dir"]
+    serial = _issue(client, pki, "c")
+    assert ": good" in _openssl_ocsp(pki, server, "-cert", str(d / "c.pem"), nonce=False).stdout
+    # Even if producing the new response after the revocation fails (HSM hiccup), the cached
+    # "good" is gone the moment the revocation call returns.
+    monkeypatch.setattr(ocsp, "refresh_after_change", lambda *a, **k: None)
+    client.post(f"/api/v1/admin/certificates/{serial}/revoke", headers=H(pki["keys"]["ra"]), json={})
+    assert ": revoked" in _openssl_ocsp(pki, server, "-cert", str(d / "c.pem"), nonce=False).stdout
+
+
+def test_get_is_cacheable_and_served_without_the_hsm(client: Any, services: Any, pki: dict[str, Any],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    d = pki["dir"]
+    _issue(client, pki, "g")
+    req = d / "req.der"
+    subprocess.run(["openssl", "ocsp", "-issuer", str(d / "issuing.pem"), "-cert", str(d / "g.pem"), "-no_nonce",
+                    "-reqout", str(req)], check=True, capture_output=True)
+    encoded = base64.b64encode(req.read_bytes()).decode()
+    first = client.get(f"/ocsp/{encoded}")
+    assert first.status_code == 200 and first.content_type == "application/ocsp-response"
+    assert "max-age=" in first.headers["Cache-Control"] and first.headers["ETag"]
+
+    def no_hsm(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("the HSM was called for a cached answer")
+
+    monkeypatch.setattr(services.keystore, "sign", no_hsm)
+    again = client.get(f"/ocsp/{encoded}")
+    assert again.data == first.data
+    posted = client.post("/ocsp", data=req.read_bytes(), content_type="application/ocsp-request")
+    assert posted.data == first.data
+
+
+@pytest.mark.parametrize("body", [b"", b"garbage", b"\x30\x03\x02\x01"])
+def test_malformed_requests(client: Any, pki: dict[str, Any], body: bytes) -> None:
+    r = client.post("/ocsp", data=body, content_type="application/ocsp-request")
+    assert r.status_code == 200
+    assert asn1_ocsp.OCSPResponse.load(r.data)["response_status"].native == "malformed_request"
+
+
+def test_wrong_content_type_and_oversize(client: Any, pki: dict[str, Any]) -> None:
+    r = client.post("/ocsp", data=b"x", content_type="text/plain")
+    assert asn1_ocsp.OCSPResponse.load(r.data)["response_status"].native == "malformed_request"
+    r = client.post("/ocsp", data=b"x" * 5000, content_type="application/ocsp-request")
+    assert r.status_code == 413 and r.content_type == "application/problem+json"
+
+
+def test_other_issuer_is_unauthorized(client: Any, pki: dict[str, Any], tmp_path: Path) -> None:
+    d = pki["dir"]
+    # Ask about a certificate "issued by" the root: the hashes name another issuer.
+    subprocess.run(["openssl", "ocsp", "-issuer", str(d / "root.pem"), "-serial", "0x10", "-no_nonce",
+                    "-reqout", str(tmp_path / "other.der")], check=True, capture_output=True)
+    r = client.post("/ocsp", data=(tmp_path / "other.der").read_bytes(), content_type="application/ocsp-request")
+    assert asn1_ocsp.OCSPResponse.load(r.data)["response_status"].native == "unauthorized"
+
+
+def test_pkilint_finds_nothing(client: Any, pki: dict[str, Any], server: str) -> None:
+    d = pki["dir"]
+    _issue(client, pki, "p")
+    out = d / "resp.der"
+    r = _openssl_ocsp(pki, server, "-cert", str(d / "p.pem"), nonce=True, resp_out=out)
+    assert r.returncode == 0
+    res = subprocess.run([LINT_OCSP, "lint", "-s", "WARNING", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0 and not res.stdout.strip(), res.stdout + res.stderr
+
+
+def test_revoked_responder_rotates(client: Any, services: Any, pki: dict[str, Any], server: str) -> None:
+    d = pki["dir"]
+    _issue(client, pki, "r")
+    assert ": good" in _openssl_ocsp(pki, server, "-cert", str(d / "r.pem")).stdout
+    listed = client.get("/api/v1/admin/certificates?q=OCSP", headers=H(pki["keys"]["ra"])).get_json()
+    responder = [c for c in listed["certificates"] if c["profile"] == "ocsp-responder"]
+    assert len(responder) == 1
+    r = client.post(f"/api/v1/admin/certificates/{responder[0]['serial']}/revoke", headers=H(pki["keys"]["ra"]),
+                    json={"reason": "key_compromise"})
+    assert r.status_code == 200
+    res = _openssl_ocsp(pki, server, "-cert", str(d / "r.pem"), nonce=False)
+    assert ": good" in res.stdout and "Response verify OK" in res.stderr + res.stdout
+    listed = client.get("/api/v1/admin/certificates?q=OCSP&status=good", headers=H(pki["keys"]["ra"])).get_json()
+    new = [c for c in listed["certificates"] if c["profile"] == "ocsp-responder"]
+    assert len(new) == 1 and new[0]["serial"] != responder[0]["serial"]

@@ -21,15 +21,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.models import CertificateAuthority, CertificateRequest, IssuedCertificate, OcspResponse
-from ca_admin.x509build import key_identifier, scheme_for
+from ca_admin.models import CertificateAuthority, IssuedCertificate, OcspResponse
+from ca_admin.service import ServiceCredential, service_credential
+from ca_admin.x509build import key_identifier
 from hsm import KeyStore
-from kyso import audit
-from kyso.db import advisory_lock, transaction, utcnow
+from kyso.db import transaction, utcnow
 from kyso.settings import Settings
 
 log = logging.getLogger("kyso.ocsp")
-RESPONDER_LOCK = 0x6B79736F2000
 HASHES = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 
 
@@ -52,63 +51,12 @@ class Answer:
     cacheable: bool  # no nonce: the same bytes answer everyone until nextUpdate
 
 
-@dataclass(frozen=True)
-class _Responder:
-    key_label: str
-    certificate_der: bytes
-    spki_der: bytes
-
-
 # -- the responder certificate ------------------------------------------------------------------
 
 def current_responder(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
-                      now: dt.datetime | None = None) -> _Responder:
-    """The delegated responder; issues a new one when none is good for long enough."""
-    now = now or utcnow()
-    horizon = now + dt.timedelta(days=settings.ocsp.responder_rotate_days)
-    with transaction(factory) as session:
-        row = _usable_responder(session, horizon)
-        if row is not None:
-            return _responder(row)
-    # Rotate: one process at a time issues the new responder certificate.
-    from ca_admin import issuance
-
-    generated: list[str] = []
-    try:
-        with transaction(factory) as session:
-            advisory_lock(session, RESPONDER_LOCK)
-            row = _usable_responder(session, horizon)
-            if row is None:
-                req = CertificateRequest(kind="new", profile="ocsp-responder", agency_id=None,
-                                         common_name="Kyso OCSP responder", key_source="hsm",
-                                         key_spec=settings.profiles["ocsp-responder"].hsm_key_type,
-                                         status="pending", requested_by="system:ocsp")
-                session.add(req)
-                session.flush()
-                row = issuance.issue_in_session(session, keystore, settings, req, "system:ocsp", now, generated)
-                audit.record(session, actor="system:ocsp", action="ocsp.responder.rotate",
-                             target=f"cert:{row.serial_hex}", details={"not_after": row.not_after.isoformat()})
-            result = _responder(row)
-        generated.clear()
-        return result
-    finally:
-        issuance.destroy_keys(keystore, generated)
-
-
-def _usable_responder(session: Session, horizon: dt.datetime) -> IssuedCertificate | None:
-    issuing = _issuing(session)
-    return session.execute(
-        select(IssuedCertificate)
-        .where(IssuedCertificate.profile == "ocsp-responder", IssuedCertificate.status == "good",
-               IssuedCertificate.issuer_id == issuing.id, IssuedCertificate.key_label.is_not(None),
-               IssuedCertificate.not_after > horizon)
-        .order_by(IssuedCertificate.not_after.desc()).limit(1)).scalar_one_or_none()
-
-
-def _responder(row: IssuedCertificate) -> _Responder:
-    assert row.key_label is not None
-    cert = x509.Certificate.load(row.certificate_der)
-    return _Responder(row.key_label, row.certificate_der, cert.public_key.dump())
+                      now: dt.datetime | None = None) -> ServiceCredential:
+    """The delegated responder; a new one is issued when none is good for long enough."""
+    return service_credential(factory, keystore, settings, "ocsp-responder", "Kyso OCSP responder", now)
 
 
 def _issuing(session: Session) -> CertificateAuthority:
@@ -223,7 +171,7 @@ def _produce(factory: sessionmaker[Session], keystore: KeyStore, settings: Setti
     if nonce is not None:
         data["response_extensions"] = [{"extn_id": "nonce", "critical": False, "extn_value": nonce}]
     tbs = ocsp.ResponseData(data)
-    scheme = scheme_for(responder.spki_der, settings.ca.issuing_key.signature_scheme, settings.ca.issuing_key.hash)
+    scheme = responder.scheme
     tbs_der = tbs.dump()
     signature = keystore.sign(responder.key_label, tbs_der, scheme)
     basic = ocsp.BasicOCSPResponse({

@@ -240,6 +240,80 @@ def _row(role: str, cert: x509.Certificate, label: str | None, spec: KeySpec,
     )
 
 
+# -- the CA's own service certificates (OCSP responder, TSA) -------------------------------------
+
+SERVICE_LOCK = 0x6B79736F2000
+
+
+@dataclass(frozen=True)
+class ServiceCredential:
+    """A key in the HSM with its certificate from the issuing CA, for one of the CA's services."""
+
+    key_label: str
+    certificate_der: bytes
+    spki_der: bytes
+    chain_der: tuple[bytes, ...]  # issuing CA, then up to the root
+    scheme: SignatureScheme
+
+
+def service_credential(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, profile: str,
+                       common_name: str, now: dt.datetime | None = None) -> ServiceCredential:
+    """The current credential for ``profile`` (ocsp-responder or tsa); a new key and
+    certificate are made when none stays good long enough or the current one was revoked."""
+    from ca_admin import issuance
+    from ca_admin.models import CertificateRequest, IssuedCertificate
+
+    now = now or utcnow()
+    days = settings.ocsp.responder_rotate_days if profile == "ocsp-responder" else settings.tsa.rotate_days
+    horizon = now + dt.timedelta(days=days)
+
+    def usable(session: Session) -> IssuedCertificate | None:
+        issuing = issuance.issuing_ca(session)
+        return session.execute(
+            select(IssuedCertificate)
+            .where(IssuedCertificate.profile == profile, IssuedCertificate.status == "good",
+                   IssuedCertificate.issuer_id == issuing.id, IssuedCertificate.key_label.is_not(None),
+                   IssuedCertificate.not_after > horizon)
+            .order_by(IssuedCertificate.not_after.desc()).limit(1)).scalar_one_or_none()
+
+    def credential(session: Session, row: IssuedCertificate) -> ServiceCredential:
+        assert row.key_label is not None
+        chain = []
+        ca_row: CertificateAuthority | None = issuance.issuing_ca(session)
+        while ca_row is not None:
+            chain.append(ca_row.certificate_der)
+            ca_row = session.get(CertificateAuthority, ca_row.issuer_id) if ca_row.issuer_id else None
+        spki = x509.Certificate.load(row.certificate_der).public_key.dump()
+        key = settings.ca.issuing_key
+        return ServiceCredential(row.key_label, row.certificate_der, spki, tuple(chain),
+                                 scheme_for(spki, key.signature_scheme, key.hash))
+
+    with transaction(factory) as session:
+        row = usable(session)
+        if row is not None:
+            return credential(session, row)
+    generated: list[str] = []
+    try:
+        with transaction(factory) as session:
+            advisory_lock(session, SERVICE_LOCK)
+            row = usable(session)
+            if row is None:
+                req = CertificateRequest(kind="new", profile=profile, agency_id=None, common_name=common_name,
+                                         key_source="hsm", key_spec=settings.profiles[profile].hsm_key_type,
+                                         status="pending", requested_by=f"system:{profile}")
+                session.add(req)
+                session.flush()
+                row = issuance.issue_in_session(session, keystore, settings, req, f"system:{profile}", now, generated)
+                audit.record(session, actor=f"system:{profile}", action="service-certificate.rotate",
+                             target=f"cert:{row.serial_hex}",
+                             details={"profile": profile, "not_after": row.not_after.isoformat()})
+            result = credential(session, row)
+        generated.clear()
+        return result
+    finally:
+        issuance.destroy_keys(keystore, generated)
+
+
 # -- an issuing CA under an external root (e.g. the national government CA) -------------------
 
 EXTERNAL_ISSUING = "external-issuing"

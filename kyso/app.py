@@ -48,9 +48,11 @@ def create_app(
     # domain packages; they depend on kyso, never the other way round.
     from ca_admin.views import register as register_ca
     from kyso.views import admin_bp, health_bp
+    from signer.views import register as register_signer
 
     app.register_blueprint(health_bp)
     register_ca(app, public_only=public_only)
+    register_signer(app, public_only=public_only)
     if not public_only:
         app.register_blueprint(admin_bp)
 

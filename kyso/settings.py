@@ -142,6 +142,15 @@ class OcspSettings:
 
 
 @dataclass(frozen=True)
+class TsaSettings:
+    policy_oid: str = "1.3.6.1.4.1.99999.2.1"
+    accuracy_seconds: int = 1
+    max_request_bytes: int = 4096
+    # The TSA certificate is replaced when fewer days than this remain.
+    rotate_days: int = 90
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -157,6 +166,7 @@ class Settings:
     pki: PkiSettings = field(default_factory=PkiSettings)
     crl: CrlSettings = field(default_factory=CrlSettings)
     ocsp: OcspSettings = field(default_factory=OcspSettings)
+    tsa: TsaSettings = field(default_factory=TsaSettings)
     profiles: dict[str, ProfileSettings] = field(default_factory=dict)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 

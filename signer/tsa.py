@@ -1,0 +1,185 @@
+"""Time-stamping authority (RFC 3161) with ESS signing-certificate-v2 (RFC 5035).
+
+The TSA key is in the HSM; its certificate (profile tsa, critical id-kp-timeStamping) comes
+from the CA's public service module and rotates automatically. Serial numbers are unique
+and increasing (a database sequence), and so are the times: a clock that went backwards is
+refused rather than allowed to date a token before the previous one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from asn1crypto import algos, cms, core, tsp, x509
+from sqlalchemy import DateTime, Integer, String, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from ca_admin.service import ServiceCredential, service_credential
+from ca_admin.x509build import der_length
+from hsm import KeyStore
+from kyso.db import Base, UTCDateTime, advisory_lock, transaction, utcnow
+from kyso.errors import KysoError
+from kyso.settings import Settings
+
+log = logging.getLogger("kyso.tsa")
+TSA_LOCK = 0x6B79736F3000
+ALLOWED_HASHES = {"sha256": 32, "sha384": 48, "sha512": 64}
+
+
+class TimestampToken(Base):
+    """Every token issued: its serial (the primary key), time and imprint."""
+
+    __tablename__ = "timestamp_tokens"
+
+    serial: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    gen_time: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    hash_algorithm: Mapped[str] = mapped_column(String(10), nullable=False)
+    imprint_hex: Mapped[str] = mapped_column(String(128), nullable=False)
+    policy: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+_ = DateTime  # keep the import for type checkers of the migration
+
+
+class TsaRefusal(Exception):
+    """A TimeStampResp with status rejection and a failInfo (RFC 3161 2.4.2)."""
+
+    def __init__(self, fail_info: str, text: str, http_status: int = 200) -> None:
+        super().__init__(text)
+        self.fail_info = fail_info
+        self.text = text
+        self.http_status = http_status
+
+    def der(self) -> bytes:
+        # asn1crypto models timeStampToken as mandatory; RFC 3161 omits it on rejection.
+        status = tsp.PKIStatusInfo({"status": "rejection", "status_string": [self.text],
+                                    "fail_info": tsp.PKIFailureInfo({self.fail_info})}).dump()
+        return b"\x30" + der_length(len(status)) + status
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    hash_algorithm: str
+    digest: bytes
+    nonce: int | None
+    cert_req: bool
+
+
+def parse_request(body: bytes, settings: Settings) -> ParsedRequest:
+    if not body or len(body) > settings.tsa.max_request_bytes:
+        raise TsaRefusal("bad_data_format", "empty or oversize request")
+    try:
+        req = tsp.TimeStampReq.load(body, strict=True)
+        req.native  # noqa: B018 - parse it all now
+    except Exception:  # noqa: BLE001
+        raise TsaRefusal("bad_data_format", "not a TimeStampReq") from None
+    if req["version"].native != "v1":
+        raise TsaRefusal("bad_request", "unsupported version")
+    imprint = req["message_imprint"]
+    alg = imprint["hash_algorithm"]["algorithm"].native
+    digest = bytes(imprint["hashed_message"].native)
+    if alg not in ALLOWED_HASHES:
+        raise TsaRefusal("bad_alg", f"hash algorithm {alg} is not accepted")
+    if len(digest) != ALLOWED_HASHES[alg]:
+        raise TsaRefusal("bad_data_format", "the message imprint has the wrong length for its algorithm")
+    policy = req["req_policy"].native
+    if policy is not None and policy != settings.tsa.policy_oid:
+        raise TsaRefusal("unaccepted_policy", "unsupported policy")
+    for ext in req["extensions"] or []:
+        if ext["critical"].native:
+            raise TsaRefusal("unaccepted_extension", "unsupported critical extension")
+    return ParsedRequest(alg, digest, req["nonce"].native, bool(req["cert_req"].native))
+
+
+def _next_serial(factory: sessionmaker[Session], parsed: ParsedRequest, settings: Settings,
+                 now: dt.datetime) -> tuple[int, dt.datetime]:
+    """A unique, increasing serial and a time never earlier than the previous token's."""
+    with transaction(factory) as session:
+        advisory_lock(session, TSA_LOCK)
+        last = session.execute(select(func.max(TimestampToken.gen_time))).scalar_one_or_none()
+        if last is not None and now < last:
+            log.error("clock went backwards: now %s is before the last time stamp %s",
+                      now.isoformat(), last.isoformat())
+            raise TsaRefusal("time_not_available", "the time source is not available", http_status=503)
+        row = TimestampToken(gen_time=now, hash_algorithm=parsed.hash_algorithm, imprint_hex=parsed.digest.hex(),
+                             policy=settings.tsa.policy_oid)
+        session.add(row)
+        session.flush()
+        return row.serial, now
+
+
+def stamp(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, body: bytes,
+          now: dt.datetime | None = None) -> bytes:
+    """Answer a TimeStampReq with a granted TimeStampResp (or raise TsaRefusal)."""
+    parsed = parse_request(body, settings)
+    try:
+        credential = service_credential(factory, keystore, settings, "tsa", "Kyso TSA")
+        serial, gen_time = _next_serial(factory, parsed, settings, now or utcnow())
+        return _token(keystore, settings, credential, parsed, serial, gen_time)
+    except KysoError as exc:
+        if exc.status == 503:
+            raise TsaRefusal("system_failure", "the time-stamping key is not available", http_status=503) from exc
+        raise
+
+
+def _token(keystore: KeyStore, settings: Settings, credential: ServiceCredential, parsed: ParsedRequest,
+           serial: int, gen_time: dt.datetime) -> bytes:
+    info: dict[str, object] = {
+        "version": "v1",
+        "policy": settings.tsa.policy_oid,
+        "message_imprint": {"hash_algorithm": {"algorithm": parsed.hash_algorithm},
+                            "hashed_message": parsed.digest},
+        "serial_number": serial,
+        "gen_time": gen_time.astimezone(dt.UTC),
+        "accuracy": {"seconds": settings.tsa.accuracy_seconds},
+        "ordering": False,
+    }
+    if parsed.nonce is not None:
+        info["nonce"] = parsed.nonce
+    tst_info = tsp.TSTInfo(info)
+    tst_der = tst_info.dump()
+    cert = x509.Certificate.load(credential.certificate_der)
+    attrs = cms.CMSAttributes([
+        {"type": "content_type", "values": ["tst_info"]},
+        {"type": "signing_time", "values": [cms.Time({"utc_time": gen_time.replace(microsecond=0)})]},
+        {"type": "message_digest", "values": [hashlib.sha256(tst_der).digest()]},
+        {"type": "signing_certificate_v2", "values": [{
+            "certs": [{"cert_hash": hashlib.sha256(credential.certificate_der).digest(),
+                       "issuer_serial": {"issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
+                                         "serial_number": cert.serial_number}}],
+        }]},
+    ])
+    scheme = credential.scheme
+    signature = keystore.sign(credential.key_label, attrs.dump(), scheme)
+    signer = cms.SignerInfo({
+        "version": "v1",
+        "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
+            "issuer": cert.issuer, "serial_number": cert.serial_number}),
+        "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
+        "signed_attrs": attrs,
+        "signature_algorithm": _signer_algorithm(scheme.value),
+        "signature": signature,
+    })
+    signed: dict[str, object] = {
+        "version": "v3",
+        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
+        "encap_content_info": {"content_type": "tst_info", "content": core.ParsableOctetString(tst_der)},
+        "signer_infos": [signer],
+    }
+    if parsed.cert_req:
+        signed["certificates"] = [cms.CertificateChoices(name="certificate", value=x509.Certificate.load(der))
+                                  for der in (credential.certificate_der, *credential.chain_der)]
+    token = cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed)})
+    return bytes(tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump())
+
+
+def _signer_algorithm(scheme: str) -> cms.SignedDigestAlgorithm:
+    from hsm import SignatureScheme
+
+    s = SignatureScheme(scheme)
+    if s.family == "rsa-pkcs1":  # in CMS the signature algorithm is plain rsaEncryption
+        return cms.SignedDigestAlgorithm({"algorithm": "rsassa_pkcs1v15"})
+    return cms.SignedDigestAlgorithm(s.signature_algorithm().native)

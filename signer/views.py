@@ -1,0 +1,38 @@
+"""Signer endpoints; for now the public time-stamping authority at POST /tsa."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, Response, request
+
+from kyso.errors import PayloadTooLarge
+from kyso.web import public, services
+from signer import tsa
+
+log = logging.getLogger("kyso.tsa")
+tsa_bp = Blueprint("tsa", __name__)
+
+
+def register(app: Flask, *, public_only: bool) -> None:
+    app.register_blueprint(tsa_bp)
+
+
+@tsa_bp.post("/tsa")
+@public
+def timestamp() -> Response:
+    """RFC 3161 time-stamping (application/timestamp-query)."""
+    svc = services()
+    limit = svc.settings.tsa.max_request_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"a time-stamp request is at most {limit} bytes",
+                              f"yêu cầu gắn dấu thời gian tối đa {limit} byte", extra={"limit_bytes": limit})
+    try:
+        if request.mimetype != "application/timestamp-query":
+            raise tsa.TsaRefusal("bad_request", "Content-Type must be application/timestamp-query")
+        body = tsa.stamp(svc.sessions, svc.keystore, svc.settings, request.get_data(cache=False)[: limit + 1])
+        status = 200
+    except tsa.TsaRefusal as refusal:
+        log.warning("time-stamp refused: %s", refusal.fail_info)
+        body, status = refusal.der(), refusal.http_status
+    return Response(body, status=status, mimetype="application/timestamp-reply", headers={"Cache-Control": "no-store"})

@@ -30,11 +30,13 @@ access_log = logging.getLogger("kyso.access")
 def create_app(
     settings: Settings | None = None,
     *,
-    public_only: bool = False,
+    public_only: bool | None = None,
     services: Services | None = None,
     configure_logging: bool = True,
 ) -> Flask:
     settings = settings or load_settings()
+    if public_only is None:
+        public_only = settings.server.public_only
     if configure_logging:
         logs.configure(settings.logging.level, settings.logging.json)
     app = Flask("kyso")

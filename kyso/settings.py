@@ -32,6 +32,7 @@ class ServerSettings:
     max_body_bytes: int = 10 * 1024 * 1024
     public_base_url: str = "http://127.0.0.1:8080"
     trusted_proxies: tuple[str, ...] = ()
+    public_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -269,3 +269,60 @@ def test_readyz_wrong_pin_gives_code_only(database: Any, hsm_token: Any, tmp_pat
     assert body["checks"]["token"] == {"ok": False, "code": "hsm-pin-incorrect"}
     assert MODULE not in resp.get_data(as_text=True)
     svc.engine.dispose()
+
+
+def test_public_only_from_settings_serves_validation_endpoints(services: Any, ca: Any) -> None:
+    import dataclasses
+
+    from kyso.app import create_app
+
+    settings = dataclasses.replace(services.settings,
+                                   server=dataclasses.replace(services.settings.server, public_only=True))
+    c = create_app(settings, services=services, configure_logging=False).test_client()
+    assert c.get("/pki/crl/issuing.crl").status_code == 200
+    assert c.post("/ocsp", data=b"x", content_type="application/ocsp-request").status_code == 200
+    assert c.post("/tsa", data=b"x", content_type="application/timestamp-query").status_code == 200
+    assert c.get("/api/v1/admin/certificates").status_code == 404
+    assert c.post("/api/v1/admin/requests", json={}).status_code == 404
+
+
+def test_hsm_down_ocsp_serves_cache_and_tsa_says_503(client: Any, services: Any, ca: Any,
+                                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import subprocess
+
+    from asn1crypto import ocsp as asn1_ocsp
+
+    from ca_admin import ocsp
+    from hsm import HsmUnavailable
+
+    _root, issuing = ca
+    ra, admin = make_user(services, "ra", "ra-officer"), make_user(services, "admin", "ca-admin")
+    client.post("/api/v1/admin/agencies", headers=_auth(ra), json={"code": "000.00.12.H31", "name": "SỞ NỘI VỤ"})
+    from tests.pki import make_csr
+
+    r = client.post("/api/v1/admin/requests", headers=_auth(ra),
+                    json={"profile": "agency-seal", "agency_code": "000.00.12.H31", "csr": make_csr()})
+    body = client.post(f"/api/v1/admin/requests/{r.get_json()['request']['id']}/approve", headers=_auth(admin)).get_json()
+    (tmp_path / "c.pem").write_text(body["certificate_pem"])
+    (tmp_path / "i.pem").write_bytes(issuing.certificate_pem)
+    subprocess.run(["openssl", "ocsp", "-issuer", str(tmp_path / "i.pem"), "-cert", str(tmp_path / "c.pem"),
+                    "-no_nonce", "-reqout", str(tmp_path / "q.der")], check=True, capture_output=True)
+    query = (tmp_path / "q.der").read_bytes()
+    ocsp.refresh(services.sessions, services.keystore, services.settings)  # pre-produce
+
+    def down(*args: Any, **kwargs: Any) -> bytes:
+        raise HsmUnavailable()
+
+    monkeypatch.setattr(services.keystore, "sign", down)
+    cached = client.post("/ocsp", data=query, content_type="application/ocsp-request")
+    assert asn1_ocsp.OCSPResponse.load(cached.data)["response_status"].native == "successful"
+    # A nonce needs a fresh signature: tryLater while the HSM is down.
+    subprocess.run(["openssl", "ocsp", "-issuer", str(tmp_path / "i.pem"), "-cert", str(tmp_path / "c.pem"),
+                    "-nonce", "-reqout", str(tmp_path / "qn.der")], check=True, capture_output=True)
+    fresh = client.post("/ocsp", data=(tmp_path / "qn.der").read_bytes(), content_type="application/ocsp-request")
+    assert asn1_ocsp.OCSPResponse.load(fresh.data)["response_status"].native == "try_later"
+    (tmp_path / "d.txt").write_text("x")
+    subprocess.run(["openssl", "ts", "-query", "-data", str(tmp_path / "d.txt"), "-sha256", "-out",
+                    str(tmp_path / "t.tsq")], check=True, capture_output=True)
+    ts = client.post("/tsa", data=(tmp_path / "t.tsq").read_bytes(), content_type="application/timestamp-query")
+    assert ts.status_code == 503 and ts.content_type == "application/timestamp-reply"

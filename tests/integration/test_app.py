@@ -302,7 +302,8 @@ def test_hsm_down_ocsp_serves_cache_and_tsa_says_503(client: Any, services: Any,
 
     r = client.post("/api/v1/admin/requests", headers=_auth(ra),
                     json={"profile": "agency-seal", "agency_code": "000.00.12.H31", "csr": make_csr()})
-    body = client.post(f"/api/v1/admin/requests/{r.get_json()['request']['id']}/approve", headers=_auth(admin)).get_json()
+    rid = r.get_json()["request"]["id"]
+    body = client.post(f"/api/v1/admin/requests/{rid}/approve", headers=_auth(admin)).get_json()
     (tmp_path / "c.pem").write_text(body["certificate_pem"])
     (tmp_path / "i.pem").write_bytes(issuing.certificate_pem)
     subprocess.run(["openssl", "ocsp", "-issuer", str(tmp_path / "i.pem"), "-cert", str(tmp_path / "c.pem"),

@@ -579,6 +579,10 @@ def _set_revoked(session: Session, row: IssuedCertificate, reason: str,
 def _forget_ocsp(session: Session, row: IssuedCertificate) -> None:
     """In the status change's own transaction: once it commits, no cached 'good' remains.
     A responder certificate's change voids every response it signed."""
+    if row.profile in ("ocsp-responder", "tsa"):
+        from ca_admin.service import forget_service_credentials
+
+        forget_service_credentials()
     if row.profile == "ocsp-responder":
         session.execute(delete(OcspResponse))
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 
 from asn1crypto import csr as asn1_csr
@@ -243,6 +244,13 @@ def _row(role: str, cert: x509.Certificate, label: str | None, spec: KeySpec,
 # -- the CA's own service certificates (OCSP responder, TSA) -------------------------------------
 
 SERVICE_LOCK = 0x6B79736F2000
+SERVICE_CACHE_SECONDS = 5.0
+_SERVICE_CACHE: dict[tuple[str, str], tuple[float, ServiceCredential]] = {}
+
+
+def forget_service_credentials() -> None:
+    """Drop this process's cached service credentials (after one was revoked)."""
+    _SERVICE_CACHE.clear()
 
 
 @dataclass(frozen=True)
@@ -266,6 +274,10 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
     now = now or utcnow()
     days = settings.ocsp.responder_rotate_days if profile == "ocsp-responder" else settings.tsa.rotate_days
     horizon = now + dt.timedelta(days=days)
+    cache_key = (str(factory.kw["bind"].url), profile)
+    cached = _SERVICE_CACHE.get(cache_key)
+    if cached is not None and time.monotonic() < cached[0]:
+        return cached[1]
 
     def usable(session: Session) -> IssuedCertificate | None:
         issuing = issuance.issuing_ca(session)
@@ -291,7 +303,11 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
     with transaction(factory) as session:
         row = usable(session)
         if row is not None:
-            return credential(session, row)
+            found = credential(session, row)
+            # Kept a few seconds per process: a revoked or rotated credential is replaced
+            # everywhere within that time (and at once in the process that revoked it).
+            _SERVICE_CACHE[cache_key] = (time.monotonic() + SERVICE_CACHE_SECONDS, found)
+            return found
     generated: list[str] = []
     try:
         with transaction(factory) as session:

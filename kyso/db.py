@@ -130,9 +130,14 @@ def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def advisory_lock(session: Session, key: int) -> None:
     """Serialise a critical section across processes for the rest of this transaction.
-    (SQLite transactions here already begin with the database write lock.)"""
+
+    On SQLite, transactions here begin with the database write lock (BEGIN IMMEDIATE); a
+    statement is run so that the transaction, and so the lock, really starts here and not at
+    the session's first query, which may come after work that must already be serialised."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    else:
+        session.execute(text("SELECT 1"))
 
 
 def translate_operational_error(exc: OperationalError) -> Exception:

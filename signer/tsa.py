@@ -95,10 +95,13 @@ def parse_request(body: bytes, settings: Settings) -> ParsedRequest:
 
 
 def _next_serial(factory: sessionmaker[Session], parsed: ParsedRequest, settings: Settings,
-                 now: dt.datetime) -> tuple[int, dt.datetime]:
+                 now: dt.datetime | None) -> tuple[int, dt.datetime]:
     """A unique, increasing serial and a time never earlier than the previous token's."""
     with transaction(factory) as session:
         advisory_lock(session, TSA_LOCK)
+        # Read the clock only once the lock is held: a request that waited for it must not
+        # carry a time from before the token issued while it waited.
+        now = now or utcnow()
         last = session.execute(select(func.max(TimestampToken.gen_time))).scalar_one_or_none()
         if last is not None and now < last:
             log.error("clock went backwards: now %s is before the last time stamp %s",
@@ -117,7 +120,7 @@ def stamp(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings
     parsed = parse_request(body, settings)
     try:
         credential = service_credential(factory, keystore, settings, "tsa", "Kyso TSA")
-        serial, gen_time = _next_serial(factory, parsed, settings, now or utcnow())
+        serial, gen_time = _next_serial(factory, parsed, settings, now)
         return _token(keystore, settings, credential, parsed, serial, gen_time)
     except KysoError as exc:
         if exc.status == 503:

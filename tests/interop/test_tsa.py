@@ -134,3 +134,23 @@ def test_pyhanko_timestamper_and_validator(server: str, files: Path, ca: Any) ->
     status = asyncio.run(validate_tst_signed_data(token["content"], vc, lambda _alg: digest))
     assert status["intact"] and status["valid"], status
     assert status["trust_problem_indic"] is None, status  # the path to our root validated
+
+
+def test_concurrent_requests_all_granted_in_order(app: Any, files: Path) -> None:
+    """Regression: a request that read the clock before waiting for the serial lock was
+    refused as 'clock went backwards' when another token was issued meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    query = _query(files, "-sha256")
+
+    def one(_i: int) -> tuple[int, Any]:
+        r = app.test_client().post("/tsa", data=query, content_type="application/timestamp-query")
+        return r.status_code, r.data
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, range(40)))
+    assert all(status == 200 for status, _ in results), [(s, d[:300]) for s, d in results if s != 200][:2]
+    infos = [tsp.TimeStampResp.load(d)["time_stamp_token"]["content"]["encap_content_info"]["content"].parsed
+             for _, d in results]
+    by_serial = sorted((i["serial_number"].native, i["gen_time"].native) for i in infos)
+    assert [t for _, t in by_serial] == sorted(t for _, t in by_serial)

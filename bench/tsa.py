@@ -1,0 +1,190 @@
+"""Time stamps per second through HTTP (POST /tsa, 2 gunicorn workers, PostgreSQL) against
+(a) the raw signing rate of the same TSA key through KeyStore in 2 processes and
+(b) an `openssl ts -reply` loop (one process per reply, software key of the same type).
+
+Goal (issue 5): ours >= 0.5x (a); both ratios printed.
+
+    .venv/bin/python bench/tsa.py [--requests 600] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+
+from bench.issuance import _free_port, _kyso, measure_keystore  # noqa: E402
+
+TS_CNF = """
+[ tsa ]
+default_tsa = bench
+[ bench ]
+serial = {dir}/serial
+signer_cert = {dir}/tsa.pem
+signer_key = {dir}/tsa.key
+signer_digest = sha256
+default_policy = 1.3.6.1.4.1.99999.2.1
+digests = sha256, sha384, sha512
+accuracy = secs:1
+ess_cert_id_alg = sha256
+ess_cert_id_chain = no
+"""
+
+
+def _queries(n: int) -> list[bytes]:
+    from asn1crypto import tsp
+
+    return [tsp.TimeStampReq({"version": "v1", "message_imprint": {
+        "hash_algorithm": {"algorithm": "sha256"},
+        "hashed_message": hashlib.sha256(secrets.token_bytes(16)).digest()},
+        "nonce": secrets.randbits(63), "cert_req": True}).dump() for _ in range(n)]
+
+
+def measure_http(port: int, queries: list[bytes], clients: int) -> tuple[float, int]:
+    work = list(queries)
+    lock = threading.Lock()
+    failures = [0]
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                if not work:
+                    break
+                q = work.pop()
+            conn.request("POST", "/tsa", body=q, headers={"Content-Type": "application/timestamp-query"})
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200 or len(data) < 500:
+                with lock:
+                    failures[0] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(queries) / (time.perf_counter() - start), failures[0]
+
+
+def measure_openssl(work: Path, key_type: str, queries: list[bytes]) -> float:
+    d = work / "openssl-tsa"
+    d.mkdir()
+    (d / "serial").write_text("01\n")
+    (d / "ts.cnf").write_text(TS_CNF.format(dir=d))
+    newkey = (["-newkey", f"rsa:{key_type[4:]}"] if key_type.startswith("rsa")
+              else ["-newkey", "ec", "-pkeyopt", f"ec_paramgen_curve:P-{key_type[4:]}"])
+    subprocess.run(["openssl", "req", "-x509", *newkey, "-nodes", "-keyout", str(d / "tsa.key"), "-out",
+                    str(d / "tsa.pem"), "-days", "365", "-subj", "/CN=bench openssl TSA",
+                    "-addext", "extendedKeyUsage=critical,timeStamping"], check=True, capture_output=True)
+    paths = []
+    for i, q in enumerate(queries):
+        p = d / f"q{i}.tsq"
+        p.write_bytes(q)
+        paths.append(p)
+    start = time.perf_counter()
+    for i, p in enumerate(paths):
+        subprocess.run(["openssl", "ts", "-reply", "-config", str(d / "ts.cnf"), "-queryfile", str(p),
+                        "-out", str(d / f"r{i}.tsr")], check=True, capture_output=True)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--openssl-requests", type=int, default=150)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--database", default=os.environ.get(
+        "KYSO_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    args = parser.parse_args()
+
+    from sqlalchemy import create_engine, text
+
+    work = Path(tempfile.mkdtemp(prefix="kyso-bench-tsa-"))
+    (work / "tokens").mkdir()
+    conf = work / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {work / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    token, pin = "kyso-bench", secrets.token_hex(8)
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", token, "--pin", pin,
+                    "--so-pin", secrets.token_hex(8)], check=True, capture_output=True,
+                   env={**os.environ, "SOFTHSM2_CONF": str(conf)})
+    schema = f"bench_{secrets.token_hex(4)}"
+    admin = create_engine(args.database)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db_url = f"{args.database}{'&' if '?' in args.database else '?'}options=-csearch_path%3D{schema}"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KYSO_")}
+    env.update({"SOFTHSM2_CONF": str(conf), "KYSO_DATABASE__URL": db_url, "KYSO_HSM__TOKEN_LABEL": token,
+                "KYSO_HSM__PIN": pin, "KYSO_SERVER__BIND": f"127.0.0.1:{port}", "KYSO_SERVER__WORKERS": "2",
+                "KYSO_LOGGING__LEVEL": "WARNING", "KYSO_CA__ROOT_KEY__KEY_TYPE": "rsa-3072"})
+    gunicorn = None
+    try:
+        _kyso(["db", "upgrade"], env)
+        _kyso(["ca", "init"], env)
+        queries = _queries(args.requests + 20)
+        log = (work / "gunicorn.log").open("wb")
+        gunicorn = subprocess.Popen([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "kyso.app:create_app()"],
+                                    cwd=ROOT, env=env, stdout=log, stderr=log)
+        deadline = time.time() + 60
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("GET", "/readyz")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or gunicorn.poll() is not None:
+                raise SystemExit("gunicorn did not become ready; see " + str(work / "gunicorn.log"))
+            time.sleep(0.3)
+        measure_http(port, queries[:20], args.clients)  # warm up; makes the TSA certificate
+        ours, failed = measure_http(port, queries[20:], args.clients)
+        gunicorn.terminate()
+        gunicorn.wait(timeout=30)
+        gunicorn = None
+
+        with create_engine(db_url).connect() as conn:
+            label, = conn.execute(text("SELECT key_label FROM certificates WHERE profile = 'tsa' "
+                                       "ORDER BY id DESC LIMIT 1")).one()
+        key_type = os.environ.get("KYSO_PROFILES__TSA__HSM_KEY_TYPE", "rsa-3072")
+        scheme = "ecdsa-sha256" if key_type.startswith("ec") else "rsa-pkcs1-sha256"
+        os.environ["SOFTHSM2_CONF"] = str(conf)
+        raw = measure_keystore(token, pin, label, scheme, args.seconds)
+        openssl = measure_openssl(work, key_type, queries[: args.openssl_requests])
+    finally:
+        if gunicorn is not None:
+            gunicorn.kill()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    print(f"TSA key {key_type} in SoftHSM2; PostgreSQL; 2 workers; {args.clients} clients; {os.cpu_count()} CPUs")
+    print(f"ours: POST /tsa, token with certificate and nonce:   {ours:8.1f} stamps/s ({failed} failed)")
+    print(f"(a) KeyStore signing with the TSA key, 2 processes:  {raw:8.1f} signatures/s")
+    print(f"(b) openssl ts -reply, one process per request:      {openssl:8.1f} stamps/s")
+    print(f"ours/(a) = {ours / raw:.2f}x (goal >= 0.50) {'ok' if ours / raw >= 0.5 else 'BELOW GOAL'}")
+    print(f"ours/(b) = {ours / openssl:.2f}x")
+    shutil.rmtree(work, ignore_errors=True)
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

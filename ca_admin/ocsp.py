@@ -133,7 +133,7 @@ def answer(factory: sessionmaker[Session], keystore: KeyStore, settings: Setting
             return stale_ok
         raise
     if row is not None and nonce is None:
-        _store(factory, row.id, alg, produced)
+        _store(factory, row.id, alg, produced, status)
     return produced
 
 
@@ -185,15 +185,26 @@ def _produce(factory: sessionmaker[Session], keystore: KeyStore, settings: Setti
     return Answer(bytes(der), now, next_update, nonce is None)
 
 
-def _store(factory: sessionmaker[Session], certificate_id: int, alg: str, produced: Answer) -> None:
+Status = tuple[str, dt.datetime | None, str | None]
+
+
+def _unchanged(session: Session, certificate_id: int, status: Status) -> bool:
+    """Lock the certificate row (as a revocation does) and check its status is still the
+    one the response says: a revocation that committed meanwhile must not be undone by a
+    cached 'good'."""
+    cert = session.execute(select(IssuedCertificate).where(IssuedCertificate.id == certificate_id)
+                           .with_for_update()).scalar_one_or_none()
+    return cert is not None and _status(cert) == status
+
+
+def _store(factory: sessionmaker[Session], certificate_id: int, alg: str, produced: Answer, status: Status) -> None:
     try:
         with transaction(factory) as session:
+            if not _unchanged(session, certificate_id, status):
+                return
             row = session.execute(select(OcspResponse).where(
                 OcspResponse.certificate_id == certificate_id, OcspResponse.hash_algorithm == alg)
             ).scalar_one_or_none()
-            cert = session.get(IssuedCertificate, certificate_id)
-            if cert is None:
-                return
             if row is None:
                 session.add(OcspResponse(certificate_id=certificate_id, hash_algorithm=alg, der=produced.der,
                                          this_update=produced.this_update, next_update=produced.next_update))
@@ -221,19 +232,49 @@ def refresh(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
             select(OcspResponse).where(OcspResponse.next_update > due)).scalars()}
         work = [(r.id, int(r.serial_hex, 16), _status(r)) for r in rows]
     made = 0
+    batch: list[tuple[int, str, Answer, Status]] = []
+    hashes = {alg: (h(ca_cert.subject.dump()).digest(), h(ca_cert.public_key["public_key"].contents[1:]).digest())
+              for alg, h in HASHES.items()}
     for cert_pk, serial, status in work:
-        for alg, h in HASHES.items():
+        for alg, (name_hash, key_hash) in hashes.items():
             if (cert_pk, alg) in fresh:
                 continue
-            cert_id = ocsp.CertId({
-                "hash_algorithm": {"algorithm": alg},
-                "issuer_name_hash": h(ca_cert.subject.dump()).digest(),
-                "issuer_key_hash": h(ca_cert.public_key["public_key"].contents[1:]).digest(),
-                "serial_number": serial,
-            })
-            _store(factory, cert_pk, alg, _produce(factory, keystore, settings, cert_id, status, None, now))
+            cert_id = ocsp.CertId({"hash_algorithm": {"algorithm": alg}, "issuer_name_hash": name_hash,
+                                   "issuer_key_hash": key_hash, "serial_number": serial})
+            batch.append((cert_pk, alg, _produce(factory, keystore, settings, cert_id, status, None, now), status))
             made += 1
+            if len(batch) >= 500:
+                _store_many(factory, batch)
+                batch = []
+    _store_many(factory, batch)
     return made
+
+
+def _store_many(factory: sessionmaker[Session], batch: list[tuple[int, str, Answer, Status]]) -> None:
+    """Store pre-produced responses in one transaction (replacing older ones), each only if
+    its certificate's status is still the one it states."""
+    if not batch:
+        return
+    try:
+        with transaction(factory) as session:
+            ids = sorted({cert_pk for cert_pk, _alg, _a, _s in batch})
+            certs = {c.id: c for c in session.execute(select(IssuedCertificate).where(
+                IssuedCertificate.id.in_(ids)).order_by(IssuedCertificate.id).with_for_update()).scalars()}
+            existing = {(r.certificate_id, r.hash_algorithm): r for r in session.execute(
+                select(OcspResponse).where(OcspResponse.certificate_id.in_(ids))).scalars()}
+            for cert_pk, alg, ans, status in batch:
+                cert = certs.get(cert_pk)
+                if cert is None or _status(cert) != status:
+                    continue
+                row = existing.get((cert_pk, alg))
+                if row is None:
+                    session.add(OcspResponse(certificate_id=cert_pk, hash_algorithm=alg, der=ans.der,
+                                             this_update=ans.this_update, next_update=ans.next_update))
+                else:
+                    row.der, row.this_update, row.next_update = ans.der, ans.this_update, ans.next_update
+    except IntegrityError:
+        for cert_pk, alg, ans, status in batch:  # a request stored some meanwhile: one by one
+            _store(factory, cert_pk, alg, ans, status)
 
 
 def refresh_after_change(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,

@@ -173,3 +173,31 @@ def test_revoked_responder_rotates(client: Any, services: Any, pki: dict[str, An
     listed = client.get("/api/v1/admin/certificates?q=OCSP&status=good", headers=H(pki["keys"]["ra"])).get_json()
     new = [c for c in listed["certificates"] if c["profile"] == "ocsp-responder"]
     assert len(new) == 1 and new[0]["serial"] != responder[0]["serial"]
+
+
+def test_a_good_answer_made_before_a_revocation_is_never_cached_after_it(client: Any, services: Any,
+                                                                         pki: dict[str, Any]) -> None:
+    """Race: a response produced from the old status must not be stored once the
+    revocation committed (it would answer 'good' from the cache)."""
+    from sqlalchemy import select
+
+    from ca_admin import ocsp
+    from ca_admin.models import IssuedCertificate, OcspResponse
+    from kyso.db import transaction
+
+    serial = _issue(client, pki, "race")
+    ocsp.refresh(services.sessions, services.keystore, services.settings)
+    with transaction(services.sessions) as session:
+        cert = session.execute(select(IssuedCertificate).where(IssuedCertificate.serial_hex == serial)).scalar_one()
+        cert_pk = cert.id
+        old = session.execute(select(OcspResponse).where(OcspResponse.certificate_id == cert_pk)).scalars().first()
+        assert old is not None
+        good = ocsp.Answer(old.der, old.this_update, old.next_update, True)
+    from ca_admin import issuance
+    from kyso.callers import Caller, Role
+
+    issuance.revoke(services.sessions, Caller(1, "ra", Role.RA_OFFICER), serial, "key_compromise")
+    ocsp._store(services.sessions, cert_pk, "sha1", good, ("good", None, None))
+    ocsp._store_many(services.sessions, [(cert_pk, "sha256", good, ("good", None, None))])
+    with transaction(services.sessions) as session:
+        assert session.execute(select(OcspResponse).where(OcspResponse.certificate_id == cert_pk)).first() is None

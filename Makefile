@@ -30,6 +30,7 @@ bench: setup
 	.venv/bin/python bench/issuance.py
 	.venv/bin/python bench/crl.py
 	.venv/bin/python bench/tsa.py
+	.venv/bin/python bench/ocsp.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,238 @@
+"""OCSP responses/s and p99 latency, GET and POST, over 10,000 issued certificates (10%
+revoked), 4 concurrent clients on loopback, against `openssl ocsp -multi 2` serving the
+same index, with the same client, in one run.
+
+Everything runs inside a private network namespace with only loopback (`unshare -n`, as
+root): `openssl ocsp -port` binds every interface. The database is SQLite for that reason.
+
+Goal (issue 5): GET >= 10x openssl's rate, POST >= 3x.
+
+    .venv/bin/python bench/ocsp.py [--certs 10000] [--requests 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import os
+import random
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from base64 import b64encode
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+
+from bench.issuance import _free_port, _kyso  # noqa: E402
+
+
+def _client(port: int, requests: list[bytes], method: str, clients: int, prefix: str = "/ocsp",
+            ) -> tuple[float, float, int]:
+    """Requests/s, p99 latency (ms) and failures; a new connection per request, as OCSP
+    clients usually make."""
+    work = list(requests)
+    lock = threading.Lock()
+    latencies: list[float] = []
+    failures = [0]
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not work:
+                    return
+                body = work.pop()
+            t0 = time.perf_counter()
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                if method == "GET":
+                    conn.request("GET", f"{prefix}/" + quote(b64encode(body).decode(), safe=""))
+                else:
+                    conn.request("POST", prefix or "/", body=body,
+                                 headers={"Content-Type": "application/ocsp-request"})
+                resp = conn.getresponse()
+                data = resp.read()
+                conn.close()
+                ok = resp.status == 200 and len(data) > 100
+            except OSError:
+                ok = False
+            elapsed = time.perf_counter() - t0
+            with lock:
+                latencies.append(elapsed)
+                if not ok:
+                    failures[0] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    total = time.perf_counter() - start
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else 0.0
+    return len(requests) / total, p99, failures[0]
+
+
+def _wait(port: int, path: str, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", path)
+            c.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"{what} did not start")
+
+
+def inside(args: argparse.Namespace) -> None:
+    from asn1crypto import ocsp, pem, x509
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from sqlalchemy import create_engine, insert, select
+
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    work = Path(tempfile.mkdtemp(prefix="kyso-bench-ocsp-"))
+    (work / "tokens").mkdir()
+    conf = work / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {work / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    token, pin = "kyso-bench", secrets.token_hex(8)
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", token, "--pin", pin,
+                    "--so-pin", secrets.token_hex(8)], check=True, capture_output=True,
+                   env={**os.environ, "SOFTHSM2_CONF": str(conf)})
+    db_url = f"sqlite:///{work / 'kyso.db'}"
+    port, oport = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KYSO_")}
+    env.update({"SOFTHSM2_CONF": str(conf), "KYSO_DATABASE__URL": db_url, "KYSO_HSM__TOKEN_LABEL": token,
+                "KYSO_HSM__PIN": pin, "KYSO_SERVER__BIND": f"127.0.0.1:{port}", "KYSO_SERVER__WORKERS": "2",
+                "KYSO_LOGGING__LEVEL": "WARNING", "KYSO_CA__ROOT_KEY__KEY_TYPE": "rsa-3072"})
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        _kyso(["db", "upgrade"], env)
+        _kyso(["ca", "init"], env)
+        engine = create_engine(db_url)
+        from ca_admin.crl import entry_der
+        from ca_admin.models import CertificateAuthority, IssuedCertificate
+
+        with engine.connect() as conn:
+            issuer_id, issuing_der = conn.execute(select(CertificateAuthority.id, CertificateAuthority.certificate_der)
+                                                  .where(CertificateAuthority.role == "issuing")).one()
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        serials = [secrets.randbits(150) | (1 << 140) for _ in range(args.certs)]
+        revoked = set(random.sample(range(args.certs), args.certs // 10))
+        rows, index = [], []
+        for i, serial in enumerate(serials):
+            row = {"serial_hex": format(serial, "x"), "issuer_id": issuer_id, "profile": "agency-seal",
+                   "agency_id": None, "subject": f"bench {i}", "spki_sha256": "0" * 64,
+                   "not_before": now - dt.timedelta(days=1), "not_after": now + dt.timedelta(days=365),
+                   "certificate_der": b"\x30\x00", "status": "good", "created_at": now,
+                   "revoked_at": None, "revocation_reason": None, "crl_entry_der": None}
+            hexs = format(serial, "X")
+            hexs = hexs if len(hexs) % 2 == 0 else "0" + hexs
+            if i in revoked:
+                row.update(status="revoked", revoked_at=now, revocation_reason="key_compromise",
+                           crl_entry_der=entry_der(serial, now, "key_compromise", None))
+                index.append(f"R\t{now + dt.timedelta(days=365):%y%m%d%H%M%SZ}\t{now:%y%m%d%H%M%SZ},keyCompromise"
+                             f"\t{hexs}\tunknown\t/CN=bench {i}\n")
+            else:
+                index.append(f"V\t{now + dt.timedelta(days=365):%y%m%d%H%M%SZ}\t\t{hexs}\tunknown\t/CN=bench {i}\n")
+            rows.append(row)
+        with engine.begin() as conn:
+            for s in range(0, len(rows), 2000):
+                conn.execute(insert(IssuedCertificate), rows[s:s + 2000])
+        t0 = time.perf_counter()
+        _kyso(["ocsp", "refresh"], env)
+        print(f"{args.certs} certificates ({len(revoked)} revoked); responses pre-produced in "
+              f"{time.perf_counter() - t0:.1f} s (SHA-1 and SHA-256 CertIDs)")
+
+        # openssl's responder: same index, a software responder key, 2 processes.
+        issuing = x509.Certificate.load(issuing_der)
+        (work / "issuing.pem").write_bytes(pem.armor("CERTIFICATE", issuing_der))
+        rkey = ec.generate_private_key(ec.SECP256R1())
+        name = cx509.Name([cx509.NameAttribute(cx509.oid.NameOID.COMMON_NAME, "bench openssl responder")])
+        rcert = (cx509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(rkey.public_key())
+                 .serial_number(1).not_valid_before(now - dt.timedelta(days=1))
+                 .not_valid_after(now + dt.timedelta(days=30)).sign(rkey, hashes.SHA256()))
+        (work / "resp.pem").write_bytes(rcert.public_bytes(serialization.Encoding.PEM))
+        (work / "resp.key").write_bytes(rkey.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+        (work / "index.txt").write_text("".join(index))
+        osl = subprocess.Popen(["openssl", "ocsp", "-index", str(work / "index.txt"), "-CA", str(work / "issuing.pem"),
+                                "-rsigner", str(work / "resp.pem"), "-rkey", str(work / "resp.key"),
+                                "-port", str(oport), "-multi", "2", "-nmin", "60"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(osl)
+        log = (work / "gunicorn.log").open("wb")
+        gun = subprocess.Popen([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "kyso.app:create_app()"],
+                               cwd=ROOT, env=env, stdout=log, stderr=log)
+        procs.append(gun)
+        _wait(port, "/healthz", gun, "gunicorn")
+        time.sleep(1.0)  # openssl ocsp has no health path; it answers once listening
+
+        import hashlib
+
+        name_hash = hashlib.sha1(issuing.subject.dump()).digest()  # noqa: S324 - OCSP CertID (RFC 5019)
+        key_hash = hashlib.sha1(issuing.public_key["public_key"].contents[1:]).digest()  # noqa: S324
+        requests = []
+        for _ in range(args.requests):
+            serial = random.choice(serials)
+            requests.append(ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": {
+                "hash_algorithm": {"algorithm": "sha1"}, "issuer_name_hash": name_hash,
+                "issuer_key_hash": key_hash, "serial_number": serial}}]}}).dump())
+        _client(port, requests[:200], "GET", 4)  # warm both workers
+        deadline = time.time() + 60  # openssl reads the index before it answers
+        while _client(oport, requests[:4], "POST", 1, prefix="")[2] and time.time() < deadline:
+            time.sleep(0.5)
+        results = {}
+        # openssl answers at its root path; ours at /ocsp.
+        for label, p, method, prefix in (("ours GET", port, "GET", "/ocsp"), ("ours POST", port, "POST", "/ocsp"),
+                                         ("openssl GET", oport, "GET", ""), ("openssl POST", oport, "POST", "")):
+            results[label] = _client(p, requests, method, 4, prefix)
+        for label, (rate, p99, failed) in results.items():
+            print(f"{label:13} {rate:9.1f} responses/s   p99 {p99:7.2f} ms   {failed} failed")
+        g = results["ours GET"][0] / results["openssl GET"][0]
+        post = results["ours POST"][0] / results["openssl POST"][0]
+        print(f"GET  ours/openssl = {g:.2f}x (goal >= 10) {'ok' if g >= 10 else 'BELOW GOAL'}")
+        print(f"POST ours/openssl = {post:.2f}x (goal >= 3) {'ok' if post >= 3 else 'BELOW GOAL'}")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--certs", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inside:
+        inside(args)
+        return
+    if os.geteuid() != 0:
+        raise SystemExit("bench/ocsp.py needs root for a private network namespace (unshare -n)")
+    os.execvp("unshare", ["unshare", "-n", "--", sys.executable, __file__, "--inside",
+                          "--certs", str(args.certs), "--requests", str(args.requests)])
+
+
+if __name__ == "__main__":
+    main()

@@ -103,10 +103,8 @@ def answer(factory: sessionmaker[Session], keystore: KeyStore, settings: Setting
         raise OcspRefusal("unauthorized")
     with transaction(factory) as session:
         issuing = _issuing(session)
-        ca_cert = x509.Certificate.load(issuing.certificate_der)
-        h = HASHES[alg]
-        if (cert_id["issuer_name_hash"].native != h(ca_cert.subject.dump()).digest()
-                or cert_id["issuer_key_hash"].native != h(ca_cert.public_key["public_key"].contents[1:]).digest()):
+        name_hash, key_hash = _issuer_hashes(issuing)[alg]
+        if cert_id["issuer_name_hash"].native != name_hash or cert_id["issuer_key_hash"].native != key_hash:
             raise OcspRefusal("unauthorized")  # not a certificate of our issuing CA
         serial_hex = format(cert_id["serial_number"].native, "x")
         row = session.execute(select(IssuedCertificate).where(
@@ -135,6 +133,20 @@ def answer(factory: sessionmaker[Session], keystore: KeyStore, settings: Setting
     if row is not None and nonce is None:
         _store(factory, row.id, alg, produced, status)
     return produced
+
+
+_HASH_CACHE: dict[tuple[int, str], dict[str, tuple[bytes, bytes]]] = {}
+
+
+def _issuer_hashes(ca: CertificateAuthority) -> dict[str, tuple[bytes, bytes]]:
+    """issuerNameHash and issuerKeyHash of the issuing CA per algorithm, computed once."""
+    key = (ca.id, ca.serial_hex)
+    hashes = _HASH_CACHE.get(key)
+    if hashes is None:
+        cert = x509.Certificate.load(ca.certificate_der)
+        name, pub = cert.subject.dump(), cert.public_key["public_key"].contents[1:]
+        hashes = _HASH_CACHE[key] = {alg: (h(name).digest(), h(pub).digest()) for alg, h in HASHES.items()}
+    return hashes
 
 
 def _status(row: IssuedCertificate | None) -> tuple[str, dt.datetime | None, str | None]:
@@ -222,7 +234,6 @@ def refresh(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
     due = now + dt.timedelta(hours=settings.ocsp.refresh_before_hours)
     with transaction(factory) as session:
         issuing = _issuing(session)
-        ca_cert = x509.Certificate.load(issuing.certificate_der)
         stmt = select(IssuedCertificate).where(IssuedCertificate.issuer_id == issuing.id,
                                                IssuedCertificate.not_after > now)
         if serials is not None:
@@ -233,8 +244,7 @@ def refresh(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
         work = [(r.id, int(r.serial_hex, 16), _status(r)) for r in rows]
     made = 0
     batch: list[tuple[int, str, Answer, Status]] = []
-    hashes = {alg: (h(ca_cert.subject.dump()).digest(), h(ca_cert.public_key["public_key"].contents[1:]).digest())
-              for alg, h in HASHES.items()}
+    hashes = _issuer_hashes(issuing)
     for cert_pk, serial, status in work:
         for alg, (name_hash, key_hash) in hashes.items():
             if (cert_pk, alg) in fresh:

@@ -90,6 +90,16 @@ def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
                                .order_by(PublishedCrl.crl_number.desc()).limit(1)).scalar_one_or_none()
         number = (last or 0) + 1
         if role == "issuing":
+            # Certificates revoked before entries were kept (or by hand) get theirs now.
+            for missing in session.execute(
+                    select(IssuedCertificate).where(IssuedCertificate.issuer_id == ca.id,
+                                                    IssuedCertificate.status.in_(("revoked", "on-hold")),
+                                                    IssuedCertificate.crl_entry_der.is_(None))).scalars():
+                missing.crl_entry_der = entry_der(
+                    int(missing.serial_hex, 16), missing.revoked_at or now,
+                    "certificate_hold" if missing.status == "on-hold" else (missing.revocation_reason or "unspecified"),
+                    missing.invalidity_date)
+            session.flush()
             entries = list(session.execute(
                 select(IssuedCertificate.crl_entry_der)
                 .where(IssuedCertificate.issuer_id == ca.id,

@@ -123,3 +123,21 @@ def test_http_caching_headers(client: Any, services: Any, pki: dict[str, Any]) -
 def test_crl_numbers_strictly_increase(services: Any, ca: Any) -> None:
     numbers = [crl.publish(services.sessions, services.keystore, services.settings).crl_number for _ in range(3)]
     assert numbers == sorted(set(numbers)) and len(numbers) == 3
+
+
+def test_revocations_without_a_kept_entry_still_reach_the_crl(client: Any, services: Any, pki: dict[str, Any]) -> None:
+    """Regression: certificates revoked before entries were kept were missing from the CRL."""
+    from sqlalchemy import update
+
+    from ca_admin.models import IssuedCertificate
+
+    serial = _issue(client, pki, "old")
+    client.post(f"/api/v1/admin/certificates/{serial}/revoke", headers=H(pki["keys"]["ra"]),
+                json={"reason": "superseded"})
+    with services.engine.begin() as conn:
+        conn.execute(update(IssuedCertificate).values(crl_entry_der=None))
+    info = crl.publish(services.sessions, services.keystore, services.settings)
+    parsed = asn1_crl.CertificateList.load(info.der)
+    entries = list(parsed["tbs_cert_list"]["revoked_certificates"])
+    assert [format(e["user_certificate"].native, "x") for e in entries] == [serial]
+    assert entries[0].crl_reason_value.native == "superseded"

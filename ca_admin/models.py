@@ -132,3 +132,9 @@ class OcspResponse(Base):
     this_update: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
     der: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+# Every table the CA's rows refer to must be known to the metadata whichever module a
+# command imports first (a CLI command that imports only crl.py flushed certificates whose
+# agency_id names the agencies table).
+import ca_admin.registry  # noqa: E402,F401

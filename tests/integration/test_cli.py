@@ -57,3 +57,27 @@ def test_users_create_shows_key_once(database: Any, hsm_token: Any) -> None:
     _clear_failure(dup, "conflict")
     bad_role = run_kyso(["users", "create", "x", "--role", "root"], env)
     assert bad_role.returncode == 2
+
+
+def test_crl_publish_and_ocsp_refresh_commands(database: Any, hsm_token: Any, tmp_path: Path) -> None:
+    """Regression: `kyso crl publish` failed with NoReferencedTableError (agencies) when the
+    command imported only the CRL module."""
+    from tests.pki import make_csr
+
+    env = cli_env(database, hsm_token)
+    for args in (["db", "upgrade"], ["ca", "init"], ["users", "create", "ra", "--role", "ra-officer"],
+                 ["users", "create", "admin", "--role", "ca-admin"],
+                 ["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "ra"]):
+        r = run_kyso(args, env)
+        assert r.returncode == 0, (args, r.stderr)
+    (tmp_path / "s.csr").write_text(make_csr())
+    assert run_kyso(["certs", "request", "--profile", "agency-seal", "--agency", "000.00.12.H31", "--csr",
+                     str(tmp_path / "s.csr"), "--as", "ra"], env).returncode == 0
+    r = run_kyso(["certs", "approve", "1", "--as", "admin", "--out", str(tmp_path / "s.pem")], env)
+    assert r.returncode == 0, r.stderr
+    published = run_kyso(["crl", "publish"], env)
+    assert published.returncode == 0, published.stderr
+    assert "root: CRL number" in published.stdout and "issuing: CRL number" in published.stdout
+    refreshed = run_kyso(["ocsp", "refresh"], env)
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "OCSP responses produced" in refreshed.stdout

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core, tsp, x509
-from sqlalchemy import DateTime, Integer, String, func, select
+from sqlalchemy import Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from ca_admin.service import ServiceCredential, service_credential
@@ -39,9 +39,6 @@ class TimestampToken(Base):
     hash_algorithm: Mapped[str] = mapped_column(String(10), nullable=False)
     imprint_hex: Mapped[str] = mapped_column(String(128), nullable=False)
     policy: Mapped[str] = mapped_column(String(100), nullable=False)
-
-
-_ = DateTime  # keep the import for type checkers of the migration
 
 
 class TsaRefusal(Exception):

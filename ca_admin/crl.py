@@ -78,14 +78,21 @@ def _active(session: Session, role: str) -> CertificateAuthority:
 
 
 def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, role: str = "issuing", *,
-            actor: str = "system:crl", now: dt.datetime | None = None) -> CrlInfo:
-    """Make, sign and store the next full CRL of the active ``role`` CA (issuing or root)."""
+            actor: str = "system:crl", now: dt.datetime | None = None, only_if_stale: bool = False) -> CrlInfo:
+    """Make, sign and store the next full CRL of the active ``role`` CA (issuing or root).
+    With ``only_if_stale``, a CRL another process published meanwhile is returned instead
+    (requests finding a stale CRL must not each sign a new one)."""
     now = (now or utcnow()).replace(microsecond=0)
     with transaction(factory) as session:
         ca = _active(session, role)
         if ca.key_label is None:
             raise CrlNotFound()  # an external root publishes its own CRL
         advisory_lock(session, CRL_LOCK_BASE + ca.id)
+        if only_if_stale:
+            current = session.execute(select(PublishedCrl).where(PublishedCrl.issuer_id == ca.id)
+                                      .order_by(PublishedCrl.crl_number.desc()).limit(1)).scalar_one_or_none()
+            if current is not None and current.next_update > now:
+                return _info(role, current)
         last = session.execute(select(PublishedCrl.crl_number).where(PublishedCrl.issuer_id == ca.id)
                                .order_by(PublishedCrl.crl_number.desc()).limit(1)).scalar_one_or_none()
         number = (last or 0) + 1

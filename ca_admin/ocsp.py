@@ -49,6 +49,7 @@ class Answer:
     this_update: dt.datetime
     next_update: dt.datetime
     cacheable: bool  # no nonce: the same bytes answer everyone until nextUpdate
+    responder_id: int | None = None  # the responder certificate that signed it
 
 
 # -- the responder certificate ------------------------------------------------------------------
@@ -125,6 +126,13 @@ def answer(factory: sessionmaker[Session], keystore: KeyStore, settings: Setting
         cert_id_copy = ocsp.CertId.load(cert_id.dump())
     try:
         produced = _produce(factory, keystore, settings, cert_id_copy, status, nonce, now)
+        if row is not None:
+            # The status was read before signing: if it changed meanwhile (a revocation
+            # committed), answer with the new one rather than a stale "good".
+            latest = _current_status(factory, row.id)
+            if latest is not None and latest != status:
+                status = latest
+                produced = _produce(factory, keystore, settings, cert_id_copy, status, nonce, now)
     except Exception:
         if stale_ok is not None:  # HSM down: keep serving the cached answer until it expires
             log.warning("OCSP refresh failed; serving the cached response until its nextUpdate")
@@ -194,10 +202,26 @@ def _produce(factory: sessionmaker[Session], keystore: KeyStore, settings: Setti
     })
     der = ocsp.OCSPResponse({"response_status": "successful",
                              "response_bytes": {"response_type": "basic_ocsp_response", "response": basic}}).dump()
-    return Answer(bytes(der), now, next_update, nonce is None)
+    return Answer(bytes(der), now, next_update, nonce is None, responder.certificate_id)
 
 
 Status = tuple[str, dt.datetime | None, str | None]
+
+
+def _current_status(factory: sessionmaker[Session], certificate_id: int) -> Status | None:
+    with transaction(factory) as session:
+        cert = session.get(IssuedCertificate, certificate_id)
+        return _status(cert) if cert is not None else None
+
+
+def _responder_good(session: Session, responder_id: int | None) -> bool:
+    """Share-lock the responder's row (a revocation takes it exclusively) and check it is
+    still good: a response signed by a responder revoked meanwhile is never cached."""
+    if responder_id is None:
+        return False
+    status = session.execute(select(IssuedCertificate.status).where(IssuedCertificate.id == responder_id)
+                             .with_for_update(read=True)).scalar_one_or_none()
+    return status == "good"
 
 
 def _unchanged(session: Session, certificate_id: int, status: Status) -> bool:
@@ -212,7 +236,7 @@ def _unchanged(session: Session, certificate_id: int, status: Status) -> bool:
 def _store(factory: sessionmaker[Session], certificate_id: int, alg: str, produced: Answer, status: Status) -> None:
     try:
         with transaction(factory) as session:
-            if not _unchanged(session, certificate_id, status):
+            if not _responder_good(session, produced.responder_id) or not _unchanged(session, certificate_id, status):
                 return
             row = session.execute(select(OcspResponse).where(
                 OcspResponse.certificate_id == certificate_id, OcspResponse.hash_algorithm == alg)
@@ -267,6 +291,8 @@ def _store_many(factory: sessionmaker[Session], batch: list[tuple[int, str, Answ
         return
     try:
         with transaction(factory) as session:
+            responders = {a.responder_id for _c, _alg, a, _s in batch}
+            good_responders = {r for r in responders if _responder_good(session, r)}
             ids = sorted({cert_pk for cert_pk, _alg, _a, _s in batch})
             certs = {c.id: c for c in session.execute(select(IssuedCertificate).where(
                 IssuedCertificate.id.in_(ids)).order_by(IssuedCertificate.id).with_for_update()).scalars()}
@@ -274,7 +300,7 @@ def _store_many(factory: sessionmaker[Session], batch: list[tuple[int, str, Answ
                 select(OcspResponse).where(OcspResponse.certificate_id.in_(ids))).scalars()}
             for cert_pk, alg, ans, status in batch:
                 cert = certs.get(cert_pk)
-                if cert is None or _status(cert) != status:
+                if cert is None or _status(cert) != status or ans.responder_id not in good_responders:
                     continue
                 row = existing.get((cert_pk, alg))
                 if row is None:

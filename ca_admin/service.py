@@ -262,6 +262,7 @@ class ServiceCredential:
     spki_der: bytes
     chain_der: tuple[bytes, ...]  # issuing CA, then up to the root
     scheme: SignatureScheme
+    certificate_id: int
 
 
 def service_credential(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, profile: str,
@@ -277,7 +278,13 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
     cache_key = (str(factory.kw["bind"].url), profile)
     cached = _SERVICE_CACHE.get(cache_key)
     if cached is not None and time.monotonic() < cached[0]:
-        return cached[1]
+        # Another worker may have revoked it: one indexed read keeps every worker honest.
+        with transaction(factory) as session:
+            still = session.execute(select(IssuedCertificate.status).where(
+                IssuedCertificate.id == cached[1].certificate_id)).scalar_one_or_none()
+        if still == "good":
+            return cached[1]
+        _SERVICE_CACHE.pop(cache_key, None)
 
     def usable(session: Session) -> IssuedCertificate | None:
         issuing = issuance.issuing_ca(session)
@@ -298,7 +305,7 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
         spki = x509.Certificate.load(row.certificate_der).public_key.dump()
         key = settings.ca.issuing_key
         return ServiceCredential(row.key_label, row.certificate_der, spki, tuple(chain),
-                                 scheme_for(spki, key.signature_scheme, key.hash))
+                                 scheme_for(spki, key.signature_scheme, key.hash), row.id)
 
     with transaction(factory) as session:
         row = usable(session)

@@ -90,7 +90,7 @@ def _crl(role: str) -> Response:
         # The schedule should have published; do it now (the public sees at most one stale
         # answer per worker, and only if the HSM is down).
         try:
-            info = crl.publish(svc.sessions, svc.keystore, svc.settings, role)
+            info = crl.publish(svc.sessions, svc.keystore, svc.settings, role, only_if_stale=True)
         except KysoError:
             if info is None:
                 raise

@@ -120,9 +120,10 @@ def stamp(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings
         serial, gen_time = _next_serial(factory, parsed, settings, now)
         return _token(keystore, settings, credential, parsed, serial, gen_time)
     except KysoError as exc:
-        if exc.status == 503:
-            raise TsaRefusal("system_failure", "the time-stamping key is not available", http_status=503) from exc
-        raise
+        # RFC 3161 clients expect a TimeStampResp whatever went wrong.
+        log.error("time-stamp failed: %s", exc.code)
+        raise TsaRefusal("system_failure", "the time-stamping service is not available",
+                         http_status=503 if exc.status == 503 else 500) from exc
 
 
 def _token(keystore: KeyStore, settings: Settings, credential: ServiceCredential, parsed: ParsedRequest,
@@ -142,30 +143,31 @@ def _token(keystore: KeyStore, settings: Settings, credential: ServiceCredential
     tst_info = tsp.TSTInfo(info)
     tst_der = tst_info.dump()
     cert = x509.Certificate.load(credential.certificate_der)
+    scheme = credential.scheme
+    digest_name = scheme.hash_name  # the SignerInfo digest must be the signature's hash
     attrs = cms.CMSAttributes([
         {"type": "content_type", "values": ["tst_info"]},
         {"type": "signing_time", "values": [cms.Time({"utc_time": gen_time.replace(microsecond=0)})]},
-        {"type": "message_digest", "values": [hashlib.sha256(tst_der).digest()]},
+        {"type": "message_digest", "values": [hashlib.new(digest_name, tst_der).digest()]},
         {"type": "signing_certificate_v2", "values": [{
             "certs": [{"cert_hash": hashlib.sha256(credential.certificate_der).digest(),
                        "issuer_serial": {"issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
                                          "serial_number": cert.serial_number}}],
         }]},
     ])
-    scheme = credential.scheme
     signature = keystore.sign(credential.key_label, attrs.dump(), scheme)
     signer = cms.SignerInfo({
         "version": "v1",
         "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
             "issuer": cert.issuer, "serial_number": cert.serial_number}),
-        "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
+        "digest_algorithm": algos.DigestAlgorithm({"algorithm": digest_name}),
         "signed_attrs": attrs,
         "signature_algorithm": _signer_algorithm(scheme.value),
         "signature": signature,
     })
     signed: dict[str, object] = {
         "version": "v3",
-        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
+        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest_name})],
         "encap_content_info": {"content_type": "tst_info", "content": core.ParsableOctetString(tst_der)},
         "signer_infos": [signer],
     }

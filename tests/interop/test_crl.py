@@ -141,3 +141,9 @@ def test_revocations_without_a_kept_entry_still_reach_the_crl(client: Any, servi
     entries = list(parsed["tbs_cert_list"]["revoked_certificates"])
     assert [format(e["user_certificate"].native, "x") for e in entries] == [serial]
     assert entries[0].crl_reason_value.native == "superseded"
+
+
+def test_stale_crl_is_published_once(services: Any, ca: Any) -> None:
+    first = crl.publish(services.sessions, services.keystore, services.settings)
+    again = crl.publish(services.sessions, services.keystore, services.settings, only_if_stale=True)
+    assert again.crl_number == first.crl_number  # another request already published a fresh one

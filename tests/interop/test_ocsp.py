@@ -187,12 +187,13 @@ def test_a_good_answer_made_before_a_revocation_is_never_cached_after_it(client:
 
     serial = _issue(client, pki, "race")
     ocsp.refresh(services.sessions, services.keystore, services.settings)
+    responder = ocsp.current_responder(services.sessions, services.keystore, services.settings)
     with transaction(services.sessions) as session:
         cert = session.execute(select(IssuedCertificate).where(IssuedCertificate.serial_hex == serial)).scalar_one()
         cert_pk = cert.id
         old = session.execute(select(OcspResponse).where(OcspResponse.certificate_id == cert_pk)).scalars().first()
         assert old is not None
-        good = ocsp.Answer(old.der, old.this_update, old.next_update, True)
+        good = ocsp.Answer(old.der, old.this_update, old.next_update, True, responder.certificate_id)
     from ca_admin import issuance
     from kyso.callers import Caller, Role
 
@@ -201,3 +202,29 @@ def test_a_good_answer_made_before_a_revocation_is_never_cached_after_it(client:
     ocsp._store_many(services.sessions, [(cert_pk, "sha256", good, ("good", None, None))])
     with transaction(services.sessions) as session:
         assert session.execute(select(OcspResponse).where(OcspResponse.certificate_id == cert_pk)).first() is None
+
+
+def test_responses_of_a_responder_revoked_elsewhere_are_not_cached(client: Any, services: Any,
+                                                                   pki: dict[str, Any]) -> None:
+    """A worker still holding a responder another worker revoked must not cache what it signed."""
+    from sqlalchemy import select
+
+    from ca_admin import issuance, ocsp
+    from ca_admin.models import IssuedCertificate, OcspResponse
+    from kyso.callers import Caller, Role
+    from kyso.db import transaction
+
+    serial = _issue(client, pki, "w")
+    responder = ocsp.current_responder(services.sessions, services.keystore, services.settings)
+    with transaction(services.sessions) as session:
+        cert_pk = session.execute(select(IssuedCertificate.id)
+                                  .where(IssuedCertificate.serial_hex == serial)).scalar_one()
+        rserial = session.get(IssuedCertificate, responder.certificate_id).serial_hex
+    issuance.revoke(services.sessions, Caller(1, "ra", Role.RA_OFFICER), rserial, "key_compromise")
+    ans = ocsp.Answer(b"0\x03\n\x01\x00", ocsp.utcnow(), ocsp.utcnow(), True, responder.certificate_id)
+    ocsp._store(services.sessions, cert_pk, "sha1", ans, ("good", None, None))
+    with transaction(services.sessions) as session:
+        assert session.execute(select(OcspResponse).where(OcspResponse.certificate_id == cert_pk)).first() is None
+    # And the next credential lookup, even from the cache, is a new responder.
+    assert ocsp.current_responder(services.sessions, services.keystore, services.settings).certificate_id != \
+        responder.certificate_id

@@ -154,3 +154,28 @@ def test_concurrent_requests_all_granted_in_order(app: Any, files: Path) -> None
              for _, d in results]
     by_serial = sorted((i["serial_number"].native, i["gen_time"].native) for i in infos)
     assert [t for _, t in by_serial] == sorted(t for _, t in by_serial)
+
+
+def test_tokens_verify_when_the_ca_hashes_with_sha384(database: Any, hsm_token: Any, keystore: Any,
+                                                     tmp_path: Path) -> None:
+    """Regression: the SignerInfo said SHA-256 whatever hash the signature used."""
+    from ca_admin import service
+    from kyso import migrate
+    from kyso.services import Services
+    from signer import tsa
+    from tests.conftest import make_settings
+
+    settings = make_settings(database, hsm_token, ca={"root_key": {"key_type": "rsa-2048"},
+                                                      "issuing_key": {"key_type": "ec-p384", "hash": "sha384"}})
+    svc = Services.build(settings, keystore=keystore)
+    migrate.upgrade(svc.engine)
+    root, issuing = service.init_ca(svc.sessions, keystore, settings, actor="test")
+    (tmp_path / "chain.pem").write_bytes(root.certificate_pem + issuing.certificate_pem)
+    (tmp_path / "data.txt").write_text("x")
+    query = _query(tmp_path, "-sha256", "-cert")
+    (tmp_path / "r.tsr").write_bytes(tsa.stamp(svc.sessions, keystore, settings, query))
+    v = subprocess.run(["openssl", "ts", "-verify", "-queryfile", str(tmp_path / "q.tsq"), "-in",
+                        str(tmp_path / "r.tsr"), "-CAfile", str(tmp_path / "chain.pem")],
+                       capture_output=True, text=True)
+    assert v.returncode == 0 and "Verification: OK" in v.stdout, v.stdout + v.stderr
+    svc.engine.dispose()

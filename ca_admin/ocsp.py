@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
+import time
 from dataclasses import dataclass
 
 from asn1crypto import core, ocsp, x509
@@ -125,7 +127,7 @@ def answer(factory: sessionmaker[Session], keystore: KeyStore, settings: Setting
         status = _status(row)
         cert_id_copy = ocsp.CertId.load(cert_id.dump())
     try:
-        produced = _produce(factory, keystore, settings, cert_id_copy, status, nonce, now)
+        produced = _produce(factory, keystore, settings, cert_id_copy, status, nonce, now, limited=True)
         if row is not None:
             # The status was read before signing: if it changed meanwhile (a revocation
             # committed), answer with the new one rather than a stale "good".
@@ -167,8 +169,34 @@ def _status(row: IssuedCertificate | None) -> tuple[str, dt.datetime | None, str
     return ("good", None, None)
 
 
+class _SigningBudget:
+    """A token bucket per process for answers that need the HSM."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: float | None = None  # full on first use
+        self._stamp = time.monotonic()
+
+    def take(self, rate: int) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            tokens = float(rate) if self._tokens is None else self._tokens
+            self._tokens = min(float(rate), tokens + (now - self._stamp) * rate)
+            self._stamp = now
+            if self._tokens < 1.0:
+                return False
+            self._tokens -= 1.0
+            return True
+
+
+_BUDGET = _SigningBudget()
+
+
 def _produce(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, cert_id: ocsp.CertId,
-             status: tuple[str, dt.datetime | None, str | None], nonce: bytes | None, now: dt.datetime) -> Answer:
+             status: tuple[str, dt.datetime | None, str | None], nonce: bytes | None, now: dt.datetime,
+             *, limited: bool = False) -> Answer:
+    if limited and not _BUDGET.take(settings.ocsp.max_signatures_per_second):
+        raise OcspRefusal("try_later")
     responder = current_responder(factory, keystore, settings, now)
     kind, revoked_at, reason = status
     if kind == "good":

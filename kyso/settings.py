@@ -140,6 +140,9 @@ class OcspSettings:
     responder_rotate_days: int = 10
     # Largest OCSP request body accepted (bytes).
     max_request_bytes: int = 4096
+    # Answers that need a fresh HSM signature (nonce, unknown serial, nothing cached) per
+    # second per worker; beyond it: tryLater. Cached answers are never limited.
+    max_signatures_per_second: int = 200
 
 
 @dataclass(frozen=True)

@@ -228,3 +228,33 @@ def test_responses_of_a_responder_revoked_elsewhere_are_not_cached(client: Any, 
     # And the next credential lookup, even from the cache, is a new responder.
     assert ocsp.current_responder(services.sessions, services.keystore, services.settings).certificate_id != \
         responder.certificate_id
+
+
+def test_fresh_signatures_are_rate_limited_cached_answers_are_not(client: Any, services: Any, pki: dict[str, Any],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random serials or nonces must not tie up the HSM: beyond the budget, tryLater."""
+    import dataclasses
+
+    from ca_admin import ocsp
+
+    d = pki["dir"]
+    _issue(client, pki, "rl")
+    ocsp.refresh(services.sessions, services.keystore, services.settings)
+    tight = dataclasses.replace(services.settings, ocsp=dataclasses.replace(services.settings.ocsp,
+                                                                            max_signatures_per_second=1))
+    monkeypatch.setattr(ocsp, "_BUDGET", ocsp._SigningBudget())
+    for name, extra in (("n1", ["-nonce"]), ("n2", ["-nonce"]), ("c", ["-no_nonce"])):
+        subprocess.run(["openssl", "ocsp", "-issuer", str(d / "issuing.pem"), "-cert", str(d / "rl.pem"), *extra,
+                        "-reqout", str(d / f"{name}.der")], check=True, capture_output=True)
+    statuses = [asn1_ocsp.OCSPResponse.load(ocsp_answer_der(services, tight, (d / f"{n}.der").read_bytes()))
+                ["response_status"].native for n in ("n1", "n2", "c", "c")]
+    assert statuses == ["successful", "try_later", "successful", "successful"]
+
+
+def ocsp_answer_der(services: Any, settings: Any, body: bytes) -> bytes:
+    from ca_admin import ocsp
+
+    try:
+        return ocsp.answer(services.sessions, services.keystore, settings, body).der
+    except ocsp.OcspRefusal as refusal:
+        return refusal.der()

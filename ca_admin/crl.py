@@ -16,7 +16,8 @@ from asn1crypto import core, crl, x509
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.models import CertificateAuthority, IssuedCertificate, PublishedCrl
+from ca_admin.models import IssuedCertificate, PublishedCrl
+from ca_admin.service import active_ca_row
 from ca_admin.x509build import bit_string, der_length, der_sequence, key_identifier, scheme_for, x509_time
 from hsm import KeyStore
 from hsm.keystore import verify_signature
@@ -65,18 +66,6 @@ def _info(role: str, row: PublishedCrl) -> CrlInfo:
     return CrlInfo(role, row.crl_number, row.this_update, row.next_update, row.entries, row.der)
 
 
-def _active(session: Session, role: str) -> CertificateAuthority:
-    row = session.execute(
-        select(CertificateAuthority).where(CertificateAuthority.role == role,
-                                           CertificateAuthority.status == "active")
-        .order_by(CertificateAuthority.id.desc()).limit(1)).scalar_one_or_none()
-    if row is None:
-        from ca_admin.service import CaNotInitialised
-
-        raise CaNotInitialised()
-    return row
-
-
 def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, role: str = "issuing", *,
             actor: str = "system:crl", now: dt.datetime | None = None, only_if_stale: bool = False) -> CrlInfo:
     """Make, sign and store the next full CRL of the active ``role`` CA (issuing or root).
@@ -84,7 +73,7 @@ def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
     (requests finding a stale CRL must not each sign a new one)."""
     now = (now or utcnow()).replace(microsecond=0)
     with transaction(factory) as session:
-        ca = _active(session, role)
+        ca = active_ca_row(session, role)
         if ca.key_label is None:
             raise CrlNotFound()  # an external root publishes its own CRL
         advisory_lock(session, CRL_LOCK_BASE + ca.id)
@@ -155,7 +144,7 @@ def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
 
 def latest(factory: sessionmaker[Session], role: str) -> CrlInfo:
     with transaction(factory) as session:
-        ca = _active(session, role)
+        ca = active_ca_row(session, role)
         row = session.execute(select(PublishedCrl).where(PublishedCrl.issuer_id == ca.id)
                               .order_by(PublishedCrl.crl_number.desc()).limit(1)).scalar_one_or_none()
         if row is None:

@@ -36,6 +36,7 @@ from ca_admin.registry import (
     nfc,
     require_agency_scope,
 )
+from ca_admin.service import active_ca_row
 from ca_admin.x509build import random_serial, scheme_for, sign_certificate
 from hsm import KeyStore
 from kyso import audit
@@ -238,7 +239,7 @@ def file_request(
         generated.clear()  # committed: any HSM key now belongs to its certificate
         return result
     finally:
-        _destroy(keystore, generated)
+        destroy_keys(keystore, generated)
 
 
 def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: Caller, data: dict[str, Any],
@@ -360,7 +361,7 @@ def _decide(
         generated.clear()  # committed: the keys now belong to certificates
         return view
     finally:
-        _destroy(keystore, generated)
+        destroy_keys(keystore, generated)
 
 
 def issue_in_session(session: Session, keystore: KeyStore, settings: Settings, req: CertificateRequest,
@@ -373,33 +374,12 @@ def issue_in_session(session: Session, keystore: KeyStore, settings: Settings, r
 
 
 def destroy_keys(keystore: KeyStore, labels: list[str]) -> None:
-    _destroy(keystore, labels)
-
-
-def issuing_ca(session: Session) -> CertificateAuthority:
-    return _issuing_ca(session)
-
-
-def _destroy(keystore: KeyStore, labels: list[str]) -> None:
     for label in labels:
         try:
             keystore.delete_key(label)
             log.warning("destroyed HSM key %s of a certificate that was not committed", label)
         except Exception:  # noqa: BLE001 - report; keep the original error
             log.exception("could not destroy HSM key %s", label)
-
-
-def _issuing_ca(session: Session) -> CertificateAuthority:
-    row = session.execute(
-        select(CertificateAuthority)
-        .where(CertificateAuthority.role == "issuing", CertificateAuthority.status == "active")
-        .order_by(CertificateAuthority.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    if row is None:
-        from ca_admin.service import CaNotInitialised
-
-        raise CaNotInitialised()
-    return row
 
 
 _ISSUER_PARTS: dict[tuple[int, str], tuple[bytes, bytes]] = {}
@@ -440,7 +420,7 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
            actor: str, now: dt.datetime, generated: list[str], request_id: str,
            before_audit: Callable[[], None] | None = None) -> IssuedCertificate:
     profile = prof.get_profile(settings, req.profile)
-    ca = _issuing_ca(session)
+    ca = active_ca_row(session, "issuing")
     assert ca.key_label is not None  # the issuing CA's key is always ours
     issuer_name, issuer_spki = _issuer_parts(ca)
     key_label = req.key_label
@@ -744,7 +724,7 @@ def chain_p7b(factory: sessionmaker[Session], view: CertificateView) -> bytes:
     """The certificate with the issuing and root CA certificates, as a degenerate PKCS#7."""
     certs = [x509.Certificate.load(view.certificate_der)]
     with transaction(factory) as session:
-        ca: CertificateAuthority | None = _issuing_ca(session)
+        ca: CertificateAuthority | None = active_ca_row(session, "issuing")
         while ca is not None:  # issuing, any external intermediates, root
             certs.append(x509.Certificate.load(ca.certificate_der))
             ca = session.get(CertificateAuthority, ca.issuer_id) if ca.issuer_id else None

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin.models import CertificateAuthority, IssuedCertificate, OcspResponse
-from ca_admin.service import ServiceCredential, service_credential
+from ca_admin.service import ServiceCredential, active_ca_row, service_credential
 from ca_admin.x509build import key_identifier
 from hsm import KeyStore
 from kyso.db import transaction, utcnow
@@ -63,9 +63,7 @@ def current_responder(factory: sessionmaker[Session], keystore: KeyStore, settin
 
 
 def _issuing(session: Session) -> CertificateAuthority:
-    from ca_admin.issuance import issuing_ca
-
-    return issuing_ca(session)
+    return active_ca_row(session, "issuing")
 
 
 # -- answering -------------------------------------------------------------------------------------
@@ -194,10 +192,10 @@ _BUDGET = _SigningBudget()
 
 def _produce(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, cert_id: ocsp.CertId,
              status: tuple[str, dt.datetime | None, str | None], nonce: bytes | None, now: dt.datetime,
-             *, limited: bool = False) -> Answer:
+             *, limited: bool = False, responder: ServiceCredential | None = None) -> Answer:
     if limited and not _BUDGET.take(settings.ocsp.max_signatures_per_second):
         raise OcspRefusal("try_later")
-    responder = current_responder(factory, keystore, settings, now)
+    responder = responder or current_responder(factory, keystore, settings, now)
     kind, revoked_at, reason = status
     if kind == "good":
         cert_status = ocsp.CertStatus(name="good", value=core.Null())
@@ -291,10 +289,14 @@ def refresh(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
         if serials is not None:
             stmt = stmt.where(IssuedCertificate.serial_hex.in_(serials))
         rows = list(session.execute(stmt).scalars())
-        fresh = {(r.certificate_id, r.hash_algorithm) for r in session.execute(
-            select(OcspResponse).where(OcspResponse.next_update > due)).scalars()}
+        fresh_stmt = select(OcspResponse.certificate_id, OcspResponse.hash_algorithm).where(
+            OcspResponse.next_update > due)
+        if serials is not None:  # one certificate after a status change: not the whole table
+            fresh_stmt = fresh_stmt.where(OcspResponse.certificate_id.in_([r.id for r in rows]))
+        fresh = {(cert_id, alg) for cert_id, alg in session.execute(fresh_stmt)}
         work = [(r.id, int(r.serial_hex, 16), _status(r)) for r in rows]
     made = 0
+    responder: ServiceCredential | None = None  # looked up once, on first need
     batch: list[tuple[int, str, Answer, Status]] = []
     hashes = _issuer_hashes(issuing)
     for cert_pk, serial, status in work:
@@ -303,7 +305,9 @@ def refresh(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
                 continue
             cert_id = ocsp.CertId({"hash_algorithm": {"algorithm": alg}, "issuer_name_hash": name_hash,
                                    "issuer_key_hash": key_hash, "serial_number": serial})
-            batch.append((cert_pk, alg, _produce(factory, keystore, settings, cert_id, status, None, now), status))
+            responder = responder or current_responder(factory, keystore, settings, now)
+            answer_ = _produce(factory, keystore, settings, cert_id, status, None, now, responder=responder)
+            batch.append((cert_pk, alg, answer_, status))
             made += 1
             if len(batch) >= 500:
                 _store_many(factory, batch)

@@ -80,8 +80,8 @@ def _public(row: CertificateAuthority) -> CaCertificate:
     )
 
 
-def active_ca(session: Session, role: str) -> CaCertificate:
-    """The active root or issuing CA, or ``CaNotInitialised``."""
+def active_ca_row(session: Session, role: str) -> CertificateAuthority:
+    """The row of the active root or issuing CA, or ``CaNotInitialised`` (for this package)."""
     row = session.execute(
         select(CertificateAuthority)
         .where(CertificateAuthority.role == role, CertificateAuthority.status == "active")
@@ -90,7 +90,12 @@ def active_ca(session: Session, role: str) -> CaCertificate:
     ).scalar_one_or_none()
     if row is None:
         raise CaNotInitialised()
-    return _public(row)
+    return row
+
+
+def active_ca(session: Session, role: str) -> CaCertificate:
+    """The active root or issuing CA, or ``CaNotInitialised``."""
+    return _public(active_ca_row(session, role))
 
 
 def is_initialised(session: Session) -> bool:
@@ -287,7 +292,7 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
         _SERVICE_CACHE.pop(cache_key, None)
 
     def usable(session: Session) -> IssuedCertificate | None:
-        issuing = issuance.issuing_ca(session)
+        issuing = active_ca_row(session, "issuing")
         return session.execute(
             select(IssuedCertificate)
             .where(IssuedCertificate.profile == profile, IssuedCertificate.status == "good",
@@ -298,7 +303,7 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
     def credential(session: Session, row: IssuedCertificate) -> ServiceCredential:
         assert row.key_label is not None
         chain = []
-        ca_row: CertificateAuthority | None = issuance.issuing_ca(session)
+        ca_row: CertificateAuthority | None = active_ca_row(session, "issuing")
         while ca_row is not None:
             chain.append(ca_row.certificate_der)
             ca_row = session.get(CertificateAuthority, ca_row.issuer_id) if ca_row.issuer_id else None

@@ -7,40 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from asn1crypto import crl as asn1_crl
 
 from ca_admin import crl
-from tests.conftest import make_user
-from tests.pki import make_csr
+from tests.interop.conftest import H, issue_seal
 
 LINT_CRL = str(Path(sys.executable).parent / "lint_crl")
-AGENCY = "000.00.12.H31"
-
-
-def H(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture
-def pki(client: Any, services: Any, ca: Any, tmp_path: Path) -> dict[str, Any]:
-    root, issuing = ca
-    (tmp_path / "root.pem").write_bytes(root.certificate_pem)
-    (tmp_path / "issuing.pem").write_bytes(issuing.certificate_pem)
-    keys = {"ra": make_user(services, "ra", "ra-officer"), "admin": make_user(services, "admin", "ca-admin")}
-    assert client.post("/api/v1/admin/agencies", headers=H(keys["ra"]),
-                       json={"code": AGENCY, "name": "SỞ NỘI VỤ"}).status_code == 201
-    return {"dir": tmp_path, "keys": keys}
-
-
-def _issue(client: Any, pki: dict[str, Any], name: str) -> str:
-    keys = pki["keys"]
-    r = client.post("/api/v1/admin/requests", headers=H(keys["ra"]),
-                    json={"profile": "agency-seal", "agency_code": AGENCY, "csr": make_csr()})
-    body = client.post(f"/api/v1/admin/requests/{r.get_json()['request']['id']}/approve",
-                       headers=H(keys["admin"])).get_json()
-    (pki["dir"] / f"{name}.pem").write_text(body["certificate_pem"])
-    return str(body["certificate"]["serial"])
 
 
 def _fetch(client: Any, pki: dict[str, Any], role: str) -> Path:
@@ -57,9 +29,9 @@ def _openssl(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_revocation_shows_in_the_crl_and_openssl_agrees(client: Any, services: Any, pki: dict[str, Any]) -> None:
     d = pki["dir"]
-    good = _issue(client, pki, "good")
-    bad = _issue(client, pki, "bad")
-    held = _issue(client, pki, "held")
+    good = issue_seal(client, pki, "good")
+    bad = issue_seal(client, pki, "bad")
+    held = issue_seal(client, pki, "held")
     ra = H(pki["keys"]["ra"])
     r = client.post(f"/api/v1/admin/certificates/{bad}/revoke", headers=ra,
                     json={"reason": "key_compromise", "invalidity_date": "2026-01-02T03:04:05Z"})
@@ -102,7 +74,7 @@ def test_revocation_shows_in_the_crl_and_openssl_agrees(client: Any, services: A
 
 
 def test_pkilint_finds_nothing_in_crl_and_arl(client: Any, services: Any, pki: dict[str, Any]) -> None:
-    serial = _issue(client, pki, "x")
+    serial = issue_seal(client, pki, "x")
     client.post(f"/api/v1/admin/certificates/{serial}/revoke", headers=H(pki["keys"]["ra"]),
                 json={"reason": "superseded", "invalidity_date": "2026-01-02T03:04:05Z"})
     for role, kind in (("issuing", "CRL"), ("root", "ARL")):
@@ -131,7 +103,7 @@ def test_revocations_without_a_kept_entry_still_reach_the_crl(client: Any, servi
 
     from ca_admin.models import IssuedCertificate
 
-    serial = _issue(client, pki, "old")
+    serial = issue_seal(client, pki, "old")
     client.post(f"/api/v1/admin/certificates/{serial}/revoke", headers=H(pki["keys"]["ra"]),
                 json={"reason": "superseded"})
     with services.engine.begin() as conn:

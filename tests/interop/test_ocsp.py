@@ -5,57 +5,15 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from asn1crypto import ocsp as asn1_ocsp
-from werkzeug.serving import make_server
 
-from tests.conftest import make_user
-from tests.pki import make_csr
+from tests.interop.conftest import H, issue_seal
 
 LINT_OCSP = str(Path(sys.executable).parent / "lint_ocsp_response")
-AGENCY = "000.00.12.H31"
-
-
-def H(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture
-def server(app: Any) -> Iterator[str]:
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_port}"
-    finally:
-        srv.shutdown()
-
-
-@pytest.fixture
-def pki(client: Any, services: Any, ca: Any, tmp_path: Path) -> dict[str, Any]:
-    root, issuing = ca
-    (tmp_path / "root.pem").write_bytes(root.certificate_pem)
-    (tmp_path / "issuing.pem").write_bytes(issuing.certificate_pem)
-    (tmp_path / "chain.pem").write_bytes(root.certificate_pem + issuing.certificate_pem)
-    keys = {"ra": make_user(services, "ra", "ra-officer"), "admin": make_user(services, "admin", "ca-admin")}
-    assert client.post("/api/v1/admin/agencies", headers=H(keys["ra"]),
-                       json={"code": AGENCY, "name": "SỞ NỘI VỤ"}).status_code == 201
-    return {"dir": tmp_path, "keys": keys}
-
-
-def _issue(client: Any, pki: dict[str, Any], name: str) -> str:
-    keys = pki["keys"]
-    r = client.post("/api/v1/admin/requests", headers=H(keys["ra"]),
-                    json={"profile": "agency-seal", "agency_code": AGENCY, "csr": make_csr()})
-    body = client.post(f"/api/v1/admin/requests/{r.get_json()['request']['id']}/approve",
-                       headers=H(keys["admin"])).get_json()
-    (pki["dir"] / f"{name}.pem").write_text(body["certificate_pem"])
-    return str(body["certificate"]["serial"])
 
 
 def _openssl_ocsp(pki: dict[str, Any], url: str, *target: str, nonce: bool = True, sha256: bool = False,
@@ -71,8 +29,8 @@ def _openssl_ocsp(pki: dict[str, Any], url: str, *target: str, nonce: bool = Tru
 
 def test_good_revoked_unknown_with_and_without_nonce(client: Any, pki: dict[str, Any], server: str) -> None:
     d = pki["dir"]
-    _issue(client, pki, "good")
-    bad = _issue(client, pki, "bad")
+    issue_seal(client, pki, "good")
+    bad = issue_seal(client, pki, "bad")
     for nonce in (True, False):
         for sha256 in (False, True):
             r = _openssl_ocsp(pki, server, "-cert", str(d / "good.pem"), nonce=nonce, sha256=sha256)
@@ -94,7 +52,7 @@ def test_revocation_is_never_answered_good_from_the_cache(client: Any, services:
     from ca_admin import ocsp
 
     d = pki["dir"]
-    serial = _issue(client, pki, "c")
+    serial = issue_seal(client, pki, "c")
     assert ": good" in _openssl_ocsp(pki, server, "-cert", str(d / "c.pem"), nonce=False).stdout
     # Even if producing the new response after the revocation fails (HSM hiccup), the cached
     # "good" is gone the moment the revocation call returns.
@@ -106,7 +64,7 @@ def test_revocation_is_never_answered_good_from_the_cache(client: Any, services:
 def test_get_is_cacheable_and_served_without_the_hsm(client: Any, services: Any, pki: dict[str, Any],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     d = pki["dir"]
-    _issue(client, pki, "g")
+    issue_seal(client, pki, "g")
     req = d / "req.der"
     subprocess.run(["openssl", "ocsp", "-issuer", str(d / "issuing.pem"), "-cert", str(d / "g.pem"), "-no_nonce",
                     "-reqout", str(req)], check=True, capture_output=True)
@@ -150,7 +108,7 @@ def test_other_issuer_is_unauthorized(client: Any, pki: dict[str, Any], tmp_path
 
 def test_pkilint_finds_nothing(client: Any, pki: dict[str, Any], server: str) -> None:
     d = pki["dir"]
-    _issue(client, pki, "p")
+    issue_seal(client, pki, "p")
     out = d / "resp.der"
     r = _openssl_ocsp(pki, server, "-cert", str(d / "p.pem"), nonce=True, resp_out=out)
     assert r.returncode == 0
@@ -160,7 +118,7 @@ def test_pkilint_finds_nothing(client: Any, pki: dict[str, Any], server: str) ->
 
 def test_revoked_responder_rotates(client: Any, services: Any, pki: dict[str, Any], server: str) -> None:
     d = pki["dir"]
-    _issue(client, pki, "r")
+    issue_seal(client, pki, "r")
     assert ": good" in _openssl_ocsp(pki, server, "-cert", str(d / "r.pem")).stdout
     listed = client.get("/api/v1/admin/certificates?q=OCSP", headers=H(pki["keys"]["ra"])).get_json()
     responder = [c for c in listed["certificates"] if c["profile"] == "ocsp-responder"]
@@ -185,7 +143,7 @@ def test_a_good_answer_made_before_a_revocation_is_never_cached_after_it(client:
     from ca_admin.models import IssuedCertificate, OcspResponse
     from kyso.db import transaction
 
-    serial = _issue(client, pki, "race")
+    serial = issue_seal(client, pki, "race")
     ocsp.refresh(services.sessions, services.keystore, services.settings)
     responder = ocsp.current_responder(services.sessions, services.keystore, services.settings)
     with transaction(services.sessions) as session:
@@ -214,7 +172,7 @@ def test_responses_of_a_responder_revoked_elsewhere_are_not_cached(client: Any, 
     from kyso.callers import Caller, Role
     from kyso.db import transaction
 
-    serial = _issue(client, pki, "w")
+    serial = issue_seal(client, pki, "w")
     responder = ocsp.current_responder(services.sessions, services.keystore, services.settings)
     with transaction(services.sessions) as session:
         cert_pk = session.execute(select(IssuedCertificate.id)
@@ -238,7 +196,7 @@ def test_fresh_signatures_are_rate_limited_cached_answers_are_not(client: Any, s
     from ca_admin import ocsp
 
     d = pki["dir"]
-    _issue(client, pki, "rl")
+    issue_seal(client, pki, "rl")
     ocsp.refresh(services.sessions, services.keystore, services.settings)
     tight = dataclasses.replace(services.settings, ocsp=dataclasses.replace(services.settings.ocsp,
                                                                             max_signatures_per_second=1))

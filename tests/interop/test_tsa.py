@@ -6,25 +6,11 @@ import asyncio
 import datetime as dt
 import hashlib
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from asn1crypto import tsp
-from werkzeug.serving import make_server
-
-
-@pytest.fixture
-def server(app: Any) -> Iterator[str]:
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_port}"
-    finally:
-        srv.shutdown()
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import hashlib
 import multiprocessing as mp
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,10 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+from bench.harness import MODULE, throwaway_token  # noqa: E402
+
 SCHEMES = [("rsa-2048", "rsa-pkcs1-sha256"), ("rsa-2048", "rsa-pss-sha256"), ("ec-p256", "ecdsa-sha256")]
 DATA = b"Kyso benchmark: ky so van ban " * 4  # 120 bytes, like a small signed-attributes block
 
@@ -150,13 +149,8 @@ def main() -> None:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="kyso-bench-"))
-    (tmp / "tokens").mkdir()
-    conf = tmp / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tmp / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    conf, _label, pin = throwaway_token(tmp, TOKEN)
     os.environ["SOFTHSM2_CONF"] = str(conf)
-    pin = secrets.token_hex(8)
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", TOKEN, "--pin", pin,
-                    "--so-pin", secrets.token_hex(8)], check=True, capture_output=True)
 
     from hsm import KeyStore
 

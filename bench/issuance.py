@@ -21,7 +21,6 @@ import multiprocessing as mp
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,23 +29,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
-MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _kyso(args: list[str], env: dict[str, str]) -> str:
-    r = subprocess.run([str(BIN / "kyso"), *args], env=env, cwd=ROOT, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"kyso {' '.join(args)} failed: {r.stderr}")
-    return r.stdout
+from bench.harness import (  # noqa: E402
+    MODULE,
+    free_port,
+    kyso,
+    pg_schema,
+    service_env,
+    start_gunicorn,
+    stop,
+    throwaway_token,
+)
 
 
 def _csrs(n: int) -> list[str]:
@@ -198,71 +192,32 @@ def main() -> None:
     parser.add_argument("--issuing-key", default="rsa-3072")
     args = parser.parse_args()
 
-    from sqlalchemy import create_engine, text
-
     work = Path(tempfile.mkdtemp(prefix="kyso-bench-issuance-"))
-    (work / "tokens").mkdir()
-    conf = work / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {work / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    token, pin = "kyso-bench", secrets.token_hex(8)
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", token, "--pin", pin,
-                    "--so-pin", secrets.token_hex(8)], check=True, capture_output=True,
-                   env={**os.environ, "SOFTHSM2_CONF": str(conf)})
-    schema = f"bench_{secrets.token_hex(4)}"
-    admin = create_engine(args.database)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db_url = f"{args.database}{'&' if '?' in args.database else '?'}options=-csearch_path%3D{schema}"
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KYSO_")}
-    env.update({"SOFTHSM2_CONF": str(conf), "KYSO_DATABASE__URL": db_url, "KYSO_HSM__TOKEN_LABEL": token,
-                "KYSO_HSM__PIN": pin, "KYSO_SERVER__BIND": f"127.0.0.1:{port}", "KYSO_SERVER__WORKERS": "2",
-                "KYSO_LOGGING__LEVEL": "WARNING", "KYSO_CA__ROOT_KEY__KEY_TYPE": "rsa-3072",
-                "KYSO_CA__ISSUING_KEY__KEY_TYPE": args.issuing_key})
-    gunicorn = None
-    try:
-        _kyso(["db", "upgrade"], env)
-        _kyso(["ca", "init"], env)
-        _kyso(["users", "create", "admin", "--role", "ca-admin"], env)
-        key = _kyso(["users", "create", "connector", "--role", "client"], env).strip()
-        _kyso(["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "admin"], env)
-        _kyso(["clients", "bind", "connector", "000.00.12.H31", "--as", "admin"], env)
-        label = next(line.split("\t")[0] for line in _kyso(["hsm", "list"], env).splitlines()
+    conf, token, pin = throwaway_token(work)
+    port = free_port()
+    with pg_schema(args.database) as db_url:
+        env = service_env(conf, token, pin, db_url, port, KYSO_CA__ROOT_KEY__KEY_TYPE="rsa-3072",
+                          KYSO_CA__ISSUING_KEY__KEY_TYPE=args.issuing_key)
+        kyso(["db", "upgrade"], env)
+        kyso(["ca", "init"], env)
+        kyso(["users", "create", "admin", "--role", "ca-admin"], env)
+        key = kyso(["users", "create", "connector", "--role", "client"], env).strip()
+        kyso(["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "admin"], env)
+        kyso(["clients", "bind", "connector", "000.00.12.H31", "--as", "admin"], env)
+        label = next(line.split("\t")[0] for line in kyso(["hsm", "list"], env).splitlines()
                      if line.startswith("ca-issuing-"))
         scheme = "ecdsa-sha256" if args.issuing_key.startswith("ec") else "rsa-pkcs1-sha256"
-        print(f"issuing CA key {args.issuing_key} in SoftHSM2; PostgreSQL schema {schema}; {os.cpu_count()} CPUs")
-
+        print(f"issuing CA key {args.issuing_key} in SoftHSM2; PostgreSQL; {os.cpu_count()} CPUs")
         csrs = _csrs(args.requests + 40)
-        log = (work / "gunicorn.log").open("wb")
-        gunicorn = subprocess.Popen([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "kyso.app:create_app()"],
-                                    cwd=ROOT, env=env, stdout=log, stderr=log)
-        deadline = time.time() + 60
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or gunicorn.poll() is not None:
-                raise SystemExit("gunicorn did not become ready; see " + str(work / "gunicorn.log"))
-            time.sleep(0.3)
-        measure_api(port, key, csrs[:40], args.clients)  # warm both workers
-        ours, failed = measure_api(port, key, csrs[40:], args.clients)
-        gunicorn.terminate()
-        gunicorn.wait(timeout=30)
-        gunicorn = None
-
+        gunicorn = start_gunicorn(env, work, port)
+        try:
+            measure_api(port, key, csrs[:40], args.clients)  # warm both workers
+            ours, failed = measure_api(port, key, csrs[40:], args.clients)
+        finally:
+            stop(gunicorn)
         os.environ["SOFTHSM2_CONF"] = str(conf)
         raw = measure_keystore(token, pin, label, scheme, args.seconds)
         openssl = measure_openssl(work, args.issuing_key, csrs[: args.openssl_requests])
-    finally:
-        if gunicorn is not None:
-            gunicorn.kill()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
     print(f"ours: HTTP API, CSR in -> certificate out, 2 workers, {args.clients} clients: "
           f"{ours:8.1f} certs/s ({args.requests} requests, {failed} failed)")

@@ -28,11 +28,9 @@ from base64 import b64encode
 from pathlib import Path
 from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.issuance import _free_port, _kyso  # noqa: E402
+from bench.harness import free_port, kyso, service_env, start_gunicorn, throwaway_token  # noqa: E402
 
 
 def _client(port: int, requests: list[bytes], method: str, clients: int, prefix: str = "/ocsp",
@@ -82,21 +80,6 @@ def _client(port: int, requests: list[bytes], method: str, clients: int, prefix:
     return len(requests) / total, p99, failures[0]
 
 
-def _wait(port: int, path: str, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited")
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", path)
-            c.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"{what} did not start")
-
-
 def inside(args: argparse.Namespace) -> None:
     from asn1crypto import ocsp, pem, x509
     from cryptography import x509 as cx509
@@ -106,23 +89,14 @@ def inside(args: argparse.Namespace) -> None:
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     work = Path(tempfile.mkdtemp(prefix="kyso-bench-ocsp-"))
-    (work / "tokens").mkdir()
-    conf = work / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {work / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    token, pin = "kyso-bench", secrets.token_hex(8)
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", token, "--pin", pin,
-                    "--so-pin", secrets.token_hex(8)], check=True, capture_output=True,
-                   env={**os.environ, "SOFTHSM2_CONF": str(conf)})
+    conf, token, pin = throwaway_token(work)
     db_url = f"sqlite:///{work / 'kyso.db'}"
-    port, oport = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KYSO_")}
-    env.update({"SOFTHSM2_CONF": str(conf), "KYSO_DATABASE__URL": db_url, "KYSO_HSM__TOKEN_LABEL": token,
-                "KYSO_HSM__PIN": pin, "KYSO_SERVER__BIND": f"127.0.0.1:{port}", "KYSO_SERVER__WORKERS": "2",
-                "KYSO_LOGGING__LEVEL": "WARNING", "KYSO_CA__ROOT_KEY__KEY_TYPE": "rsa-3072"})
+    port, oport = free_port(), free_port()
+    env = service_env(conf, token, pin, db_url, port, KYSO_CA__ROOT_KEY__KEY_TYPE="rsa-3072")
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        _kyso(["db", "upgrade"], env)
-        _kyso(["ca", "init"], env)
+        kyso(["db", "upgrade"], env)
+        kyso(["ca", "init"], env)
         engine = create_engine(db_url)
         from ca_admin.crl import entry_der
         from ca_admin.models import CertificateAuthority, IssuedCertificate
@@ -154,7 +128,7 @@ def inside(args: argparse.Namespace) -> None:
             for s in range(0, len(rows), 2000):
                 conn.execute(insert(IssuedCertificate), rows[s:s + 2000])
         t0 = time.perf_counter()
-        _kyso(["ocsp", "refresh"], env)
+        kyso(["ocsp", "refresh"], env)
         print(f"{args.certs} certificates ({len(revoked)} revoked); responses pre-produced in "
               f"{time.perf_counter() - t0:.1f} s (SHA-1 and SHA-256 CertIDs)")
 
@@ -176,11 +150,7 @@ def inside(args: argparse.Namespace) -> None:
                                 "-port", str(oport), "-multi", "2", "-nmin", "60"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(osl)
-        log = (work / "gunicorn.log").open("wb")
-        gun = subprocess.Popen([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "kyso.app:create_app()"],
-                               cwd=ROOT, env=env, stdout=log, stderr=log)
-        procs.append(gun)
-        _wait(port, "/healthz", gun, "gunicorn")
+        procs.append(start_gunicorn(env, work, port, ready_path="/healthz"))
         time.sleep(1.0)  # openssl ocsp has no health path; it answers once listening
 
         import hashlib

@@ -22,11 +22,10 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.issuance import _free_port, _kyso, measure_keystore  # noqa: E402
+from bench.harness import free_port, kyso, pg_schema, service_env, start_gunicorn, stop, throwaway_token  # noqa: E402
+from bench.issuance import measure_keystore  # noqa: E402
 
 TS_CNF = """
 [ tsa ]
@@ -110,6 +109,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--openssl-requests", type=int, default=150)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--key-type", default="rsa-3072", help="the TSA key, made in the HSM")
     parser.add_argument("--database", default=os.environ.get(
         "KYSO_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
@@ -117,63 +117,30 @@ def main() -> None:
     from sqlalchemy import create_engine, text
 
     work = Path(tempfile.mkdtemp(prefix="kyso-bench-tsa-"))
-    (work / "tokens").mkdir()
-    conf = work / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {work / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    token, pin = "kyso-bench", secrets.token_hex(8)
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", token, "--pin", pin,
-                    "--so-pin", secrets.token_hex(8)], check=True, capture_output=True,
-                   env={**os.environ, "SOFTHSM2_CONF": str(conf)})
-    schema = f"bench_{secrets.token_hex(4)}"
-    admin = create_engine(args.database)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db_url = f"{args.database}{'&' if '?' in args.database else '?'}options=-csearch_path%3D{schema}"
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KYSO_")}
-    env.update({"SOFTHSM2_CONF": str(conf), "KYSO_DATABASE__URL": db_url, "KYSO_HSM__TOKEN_LABEL": token,
-                "KYSO_HSM__PIN": pin, "KYSO_SERVER__BIND": f"127.0.0.1:{port}", "KYSO_SERVER__WORKERS": "2",
-                "KYSO_LOGGING__LEVEL": "WARNING", "KYSO_CA__ROOT_KEY__KEY_TYPE": "rsa-3072"})
-    gunicorn = None
-    try:
-        _kyso(["db", "upgrade"], env)
-        _kyso(["ca", "init"], env)
+    conf, token, pin = throwaway_token(work)
+    port = free_port()
+    key_type = args.key_type
+    with pg_schema(args.database) as db_url:
+        env = service_env(conf, token, pin, db_url, port, KYSO_CA__ROOT_KEY__KEY_TYPE="rsa-3072",
+                          KYSO_PROFILES__TSA__HSM_KEY_TYPE=key_type)
+        kyso(["db", "upgrade"], env)
+        kyso(["ca", "init"], env)
         queries = _queries(args.requests + 20)
-        log = (work / "gunicorn.log").open("wb")
-        gunicorn = subprocess.Popen([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "kyso.app:create_app()"],
-                                    cwd=ROOT, env=env, stdout=log, stderr=log)
-        deadline = time.time() + 60
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                c.request("GET", "/readyz")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or gunicorn.poll() is not None:
-                raise SystemExit("gunicorn did not become ready; see " + str(work / "gunicorn.log"))
-            time.sleep(0.3)
-        measure_http(port, queries[:20], args.clients)  # warm up; makes the TSA certificate
-        ours, failed = measure_http(port, queries[20:], args.clients)
-        gunicorn.terminate()
-        gunicorn.wait(timeout=30)
-        gunicorn = None
-
-        with create_engine(db_url).connect() as conn:
+        gunicorn = start_gunicorn(env, work, port)
+        try:
+            measure_http(port, queries[:20], args.clients)  # warm up; makes the TSA certificate
+            ours, failed = measure_http(port, queries[20:], args.clients)
+        finally:
+            stop(gunicorn)
+        engine = create_engine(db_url)
+        with engine.connect() as conn:
             label, = conn.execute(text("SELECT key_label FROM certificates WHERE profile = 'tsa' "
                                        "ORDER BY id DESC LIMIT 1")).one()
-        key_type = os.environ.get("KYSO_PROFILES__TSA__HSM_KEY_TYPE", "rsa-3072")
+        engine.dispose()
         scheme = "ecdsa-sha256" if key_type.startswith("ec") else "rsa-pkcs1-sha256"
         os.environ["SOFTHSM2_CONF"] = str(conf)
         raw = measure_keystore(token, pin, label, scheme, args.seconds)
         openssl = measure_openssl(work, key_type, queries[: args.openssl_requests])
-    finally:
-        if gunicorn is not None:
-            gunicorn.kill()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
     print(f"TSA key {key_type} in SoftHSM2; PostgreSQL; 2 workers; {args.clients} clients; {os.cpu_count()} CPUs")
     print(f"ours: POST /tsa, token with certificate and nonce:   {ours:8.1f} stamps/s ({failed} failed)")

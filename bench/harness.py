@@ -1,0 +1,100 @@
+"""What the benchmarks share: a throwaway SoftHSM2 token, a throwaway PostgreSQL schema,
+the `kyso` CLI, and gunicorn started with the service's own configuration."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kyso(args: list[str], env: dict[str, str]) -> str:
+    r = subprocess.run([str(BIN / "kyso"), *args], env=env, cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"kyso {' '.join(args)} failed: {r.stderr}")
+    return r.stdout
+
+
+def throwaway_token(work: Path, label: str = "kyso-bench") -> tuple[Path, str, str]:
+    """A SoftHSM2 token under ``work``: (SOFTHSM2_CONF path, label, user PIN)."""
+    (work / "tokens").mkdir(exist_ok=True)
+    conf = work / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {work / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    pin = secrets.token_hex(8)
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin,
+                    "--so-pin", secrets.token_hex(8)], check=True, capture_output=True,
+                   env={**os.environ, "SOFTHSM2_CONF": str(conf)})
+    return conf, label, pin
+
+
+@contextmanager
+def pg_schema(database: str) -> Iterator[str]:
+    """A fresh schema in ``database``, dropped afterwards; yields a URL that uses it."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{secrets.token_hex(4)}"
+    admin = create_engine(database)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{database}{'&' if '?' in database else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def service_env(conf: Path, token: str, pin: str, db_url: str, port: int, **settings: str) -> dict[str, str]:
+    """The environment of a 2-worker service on ``port`` (plus KYSO_* ``settings``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KYSO_")}
+    env.update({"SOFTHSM2_CONF": str(conf), "KYSO_DATABASE__URL": db_url, "KYSO_HSM__TOKEN_LABEL": token,
+                "KYSO_HSM__PIN": pin, "KYSO_SERVER__BIND": f"127.0.0.1:{port}", "KYSO_SERVER__WORKERS": "2",
+                "KYSO_LOGGING__LEVEL": "WARNING", **settings})
+    return env
+
+
+def start_gunicorn(env: dict[str, str], work: Path, port: int, ready_path: str = "/readyz") -> subprocess.Popen[bytes]:
+    """gunicorn with config/gunicorn.conf.py, once it answers ``ready_path`` with 200."""
+    log = (work / "gunicorn.log").open("wb")
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "kyso.app:create_app()"],
+                            cwd=ROOT, env=env, stdout=log, stderr=log)
+    deadline = time.time() + 60
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", ready_path)
+            if c.getresponse().status == 200:
+                return proc
+        except OSError:
+            pass
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise SystemExit("gunicorn did not become ready; see " + str(work / "gunicorn.log"))
+        time.sleep(0.3)
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()

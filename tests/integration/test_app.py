@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import shutil
@@ -123,10 +124,14 @@ def test_roles(client: Any, services: Any, ca: Any) -> None:
 
 def test_api_keys_stored_hashed(services: Any) -> None:
     key = make_user(services, "ra", "ra-officer")
-    secret = key.rsplit("_", 1)[1]
+    # The secret is URL-safe base64 and may itself contain "_": split off the prefix and id only.
+    secret = key.split("_", 2)[2]
+    assert len(secret) == 43
     with transaction(services.sessions) as session:
         row = session.execute(select(ApiKey)).scalars().one()
-        assert secret not in row.secret_sha256 and len(row.secret_sha256) == 64
+        stored = [str(value) for value in vars(row).values()]
+        assert row.secret_sha256 == hashlib.sha256(secret.encode()).hexdigest()
+        assert not any(secret in value for value in stored)
 
 
 def test_self_test_signs_in_the_hsm(client: Any, services: Any, ca: Any, admin_key: str) -> None:
@@ -182,7 +187,7 @@ def test_logs_hold_no_secret(client: Any, services: Any, ca: Any, hsm_token: Any
         if line.startswith("{"):
             json.loads(line)
     assert hsm_token.pin not in err
-    assert key.rsplit("_", 1)[1] not in err
+    assert key.split("_", 2)[2] not in err
 
 
 def test_token_removed_gives_503_then_recovers(database: Any, hsm_token: Any, tmp_path: Any) -> None:

@@ -15,6 +15,8 @@ help:
 setup:
 	@scripts/setup.sh
 
+test bench: export KYSO_SETUP_TEST_TOOLS := 1
+
 run: setup
 	@scripts/run.sh
 

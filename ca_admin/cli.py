@@ -93,6 +93,24 @@ def ocsp_refresh(ctx: Context) -> None:
     svc = ctx.services
     made = ocsp.refresh(svc.sessions, svc.keystore, svc.settings)
     click.echo(f"{made} OCSP responses produced")
+    if svc.settings.ocsp.static_dir:
+        click.echo(f"response files under {svc.settings.ocsp.static_dir} written")
+
+
+@ocsp_group.command("nginx-conf")
+@click.option("--listen", default="80", show_default=True, help="nginx listen argument.")
+@click.option("--upstream", default="127.0.0.1:8080", show_default=True, help="Where Kyso (gunicorn) listens.")
+@pass_ctx
+@handle_errors
+def ocsp_nginx_conf(ctx: Context, listen: str, upstream: str) -> None:
+    """Print the nginx server configuration that answers OCSP from the response files
+    ([ocsp] static_dir) and passes everything else to Kyso (config/nginx/kyso.conf)."""
+    from ca_admin.ocsp_files import nginx_server_conf
+
+    static_dir = ctx.services.settings.ocsp.static_dir
+    if not static_dir:
+        raise click.UsageError("set [ocsp] static_dir (KYSO_OCSP__STATIC_DIR) first")
+    click.echo(nginx_server_conf(static_dir, upstream, listen), nl=False)
 
 
 # -- agencies -----------------------------------------------------------------------------

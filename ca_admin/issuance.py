@@ -27,6 +27,7 @@ from ca_admin import profiles as prof
 from ca_admin.crl import entry_der as crl_entry
 from ca_admin.csr import parse_csr
 from ca_admin.models import CertificateAuthority, CertificateRequest, IssuedCertificate, OcspResponse
+from ca_admin.ocsp_files import forget_certificate
 from ca_admin.registry import (
     Agency,
     Official,
@@ -567,6 +568,7 @@ def _forget_ocsp(session: Session, row: IssuedCertificate) -> None:
         session.execute(delete(OcspResponse))
     else:
         session.execute(delete(OcspResponse).where(OcspResponse.certificate_id == row.id))
+    forget_certificate(session, row.issuer_id, row.serial_hex, everything=row.profile == "ocsp-responder")
 
 
 def _staff(caller: Caller) -> None:

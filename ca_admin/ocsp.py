@@ -12,7 +12,6 @@ life, key in the HSM) is issued and rotated automatically.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import threading
 import time
@@ -24,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin.models import CertificateAuthority, IssuedCertificate, OcspResponse
+from ca_admin.ocsp_files import HASHES, issuer_hashes, static_of
 from ca_admin.service import ServiceCredential, active_ca_row, service_credential
 from ca_admin.x509build import key_identifier
 from hsm import KeyStore
@@ -31,7 +31,6 @@ from kyso.db import transaction, utcnow
 from kyso.settings import Settings
 
 log = logging.getLogger("kyso.ocsp")
-HASHES = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 
 
 class OcspRefusal(Exception):
@@ -104,7 +103,7 @@ def answer(factory: sessionmaker[Session], keystore: KeyStore, settings: Setting
         raise OcspRefusal("unauthorized")
     with transaction(factory) as session:
         issuing = _issuing(session)
-        name_hash, key_hash = _issuer_hashes(issuing)[alg]
+        name_hash, key_hash = issuer_hashes(issuing)[alg]
         if cert_id["issuer_name_hash"].native != name_hash or cert_id["issuer_key_hash"].native != key_hash:
             raise OcspRefusal("unauthorized")  # not a certificate of our issuing CA
         serial_hex = format(cert_id["serial_number"].native, "x")
@@ -141,20 +140,6 @@ def answer(factory: sessionmaker[Session], keystore: KeyStore, settings: Setting
     if row is not None and nonce is None:
         _store(factory, row.id, alg, produced, status)
     return produced
-
-
-_HASH_CACHE: dict[tuple[int, str], dict[str, tuple[bytes, bytes]]] = {}
-
-
-def _issuer_hashes(ca: CertificateAuthority) -> dict[str, tuple[bytes, bytes]]:
-    """issuerNameHash and issuerKeyHash of the issuing CA per algorithm, computed once."""
-    key = (ca.id, ca.serial_hex)
-    hashes = _HASH_CACHE.get(key)
-    if hashes is None:
-        cert = x509.Certificate.load(ca.certificate_der)
-        name, pub = cert.subject.dump(), cert.public_key["public_key"].contents[1:]
-        hashes = _HASH_CACHE[key] = {alg: (h(name).digest(), h(pub).digest()) for alg, h in HASHES.items()}
-    return hashes
 
 
 def _status(row: IssuedCertificate | None) -> tuple[str, dt.datetime | None, str | None]:
@@ -272,8 +257,23 @@ def _store(factory: sessionmaker[Session], certificate_id: int, alg: str, produc
                                          this_update=produced.this_update, next_update=produced.next_update))
             else:
                 row.der, row.this_update, row.next_update = produced.der, produced.this_update, produced.next_update
+            _write_file(session, certificate_id, alg, produced)
     except IntegrityError:
         pass  # another worker stored one at the same moment: either is right
+
+
+def _write_file(session: Session, certificate_id: int, alg: str, produced: Answer,
+                cert: IssuedCertificate | None = None, *, only_missing: bool = False) -> int:
+    """Write the response file too, inside the storing transaction (the certificate row is
+    locked and its status checked), so that it can never outlive a status change."""
+    store = static_of(session)
+    if store is None:
+        return 0
+    cert = cert or session.get(IssuedCertificate, certificate_id)
+    ca = session.get(CertificateAuthority, cert.issuer_id) if cert is not None else None
+    if cert is None or ca is None:
+        return 0
+    return store.write(ca, int(cert.serial_hex, 16), alg, produced.der, only_missing=only_missing)
 
 
 def refresh(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, *, serials: list[str] | None = None,
@@ -298,7 +298,7 @@ def refresh(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
     made = 0
     responder: ServiceCredential | None = None  # looked up once, on first need
     batch: list[tuple[int, str, Answer, Status]] = []
-    hashes = _issuer_hashes(issuing)
+    hashes = issuer_hashes(issuing)
     for cert_pk, serial, status in work:
         for alg, (name_hash, key_hash) in hashes.items():
             if (cert_pk, alg) in fresh:
@@ -313,7 +313,36 @@ def refresh(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
                 _store_many(factory, batch)
                 batch = []
     _store_many(factory, batch)
+    if serials is None:
+        write_files(factory, now)
     return made
+
+
+def write_files(factory: sessionmaker[Session], now: dt.datetime | None = None, batch: int = 500) -> int:
+    """Write the missing files of unexpired cached responses (when response files are on),
+    for instance after turning them on or moving them; returns how many were written. Each
+    batch locks its certificate rows, so a status change cannot slip between reading a
+    response and writing its file."""
+    now = now or utcnow()
+    written = 0
+    last_id = 0
+    while True:
+        with transaction(factory) as session:
+            if static_of(session) is None:
+                return 0
+            certs = list(session.execute(select(IssuedCertificate).where(IssuedCertificate.id > last_id)
+                                         .order_by(IssuedCertificate.id).limit(batch).with_for_update()).scalars())
+            if not certs:
+                return written
+            last_id = certs[-1].id
+            by_id = {c.id: c for c in certs}
+            for row in session.execute(select(OcspResponse).where(
+                    OcspResponse.certificate_id.in_(list(by_id)), OcspResponse.next_update > now)).scalars():
+                cert = by_id[row.certificate_id]
+                if cert.not_after > now:
+                    written += _write_file(session, cert.id, row.hash_algorithm,
+                                           Answer(row.der, row.this_update, row.next_update, True), cert,
+                                           only_missing=True)
 
 
 def _store_many(factory: sessionmaker[Session], batch: list[tuple[int, str, Answer, Status]]) -> None:
@@ -340,6 +369,7 @@ def _store_many(factory: sessionmaker[Session], batch: list[tuple[int, str, Answ
                                              this_update=ans.this_update, next_update=ans.next_update))
                 else:
                     row.der, row.this_update, row.next_update = ans.der, ans.this_update, ans.next_update
+                _write_file(session, cert_pk, alg, ans, cert)
     except IntegrityError:
         for cert_pk, alg, ans, status in batch:  # a request stored some meanwhile: one by one
             _store(factory, cert_pk, alg, ans, status)

@@ -96,8 +96,10 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5,
     return create_engine(parsed, connect_args=args, **kwargs)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, info: dict[str, object] | None = None) -> sessionmaker[Session]:
+    """``info`` is handed to every session (for collaborators a transaction needs, such as
+    the OCSP response files)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, info=dict(info or {}))
 
 
 @contextmanager

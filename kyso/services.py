@@ -71,7 +71,12 @@ class Services:
         if engine is None:
             engine = make_engine(settings.database.url, echo=settings.database.echo,
                                  pool_size=settings.database.pool_size)
-        return cls(settings, engine, make_sessionmaker(engine), keystore)
+        info: dict[str, object] = {}
+        if settings.ocsp.static_dir:
+            from ca_admin.ocsp_files import SESSION_KEY, StaticResponses
+
+            info[SESSION_KEY] = StaticResponses(Path(settings.ocsp.static_dir))
+        return cls(settings, engine, make_sessionmaker(engine, info), keystore)
 
     @property
     def keystore(self) -> KeyStore:

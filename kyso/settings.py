@@ -143,6 +143,9 @@ class OcspSettings:
     # Answers that need a fresh HSM signature (nonce, unknown serial, nothing cached) per
     # second per worker; beyond it: tryLater. Cached answers are never limited.
     max_signatures_per_second: int = 200
+    # Also write every pre-produced response as a file under this directory, named by the
+    # request, for a front web server to answer from ("" = off; see config/nginx/).
+    static_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,7 @@ def _anchor_paths(s: Settings) -> Settings:
         s,
         database=dataclasses.replace(s.database, url=url),
         hsm=dataclasses.replace(s.hsm, pin_file=_anchor(s.hsm.pin_file), softhsm2_conf=_anchor(s.hsm.softhsm2_conf)),
+        ocsp=dataclasses.replace(s.ocsp, static_dir=_anchor(s.ocsp.static_dir)),
     )
 
 

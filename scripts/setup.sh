@@ -16,6 +16,12 @@ if [ "${KYSO_SETUP_SKIP_PACKAGES:-}" = 1 ]; then :; else
 [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null || missing+=(opensc)
 command -v openssl >/dev/null || missing+=(openssl)
+# What only the tests and benches use (`make test` and `make bench` set KYSO_SETUP_TEST_TOOLS):
+# nginx with njs answers OCSP from Kyso's response files.
+if [ "${KYSO_SETUP_TEST_TOOLS:-}" = 1 ]; then
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  [ -e /usr/lib/nginx/modules/ngx_http_js_module.so ] || missing+=(libnginx-mod-http-js)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing Debian packages: ${missing[*]}"

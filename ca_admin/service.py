@@ -271,9 +271,14 @@ class ServiceCredential:
 
 
 def service_credential(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, profile: str,
-                       common_name: str, now: dt.datetime | None = None) -> ServiceCredential:
+                       common_name: str, now: dt.datetime | None = None, *,
+                       caller_checks_status: bool = False) -> ServiceCredential:
     """The current credential for ``profile`` (ocsp-responder or tsa); a new key and
-    certificate are made when none stays good long enough or the current one was revoked."""
+    certificate are made when none stays good long enough or the current one was revoked.
+
+    A credential cached in this process is re-read from the database unless the caller
+    checks its certificate's status itself, in a transaction it makes anyway (the TSA does,
+    in the one that takes its serial)."""
     from ca_admin import issuance
     from ca_admin.models import CertificateRequest, IssuedCertificate
 
@@ -282,6 +287,8 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
     horizon = now + dt.timedelta(days=days)
     cache_key = (str(factory.kw["bind"].url), profile)
     cached = _SERVICE_CACHE.get(cache_key)
+    if cached is not None and time.monotonic() < cached[0] and caller_checks_status:
+        return cached[1]
     if cached is not None and time.monotonic() < cached[0]:
         # Another worker may have revoked it: one indexed read keeps every worker honest.
         with transaction(factory) as session:

@@ -14,11 +14,12 @@ import logging
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core, tsp, x509
-from sqlalchemy import Integer, String, func, select
+from sqlalchemy import Integer, String, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from ca_admin.service import ServiceCredential, service_credential
-from ca_admin.x509build import der_length
+from ca_admin.models import IssuedCertificate
+from ca_admin.service import ServiceCredential, forget_service_credentials, service_credential
+from ca_admin.x509build import der_length, der_sequence
 from hsm import KeyStore
 from kyso.db import Base, UTCDateTime, advisory_lock, transaction, utcnow
 from kyso.errors import KysoError
@@ -91,24 +92,33 @@ def parse_request(body: bytes, settings: Settings) -> ParsedRequest:
     return ParsedRequest(alg, digest, req["nonce"].native, bool(req["cert_req"].native))
 
 
+class _CredentialGone(Exception):
+    """The TSA certificate was revoked (by another worker) since this process cached it."""
+
+
 def _next_serial(factory: sessionmaker[Session], parsed: ParsedRequest, settings: Settings,
-                 now: dt.datetime | None) -> tuple[int, dt.datetime]:
-    """A unique, increasing serial and a time never earlier than the previous token's."""
+                 now: dt.datetime | None, credential: ServiceCredential) -> tuple[int, dt.datetime]:
+    """A unique, increasing serial and a time never earlier than the previous token's; in
+    the same transaction, the TSA certificate is checked to be still good."""
     with transaction(factory) as session:
         advisory_lock(session, TSA_LOCK)
         # Read the clock only once the lock is held: a request that waited for it must not
         # carry a time from before the token issued while it waited.
         now = now or utcnow()
-        last = session.execute(select(func.max(TimestampToken.gen_time))).scalar_one_or_none()
+        last, status = session.execute(select(
+            select(func.max(TimestampToken.gen_time)).scalar_subquery(),
+            select(IssuedCertificate.status).where(IssuedCertificate.id == credential.certificate_id)
+            .scalar_subquery())).one()
+        if status != "good":
+            raise _CredentialGone
         if last is not None and now < last:
             log.error("clock went backwards: now %s is before the last time stamp %s",
                       now.isoformat(), last.isoformat())
             raise TsaRefusal("time_not_available", "the time source is not available", http_status=503)
-        row = TimestampToken(gen_time=now, hash_algorithm=parsed.hash_algorithm, imprint_hex=parsed.digest.hex(),
-                             policy=settings.tsa.policy_oid)
-        session.add(row)
-        session.flush()
-        return row.serial, now
+        serial = session.execute(insert(TimestampToken).values(
+            gen_time=now, hash_algorithm=parsed.hash_algorithm, imprint_hex=parsed.digest.hex(),
+            policy=settings.tsa.policy_oid).returning(TimestampToken.serial)).scalar_one()
+        return serial, now
 
 
 def stamp(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, body: bytes,
@@ -116,9 +126,17 @@ def stamp(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings
     """Answer a TimeStampReq with a granted TimeStampResp (or raise TsaRefusal)."""
     parsed = parse_request(body, settings)
     try:
-        credential = service_credential(factory, keystore, settings, "tsa", "Kyso TSA")
-        serial, gen_time = _next_serial(factory, parsed, settings, now)
+        try:
+            credential = service_credential(factory, keystore, settings, "tsa", "Kyso TSA",
+                                            caller_checks_status=True)
+            serial, gen_time = _next_serial(factory, parsed, settings, now, credential)
+        except _CredentialGone:
+            forget_service_credentials()
+            credential = service_credential(factory, keystore, settings, "tsa", "Kyso TSA")
+            serial, gen_time = _next_serial(factory, parsed, settings, now, credential)
         return _token(keystore, settings, credential, parsed, serial, gen_time)
+    except _CredentialGone:
+        raise TsaRefusal("system_failure", "the time-stamping service is not available", http_status=503) from None
     except KysoError as exc:
         # RFC 3161 clients expect a TimeStampResp whatever went wrong.
         log.error("time-stamp failed: %s", exc.code)
@@ -126,8 +144,59 @@ def stamp(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings
                          http_status=503 if exc.status == 503 else 500) from exc
 
 
+def _tlv(tag: int, body: bytes) -> bytes:
+    return bytes([tag]) + der_length(len(body)) + body
+
+
+_OID_TST_INFO = core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump()
+_OID_SIGNED_DATA = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
+
+
+@dataclass(frozen=True)
+class _Prefab:
+    """What every token of one TSA credential shares, DER-encoded once: building these with
+    asn1crypto per request cost most of a time stamp (re-encoding the certificates)."""
+
+    digest_name: str
+    digest_algorithm: bytes
+    signature_algorithm: bytes
+    sid: bytes
+    content_type_attr: bytes
+    signing_certificate_attr: bytes
+    certificates: bytes  # [0] IMPLICIT SET OF Certificate, for certReq
+
+
+_PREFABS: dict[tuple[bytes, tuple[bytes, ...], str], _Prefab] = {}
+
+
+def _prefab(credential: ServiceCredential) -> _Prefab:
+    key = (credential.certificate_der, credential.chain_der, credential.scheme.value)
+    prefab = _PREFABS.get(key)
+    if prefab is None:
+        cert = x509.Certificate.load(credential.certificate_der)
+        digest_name = credential.scheme.hash_name  # the SignerInfo digest must be the signature's hash
+        signing_certificate = cms.CMSAttribute({"type": "signing_certificate_v2", "values": [{
+            "certs": [{"cert_hash": hashlib.sha256(credential.certificate_der).digest(),
+                       "issuer_serial": {"issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
+                                         "serial_number": cert.serial_number}}]}]})
+        prefab = _Prefab(
+            digest_name=digest_name,
+            digest_algorithm=algos.DigestAlgorithm({"algorithm": digest_name}).dump(),
+            signature_algorithm=_signer_algorithm(credential.scheme.value).dump(),
+            sid=cms.IssuerAndSerialNumber({"issuer": cert.issuer, "serial_number": cert.serial_number}).dump(),
+            content_type_attr=cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}).dump(),
+            signing_certificate_attr=signing_certificate.dump(),
+            certificates=_tlv(0xA0, credential.certificate_der + b"".join(credential.chain_der)),
+        )
+        if len(_PREFABS) > 16:
+            _PREFABS.clear()
+        _PREFABS[key] = prefab
+    return prefab
+
+
 def _token(keystore: KeyStore, settings: Settings, credential: ServiceCredential, parsed: ParsedRequest,
            serial: int, gen_time: dt.datetime) -> bytes:
+    """The TimeStampResp, assembled from DER parts (RFC 3161, RFC 5652, RFC 5035)."""
     info: dict[str, object] = {
         "version": "v1",
         "policy": settings.tsa.policy_oid,
@@ -140,42 +209,22 @@ def _token(keystore: KeyStore, settings: Settings, credential: ServiceCredential
     }
     if parsed.nonce is not None:
         info["nonce"] = parsed.nonce
-    tst_info = tsp.TSTInfo(info)
-    tst_der = tst_info.dump()
-    cert = x509.Certificate.load(credential.certificate_der)
-    scheme = credential.scheme
-    digest_name = scheme.hash_name  # the SignerInfo digest must be the signature's hash
-    attrs = cms.CMSAttributes([
-        {"type": "content_type", "values": ["tst_info"]},
-        {"type": "signing_time", "values": [cms.Time({"utc_time": gen_time.replace(microsecond=0)})]},
-        {"type": "message_digest", "values": [hashlib.new(digest_name, tst_der).digest()]},
-        {"type": "signing_certificate_v2", "values": [{
-            "certs": [{"cert_hash": hashlib.sha256(credential.certificate_der).digest(),
-                       "issuer_serial": {"issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
-                                         "serial_number": cert.serial_number}}],
-        }]},
-    ])
-    signature = keystore.sign(credential.key_label, attrs.dump(), scheme)
-    signer = cms.SignerInfo({
-        "version": "v1",
-        "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
-            "issuer": cert.issuer, "serial_number": cert.serial_number}),
-        "digest_algorithm": algos.DigestAlgorithm({"algorithm": digest_name}),
-        "signed_attrs": attrs,
-        "signature_algorithm": _signer_algorithm(scheme.value),
-        "signature": signature,
-    })
-    signed: dict[str, object] = {
-        "version": "v3",
-        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest_name})],
-        "encap_content_info": {"content_type": "tst_info", "content": core.ParsableOctetString(tst_der)},
-        "signer_infos": [signer],
-    }
-    if parsed.cert_req:
-        signed["certificates"] = [cms.CertificateChoices(name="certificate", value=x509.Certificate.load(der))
-                                  for der in (credential.certificate_der, *credential.chain_der)]
-    token = cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed)})
-    return bytes(tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump())
+    tst_der = tsp.TSTInfo(info).dump()
+    pre = _prefab(credential)
+    signing_time = cms.CMSAttribute({"type": "signing_time",
+                                     "values": [cms.Time({"utc_time": gen_time.replace(microsecond=0)})]}).dump()
+    message_digest = cms.CMSAttribute({"type": "message_digest",
+                                       "values": [hashlib.new(pre.digest_name, tst_der).digest()]}).dump()
+    # DER: a SET OF is sorted by the encodings of its elements.
+    attrs = b"".join(sorted((pre.content_type_attr, signing_time, message_digest, pre.signing_certificate_attr)))
+    signature = keystore.sign(credential.key_label, _tlv(0x31, attrs), credential.scheme)
+    signer_info = der_sequence(b"\x02\x01\x01" + pre.sid + pre.digest_algorithm + _tlv(0xA0, attrs)
+                               + pre.signature_algorithm + _tlv(0x04, signature))
+    encap = der_sequence(_OID_TST_INFO + _tlv(0xA0, _tlv(0x04, tst_der)))
+    signed_data = der_sequence(b"\x02\x01\x03" + _tlv(0x31, pre.digest_algorithm) + encap
+                               + (pre.certificates if parsed.cert_req else b"") + _tlv(0x31, signer_info))
+    token = der_sequence(_OID_SIGNED_DATA + _tlv(0xA0, signed_data))
+    return der_sequence(der_sequence(b"\x02\x01\x00") + token)
 
 
 def _signer_algorithm(scheme: str) -> cms.SignedDigestAlgorithm:

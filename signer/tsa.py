@@ -13,17 +13,18 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from asn1crypto import algos, cms, core, tsp, x509
+from asn1crypto import tsp
 from sqlalchemy import Integer, String, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from ca_admin.models import IssuedCertificate
 from ca_admin.service import ServiceCredential, forget_service_credentials, service_credential
-from ca_admin.x509build import der_length, der_sequence
+from ca_admin.x509build import der_sequence
 from hsm import KeyStore
 from kyso.db import Base, UTCDateTime, advisory_lock, transaction, utcnow
 from kyso.errors import KysoError
 from kyso.settings import Settings
+from signer import cmsbuild
 
 log = logging.getLogger("kyso.tsa")
 TSA_LOCK = 0x6B79736F3000
@@ -55,7 +56,7 @@ class TsaRefusal(Exception):
         # asn1crypto models timeStampToken as mandatory; RFC 3161 omits it on rejection.
         status = tsp.PKIStatusInfo({"status": "rejection", "status_string": [self.text],
                                     "fail_info": tsp.PKIFailureInfo({self.fail_info})}).dump()
-        return b"\x30" + der_length(len(status)) + status
+        return der_sequence(status)
 
 
 @dataclass(frozen=True)
@@ -144,59 +145,9 @@ def stamp(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings
                          http_status=503 if exc.status == 503 else 500) from exc
 
 
-def _tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + der_length(len(body)) + body
-
-
-_OID_TST_INFO = core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump()
-_OID_SIGNED_DATA = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
-
-
-@dataclass(frozen=True)
-class _Prefab:
-    """What every token of one TSA credential shares, DER-encoded once: building these with
-    asn1crypto per request cost most of a time stamp (re-encoding the certificates)."""
-
-    digest_name: str
-    digest_algorithm: bytes
-    signature_algorithm: bytes
-    sid: bytes
-    content_type_attr: bytes
-    signing_certificate_attr: bytes
-    certificates: bytes  # [0] IMPLICIT SET OF Certificate, for certReq
-
-
-_PREFABS: dict[tuple[bytes, tuple[bytes, ...], str], _Prefab] = {}
-
-
-def _prefab(credential: ServiceCredential) -> _Prefab:
-    key = (credential.certificate_der, credential.chain_der, credential.scheme.value)
-    prefab = _PREFABS.get(key)
-    if prefab is None:
-        cert = x509.Certificate.load(credential.certificate_der)
-        digest_name = credential.scheme.hash_name  # the SignerInfo digest must be the signature's hash
-        signing_certificate = cms.CMSAttribute({"type": "signing_certificate_v2", "values": [{
-            "certs": [{"cert_hash": hashlib.sha256(credential.certificate_der).digest(),
-                       "issuer_serial": {"issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
-                                         "serial_number": cert.serial_number}}]}]})
-        prefab = _Prefab(
-            digest_name=digest_name,
-            digest_algorithm=algos.DigestAlgorithm({"algorithm": digest_name}).dump(),
-            signature_algorithm=_signer_algorithm(credential.scheme.value).dump(),
-            sid=cms.IssuerAndSerialNumber({"issuer": cert.issuer, "serial_number": cert.serial_number}).dump(),
-            content_type_attr=cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}).dump(),
-            signing_certificate_attr=signing_certificate.dump(),
-            certificates=_tlv(0xA0, credential.certificate_der + b"".join(credential.chain_der)),
-        )
-        if len(_PREFABS) > 16:
-            _PREFABS.clear()
-        _PREFABS[key] = prefab
-    return prefab
-
-
 def _token(keystore: KeyStore, settings: Settings, credential: ServiceCredential, parsed: ParsedRequest,
            serial: int, gen_time: dt.datetime) -> bytes:
-    """The TimeStampResp, assembled from DER parts (RFC 3161, RFC 5652, RFC 5035)."""
+    """The TimeStampResp (RFC 3161) for one request."""
     info: dict[str, object] = {
         "version": "v1",
         "policy": settings.tsa.policy_oid,
@@ -210,27 +161,9 @@ def _token(keystore: KeyStore, settings: Settings, credential: ServiceCredential
     if parsed.nonce is not None:
         info["nonce"] = parsed.nonce
     tst_der = tsp.TSTInfo(info).dump()
-    pre = _prefab(credential)
-    signing_time = cms.CMSAttribute({"type": "signing_time",
-                                     "values": [cms.Time({"utc_time": gen_time.replace(microsecond=0)})]}).dump()
-    message_digest = cms.CMSAttribute({"type": "message_digest",
-                                       "values": [hashlib.new(pre.digest_name, tst_der).digest()]}).dump()
-    # DER: a SET OF is sorted by the encodings of its elements.
-    attrs = b"".join(sorted((pre.content_type_attr, signing_time, message_digest, pre.signing_certificate_attr)))
-    signature = keystore.sign(credential.key_label, _tlv(0x31, attrs), credential.scheme)
-    signer_info = der_sequence(b"\x02\x01\x01" + pre.sid + pre.digest_algorithm + _tlv(0xA0, attrs)
-                               + pre.signature_algorithm + _tlv(0x04, signature))
-    encap = der_sequence(_OID_TST_INFO + _tlv(0xA0, _tlv(0x04, tst_der)))
-    signed_data = der_sequence(b"\x02\x01\x03" + _tlv(0x31, pre.digest_algorithm) + encap
-                               + (pre.certificates if parsed.cert_req else b"") + _tlv(0x31, signer_info))
-    token = der_sequence(_OID_SIGNED_DATA + _tlv(0xA0, signed_data))
+    pre = cmsbuild.prefab(credential.certificate_der, credential.chain_der, credential.scheme)
+    token = cmsbuild.signed_data(
+        pre, lambda attrs: keystore.sign(credential.key_label, attrs, credential.scheme),
+        content_type="tst_info", content_digest=hashlib.new(pre.digest_name, tst_der).digest(),
+        encapsulated=tst_der, signing_time=gen_time, with_certificates=parsed.cert_req)
     return der_sequence(der_sequence(b"\x02\x01\x00") + token)
-
-
-def _signer_algorithm(scheme: str) -> cms.SignedDigestAlgorithm:
-    from hsm import SignatureScheme
-
-    s = SignatureScheme(scheme)
-    if s.family == "rsa-pkcs1":  # in CMS the signature algorithm is plain rsaEncryption
-        return cms.SignedDigestAlgorithm({"algorithm": "rsassa_pkcs1v15"})
-    return cms.SignedDigestAlgorithm(s.signature_algorithm().native)

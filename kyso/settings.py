@@ -164,6 +164,34 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class SigningSettings:
+    # Largest document accepted by the signing endpoints, in bytes.
+    max_document_bytes: int = 50 * 1024 * 1024
+    # Most digests in one POST /api/v1/sign/hashes (and one CSC signHash).
+    max_hashes: int = 1000
+    # Signature schemes the policy allows; for an RSA key the first RSA one allowed is the
+    # default, a caller may ask for another allowed one.
+    allowed_schemes: tuple[str, ...] = ("rsa-pkcs1-sha256", "rsa-pss-sha256", "ecdsa-sha256",
+                                        "rsa-pkcs1-sha384", "rsa-pss-sha384", "ecdsa-sha384",
+                                        "rsa-pkcs1-sha512", "rsa-pss-sha512", "ecdsa-sha512")
+    # Digest algorithms accepted for hashes and documents.
+    allowed_digests: tuple[str, ...] = ("sha256", "sha384", "sha512")
+    # An official's consent (PIN or TOTP): consecutive failures before the credential locks
+    # (an administrator unlocks it), and attempts per minute per official.
+    consent_max_failures: int = 5
+    consent_attempts_per_minute: int = 10
+    # TOTP (RFC 6238): period, digits, and steps of clock drift accepted either side.
+    totp_period: int = 30
+    totp_digits: int = 6
+    totp_drift_steps: int = 1
+    # Default PAdES level when the caller names none: B-B, B-T, B-LT or B-LTA.
+    default_pdf_level: str = "B-LT"
+    # Document and signature images: largest PNG accepted, in bytes and pixels a side.
+    max_image_bytes: int = 2 * 1024 * 1024
+    max_image_side: int = 4000
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -174,6 +202,7 @@ class Settings:
     crl: CrlSettings = field(default_factory=CrlSettings)
     ocsp: OcspSettings = field(default_factory=OcspSettings)
     tsa: TsaSettings = field(default_factory=TsaSettings)
+    signing: SigningSettings = field(default_factory=SigningSettings)
     profiles: dict[str, ProfileSettings] = field(default_factory=dict)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
@@ -263,6 +292,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 NON_SETTING_VARIABLES = {
     "KYSO_CONFIG", "KYSO_OPERATOR", "KYSO_TEST_DATABASE_URL", "KYSO_TEST_REQUIRE_POSTGRES",
     "KYSO_SETUP_SO_PIN", "KYSO_SETUP_SKIP_CA", "KYSO_SETUP_SKIP_PACKAGES", "KYSO_SETUP_SKIP_VENV",
+    "KYSO_SETUP_TEST_TOOLS",
 }
 
 
@@ -322,6 +352,7 @@ def _anchor_paths(s: Settings) -> Settings:
     )
 
 
+_SCHEMES = {f"{family}-{h}" for family in ("rsa-pkcs1", "rsa-pss", "ecdsa") for h in ("sha256", "sha384", "sha512")}
 _KEY_TYPES = {"rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"}
 
 
@@ -342,5 +373,16 @@ def _check_values(s: Settings) -> None:
                 raise ConfigError.invalid(f"profiles.{pname}.key_types", f"among {', '.join(sorted(_KEY_TYPES))}")
         if not 1 <= p.validity_days <= 36525:
             raise ConfigError.invalid(f"profiles.{pname}.validity_days", "between 1 and 36525")
+    g = s.signing
+    for scheme in g.allowed_schemes:
+        if scheme not in _SCHEMES:
+            raise ConfigError.invalid("signing.allowed_schemes", f"among {', '.join(sorted(_SCHEMES))}")
+    for digest in g.allowed_digests:
+        if digest not in ("sha256", "sha384", "sha512"):
+            raise ConfigError.invalid("signing.allowed_digests", "among sha256, sha384, sha512")
+    if g.default_pdf_level not in ("B-B", "B-T", "B-LT", "B-LTA"):
+        raise ConfigError.invalid("signing.default_pdf_level", "B-B, B-T, B-LT or B-LTA")
+    if not 1 <= g.consent_max_failures <= 20 or not 4 <= g.totp_digits <= 10 or g.totp_period < 10:
+        raise ConfigError.invalid("signing", "consent_max_failures 1-20, totp_digits 4-10, totp_period >= 10")
     if s.server.workers < 1 or s.server.max_body_bytes < 1024:
         raise ConfigError.invalid("server", "workers >= 1 and max_body_bytes >= 1024")

@@ -522,6 +522,65 @@ class KeyStore:
         payload = plan.digest_info_prefix + digest if plan.family == "rsa-pkcs1" else digest
         return self._sign_planned(label, payload, plan, plan.digest_mech, plan.digest_param)
 
+    def sign_digests(self, label: str, digests: list[bytes], scheme: SignatureScheme | str) -> list[bytes]:
+        """Sign many digests with one key under one hold of the module lock (hash batches):
+        the key is looked up once and no other request interleaves."""
+        plan = _plan(scheme)
+        for digest in digests:
+            if len(digest) != plan.digest_size:
+                raise UnsupportedAlgorithm(f"a {len(digest)}-byte digest for {plan.scheme.value}")
+        prefix = plan.digest_info_prefix if plan.family == "rsa-pkcs1" else b""
+
+        def op(session: Any) -> list[bytes]:
+            priv, key_algorithm = self._required_private(session, label)
+            if key_algorithm != plan.key_algorithm:
+                raise UnsupportedAlgorithm(f"{plan.scheme.value} with the {key_algorithm} key '{label}'")
+            out = []
+            for digest in digests:
+                raw = priv.sign(prefix + digest, mechanism=plan.digest_mech, mechanism_param=plan.digest_param)
+                out.append(_der_ecdsa(raw) if plan.family == "ecdsa" else bytes(raw))
+            return out
+
+        return self._call(op)
+
+    # -- secrets for one-time passwords (RFC 4226/6238): HMAC inside the token ----------------
+
+    def import_hmac_secret(self, label: str, secret: bytes) -> None:
+        """Store a sensitive, non-extractable HMAC secret (an official's TOTP seed): after
+        this only the token can compute with it."""
+
+        def op(session: Any) -> None:
+            if list(session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: label})):
+                raise KeyAlreadyExists(label)
+            session.create_object({
+                Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                Attribute.VALUE: secret, Attribute.TOKEN: True, Attribute.PRIVATE: True,
+                Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True,
+                Attribute.VERIFY: False, Attribute.ENCRYPT: False, Attribute.DECRYPT: False,
+                Attribute.DERIVE: False, Attribute.LABEL: label,
+            })
+
+        self._call(op)
+
+    def hmac_sha1(self, label: str, messages: list[bytes]) -> list[bytes]:
+        """HMAC-SHA1 of each message with the secret ``label`` (TOTP checks a few steps)."""
+
+        def op(session: Any) -> list[bytes]:
+            try:
+                key = session.get_key(object_class=ObjectClass.SECRET_KEY, label=label)
+            except p11e.NoSuchKey as exc:
+                raise KeyNotFound(label) from exc
+            return [bytes(key.sign(m, mechanism=Mechanism.SHA_1_HMAC)) for m in messages]
+
+        return self._call(op)
+
+    def delete_secret(self, label: str) -> None:
+        def op(session: Any) -> None:
+            for obj in list(session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: label})):
+                obj.destroy()
+
+        self._call(op)
+
     def _sign_planned(self, label: str, payload: bytes, plan: _Plan, mechanism: Any,
                       param: Any) -> bytes:
         def op(session: Any) -> bytes:

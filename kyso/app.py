@@ -21,7 +21,7 @@ from kyso.db import translate_operational_error
 from kyso.errors import BadRequest, InternalError, KysoError, PayloadTooLarge
 from kyso.services import Services
 from kyso.settings import Settings, load_settings
-from kyso.web import assign_request_id, authenticate_request, problem_response
+from kyso.web import assign_request_id, authenticate_request, body_limit_of, problem_response
 
 log = logging.getLogger("kyso.app")
 access_log = logging.getLogger("kyso.access")
@@ -68,7 +68,8 @@ def _install_hooks(app: Flask) -> None:
         g.started = time.perf_counter()
         rid = assign_request_id()
         logs.request_id_var.set(rid)
-        limit = app.config["MAX_CONTENT_LENGTH"]
+        limit = body_limit_of(app)
+        request.max_content_length = limit
         if request.content_length is not None and request.content_length > limit:
             raise RequestEntityTooLarge()  # refused before any work, authentication included
         authenticate_request()
@@ -107,7 +108,7 @@ def _install_hooks(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_error: Any) -> Response:
-        limit = app.config["MAX_CONTENT_LENGTH"]
+        limit = request.max_content_length or app.config["MAX_CONTENT_LENGTH"]
         return problem_response(PayloadTooLarge(
             f"the request body exceeds the limit of {limit} bytes",
             f"nội dung yêu cầu vượt quá giới hạn {limit} byte",

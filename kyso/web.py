@@ -53,6 +53,25 @@ def roles(*allowed: Role) -> Callable[[F], F]:
     return decorate
 
 
+def body_limit(limit: Callable[[Any], int]) -> Callable[[F], F]:
+    """Give a view its own body limit, from settings (documents to sign are larger than
+    anything else; server.max_body_bytes applies to every other view)."""
+
+    def decorate(view: F) -> F:
+        view._kyso_body_limit = limit  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+def body_limit_of(app: Any) -> int:
+    view = app.view_functions.get(request.endpoint or "")
+    limit = getattr(view, "_kyso_body_limit", None)
+    if limit is not None:
+        return int(limit(services().settings))
+    return int(app.config["MAX_CONTENT_LENGTH"])
+
+
 def current_caller() -> Caller:
     caller: Caller | None = g.get("caller")
     if caller is None:
@@ -113,4 +132,6 @@ def problem_response(error: KysoError) -> Response:
     resp.content_type = PROBLEM_JSON
     if error.status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="kyso"'
+    if error.status in (429, 503):
+        resp.headers["Retry-After"] = str(error.extra.get("retry_after", 5))
     return resp

@@ -16,6 +16,11 @@ tsa_bp = Blueprint("tsa", __name__)
 
 def register(app: Flask, *, public_only: bool) -> None:
     app.register_blueprint(tsa_bp)
+    if not public_only:
+        from signer.api import consent_bp, sign_bp
+
+        app.register_blueprint(sign_bp)
+        app.register_blueprint(consent_bp)
 
 
 @tsa_bp.post("/tsa")

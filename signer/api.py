@@ -1,0 +1,245 @@
+"""Signing API for eOffice and the axis connectors: /api/v1/sign/...
+
+Callers are API clients (role client) acting for the agencies they are bound to. Options
+come in the query string (the document is the raw body) or, for multipart requests, as a
+JSON part named ``options`` next to the ``file`` part. An official's consent (PIN or TOTP)
+comes in the ``X-Kyso-Consent`` header. Each response carries the signature id and the
+document digest in headers, and is sent only after the signature's record and audit entry
+committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from ca_admin.api import STAFF, json_body
+from kyso.callers import Role
+from kyso.errors import BadRequest
+from kyso.web import body_limit, current_caller, request_id, roles, services
+from signer import cades, credentials, images
+from signer.credentials import Credential
+
+sign_bp = Blueprint("sign_api", __name__, url_prefix="/api/v1/sign")
+consent_bp = Blueprint("sign_admin", __name__, url_prefix="/api/v1/admin")
+CONSENT_HEADER = "X-Kyso-Consent"
+
+
+def _document_limit(settings: Any) -> int:
+    return int(settings.signing.max_document_bytes) + 1024 * 1024  # room for multipart framing
+
+
+def document_and_options() -> tuple[bytes, dict[str, Any]]:
+    """The document and the options: raw body + query, or multipart ``file`` + ``options``."""
+    options: dict[str, Any] = {k: v for k, v in request.args.items()}
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise BadRequest("a multipart request needs a 'file' part", "yêu cầu multipart cần phần 'file'")
+        data = upload.read()
+        raw = request.form.get("options") or (request.files["options"].read().decode("utf-8", "replace")
+                                              if "options" in request.files else "")
+        if raw:
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                raise BadRequest("the 'options' part must be JSON", "phần 'options' phải là JSON") from None
+            if not isinstance(parsed, dict):
+                raise BadRequest("the 'options' part must be a JSON object", "phần 'options' phải là đối tượng JSON")
+            options.update(parsed)
+    else:
+        data = request.get_data(cache=False)
+    limit = services().settings.signing.max_document_bytes
+    if len(data) > limit:
+        from kyso.errors import PayloadTooLarge
+
+        raise PayloadTooLarge(f"a document is at most {limit} bytes", f"tài liệu tối đa {limit} byte",
+                              extra={"limit_bytes": limit})
+    if not data:
+        raise BadRequest("the document is empty", "tài liệu trống")
+    return data, options
+
+
+def _flag(options: dict[str, Any], name: str, default: bool = False) -> bool:
+    value = options.get(name, default)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no", ""):
+        return False
+    raise BadRequest(f"'{name}' must be true or false", f"'{name}' phải là true hoặc false")
+
+
+def authorised_credential(options: dict[str, Any], action: str) -> Credential:
+    """The credential named in the options, after the pre-sign checks and, for a personal
+    key, the official's consent."""
+    svc = services()
+    ref = options.get("credential")
+    if not isinstance(ref, str) or not ref.strip():
+        raise BadRequest("'credential' is required (a certificate serial, agency:<code> or official:<id>)",
+                         "cần 'credential' (số hiệu chứng thư, agency:<mã> hoặc official:<id>)")
+    caller = current_caller()
+    credential = credentials.resolve(svc.sessions, caller, ref, action=action, request_id=request_id())
+    credentials.check_consent(svc.sessions, svc.keystore, svc.settings, caller, credential,
+                              request.headers.get(CONSENT_HEADER), request_id=request_id())
+    return credential
+
+
+def _headers(sig_id: str, alg: str, digest: bytes) -> dict[str, str]:
+    return {"X-Kyso-Signature-Id": sig_id,
+            "X-Kyso-Document-Digest": f"{alg}={base64.b64encode(digest).decode()}"}
+
+
+# -- CMS / CAdES ---------------------------------------------------------------------------------------
+
+@sign_bp.post("/cms")
+@roles(Role.CLIENT)
+@body_limit(_document_limit)
+def sign_cms() -> Response:
+    """Any file: detached (default) or attached CAdES, B-B or B-T."""
+    svc = services()
+    data, options = document_and_options()
+    level = str(options.get("level") or "B-B").upper()
+    if level not in cades.CMS_LEVELS:
+        raise BadRequest("'level' must be B-B or B-T for CMS", "'level' phải là B-B hoặc B-T với CMS")
+    attached = _flag(options, "attached")
+    credential = authorised_credential(options, "sign.cms")
+    scheme = credentials.choose_scheme(svc.settings, credential, options.get("scheme"))
+    signed = cades.sign(svc.sessions, svc.keystore, svc.settings, credential, scheme, data, attached=attached,
+                        level=level)
+    digest = hashlib.new(scheme.hash_name, data).digest()
+    sig_id = credentials.record(svc.sessions, current_caller(), credential, fmt="cms", level=level, scheme=scheme,
+                                digest_alg=scheme.hash_name, digest=digest, request_id=request_id(),
+                                details={"attached": attached, "bytes": len(data)})
+    mimetype = "application/pkcs7-mime" if attached else "application/pkcs7-signature"
+    name = "signed.p7m" if attached else "signature.p7s"
+    return Response(signed, mimetype=mimetype, headers={
+        **_headers(sig_id, scheme.hash_name, digest), "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# -- hash batches --------------------------------------------------------------------------------------
+
+_DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+
+
+def decode_hashes(values: Any, hash_algorithm: str, limit: int) -> list[bytes]:
+    if not isinstance(values, list) or not values:
+        raise BadRequest("'hashes' must be a non-empty list of base64 digests",
+                         "'hashes' phải là danh sách giá trị băm base64 không rỗng")
+    if len(values) > limit:
+        raise BadRequest(f"at most {limit} hashes per request", f"tối đa {limit} giá trị băm mỗi yêu cầu",
+                         extra={"limit": limit})
+    size = _DIGEST_SIZES[hash_algorithm]
+    out = []
+    for i, value in enumerate(values):
+        try:
+            digest = base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            digest = b""
+        if len(digest) != size:
+            raise BadRequest(f"hash {i} is not a base64 {hash_algorithm} digest ({size} bytes)",
+                             f"giá trị băm {i} không phải giá trị {hash_algorithm} dạng base64 ({size} byte)",
+                             extra={"index": i})
+        out.append(digest)
+    return out
+
+
+@sign_bp.post("/hashes")
+@roles(Role.CLIENT)
+def sign_hashes() -> Response:
+    """Up to signing.max_hashes digests, signed in order; one consent for the batch."""
+    svc = services()
+    body = json_body()
+    alg = str(body.get("hash_algorithm") or "sha256").lower()
+    if alg not in _DIGEST_SIZES or alg not in svc.settings.signing.allowed_digests:
+        raise BadRequest("'hash_algorithm' must be sha256, sha384 or sha512",
+                         "'hash_algorithm' phải là sha256, sha384 hoặc sha512")
+    digests = decode_hashes(body.get("hashes"), alg, svc.settings.signing.max_hashes)
+    credential = authorised_credential(body, "sign.hashes")
+    scheme = credentials.choose_scheme(svc.settings, credential, body.get("scheme"), digest=alg)
+    signatures = svc.keystore.sign_digests(credential.key_label, digests, scheme)
+    batch_digest = hashlib.new(alg, b"".join(digests)).digest()
+    sig_id = credentials.record(svc.sessions, current_caller(), credential, fmt="hashes", level="raw",
+                                scheme=scheme, digest_alg=alg, digest=batch_digest, count=len(digests),
+                                request_id=request_id())
+    resp = jsonify({
+        "signature_id": sig_id, "credential": credential.credential_id, "scheme": scheme.value,
+        "signature_algorithm": scheme.signature_algorithm()["algorithm"].dotted,
+        "signatures": [base64.b64encode(s).decode() for s in signatures],
+        "certificate": base64.b64encode(credential.certificate_der).decode(),
+        "chain": [base64.b64encode(c).decode() for c in credential.chain_der],
+    })
+    resp.headers.update(_headers(sig_id, alg, batch_digest))
+    return resp
+
+
+# -- credentials a client may use -------------------------------------------------------------------
+
+def credential_json(c: Credential) -> dict[str, Any]:
+    return {"credential": c.credential_id, "kind": "seal" if not c.personal else "personal",
+            "profile": c.profile, "agency_code": c.agency_code, "agency_name": c.agency_name,
+            "official_id": c.official_id, "official_name": c.official_name or None,
+            "key_algorithm": c.key_algorithm, "not_after": c.not_after.isoformat(),
+            "consent_required": c.personal}
+
+
+@sign_bp.get("/credentials")
+@roles(Role.CLIENT)
+def list_credentials() -> Response:
+    svc = services()
+    return jsonify({"credentials": [credential_json(c) for c in
+                                    credentials.credentials_for(svc.sessions, current_caller())]})
+
+
+# -- admin: consent enrollment, unlock, appearance images --------------------------------------------
+
+@consent_bp.put("/officials/<int:official_id>/consent")
+@roles(*STAFF)
+def enroll_consent(official_id: int) -> Response:
+    """Set an official's consent method: {"method": "pin", "pin": "..."} or {"method": "totp"}
+    (the TOTP secret and otpauth URI are in this response only)."""
+    svc = services()
+    body = json_body()
+    result = credentials.enroll(svc.sessions, svc.keystore, svc.settings, current_caller(), official_id,
+                                str(body.get("method", "")), body.get("pin"), request_id=request_id())
+    out: dict[str, Any] = {"official_id": official_id, "method": result.method}
+    if result.otpauth_uri:
+        out.update(otpauth_uri=result.otpauth_uri, secret_base32=result.secret_base32)
+    return jsonify(out)
+
+
+@consent_bp.post("/officials/<int:official_id>/consent/unlock")
+@roles(Role.CA_ADMIN)
+def unlock_consent(official_id: int) -> Response:
+    svc = services()
+    credentials.unlock(svc.sessions, current_caller(), official_id, request_id=request_id())
+    return jsonify({"official_id": official_id, "locked": False})
+
+
+def _image_body() -> bytes:
+    return request.get_data(cache=False)
+
+
+@consent_bp.put("/officials/<int:official_id>/signature-image")
+@roles(*STAFF)
+def put_signature_image(official_id: int) -> Response:
+    svc = services()
+    info = images.store(svc.sessions, svc.settings, current_caller(), "signature", str(official_id), _image_body(),
+                        request_id=request_id())
+    return jsonify(info.to_json())
+
+
+@consent_bp.put("/agencies/<code>/seal-image")
+@roles(*STAFF)
+def put_seal_image(code: str) -> Response:
+    svc = services()
+    info = images.store(svc.sessions, svc.settings, current_caller(), "seal", code, _image_body(),
+                        request_id=request_id())
+    return jsonify(info.to_json())

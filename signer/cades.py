@@ -1,0 +1,72 @@
+"""CMS/CAdES signatures (ETSI EN 319 122-1 B-B and B-T) of any file, key in the HSM.
+
+Signed attributes: content-type, message-digest, signing-time and ESS
+signing-certificate-v2. B-T adds a signature time stamp (id-aa-signatureTimeStampToken)
+from Kyso's own TSA over the signature value. Detached by default; attached puts the
+content in the SignedData.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from asn1crypto import cms, tsp
+from sqlalchemy.orm import Session, sessionmaker
+
+from ca_admin.x509build import der_sequence
+from hsm import KeyStore, SignatureScheme
+from kyso.db import utcnow
+from kyso.errors import KysoError
+from kyso.settings import Settings
+from signer import cmsbuild, tsa
+from signer.credentials import Credential
+
+CMS_LEVELS = ("B-B", "B-T")
+_OID_SIGNATURE_TIME_STAMP = cms.CMSAttributeType("signature_time_stamp_token").dump()
+
+
+class TimeStampUnavailable(KysoError):
+    code = "tsa-unavailable"
+    status = 503
+    title_en = "Time-stamping unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("the time-stamping authority could not stamp the signature; nothing was signed",
+                         "dịch vụ cấp dấu thời gian không cấp được dấu cho chữ ký; chưa có gì được ký",
+                         extra={"retry_after": 5})
+
+
+def timestamp_token(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, data: bytes,
+                    hash_name: str = "sha256") -> bytes:
+    """A time-stamp token (ContentInfo DER) from Kyso's TSA over ``data``, in-process."""
+    query = tsp.TimeStampReq({"version": "v1", "message_imprint": {
+        "hash_algorithm": {"algorithm": hash_name}, "hashed_message": hashlib.new(hash_name, data).digest()},
+        "nonce": secrets.randbits(63), "cert_req": True}).dump()
+    try:
+        reply = tsp.TimeStampResp.load(tsa.stamp(factory, keystore, settings, query))
+    except tsa.TsaRefusal as exc:
+        raise TimeStampUnavailable() from exc
+    if reply["status"]["status"].native not in ("granted", "granted_with_mods"):
+        raise TimeStampUnavailable()
+    return bytes(reply["time_stamp_token"].dump())
+
+
+def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, credential: Credential,
+         scheme: SignatureScheme, data: bytes, *, attached: bool = False, level: str = "B-B",
+         now: dt.datetime | None = None) -> bytes:
+    """The DER ContentInfo of a CAdES signature of ``data``."""
+    pre = cmsbuild.prefab(credential.certificate_der, credential.chain_der, scheme)
+    digest = hashlib.new(pre.digest_name, data).digest()
+
+    def unsigned(signature: bytes) -> list[bytes]:
+        if level != "B-T":
+            return []
+        token = timestamp_token(factory, keystore, settings, signature)
+        return [der_sequence(_OID_SIGNATURE_TIME_STAMP + cmsbuild.tlv(0x31, token))]
+
+    return cmsbuild.signed_data(
+        pre, lambda attrs: keystore.sign(credential.key_label, attrs, scheme), content_type="data",
+        content_digest=digest, encapsulated=data if attached else None, signing_time=now or utcnow(),
+        unsigned_attrs=unsigned)

@@ -1,0 +1,509 @@
+"""Signing credentials, the official's consent, and the record of every signature.
+
+A credential is an issued certificate whose key is in the HSM: an agency seal
+(profile agency-seal) or an official's personal key (official-signing). API clients name one
+by its certificate serial (the CSC credentialID), or as ``agency:<code>`` (the agency's
+current seal) or ``official:<id>`` (the official's current personal certificate).
+
+- A seal may be used by any client bound to its agency.
+- A personal key is used only with the official's consent for that request or batch: a PIN
+  or a TOTP code (RFC 6238) set at enrollment and checked here (sole control; the CSC SAD).
+  Failures are counted in their own committed transaction; after
+  ``signing.consent_max_failures`` in a row the credential locks until an administrator
+  unlocks it, and attempts are limited per minute. TOTP seeds live in the HSM as
+  non-extractable HMAC secrets; PINs are stored as scrypt hashes.
+- Before signing: the certificate must be good (not revoked, held, expired or not yet
+  valid), its agency within the caller's scope, the scheme allowed by the policy.
+- Every signature is recorded (``signatures``) with its audit entry in one transaction
+  before the signed result is returned; refusals are audited too.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import struct
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from asn1crypto import x509
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from ca_admin.models import CertificateAuthority, IssuedCertificate
+from ca_admin.registry import Agency, Official, client_agency_ids
+from hsm import KeyStore, SignatureScheme
+from kyso import audit
+from kyso.callers import Caller, Role
+from kyso.db import Base, UTCDateTime, transaction, utcnow
+from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
+from kyso.settings import Settings
+
+SIGNING_PROFILES = ("agency-seal", "official-signing")
+
+
+# -- errors ------------------------------------------------------------------------------------------
+
+class CredentialNotFound(NotFound):
+    code = "credential-not-found"
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no signing credential '{ref[:80]}'", f"không có khóa ký '{ref[:80]}'")
+
+
+class CredentialUnusable(Conflict):
+    code = "credential-unusable"
+
+
+class CertificateNotValid(Conflict):
+    """Revoked, held, expired or not yet valid: 409."""
+
+    code = "certificate-not-valid"
+
+
+class SchemeNotAllowed(KysoError):
+    code = "algorithm-not-allowed"
+    status = 422
+    title_en = "Algorithm not allowed"
+
+
+class ConsentRequired(KysoError):
+    code = "consent-required"
+    status = 401
+    title_en = "Consent required"
+
+
+class ConsentFailed(KysoError):
+    code = "consent-failed"
+    status = 401
+    title_en = "Consent not given"
+
+
+class ConsentLocked(KysoError):
+    code = "consent-locked"
+    status = 401
+    title_en = "Credential locked"
+
+
+class ConsentRateLimited(KysoError):
+    code = "consent-rate-limited"
+    status = 429
+    title_en = "Too many attempts"
+
+
+class NotASigner(Forbidden):
+    code = "not-a-signing-client"
+
+    def __init__(self) -> None:
+        super().__init__("only API clients (role client) sign documents",
+                         "chỉ ứng dụng (vai trò client) mới được ký tài liệu")
+
+
+# -- tables -------------------------------------------------------------------------------------------
+
+class SigningConsent(Base):
+    """How an official consents to each use of the personal key, and its failure count."""
+
+    __tablename__ = "signing_consents"
+
+    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"), primary_key=True)
+    method: Mapped[str] = mapped_column(String(10), nullable=False)  # pin | totp
+    pin_hash: Mapped[str | None] = mapped_column(String(200))
+    totp_label: Mapped[str | None] = mapped_column(String(100))
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_totp_step: Mapped[int | None] = mapped_column(Integer)
+    window_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    window_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class SignatureRecord(Base):
+    """One signing operation (a document, or a batch of hashes)."""
+
+    __tablename__ = "signatures"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    client: Mapped[str] = mapped_column(String(200), nullable=False)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), nullable=False, index=True)
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"), index=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), nullable=False)
+    format: Mapped[str] = mapped_column(String(20), nullable=False)
+    level: Mapped[str] = mapped_column(String(20), nullable=False)
+    scheme: Mapped[str] = mapped_column(String(30), nullable=False)
+    document_digest: Mapped[str] = mapped_column(String(140), nullable=False)  # "<alg>:<hex>"
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+
+class AppearanceImage(Base):
+    """An official's signature image or an agency's seal image (PNG with transparency)."""
+
+    __tablename__ = "appearance_images"
+    __table_args__ = (UniqueConstraint("kind", "owner_id", name="uq_appearance_images_owner"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # signature | seal
+    owner_id: Mapped[int] = mapped_column(Integer, nullable=False)  # official id | agency id
+    png: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+# -- credentials ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Credential:
+    certificate_id: int
+    serial_hex: str
+    key_label: str
+    certificate_der: bytes
+    chain_der: tuple[bytes, ...]  # issuing CA up to the root
+    profile: str
+    agency_id: int
+    agency_code: str
+    agency_name: str
+    official_id: int | None
+    official_name: str
+    official_title: str
+    key_algorithm: str  # rsa | ec
+    not_after: dt.datetime
+
+    @property
+    def personal(self) -> bool:
+        return self.official_id is not None
+
+    @property
+    def credential_id(self) -> str:
+        return self.serial_hex
+
+
+def _chain(session: Session, issuer_id: int) -> tuple[bytes, ...]:
+    chain = []
+    ca: CertificateAuthority | None = session.get(CertificateAuthority, issuer_id)
+    while ca is not None:
+        chain.append(ca.certificate_der)
+        ca = session.get(CertificateAuthority, ca.issuer_id) if ca.issuer_id else None
+    return tuple(chain)
+
+
+def _row_for(session: Session, ref: str) -> IssuedCertificate | None:
+    ref = (ref or "").strip()
+    usable = (IssuedCertificate.profile.in_(SIGNING_PROFILES), IssuedCertificate.key_label.is_not(None))
+    newest = ((IssuedCertificate.status == "good").desc(), IssuedCertificate.not_after.desc())  # good first
+    if ref.startswith("agency:"):
+        agency = session.execute(select(Agency).where(Agency.code == ref[7:].strip().upper())).scalar_one_or_none()
+        if agency is None:
+            return None
+        return session.execute(select(IssuedCertificate).where(
+            *usable, IssuedCertificate.agency_id == agency.id, IssuedCertificate.profile == "agency-seal")
+            .order_by(*newest).limit(1)).scalar_one_or_none()
+    if ref.startswith("official:"):
+        text = ref[9:].strip()
+        if not text.isdigit():
+            return None
+        return session.execute(select(IssuedCertificate).where(
+            *usable, IssuedCertificate.official_id == int(text), IssuedCertificate.profile == "official-signing")
+            .order_by(*newest).limit(1)).scalar_one_or_none()
+    serial = ref.lower().replace(":", "").removeprefix("0x").lstrip("0")
+    if not serial or len(serial) > 42 or any(c not in "0123456789abcdef" for c in serial):
+        return None
+    return session.execute(select(IssuedCertificate).where(*usable, IssuedCertificate.serial_hex == serial)
+                           ).scalar_one_or_none()
+
+
+def credential_of(session: Session, row: IssuedCertificate) -> Credential:
+    assert row.key_label is not None and row.agency_id is not None
+    agency = session.get(Agency, row.agency_id)
+    official = session.get(Official, row.official_id) if row.official_id else None
+    assert agency is not None
+    spki = x509.Certificate.load(row.certificate_der).public_key
+    return Credential(
+        certificate_id=row.id, serial_hex=row.serial_hex, key_label=row.key_label,
+        certificate_der=row.certificate_der, chain_der=_chain(session, row.issuer_id), profile=row.profile,
+        agency_id=agency.id, agency_code=agency.code, agency_name=agency.name,
+        official_id=official.id if official else None, official_name=official.full_name if official else "",
+        official_title=official.title if official else "",
+        key_algorithm="ec" if spki.algorithm == "ec" else "rsa", not_after=row.not_after)
+
+
+def deny(factory: sessionmaker[Session], caller: Caller, action: str, target: str, reason: str,
+         request_id: str = "") -> None:
+    """Audit a refused signing attempt (in its own transaction: the refusal stands)."""
+    with transaction(factory) as session:
+        audit.record(session, actor=caller.actor, action=action, target=target, outcome="denied",
+                     details={"reason": reason}, request_id=request_id)
+
+
+def resolve(factory: sessionmaker[Session], caller: Caller, ref: str, *, now: dt.datetime | None = None,
+            action: str = "sign", request_id: str = "") -> Credential:
+    """The credential ``ref`` names, after the pre-sign checks; refusals are audited."""
+    now = now or utcnow()
+    try:
+        if caller.role != Role.CLIENT:
+            raise NotASigner()
+        with transaction(factory) as session:
+            row = _row_for(session, ref)
+            if row is None:
+                raise CredentialNotFound(ref)
+            if row.agency_id not in client_agency_ids(session, caller.user_id):
+                agency = session.get(Agency, row.agency_id)
+                raise Forbidden(f"this client may not sign for agency '{agency.code if agency else '?'}'",
+                                f"ứng dụng này không được ký cho cơ quan '{agency.code if agency else '?'}'")
+            _check_valid(row, now)
+            return credential_of(session, row)
+    except KysoError as exc:
+        deny(factory, caller, f"{action}.denied", f"credential:{(ref or '')[:80]}", exc.code, request_id)
+        raise
+
+
+def _check_valid(row: IssuedCertificate, now: dt.datetime) -> None:
+    if row.status == "revoked":
+        raise CertificateNotValid("the certificate of this credential is revoked",
+                                  "chứng thư số của khóa ký này đã bị thu hồi", extra={"status": "revoked"})
+    if row.status == "on-hold":
+        raise CertificateNotValid("the certificate of this credential is on hold",
+                                  "chứng thư số của khóa ký này đang bị tạm dừng", extra={"status": "on-hold"})
+    if now >= row.not_after:
+        raise CertificateNotValid("the certificate of this credential has expired",
+                                  "chứng thư số của khóa ký này đã hết hạn", extra={"status": "expired"})
+    if now < row.not_before:
+        raise CertificateNotValid("the certificate of this credential is not yet valid",
+                                  "chứng thư số của khóa ký này chưa có hiệu lực", extra={"status": "not-yet-valid"})
+
+
+def credentials_for(factory: sessionmaker[Session], caller: Caller, now: dt.datetime | None = None) -> list[Credential]:
+    """The usable credentials of the agencies a client is bound to (CSC credentials/list)."""
+    now = now or utcnow()
+    if caller.role != Role.CLIENT:
+        return []
+    with transaction(factory) as session:
+        agencies = client_agency_ids(session, caller.user_id)
+        rows = session.execute(select(IssuedCertificate).where(
+            IssuedCertificate.profile.in_(SIGNING_PROFILES), IssuedCertificate.key_label.is_not(None),
+            IssuedCertificate.agency_id.in_(agencies), IssuedCertificate.status == "good",
+            IssuedCertificate.not_after > now).order_by(IssuedCertificate.id)).scalars().all()
+        return [credential_of(session, r) for r in rows]
+
+
+def choose_scheme(settings: Settings, credential: Credential, requested: str | None = None,
+                  digest: str | None = None) -> SignatureScheme:
+    """The signature scheme: the one requested if the policy allows it for this key, else
+    the first allowed one for the key (and the digest, when one is fixed)."""
+    family_ok = ("ecdsa",) if credential.key_algorithm == "ec" else ("rsa-pkcs1", "rsa-pss")
+    allowed = [s for s in settings.signing.allowed_schemes if s.rsplit("-", 1)[0] in family_ok]
+    if digest is not None:
+        if digest not in settings.signing.allowed_digests:
+            raise SchemeNotAllowed(f"digest algorithm '{digest[:20]}' is not allowed",
+                                   f"thuật toán băm '{digest[:20]}' không được phép")
+        allowed = [s for s in allowed if s.endswith("-" + digest)]
+    if requested:
+        wanted = requested.strip().lower()
+        if wanted in ("rsa-pss", "rsa-pkcs1", "ecdsa"):  # a family: its first allowed hash
+            allowed = [s for s in allowed if s.rsplit("-", 1)[0] == wanted]
+        elif wanted in allowed:
+            allowed = [wanted]
+        else:
+            allowed = []
+        if not allowed:
+            raise SchemeNotAllowed(f"signature algorithm '{requested[:30]}' is not allowed for this credential",
+                                   f"thuật toán ký '{requested[:30]}' không được phép với khóa ký này")
+    if not allowed:
+        raise SchemeNotAllowed("no signature algorithm the policy allows fits this credential",
+                               "không có thuật toán ký nào được phép phù hợp với khóa ký này")
+    return SignatureScheme(allowed[0])
+
+
+def record(factory: sessionmaker[Session], caller: Caller, credential: Credential, *, fmt: str, level: str,
+           scheme: SignatureScheme, digest_alg: str, digest: bytes, count: int = 1, request_id: str = "",
+           details: dict[str, Any] | None = None) -> str:
+    """Write the signature's record and its audit entry in one transaction; the caller
+    returns the signed result only after this committed. Returns the signature id."""
+    sig_id = uuid.uuid4().hex
+    with transaction(factory) as session:
+        session.add(SignatureRecord(
+            id=sig_id, created_at=utcnow(), client=caller.name, agency_id=credential.agency_id,
+            official_id=credential.official_id, certificate_id=credential.certificate_id, format=fmt,
+            level=level, scheme=scheme.value, document_digest=f"{digest_alg}:{digest.hex()}", count=count))
+        audit.record(session, actor=caller.actor, action=f"sign.{fmt}", target=f"signature:{sig_id}",
+                     details={"agency": credential.agency_code, "official_id": credential.official_id,
+                              "credential": credential.serial_hex, "format": fmt, "level": level,
+                              "scheme": scheme.value, "document_digest": f"{digest_alg}:{digest.hex()}",
+                              "count": count, **(details or {})},
+                     request_id=request_id)
+    return sig_id
+
+
+# -- consent -----------------------------------------------------------------------------------------
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def _hash_pin(pin: str, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def _pin_matches(pin: str, stored: str) -> bool:
+    try:
+        _tag, salt_b64, digest_b64 = stored.split("$")
+        expected = base64.b64decode(digest_b64)
+        got = hashlib.scrypt(pin.encode("utf-8"), salt=base64.b64decode(salt_b64), dklen=32, **_SCRYPT)
+    except ValueError:
+        return False
+    return hmac.compare_digest(expected, got)
+
+
+def _totp_code(mac: bytes, digits: int) -> str:
+    offset = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
+    return str(value % (10 ** digits)).zfill(digits)
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    method: str
+    otpauth_uri: str | None = None
+    secret_base32: str | None = None
+
+
+def enroll(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller, official_id: int,
+           method: str, pin: str | None = None, request_id: str = "") -> Enrollment:
+    """Set (or replace) an official's consent method. A TOTP seed is generated, stored in
+    the HSM, and shown once here for the official's authenticator app."""
+    if method not in ("pin", "totp"):
+        raise BadRequest("method must be 'pin' or 'totp'", "phương thức phải là 'pin' hoặc 'totp'")
+    if method == "pin" and (not isinstance(pin, str) or not 6 <= len(pin) <= 64):
+        raise BadRequest("a PIN of 6 to 64 characters is required", "cần mã PIN dài từ 6 đến 64 ký tự")
+    with transaction(factory) as session:
+        official = session.get(Official, official_id)
+        if official is None:
+            raise NotFound(f"no official {official_id}", f"không có cán bộ {official_id}")
+        agency = session.get(Agency, official.agency_id)
+        name = official.full_name
+    label = None
+    seed = None
+    if method == "totp":
+        seed = secrets.token_bytes(20)
+        label = f"totp-{official_id}-{secrets.token_hex(4)}"
+        keystore.import_hmac_secret(label, seed)
+    try:
+        with transaction(factory) as session:
+            row = session.get(SigningConsent, official_id, with_for_update=True)
+            old_label = row.totp_label if row is not None else None
+            if row is None:
+                row = SigningConsent(official_id=official_id, method=method)
+                session.add(row)
+            row.method, row.failures, row.locked_at, row.last_totp_step = method, 0, None, None
+            row.pin_hash = _hash_pin(pin) if method == "pin" and pin is not None else None
+            row.totp_label = label
+            row.updated_at = utcnow()
+            audit.record(session, actor=caller.actor, action="consent.enroll", target=f"official:{official_id}",
+                         details={"method": method}, request_id=request_id)
+    except BaseException:
+        if label:
+            keystore.delete_secret(label)
+        raise
+    if old_label:
+        keystore.delete_secret(old_label)
+    if seed is None:
+        return Enrollment(method)
+    secret32 = base64.b32encode(seed).decode().rstrip("=")
+    issuer = "Kyso " + (agency.code if agency else "")
+    uri = (f"otpauth://totp/{quote(issuer)}:{quote(name)}?secret={secret32}&issuer={quote(issuer)}"
+           f"&algorithm=SHA1&digits={settings.signing.totp_digits}&period={settings.signing.totp_period}")
+    return Enrollment(method, uri, secret32)
+
+
+def unlock(factory: sessionmaker[Session], caller: Caller, official_id: int, request_id: str = "") -> None:
+    with transaction(factory) as session:
+        row = session.get(SigningConsent, official_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"official {official_id} has no consent method", f"cán bộ {official_id} chưa đăng ký")
+        row.failures, row.locked_at, row.updated_at = 0, None, utcnow()
+        audit.record(session, actor=caller.actor, action="consent.unlock", target=f"official:{official_id}",
+                     request_id=request_id)
+
+
+def check_consent(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller,
+                  credential: Credential, presented: str | None, *, now: dt.datetime | None = None,
+                  request_id: str = "") -> None:
+    """For a personal credential: the official's PIN or current TOTP code, or a refusal.
+    The outcome is committed before this returns or raises."""
+    if not credential.personal:
+        return
+    now = now or utcnow()
+    g = settings.signing
+    official_id = credential.official_id
+    error: KysoError | None = None
+    with transaction(factory) as session:
+        row = session.get(SigningConsent, official_id, with_for_update=True)
+        target = f"official:{official_id}"
+        if row is None:
+            error = ConsentRequired("this official has not enrolled a PIN or TOTP for signing",
+                                    "cán bộ này chưa đăng ký mã PIN hoặc TOTP để ký")
+        elif row.locked_at is not None:
+            error = ConsentLocked("too many wrong PIN or TOTP codes: an administrator must unlock this credential",
+                                  "nhập sai PIN hoặc TOTP quá nhiều lần: quản trị viên cần mở khóa khóa ký này")
+        elif not presented:
+            error = ConsentRequired("the official's PIN or TOTP code is required (header X-Kyso-Consent)",
+                                    "cần mã PIN hoặc TOTP của cán bộ (tiêu đề X-Kyso-Consent)")
+        else:
+            if row.window_start is None or now - row.window_start >= dt.timedelta(minutes=1):
+                row.window_start, row.window_attempts = now, 0
+            row.window_attempts += 1
+            if row.window_attempts > g.consent_attempts_per_minute:
+                error = ConsentRateLimited("too many consent attempts; try again in a minute",
+                                           "thử xác nhận quá nhiều lần; hãy thử lại sau một phút")
+            else:
+                ok, step = _verify(keystore, settings, row, presented, now)
+                if ok:
+                    row.failures = 0
+                    if step is not None:
+                        row.last_totp_step = step
+                else:
+                    row.failures += 1
+                    if row.failures >= g.consent_max_failures:
+                        row.locked_at = now
+                        audit.record(session, actor=caller.actor, action="consent.locked", target=target,
+                                     outcome="denied", details={"failures": row.failures}, request_id=request_id)
+                        error = ConsentLocked("wrong PIN or TOTP code; the credential is now locked",
+                                              "sai mã PIN hoặc TOTP; khóa ký đã bị khóa")
+                    else:
+                        error = ConsentFailed("wrong PIN or TOTP code", "sai mã PIN hoặc TOTP",
+                                              extra={"attempts_left": g.consent_max_failures - row.failures})
+            row.updated_at = now
+        if error is not None:
+            audit.record(session, actor=caller.actor, action="consent.denied", target=target, outcome="denied",
+                         details={"reason": error.code}, request_id=request_id)
+    if error is not None:
+        raise error
+
+
+def _verify(keystore: KeyStore, settings: Settings, row: SigningConsent, presented: str,
+            now: dt.datetime) -> tuple[bool, int | None]:
+    if row.method == "pin":
+        return (row.pin_hash is not None and _pin_matches(presented, row.pin_hash)), None
+    g = settings.signing
+    code = presented.strip()
+    if row.totp_label is None or len(code) != g.totp_digits or not code.isdigit():
+        return False, None
+    current = int(now.timestamp()) // g.totp_period
+    steps = [s for s in range(current - g.totp_drift_steps, current + g.totp_drift_steps + 1)
+             if row.last_totp_step is None or s > row.last_totp_step]  # a code is used once
+    if not steps:
+        return False, None
+    macs = keystore.hmac_sha1(row.totp_label, [struct.pack(">Q", s) for s in steps])
+    matched = None
+    for step, mac in zip(steps, macs, strict=True):
+        if hmac.compare_digest(_totp_code(mac, g.totp_digits), code):
+            matched = step
+    return matched is not None, matched

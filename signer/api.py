@@ -124,6 +124,32 @@ def sign_cms() -> Response:
         **_headers(sig_id, scheme.hash_name, digest), "Content-Disposition": f'attachment; filename="{name}"'})
 
 
+# -- PDF / PAdES -------------------------------------------------------------------------------------
+
+@sign_bp.post("/pdf")
+@roles(Role.CLIENT)
+@body_limit(_document_limit)
+def sign_pdf() -> Response:
+    """PAdES B-B, B-T, B-LT (default) or B-LTA, with a Decree 30 appearance."""
+    from kyso.db import utcnow
+    from signer import pades
+
+    svc = services()
+    data, options = document_and_options()
+    opts = pades.parse_options(options, svc.settings)
+    credential = authorised_credential(options, "sign.pdf")
+    scheme = credentials.choose_scheme(svc.settings, credential, options.get("scheme"))
+    signed, field = pades.sign(svc.sessions, svc.keystore, svc.settings, credential, scheme, data, opts, utcnow())
+    digest = hashlib.sha256(data).digest()
+    sig_id = credentials.record(svc.sessions, current_caller(), credential, fmt="pdf", level=opts.level,
+                                scheme=scheme, digest_alg="sha256", digest=digest, request_id=request_id(),
+                                details={"appearance": opts.profile, "field": field, "bytes": len(data),
+                                         "certify": opts.certify})
+    return Response(signed, mimetype="application/pdf", headers={
+        **_headers(sig_id, "sha256", digest), "X-Kyso-Signature-Field": field,
+        "Content-Disposition": 'attachment; filename="signed.pdf"'})
+
+
 # -- hash batches --------------------------------------------------------------------------------------
 
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}

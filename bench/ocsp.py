@@ -14,12 +14,14 @@ response files Kyso writes ([ocsp] static_dir, config/nginx/), gunicorn behind i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -158,7 +160,8 @@ def inside(args: argparse.Namespace) -> None:
         osl = subprocess.Popen(["openssl", "ocsp", "-index", str(work / "index.txt"), "-CA", str(work / "issuing.pem"),
                                 "-rsigner", str(work / "resp.pem"), "-rkey", str(work / "resp.key"),
                                 "-port", str(oport), "-multi", "2", "-nmin", "60"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)  # -multi forks: stop the whole group
         procs.append(osl)
         procs.append(start_gunicorn(env, work, port, ready_path="/healthz"))
         # nginx in front, answering from the response files (config/nginx/kyso.conf).
@@ -203,7 +206,11 @@ def inside(args: argparse.Namespace) -> None:
         print(f"POST ours/openssl = {post:.2f}x (goal >= 3) {'ok' if post >= 3 else 'BELOW GOAL'}")
     finally:
         for p in procs:
-            p.terminate()
+            if p.args[0] == "openssl":
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGTERM)
+            else:
+                p.terminate()
         for p in procs:
             try:
                 p.wait(timeout=20)

@@ -1,0 +1,242 @@
+"""Cloud Signature Consortium API v1.0.4 under /csc/v1/ (info, credentials/list,
+credentials/info, credentials/authorize, signatures/signHash).
+
+Authentication is the caller's Kyso API key as the bearer token (authType "external": keys
+are issued out of band). A credential is a Kyso signing credential, named by its
+certificate serial. ``credentials/authorize`` checks the official's consent (the PIN or
+OTP field; a seal needs none) and returns a SAD: a random token, stored only as its
+SHA-256, bound to the credential and the client, good for ``numSignatures`` signatures
+(and only for the listed hashes when given) for a few minutes. Errors are problem+json
+with the CSC ``error`` and ``error_description`` fields as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import secrets
+from typing import Any
+
+from asn1crypto import algos, x509
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ca_admin.api import json_body
+from hsm import SignatureScheme
+from kyso.callers import Role
+from kyso.db import Base, UTCDateTime, transaction, utcnow
+from kyso.errors import BadRequest, KysoError
+from kyso.web import current_caller, public, request_id, roles, services
+from signer import credentials
+from signer.api import decode_hashes
+from signer.credentials import Credential
+
+csc_bp = Blueprint("csc", __name__, url_prefix="/csc/v1")
+SAD_SECONDS = 300
+_HASH_OIDS = {algos.DigestAlgorithmId(name).dotted: name for name in ("sha256", "sha384", "sha512")}
+
+
+class SignatureActivation(Base):
+    """A SAD handed out by credentials/authorize (only its hash is kept)."""
+
+    __tablename__ = "csc_activations"
+
+    sad_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    remaining: Mapped[int] = mapped_column(Integer, nullable=False)
+    hashes: Mapped[str | None] = mapped_column(Text)  # JSON list of base64 digests, when pinned
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
+class InvalidSad(KysoError):
+    code = "invalid-sad"
+    status = 400
+    title_en = "Invalid SAD"
+
+    def __init__(self) -> None:
+        super().__init__("the SAD is invalid, expired or used up",
+                         "mã kích hoạt chữ ký (SAD) không hợp lệ hoặc đã hết hạn",
+                         extra={"error": "invalid_request", "error_description": "Invalid SAD"})
+
+
+def _credential(body: dict[str, Any], action: str) -> Credential:
+    ref = body.get("credentialID")
+    if not isinstance(ref, str) or not ref:
+        raise BadRequest("'credentialID' is required", "cần 'credentialID'",
+                         extra={"error": "invalid_request", "error_description": "Missing credentialID"})
+    if ref.startswith(("agency:", "official:")):  # CSC names credentials by their id only
+        raise BadRequest("'credentialID' is a certificate serial", "'credentialID' là số hiệu chứng thư",
+                         extra={"error": "invalid_request", "error_description": "Invalid credentialID"})
+    svc = services()
+    return credentials.resolve(svc.sessions, current_caller(), ref, action=action, request_id=request_id())
+
+
+def _algo_oids(c: Credential) -> list[str]:
+    settings = services().settings
+    family = ("ecdsa",) if c.key_algorithm == "ec" else ("rsa-pkcs1", "rsa-pss")
+    oids = []
+    for name in settings.signing.allowed_schemes:
+        if name.rsplit("-", 1)[0] in family:
+            oid = SignatureScheme(name).signature_algorithm()["algorithm"].dotted
+            if oid not in oids:
+                oids.append(oid)
+    if c.key_algorithm == "rsa" and any(s.startswith("rsa-pkcs1") for s in settings.signing.allowed_schemes):
+        oids.append(algos.SignedDigestAlgorithmId("rsassa_pkcs1v15").dotted)  # rsaEncryption + hashAlgo
+    return oids
+
+
+@csc_bp.route("/info", methods=["GET", "POST"])
+@public
+def info() -> Response:
+    return jsonify({
+        "specs": "1.0.4.0", "name": "Kyso", "logo": "", "region": "VN", "lang": "vi-VN",
+        "description": "Kyso: dịch vụ ký số của thành phố / the city's signing service",
+        "authType": ["external"],
+        "methods": ["credentials/list", "credentials/info", "credentials/authorize", "signatures/signHash"],
+    })
+
+
+@csc_bp.post("/credentials/list")
+@roles(Role.CLIENT)
+def credentials_list() -> Response:
+    svc = services()
+    body = json_body() if request.content_length else {}
+    limit = body.get("maxResults", 100)
+    if not isinstance(limit, int) or limit < 1:
+        limit = 100
+    ids = [c.credential_id for c in credentials.credentials_for(svc.sessions, current_caller())]
+    return jsonify({"credentialIDs": ids[:limit]})
+
+
+@csc_bp.post("/credentials/info")
+@roles(Role.CLIENT)
+def credentials_info() -> Response:
+    svc = services()
+    body = json_body()
+    c = _credential(body, "csc.info")
+    which = str(body.get("certificates", "single"))
+    certs = {"none": [], "single": [c.certificate_der], "chain": [c.certificate_der, *c.chain_der]}.get(which)
+    if certs is None:
+        raise BadRequest("'certificates' must be none, single or chain",
+                         "'certificates' phải là none, single hoặc chain",
+                         extra={"error": "invalid_request", "error_description": "Invalid certificates"})
+    cert = x509.Certificate.load(c.certificate_der)
+    out: dict[str, Any] = {
+        "description": f"{c.agency_name}" + (f" - {c.official_name}" if c.official_name else ""),
+        "key": {"status": "enabled", "algo": _algo_oids(c), "len": cert.public_key.bit_size},
+        "cert": {"status": "valid", "certificates": [base64.b64encode(d).decode() for d in certs]},
+        "authMode": "explicit" if c.personal else "implicit",
+        "SCAL": "1",
+        "multisign": svc.settings.signing.max_hashes,
+        "lang": "vi-VN",
+    }
+    if c.key_algorithm == "ec":
+        out["key"]["curve"] = cert.public_key["algorithm"]["parameters"].chosen.dotted
+    if body.get("certInfo") is True:
+        out["cert"].update(issuerDN=cert.issuer.human_friendly, subjectDN=cert.subject.human_friendly,
+                           serialNumber=format(cert.serial_number, "x"),
+                           validFrom=cert.not_valid_before.strftime("%Y%m%d%H%M%SZ"),
+                           validTo=cert.not_valid_after.strftime("%Y%m%d%H%M%SZ"))
+    if c.personal:
+        with transaction(svc.sessions) as session:
+            consent = session.get(credentials.SigningConsent, c.official_id)
+            method = consent.method if consent else None
+        if method == "totp":
+            out["OTP"] = {"presence": "true", "type": "offline", "format": "N", "ID": "totp",
+                          "label": "Mã TOTP / TOTP code", "description": "RFC 6238"}
+        else:
+            out["PIN"] = {"presence": "true", "format": "A", "label": "PIN"}
+    return jsonify(out)
+
+
+@csc_bp.post("/credentials/authorize")
+@roles(Role.CLIENT)
+def credentials_authorize() -> Response:
+    svc = services()
+    body = json_body()
+    c = _credential(body, "csc.authorize")
+    count = body.get("numSignatures")
+    limit = svc.settings.signing.max_hashes
+    if not isinstance(count, int) or not 1 <= count <= limit:
+        raise BadRequest(f"'numSignatures' must be 1 to {limit}", f"'numSignatures' phải từ 1 đến {limit}",
+                         extra={"error": "invalid_request", "error_description": "Invalid numSignatures"})
+    pinned = body.get("hash")
+    if pinned is not None:
+        if not isinstance(pinned, list) or len(pinned) != count:
+            raise BadRequest("'hash' must list numSignatures digests", "'hash' phải liệt kê numSignatures giá trị băm",
+                             extra={"error": "invalid_request", "error_description": "Invalid hash"})
+    presented = body.get("PIN") or body.get("OTP")
+    credentials.check_consent(svc.sessions, svc.keystore, svc.settings, current_caller(), c,
+                              str(presented) if presented is not None else None, request_id=request_id())
+    sad = secrets.token_urlsafe(32)
+    with transaction(svc.sessions) as session:
+        session.add(SignatureActivation(
+            sad_sha256=hashlib.sha256(sad.encode()).hexdigest(), certificate_id=c.certificate_id,
+            user_id=current_caller().user_id, remaining=count, hashes=json.dumps(pinned) if pinned else None,
+            expires_at=utcnow() + dt.timedelta(seconds=SAD_SECONDS)))
+    return jsonify({"SAD": sad, "expiresIn": SAD_SECONDS})
+
+
+def _scheme(c: Credential, hash_oid: Any, sign_oid: Any, params: Any) -> SignatureScheme:
+    hash_name = _HASH_OIDS.get(str(hash_oid or ""))
+    if hash_name is None:
+        raise BadRequest("'hashAlgo' must be SHA-256, SHA-384 or SHA-512",
+                         "'hashAlgo' phải là SHA-256, SHA-384 hoặc SHA-512",
+                         extra={"error": "invalid_request", "error_description": "Invalid hashAlgo"})
+    try:
+        name = algos.SignedDigestAlgorithmId(str(sign_oid or "")).native
+    except ValueError:
+        name = ""
+    if name in ("rsassa_pkcs1v15", f"{hash_name}_rsa"):
+        family = "rsa-pkcs1"
+    elif name == f"{hash_name}_ecdsa":
+        family = "ecdsa"
+    elif name == "rsassa_pss":
+        family = "rsa-pss"
+        if params:
+            try:
+                pss = algos.RSASSAPSSParams.load(base64.b64decode(params))
+                if pss["hash_algorithm"]["algorithm"].native != hash_name:
+                    family = ""
+            except ValueError:
+                family = ""
+    else:
+        family = ""
+    if not family:
+        raise BadRequest("'signAlgo' does not fit 'hashAlgo' or is not supported",
+                         "'signAlgo' không khớp với 'hashAlgo' hoặc không được hỗ trợ",
+                         extra={"error": "invalid_request", "error_description": "Invalid signAlgo"})
+    return credentials.choose_scheme(services().settings, c, f"{family}-{hash_name}", digest=hash_name)
+
+
+@csc_bp.post("/signatures/signHash")
+@roles(Role.CLIENT)
+def signatures_sign_hash() -> Response:
+    svc = services()
+    body = json_body()
+    c = _credential(body, "csc.signHash")
+    scheme = _scheme(c, body.get("hashAlgo"), body.get("signAlgo"), body.get("signAlgoParams"))
+    values = body.get("hash")
+    digests = decode_hashes(values, scheme.hash_name, svc.settings.signing.max_hashes)
+    sad = body.get("SAD")
+    if not isinstance(sad, str) or not sad:
+        raise InvalidSad()
+    with transaction(svc.sessions) as session:
+        row = session.get(SignatureActivation, hashlib.sha256(sad.encode()).hexdigest(), with_for_update=True)
+        if (row is None or row.certificate_id != c.certificate_id or row.user_id != current_caller().user_id
+                or row.expires_at <= utcnow() or row.remaining < len(digests)):
+            raise InvalidSad()
+        if row.hashes is not None and sorted(json.loads(row.hashes)) != sorted(str(v) for v in values or []):
+            raise InvalidSad()
+        row.remaining -= len(digests)
+        if row.remaining == 0:
+            session.delete(row)
+    signatures = svc.keystore.sign_digests(c.key_label, digests, scheme)
+    credentials.record(svc.sessions, current_caller(), c, fmt="csc", level="raw", scheme=scheme,
+                       digest_alg=scheme.hash_name, digest=hashlib.new(scheme.hash_name, b"".join(digests)).digest(),
+                       count=len(digests), request_id=request_id())
+    return jsonify({"signatures": [base64.b64encode(s).decode() for s in signatures]})

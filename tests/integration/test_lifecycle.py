@@ -127,7 +127,7 @@ def test_seal_from_csr_needs_a_second_person(client: Any, services: Any, actors:
     assert cert.subject.native["organization_name"] == "UBND THÀNH PHỐ HẢI PHÒNG"
     assert cert.subject.native["user_id"] == "MST:0101234567"
     assert cert.basic_constraints_value is None or not cert.ca
-    assert cert.extended_key_usage_value.native == ["1.3.6.1.5.5.7.3.36"]
+    assert cert.extended_key_usage_value.native == ["1.3.6.1.5.5.7.3.36", "email_protection"]
     assert cert.key_usage_value.native == {"digital_signature", "non_repudiation"}
     assert 0 < cert.serial_number < 2 ** 159
     # Approving again is refused.

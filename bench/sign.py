@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -82,36 +83,64 @@ def _mem(pid: int, field: str) -> int:
     return 0
 
 
-def measure_pyhanko(pdf: bytes, rounds: int) -> float:
-    """p50 seconds of tuned in-process pyHanko (software RSA-3072 key), B-B."""
+def measure_pyhanko(pdf: bytes, rounds: int, with_chain: bool) -> float:
+    """p50 seconds of tuned in-process pyHanko (software RSA-3072 key), B-B. ``with_chain``:
+    the signer's certificate under an issuing CA and a root, both embedded, as Kyso's are;
+    without, a bare self-signed certificate (the issue's figure)."""
     import datetime as dt
 
     from asn1crypto import keys, x509
     from cryptography import x509 as cx509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-    key = rsa.generate_private_key(65537, 3072)
-    name = cx509.Name([cx509.NameAttribute(cx509.oid.NameOID.COMMON_NAME, "bench")])
     now = dt.datetime.now(dt.UTC)
-    cert = (cx509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=2))
-            .sign(key, hashes.SHA256()))
-    signer = signers.SimpleSigner(
-        signing_cert=x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+
+    def make(cn: str, key: Any, issuer: tuple[Any, Any] | None, ca: bool) -> Any:
+        name = cx509.Name([cx509.NameAttribute(cx509.oid.NameOID.COMMON_NAME, cn)])
+        issuer_name, issuer_key = (issuer[0].subject, issuer[1]) if issuer else (name, key)
+        return (cx509.CertificateBuilder().subject_name(name).issuer_name(issuer_name).public_key(key.public_key())
+                .serial_number(cx509.random_serial_number()).not_valid_before(now)
+                .not_valid_after(now + dt.timedelta(days=2))
+                .add_extension(cx509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                .sign(issuer_key, hashes.SHA256()))
+
+    def der(c: Any) -> Any:
+        return x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
+
+    key = rsa.generate_private_key(65537, 3072)
+    chain: list[Any] = []
+    if with_chain:
+        root_key, issuing_key = rsa.generate_private_key(65537, 4096), rsa.generate_private_key(65537, 3072)
+        root = make("bench root", root_key, None, True)
+        issuing = make("bench issuing", issuing_key, (root, root_key), True)
+        cert = make("bench signer", key, (issuing, issuing_key), False)
+        chain = [der(issuing), der(root)]
+    else:
+        cert = make("bench", key, None, False)
+
+    class TunedSigner(signers.SimpleSigner):
+        """SimpleSigner reloads (and re-checks) the key for every signature; this one keeps
+        the loaded key, as the issue's tuned figure does."""
+
+        async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+            return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+    signer = TunedSigner(
+        signing_cert=der(cert),
         signing_key=keys.PrivateKeyInfo.load(key.private_bytes(
             serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())),
-        cert_registry=SimpleCertificateStore())
+        cert_registry=SimpleCertificateStore.from_certs(chain))
     meta = signers.PdfSignatureMetadata(field_name="Sig", subfilter=fields.SigSeedSubFilter.PADES)
     times = []
     for _ in range(rounds):
         t0 = time.perf_counter()
         out = io.BytesIO()
         signers.PdfSigner(meta, signer=signer).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), output=out,
-                                                        bytes_reserved=8192)
+                                                        bytes_reserved=16384)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -167,7 +196,7 @@ def main() -> None:
                                  "--generate-key", "--key-type", "rsa-3072", "--as", "ra"], env))
         kyso(["certs", "approve", str(filed["request"]["id"]), "--as", "admin"], env)
         label = next(line.split("\t")[0] for line in kyso(["hsm", "list"], env).splitlines()
-                     if line.startswith("cert-") or "seal" in line.split("\t")[0])
+                     if line.startswith("ee-"))
         print(f"agency seal key rsa-3072 in SoftHSM2 ({label}); PostgreSQL; 2 workers; {os.cpu_count()} CPUs")
         gunicorn = start_gunicorn(env, work, port)
         results: dict[str, float] = {}
@@ -203,11 +232,13 @@ def main() -> None:
         raw = measure_keystore(token, pin, label, "rsa-pkcs1-sha256", args.seconds)
 
     for name, pdf in pdfs.items():
-        base = measure_pyhanko(pdf, args.rounds if name == "1 page" else max(args.rounds // 3, 3))
-        ours = results[f"{name} B-B"]
-        ratio = ours / base
-        print(f"base  {name:>6} B-B  : p50 {base * 1000:8.1f} ms (pyHanko in-process, software key, tuned)   "
-              f"ours/base = {ratio:.2f}x (goal <= 1.5) {'ok' if ratio <= 1.5 else 'BELOW GOAL'}")
+        rounds = args.rounds if name == "1 page" else max(args.rounds // 3, 3)
+        for with_chain in (False, True):
+            base = measure_pyhanko(pdf, rounds, with_chain)
+            ratio = results[f"{name} B-B"] / base
+            what = "3-certificate chain embedded" if with_chain else "bare self-signed certificate"
+            print(f"base  {name:>6} B-B  : p50 {base * 1000:8.1f} ms (pyHanko in-process, software key, tuned, "
+                  f"{what})   ours/base = {ratio:.2f}x (goal <= 1.5) {'ok' if ratio <= 1.5 else 'BELOW GOAL'}")
     print(f"hash batches: {hashes_rate:8.1f} signatures/s; KeyStore, 2 processes: {raw:8.1f}/s; "
           f"ratio {hashes_rate / raw:.2f}x (goal >= 0.8) {'ok' if hashes_rate / raw >= 0.8 else 'BELOW GOAL'}")
     shutil.rmtree(work, ignore_errors=True)

@@ -14,13 +14,15 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Any
+import tempfile
+from typing import IO, Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.wsgi import wrap_file
 
 from ca_admin.api import STAFF, json_body
 from kyso.callers import Role
-from kyso.errors import BadRequest
+from kyso.errors import BadRequest, PayloadTooLarge
 from kyso.web import body_limit, current_caller, request_id, roles, services
 from signer import cades, credentials, images
 from signer.credentials import Credential
@@ -34,14 +36,17 @@ def _document_limit(settings: Any) -> int:
     return int(settings.signing.max_document_bytes) + 1024 * 1024  # room for multipart framing
 
 
-def document_and_options() -> tuple[bytes, dict[str, Any]]:
-    """The document and the options: raw body + query, or multipart ``file`` + ``options``."""
+def document_stream_and_options() -> tuple[IO[bytes], int, dict[str, Any]]:
+    """The document as a seekable file (spooled to disk, never whole in memory) and the
+    options: raw body + query, or multipart ``file`` + ``options``."""
     options: dict[str, Any] = {k: v for k, v in request.args.items()}
+    limit = services().settings.signing.max_document_bytes
+    stream: IO[bytes]
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
             raise BadRequest("a multipart request needs a 'file' part", "yêu cầu multipart cần phần 'file'")
-        data = upload.read()
+        stream = upload.stream  # werkzeug spools large parts to a temporary file
         raw = request.form.get("options") or (request.files["options"].read().decode("utf-8", "replace")
                                               if "options" in request.files else "")
         if raw:
@@ -52,17 +57,38 @@ def document_and_options() -> tuple[bytes, dict[str, Any]]:
             if not isinstance(parsed, dict):
                 raise BadRequest("the 'options' part must be a JSON object", "phần 'options' phải là đối tượng JSON")
             options.update(parsed)
+        stream.seek(0, 2)
+        size = stream.tell()
     else:
-        data = request.get_data(cache=False)
-    limit = services().settings.signing.max_document_bytes
-    if len(data) > limit:
-        from kyso.errors import PayloadTooLarge
-
+        stream = tempfile.TemporaryFile()
+        size = 0
+        while chunk := request.stream.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                break
+            stream.write(chunk)
+    if size > limit:
         raise PayloadTooLarge(f"a document is at most {limit} bytes", f"tài liệu tối đa {limit} byte",
                               extra={"limit_bytes": limit})
-    if not data:
+    if size == 0:
         raise BadRequest("the document is empty", "tài liệu trống")
-    return data, options
+    stream.seek(0)
+    return stream, size, options
+
+
+def document_and_options() -> tuple[bytes, dict[str, Any]]:
+    stream, _size, options = document_stream_and_options()
+    with stream:
+        return stream.read(), options
+
+
+def stream_digest(stream: IO[bytes], name: str = "sha256") -> bytes:
+    h = hashlib.new(name)
+    stream.seek(0)
+    while chunk := stream.read(1 << 20):
+        h.update(chunk)
+    stream.seek(0)
+    return h.digest()
 
 
 def _flag(options: dict[str, Any], name: str, default: bool = False) -> bool:
@@ -135,19 +161,29 @@ def sign_pdf() -> Response:
     from signer import pades
 
     svc = services()
-    data, options = document_and_options()
-    opts = pades.parse_options(options, svc.settings)
-    credential = authorised_credential(options, "sign.pdf")
-    scheme = credentials.choose_scheme(svc.settings, credential, options.get("scheme"))
-    signed, field = pades.sign(svc.sessions, svc.keystore, svc.settings, credential, scheme, data, opts, utcnow())
-    digest = hashlib.sha256(data).digest()
-    sig_id = credentials.record(svc.sessions, current_caller(), credential, fmt="pdf", level=opts.level,
-                                scheme=scheme, digest_alg="sha256", digest=digest, request_id=request_id(),
-                                details={"appearance": opts.profile, "field": field, "bytes": len(data),
-                                         "certify": opts.certify})
-    return Response(signed, mimetype="application/pdf", headers={
-        **_headers(sig_id, "sha256", digest), "X-Kyso-Signature-Field": field,
-        "Content-Disposition": 'attachment; filename="signed.pdf"'})
+    source, size, options = document_stream_and_options()
+    with source:
+        opts = pades.parse_options(options, svc.settings)
+        credential = authorised_credential(options, "sign.pdf")
+        scheme = credentials.choose_scheme(svc.settings, credential, options.get("scheme"))
+        digest = stream_digest(source)
+        signed, field = pades.sign(svc.sessions, svc.keystore, svc.settings, credential, scheme, source, opts,
+                                   utcnow())
+    try:
+        sig_id = credentials.record(svc.sessions, current_caller(), credential, fmt="pdf", level=opts.level,
+                                    scheme=scheme, digest_alg="sha256", digest=digest, request_id=request_id(),
+                                    details={"appearance": opts.profile, "field": field, "bytes": size,
+                                             "certify": opts.certify})
+    except BaseException:
+        signed.close()
+        raise
+    length = signed.seek(0, 2)
+    signed.seek(0)
+    resp = Response(wrap_file(request.environ, signed), mimetype="application/pdf", direct_passthrough=True,
+                    headers={**_headers(sig_id, "sha256", digest), "X-Kyso-Signature-Field": field,
+                             "Content-Disposition": 'attachment; filename="signed.pdf"'})
+    resp.content_length = length
+    return resp
 
 
 # -- hash batches --------------------------------------------------------------------------------------

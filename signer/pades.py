@@ -20,6 +20,7 @@ import asyncio
 import datetime as dt
 import io
 import re
+import shutil
 import subprocess
 import tempfile
 import unicodedata
@@ -27,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
@@ -224,11 +225,14 @@ def validation_context(factory: sessionmaker[Session], keystore: KeyStore, setti
 
 # -- placement and appearance -----------------------------------------------------------------------
 
-def find_anchor(data: bytes, page: int, anchor: str) -> tuple[float, float, float, float, float]:
+def find_anchor(source: IO[bytes], page: int, anchor: str) -> tuple[float, float, float, float, float]:
     """The box (x1, y1, x2, y2 in PDF points, origin bottom left) of the first line on
     ``page`` that contains ``anchor``, and the page height (poppler's pdftotext)."""
     with tempfile.NamedTemporaryFile(suffix=".pdf") as tmp:
-        tmp.write(data)
+        position = source.tell()
+        source.seek(0)
+        shutil.copyfileobj(source, tmp, 1 << 20)
+        source.seek(position)
         tmp.flush()
         try:
             out = subprocess.run(["pdftotext", "-q", "-bbox-layout", "-f", str(page), "-l", str(page), tmp.name, "-"],
@@ -350,7 +354,7 @@ def _seal_box(leader: tuple[float, float, float, float], w: float, h: float) -> 
     return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
 
 
-def appearance(factory: sessionmaker[Session], data: bytes, reader: Any, credential: Credential,
+def appearance(factory: sessionmaker[Session], data: IO[bytes], reader: Any, credential: Credential,
                opts: PdfOptions, now: dt.datetime) -> Appearance:
     from pyhanko.pdf_utils import layout
     from pyhanko.pdf_utils.images import PdfImage
@@ -477,17 +481,23 @@ def _last_signature_box(reader: Any, page_index: int) -> tuple[float, float, flo
 # -- signing --------------------------------------------------------------------------------------------
 
 def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, credential: Credential,
-         scheme: SignatureScheme, data: bytes, opts: PdfOptions, now: dt.datetime) -> tuple[bytes, str]:
-    """The signed PDF (an incremental update of ``data``) and the signature field name."""
+         scheme: SignatureScheme, source: IO[bytes] | bytes, opts: PdfOptions,
+         now: dt.datetime) -> tuple[IO[bytes], str]:
+    """The signed PDF (an incremental update of ``source``) in a temporary file, positioned
+    at its start, and the signature field name. Neither document is held whole in memory."""
+    data: IO[bytes] = io.BytesIO(source) if isinstance(source, bytes) else source
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.sign import fields, signers
     from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter
 
-    if not data.lstrip()[:5].startswith(b"%PDF-"):
+    data.seek(0)
+    head = data.read(1024)
+    data.seek(0)
+    if not head.lstrip()[:5].startswith(b"%PDF-"):
         raise InvalidPdf("the document is not a PDF", "tài liệu không phải PDF")
     try:
-        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+        writer = IncrementalPdfFileWriter(data, strict=False)
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise InvalidPdf("the PDF cannot be read", "không đọc được tệp PDF", log_detail=type(exc).__name__) from None
     if writer.prev.encrypted:
@@ -520,12 +530,30 @@ def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
         spec = SigFieldSpec(name)
     pdf_signer = signers.PdfSigner(meta, signer=_signer_class()(keystore, credential, scheme),
                                    timestamper=timestamper, stamp_style=look.style, new_field_spec=spec)
-    out = io.BytesIO()
+    out = tempfile.TemporaryFile()
     try:
-        asyncio.run(pdf_signer.async_sign_pdf(writer, output=out, appearance_text_params=look.params))
+        asyncio.run(pdf_signer.async_sign_pdf(writer, output=out, appearance_text_params=look.params,
+                                              bytes_reserved=_reserve(credential, level)))
     except KysoError:
+        out.close()
         raise
     except PdfError as exc:
+        out.close()
         raise InvalidPdf("the PDF cannot be signed as it is", "không ký được tệp PDF này",
                          log_detail=f"{type(exc).__name__}: {str(exc)[:200]}") from None
-    return out.getvalue(), name
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out, name
+
+
+def _reserve(credential: Credential, level: str) -> int:
+    """Bytes for the CMS blob, so that pyHanko signs once instead of a dry run first: the
+    certificates, the signature, the attributes, and a time stamp token (with the TSA's
+    chain) from B-T up. pyHanko counts the hex digits of /Contents: twice the bytes."""
+    certs = len(credential.certificate_der) + sum(len(c) for c in credential.chain_der)
+    size = 2048 + certs + 2 * 512
+    if level != "B-B":
+        size += 2048 + 2 * certs + 512
+    return 2 * size

@@ -38,7 +38,40 @@ def register(app: Flask, *, public_only: bool) -> None:
     if not public_only:
         app.register_blueprint(ca_admin_bp)
         app.register_blueprint(api_bp)
+        app.extensions["kyso.certificate_authenticator"] = certificate_caller
     app.extensions["kyso"].readiness_checks.append(("ca", _ready_check))
+
+
+def certificate_caller(session: Any, pem_text: str) -> Any:
+    """The client a TLS client certificate (PEM, from a trusted proxy) stands for: a good,
+    current client-tls certificate issued here, byte for byte, whose common name is an
+    active user with role client. None otherwise."""
+    from asn1crypto import pem as asn1_pem
+    from asn1crypto import x509
+    from sqlalchemy import select
+
+    from ca_admin.models import IssuedCertificate
+    from kyso.callers import Caller, Role, User
+    from kyso.db import utcnow
+
+    try:
+        raw = pem_text.strip().encode("ascii")
+        der = asn1_pem.unarmor(raw)[2] if asn1_pem.detect(raw) else b""
+        cert = x509.Certificate.load(der, strict=True)
+        serial_hex = format(cert.serial_number, "x")
+        cn = cert.subject.native.get("common_name", "")
+    except (ValueError, TypeError, UnicodeEncodeError):
+        return None
+    row = session.execute(select(IssuedCertificate).where(IssuedCertificate.serial_hex == serial_hex)
+                          ).scalar_one_or_none()
+    now = utcnow()
+    if (row is None or row.certificate_der != der or row.profile != "client-tls" or row.status != "good"
+            or not row.not_before <= now < row.not_after):
+        return None
+    user = session.execute(select(User).where(User.name == cn)).scalar_one_or_none()
+    if user is None or user.role != Role.CLIENT.value or user.status != "active":
+        return None
+    return Caller(user.id, user.name, Role(user.role))
 
 
 def _ready_check(svc: Services) -> dict[str, Any]:

@@ -32,6 +32,11 @@ class ServerSettings:
     max_body_bytes: int = 10 * 1024 * 1024
     public_base_url: str = "http://127.0.0.1:8080"
     trusted_proxies: tuple[str, ...] = ()
+    # Header in which a trusted reverse proxy passes the TLS client certificate it verified
+    # (PEM, URL-encoded as nginx's $ssl_client_escaped_cert); "" = off. Honoured only from
+    # trusted_proxies; the certificate must be a good client-tls certificate issued here
+    # whose common name is a user with role client.
+    client_cert_header: str = ""
     public_only: bool = False
 
 

@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from flask import Response, current_app, g, jsonify, request
 
@@ -103,6 +104,10 @@ def authenticate_request() -> None:
     scheme, _, token = header.partition(" ")
     presented = token.strip() if scheme.lower() == "bearer" else None
     svc = services()
+    cert_header = svc.settings.server.client_cert_header
+    if presented is None and cert_header and request.headers.get(cert_header):
+        g.caller = _certificate_caller(svc, request.headers[cert_header])
+        return
     try:
         with read_transaction(svc.sessions) as session:
             g.caller = authenticate(session, presented)
@@ -116,6 +121,23 @@ def authenticate_request() -> None:
             # anyone grow the trail and contend for its lock without limit.
             log.warning("refused anonymous request to %s %s", request.method, request.path)
         raise
+
+
+def _certificate_caller(svc: Services, value: str) -> Caller:
+    """The caller a trusted proxy vouches for with a TLS client certificate."""
+    if request.remote_addr not in svc.settings.server.trusted_proxies:
+        log.warning("client certificate header from untrusted address %s ignored", request.remote_addr)
+        _audit_denied(f"address:{request.remote_addr}", "client-certificate-from-untrusted-proxy")
+        raise Unauthenticated()
+    authenticator = current_app.extensions.get("kyso.certificate_authenticator")
+    if authenticator is None:
+        raise Unauthenticated()
+    with read_transaction(svc.sessions) as session:
+        caller = authenticator(session, unquote(value))
+    if caller is None:
+        _audit_denied("client-certificate", "unauthenticated")
+        raise Unauthenticated()
+    return caller  # type: ignore[no-any-return]
 
 
 def _audit_denied(actor: str, why: str) -> None:

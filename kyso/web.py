@@ -137,7 +137,7 @@ def _certificate_caller(svc: Services, value: str) -> Caller:
     if caller is None:
         _audit_denied("client-certificate", "unauthenticated")
         raise Unauthenticated()
-    return caller  # type: ignore[no-any-return]
+    return caller
 
 
 def _audit_denied(actor: str, why: str) -> None:

@@ -129,6 +129,7 @@ def parse_options(options: dict[str, Any], settings: Settings) -> PdfOptions:
 
 # -- the HSM as a pyHanko signer ---------------------------------------------------------------------
 
+@lru_cache(maxsize=1)
 def _signer_class() -> Any:
     from pyhanko.sign.signers.pdf_cms import Signer
 
@@ -157,6 +158,20 @@ def _signer_class() -> Any:
     return HsmSigner
 
 
+_SIGNERS: dict[tuple[int, str, str, int], Any] = {}
+
+
+def _hsm_signer(keystore: KeyStore, credential: Credential, scheme: SignatureScheme) -> Any:
+    """One pyHanko signer per credential and scheme, kept: building it parses the chain."""
+    key = (credential.certificate_id, credential.key_label, scheme.value, id(keystore))
+    signer = _SIGNERS.get(key)
+    if signer is None:
+        if len(_SIGNERS) > 64:
+            _SIGNERS.clear()
+        signer = _SIGNERS[key] = _signer_class()(keystore, credential, scheme)
+    return signer
+
+
 def _signature_size(cert: x509.Certificate) -> int:
     key = cert.public_key
     if key.algorithm == "rsa":
@@ -164,6 +179,7 @@ def _signature_size(cert: x509.Certificate) -> int:
     return 2 * ((key.bit_size + 7) // 8) + 9  # DER ECDSA at its longest
 
 
+@lru_cache(maxsize=1)
 def _timestamper_class() -> Any:
     from pyhanko.sign.timestamps.api import TimeStamper
 
@@ -528,7 +544,7 @@ def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
         spec = SigFieldSpec(name, on_page=look.page_index, box=look.box)
     else:
         spec = SigFieldSpec(name)
-    pdf_signer = signers.PdfSigner(meta, signer=_signer_class()(keystore, credential, scheme),
+    pdf_signer = signers.PdfSigner(meta, signer=_hsm_signer(keystore, credential, scheme),
                                    timestamper=timestamper, stamp_style=look.style, new_field_spec=spec)
     out = tempfile.TemporaryFile()
     try:

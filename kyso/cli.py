@@ -334,8 +334,10 @@ def hsm_list(ctx: Context) -> None:
 def _register_domains() -> None:
     # The CLI, like the app factory, is a composition root: the domains add their commands.
     from ca_admin.cli import register as register_ca
+    from signer.cli import register as register_signer
 
     register_ca(main)
+    register_signer(main)
 
 
 _register_domains()

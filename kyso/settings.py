@@ -197,6 +197,16 @@ class SigningSettings:
 
 
 @dataclass(frozen=True)
+class VerifySettings:
+    # Extra trust roots (PEM or DER files; glob patterns), e.g. the national government CA's
+    # published certificates. The city's own root is always trusted.
+    trust_roots: tuple[str, ...] = ()
+    # Fetch OCSP/CRL over the network for certificates of other CAs when the document has
+    # no revocation data (the CLI's --offline turns it off per run).
+    fetch_revocation: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -208,6 +218,7 @@ class Settings:
     ocsp: OcspSettings = field(default_factory=OcspSettings)
     tsa: TsaSettings = field(default_factory=TsaSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
+    verify: VerifySettings = field(default_factory=VerifySettings)
     profiles: dict[str, ProfileSettings] = field(default_factory=dict)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
@@ -354,6 +365,7 @@ def _anchor_paths(s: Settings) -> Settings:
         database=dataclasses.replace(s.database, url=url),
         hsm=dataclasses.replace(s.hsm, pin_file=_anchor(s.hsm.pin_file), softhsm2_conf=_anchor(s.hsm.softhsm2_conf)),
         ocsp=dataclasses.replace(s.ocsp, static_dir=_anchor(s.ocsp.static_dir)),
+        verify=dataclasses.replace(s.verify, trust_roots=tuple(_anchor(p) for p in s.verify.trust_roots)),
     )
 
 

@@ -242,6 +242,34 @@ def sign_hashes() -> Response:
     return resp
 
 
+# -- verification ---------------------------------------------------------------------------------
+
+verify_bp = Blueprint("verify_api", __name__, url_prefix="/api/v1")
+
+
+@verify_bp.post("/verify")
+@roles(Role.CLIENT, Role.AUDITOR, Role.RA_OFFICER, Role.CA_ADMIN)
+@body_limit(_document_limit)
+def verify_document() -> Response:
+    """A signed PDF or CMS (raw body; or multipart ``file`` and, for a detached CMS, ``data``).
+    The type comes from the content. ``?offline=true`` fetches no revocation data."""
+    from signer import verify
+
+    svc = services()
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise BadRequest("a multipart request needs a 'file' part", "yêu cầu multipart cần phần 'file'")
+        data = upload.read()
+        detached = request.files["data"].read() if "data" in request.files else None
+    else:
+        data, detached = request.get_data(cache=False), None
+    if not data:
+        raise BadRequest("the document is empty", "tài liệu trống")
+    report = verify.verify(svc.sessions, svc.settings, data, detached, offline=_flag(dict(request.args), "offline"))
+    return jsonify(report.to_json())
+
+
 # -- credentials a client may use -------------------------------------------------------------------
 
 def credential_json(c: Credential) -> dict[str, Any]:

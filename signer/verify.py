@@ -1,0 +1,364 @@
+"""Verification for recipients: PDF (PAdES and PDF signatures) and CMS (detached or
+attached), with a report per signature in English and Vietnamese.
+
+The document type comes from the content, never from a file name. pyHanko's validator
+judges each signature; its status is mapped to an ETSI EN 319 102-1 indication:
+
+- TOTAL-FAILED: HASH_FAILURE (the signed bytes changed), SIG_CRYPTO_FAILURE (the signature
+  value does not verify), REVOKED (revoked at or before the signing time),
+  SIG_CONSTRAINTS_FAILURE (a PDF changed after signing in a way its signer did not allow);
+- INDETERMINATE: the chain does not reach a trusted root (NO_CERTIFICATE_CHAIN_FOUND, never
+  a pass), revoked after the signing time without proof of existence before it
+  (REVOKED_NO_POE), or pyHanko's own sub-indication (expired, out of bounds, ...);
+- TOTAL-PASSED otherwise.
+
+Trust: the city's root plus the roots in ``verify.trust_roots`` (PEM or DER files, e.g.
+the national government CA's published certificates). Revocation: the data embedded in the
+document, Kyso's own current CRLs for certificates of this CA, and, unless offline (or
+``verify.fetch_revocation = false``), OCSP/CRL fetched over the network for others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import glob
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from asn1crypto import cms, pem, x509
+from asn1crypto import crl as asn1_crl
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ca_admin import crl as crl_mod
+from ca_admin.models import CertificateAuthority, IssuedCertificate
+from ca_admin.registry import Agency
+from kyso.db import transaction
+from kyso.errors import KysoError
+from kyso.settings import Settings
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+ORDER = {"TOTAL-PASSED": 0, "INDETERMINATE": 1, "TOTAL-FAILED": 2}
+
+
+class UnsupportedDocument(KysoError):
+    code = "unsupported-document"
+    status = 422
+    title_en = "Unsupported document"
+
+
+@dataclass
+class SignatureReport:
+    kind: str  # pdf | pdf-timestamp | cms
+    field: str | None
+    signer: str
+    agency_code: str | None
+    chain: list[str]
+    claimed_signing_time: str | None
+    timestamp_time: str | None
+    level: str
+    integrity: bool
+    signature_valid: bool
+    trusted: bool
+    revocation: dict[str, Any]
+    coverage: dict[str, Any]
+    indication: str
+    sub_indication: str | None
+    summary_en: str
+    summary_vi: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Report:
+    document_type: str
+    indication: str
+    sub_indication: str | None
+    signatures: list[SignatureReport] = field(default_factory=list)
+    summary_en: str = ""
+    summary_vi: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"document_type": self.document_type, "indication": self.indication,
+                "sub_indication": self.sub_indication, "summary_en": self.summary_en,
+                "summary_vi": self.summary_vi, "signatures": [s.to_json() for s in self.signatures]}
+
+    @property
+    def exit_code(self) -> int:
+        return {"TOTAL-PASSED": 0, "TOTAL-FAILED": 1}.get(self.indication, 2)
+
+
+# -- trust -------------------------------------------------------------------------------------------
+
+def _load_certs(path: Path) -> list[x509.Certificate]:
+    data = path.read_bytes()
+    if pem.detect(data):
+        return [x509.Certificate.load(der) for kind, _h, der in pem.unarmor(data, multiple=True)
+                if kind == "CERTIFICATE"]
+    return [x509.Certificate.load(data)]
+
+
+def trust(factory: sessionmaker[Session], settings: Settings) -> tuple[list[x509.Certificate],
+                                                                         list[x509.Certificate],
+                                                                         list[asn1_crl.CertificateList]]:
+    """Trust roots, other CA certificates, and Kyso's own current CRLs."""
+    roots: list[x509.Certificate] = []
+    others: list[x509.Certificate] = []
+    crls: list[asn1_crl.CertificateList] = []
+    with transaction(factory) as session:
+        for ca in session.execute(select(CertificateAuthority)).scalars():
+            cert = x509.Certificate.load(ca.certificate_der)
+            (roots if cert.self_signed == "maybe" or cert.subject == cert.issuer else others).append(cert)
+    for role in ("issuing", "root"):
+        try:
+            crls.append(asn1_crl.CertificateList.load(crl_mod.latest(factory, role).der))
+        except (crl_mod.CrlNotFound, KysoError):
+            pass
+    for pattern in settings.verify.trust_roots:
+        for name in sorted(glob.glob(pattern)):
+            roots.extend(_load_certs(Path(name)))
+    return roots, others, crls
+
+
+def _context(factory: sessionmaker[Session], settings: Settings, offline: bool) -> Any:
+    from pyhanko_certvalidator import ValidationContext
+
+    roots, others, crls = trust(factory, settings)
+    return ValidationContext(trust_roots=roots, other_certs=others, crls=crls,
+                             allow_fetching=not offline and settings.verify.fetch_revocation,
+                             revocation_mode="soft-fail")
+
+
+# -- detection ---------------------------------------------------------------------------------------
+
+def detect(data: bytes) -> tuple[str, Any]:
+    """('pdf', None) or ('cms', ContentInfo); content decides, never a name."""
+    if b"%PDF-" in data[:1024]:
+        return "pdf", None
+    candidates = [data]
+    stripped = data.strip()
+    if pem.detect(stripped):
+        try:
+            candidates.insert(0, pem.unarmor(stripped)[2])
+        except ValueError:
+            pass
+    elif stripped[:1] == b"M":  # base64 of a DER SEQUENCE
+        try:
+            candidates.insert(0, base64.b64decode(stripped, validate=False))
+        except (binascii.Error, ValueError):
+            pass
+    for der in candidates:
+        try:
+            info = cms.ContentInfo.load(der, strict=False)
+            if info["content_type"].native == "signed_data":
+                info["content"]["signer_infos"].native  # noqa: B018 - parse it all now
+                return "cms", info
+        except (ValueError, TypeError, KeyError):
+            continue
+    raise UnsupportedDocument("not a signed PDF or CMS signature (XML and ASiC come later)",
+                              "không phải PDF có chữ ký hoặc chữ ký CMS (XML và ASiC sẽ có sau)")
+
+
+# -- one signature -----------------------------------------------------------------------------------
+
+def _name(cert: x509.Certificate) -> str:
+    names = cert.subject.native
+    return str(names.get("common_name") or cert.subject.human_friendly)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(VN).isoformat(timespec="seconds") if value else None
+
+
+def _agency_code(factory: sessionmaker[Session], cert: x509.Certificate) -> str | None:
+    with transaction(factory) as session:
+        row = session.execute(select(IssuedCertificate).where(
+            IssuedCertificate.serial_hex == format(cert.serial_number, "x"))).scalar_one_or_none()
+        if row is None or row.certificate_der != cert.dump() or row.agency_id is None:
+            return None
+        agency = session.get(Agency, row.agency_id)
+        return agency.code if agency else None
+
+
+def _indication(status: Any, signing_time: dt.datetime | None, pdf_ok: bool) -> tuple[str, str | None]:
+    if not status.intact:
+        return "TOTAL-FAILED", "HASH_FAILURE"
+    if not status.valid:
+        return "TOTAL-FAILED", "SIG_CRYPTO_FAILURE"
+    if status.revoked:
+        revoked_at = status.revocation_details.revocation_date
+        if signing_time is None or revoked_at <= signing_time:
+            return "TOTAL-FAILED", "REVOKED"
+        return "INDETERMINATE", "REVOKED_NO_POE"
+    if not status.trusted:
+        indic = getattr(status.trust_problem_indic, "name", None)
+        return "INDETERMINATE", indic or "NO_CERTIFICATE_CHAIN_FOUND"
+    if not pdf_ok:
+        return "TOTAL-FAILED", "SIG_CONSTRAINTS_FAILURE"
+    return "TOTAL-PASSED", None
+
+
+_VI = {
+    "TOTAL-PASSED": "Chữ ký hợp lệ", "TOTAL-FAILED": "Chữ ký không hợp lệ", "INDETERMINATE": "Chưa xác định được",
+}
+_SUB_VI = {
+    "HASH_FAILURE": "nội dung đã bị sửa đổi sau khi ký",
+    "SIG_CRYPTO_FAILURE": "giá trị chữ ký không khớp",
+    "REVOKED": "chứng thư số đã bị thu hồi trước thời điểm ký",
+    "REVOKED_NO_POE": "chứng thư số bị thu hồi sau thời điểm ký nhưng thiếu bằng chứng thời gian",
+    "SIG_CONSTRAINTS_FAILURE": "tài liệu bị thay đổi sau khi ký theo cách người ký không cho phép",
+    "NO_CERTIFICATE_CHAIN_FOUND": "không dựng được chuỗi chứng thư tới gốc tin cậy",
+    "OUT_OF_BOUNDS_NO_POE": "chứng thư số hết hạn hoặc chưa có hiệu lực tại thời điểm kiểm tra",
+    "CHAIN_CONSTRAINTS_FAILURE": "chuỗi chứng thư vi phạm ràng buộc",
+    "SIGNED_DATA_NOT_FOUND": "không tìm thấy chữ ký",
+}
+_SUB_EN = {
+    "HASH_FAILURE": "the content changed after signing",
+    "SIG_CRYPTO_FAILURE": "the signature value does not verify",
+    "REVOKED": "the certificate was revoked at or before the signing time",
+    "REVOKED_NO_POE": "the certificate was revoked after the signing time, with no proof the signature existed before",
+    "SIG_CONSTRAINTS_FAILURE": "the document was changed after signing in a way its signer did not allow",
+    "NO_CERTIFICATE_CHAIN_FOUND": "no chain to a trusted root",
+    "OUT_OF_BOUNDS_NO_POE": "the certificate is expired or not yet valid at the validation time",
+    "CHAIN_CONSTRAINTS_FAILURE": "the certificate chain breaks a constraint",
+    "SIGNED_DATA_NOT_FOUND": "no signature found",
+}
+
+
+def _summaries(indication: str, sub: str | None, signer: str, when: str | None) -> tuple[str, str]:
+    en = {"TOTAL-PASSED": "Valid signature", "TOTAL-FAILED": "Invalid signature",
+          "INDETERMINATE": "Indeterminate"}[indication]
+    en += f" by {signer}" + (f", signed {when}" if when else "")
+    vi = _VI[indication] + f" của {signer}" + (f", ký lúc {when}" if when else "")
+    if sub:
+        en += f": {_SUB_EN.get(sub, sub.lower().replace('_', ' '))}"
+        vi += f": {_SUB_VI.get(sub, sub)}"
+    return en + ".", vi + "."
+
+
+def _report(factory: sessionmaker[Session], status: Any, kind: str, field_name: str | None, level: str,
+            coverage: dict[str, Any], pdf_ok: bool = True) -> SignatureReport:
+    cert = status.signing_cert
+    claimed = getattr(status, "signer_reported_dt", None)
+    ts = getattr(status, "timestamp_validity", None)
+    ts_time = ts.timestamp if ts is not None else None
+    signing_time = ts_time or claimed
+    indication, sub = _indication(status, signing_time, pdf_ok)
+    chain = [_name(c) for c in status.validation_path] if status.validation_path is not None else [_name(cert)]
+    revocation: dict[str, Any] = {"revoked": status.revoked}
+    if status.revoked:
+        revocation.update(date=_iso(status.revocation_details.revocation_date),
+                          reason=status.revocation_details.revocation_reason.native,
+                          ca_revoked=status.revocation_details.ca_revoked)
+    signer = _name(cert)
+    en, vi = _summaries(indication, sub, signer, _iso(signing_time))
+    return SignatureReport(
+        kind=kind, field=field_name, signer=signer, agency_code=_agency_code(factory, cert), chain=chain,
+        claimed_signing_time=_iso(claimed), timestamp_time=_iso(ts_time), level=level,
+        integrity=bool(status.intact), signature_valid=bool(status.valid), trusted=bool(status.trusted),
+        revocation=revocation, coverage=coverage, indication=indication, sub_indication=sub,
+        summary_en=en, summary_vi=vi)
+
+
+def _verify_pdf(factory: sessionmaker[Session], data: bytes, vc: Any) -> list[SignatureReport]:
+    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        sigs = list(reader.embedded_signatures)
+    except (PdfError, ValueError, KeyError, TypeError) as exc:
+        raise UnsupportedDocument("the PDF cannot be read", "không đọc được tệp PDF",
+                                  log_detail=type(exc).__name__) from None
+    doc_ts = [s for s in sigs if s.sig_object_type == "/DocTimeStamp"]
+    has_dss = "/DSS" in reader.root
+    out = []
+    for sig in sigs:
+        if sig.sig_object_type == "/DocTimeStamp":
+            ts = validate_pdf_timestamp(sig, validation_context=vc)
+            ok = ts.intact and ts.valid and ts.trusted
+            ind, sub = ("TOTAL-PASSED", None) if ok else (
+                ("TOTAL-FAILED", "HASH_FAILURE") if not ts.intact else
+                ("INDETERMINATE", getattr(ts.trust_problem_indic, "name", None) or "NO_CERTIFICATE_CHAIN_FOUND"))
+            en, vi = _summaries(ind, sub, _name(ts.signing_cert), _iso(ts.timestamp))
+            out.append(SignatureReport(
+                kind="pdf-timestamp", field=sig.field_name, signer=_name(ts.signing_cert), agency_code=None,
+                chain=[_name(c) for c in ts.validation_path] if ts.validation_path else [],
+                claimed_signing_time=None, timestamp_time=_iso(ts.timestamp), level="document time stamp",
+                integrity=bool(ts.intact), signature_valid=bool(ts.valid), trusted=bool(ts.trusted),
+                revocation={"revoked": False}, coverage={"coverage": ts.coverage.name if ts.coverage else None},
+                indication=ind, sub_indication=sub, summary_en=en, summary_vi=vi))
+            continue
+        status = validate_pdf_signature(sig, vc)
+        later_ts = [t for t in doc_ts if t.signed_revision > sig.signed_revision]
+        level = "B-B"
+        if status.timestamp_validity is not None:
+            level = "B-T"
+            if has_dss:
+                level = "B-LT"
+                if later_ts:
+                    level = "B-LTA"
+        modification = status.modification_level.name if status.modification_level is not None else None
+        allowed = status.docmdp_ok is not False and modification in (None, "NONE", "LTA_UPDATES", "FORM_FILLING")
+        covered = status.coverage.name if status.coverage is not None else None
+        coverage = {"coverage": covered, "modification_level": modification,
+                    "docmdp_ok": status.docmdp_ok,
+                    "covers_whole_document": covered == "ENTIRE_FILE",
+                    "changes_after_signing_allowed": allowed}
+        out.append(_report(factory, status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed))
+    return out
+
+
+def _verify_cms(factory: sessionmaker[Session], info: cms.ContentInfo, detached: bytes | None,
+                vc: Any) -> list[SignatureReport]:
+    from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
+
+    signed = info["content"]
+    content = signed["encap_content_info"]["content"]
+    if content.native is None and detached is None:
+        raise UnsupportedDocument("a detached CMS signature needs its data (a second part, or --data)",
+                                  "chữ ký CMS tách rời cần kèm dữ liệu đã ký (phần thứ hai, hoặc --data)")
+    from pyhanko.sign.validation.errors import SignatureValidationError
+
+    data = detached if detached is not None else bytes(content.native)
+    if detached is None:  # attached: validate as detached over the encapsulated bytes
+        signed = cms.SignedData.load(signed.untag().dump())
+        signed["encap_content_info"] = {"content_type": signed["encap_content_info"]["content_type"].native}
+    try:
+        status = asyncio.run(async_validate_detached_cms(data, signed, signer_validation_context=vc))
+    except SignatureValidationError as exc:
+        raise UnsupportedDocument("the CMS signature is malformed", "chữ ký CMS sai cấu trúc",
+                                  log_detail=str(exc)[:200]) from None
+    signer_info = signed["signer_infos"][0]
+    unsigned = signer_info["unsigned_attrs"].native or []
+    stamped = any(a["type"] == "signature_time_stamp_token" for a in unsigned)
+    level = "B-T" if stamped else "B-B"
+    coverage = {"coverage": "attached content" if detached is None else "detached data",
+                "covers_whole_document": True}
+    return [_report(factory, status, "cms", None, level, coverage)]
+
+
+def verify(factory: sessionmaker[Session], settings: Settings, data: bytes, detached: bytes | None = None,
+           *, offline: bool = False) -> Report:
+    kind, info = detect(data)
+    vc = _context(factory, settings, offline)
+    sigs = _verify_pdf(factory, data, vc) if kind == "pdf" else _verify_cms(factory, info, detached, vc)
+    if not sigs:
+        return Report(kind, "INDETERMINATE", "SIGNED_DATA_NOT_FOUND", [], "The document has no signature.",
+                      "Tài liệu không có chữ ký.")
+    worst = max(sigs, key=lambda s: ORDER[s.indication])
+    passed = sum(s.indication == "TOTAL-PASSED" for s in sigs)
+    en = f"{passed} of {len(sigs)} signatures valid. " + worst.summary_en if worst.indication != "TOTAL-PASSED" \
+        else f"All {len(sigs)} signatures valid."
+    vi = f"{passed}/{len(sigs)} chữ ký hợp lệ. " + worst.summary_vi if worst.indication != "TOTAL-PASSED" \
+        else f"Cả {len(sigs)} chữ ký đều hợp lệ."
+    return Report(kind, worst.indication, worst.sub_indication, sigs, en, vi)

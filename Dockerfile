@@ -12,7 +12,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     UV_LINK_MODE=copy
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends softhsm2 opensc openssl ca-certificates fonts-liberation2 \
+ && apt-get install -y --no-install-recommends softhsm2 opensc openssl ca-certificates fonts-liberation2 poppler-utils \
  && rm -rf /var/lib/apt/lists/* \
  && pip install --no-cache-dir uv \
  && useradd --system --create-home --home-dir /home/kyso --uid 10001 kyso

@@ -204,6 +204,9 @@ class VerifySettings:
     # Fetch OCSP/CRL over the network for certificates of other CAs when the document has
     # no revocation data (the CLI's --offline turns it off per run).
     fetch_revocation: bool = True
+    # Largest upload on the public page /verify, in bytes. The page never fetches revocation
+    # data over the network (a document's certificates must not make the server call out).
+    public_max_bytes: int = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,19 @@ if [ "${KYSO_SETUP_SKIP_PACKAGES:-}" = 1 ]; then :; else
 [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null || missing+=(opensc)
 command -v openssl >/dev/null || missing+=(openssl)
-# Liberation Serif (Times New Roman's metrics, Vietnamese glyphs) for signature appearances.
+# Liberation Serif (Times New Roman's metrics, Vietnamese glyphs) for signature appearances;
+# poppler's pdftotext finds anchor text on a page (and pdfsig/pdftoppm judge in the tests).
 [ -e /usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf ] || missing+=(fonts-liberation2)
+command -v pdftotext >/dev/null || missing+=(poppler-utils)
 # What only the tests and benches use (`make test` and `make bench` set KYSO_SETUP_TEST_TOOLS):
 # nginx with njs answers OCSP from Kyso's response files.
 if [ "${KYSO_SETUP_TEST_TOOLS:-}" = 1 ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
   [ -e /usr/lib/nginx/modules/ngx_http_js_module.so ] || missing+=(libnginx-mod-http-js)
-  # pdfsig and pdftoppm judge and render signed PDFs.
-  command -v pdfsig >/dev/null || missing+=(poppler-utils)
+  # pdfsig judges signed PDFs against an NSS database made with certutil; Chromium shows the
+  # public verification page to the browser test.
+  command -v certutil >/dev/null || missing+=(libnss3-tools)
+  command -v chromium >/dev/null || missing+=(chromium)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -1,4 +1,5 @@
-"""Signer endpoints; for now the public time-stamping authority at POST /tsa."""
+"""Signer endpoints: the public TSA (POST /tsa) and verification page (/verify); signing,
+verification and CSC APIs for callers."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ tsa_bp = Blueprint("tsa", __name__)
 
 
 def register(app: Flask, *, public_only: bool) -> None:
+    from signer.page import page_bp
+
     app.register_blueprint(tsa_bp)
+    app.register_blueprint(page_bp)
     if not public_only:
         from signer.api import consent_bp, sign_bp, verify_bp
         from signer.csc import csc_bp

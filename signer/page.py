@@ -1,0 +1,87 @@
+"""The public verification page at /verify: upload a signed document, read the report in
+Vietnamese (English with ?lang=en). No login; nothing is stored; the size limit is shown.
+The report page is self-contained HTML a clerk can print or save with the document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, render_template_string, request
+
+from kyso.errors import BadRequest, KysoError, PayloadTooLarge
+from kyso.web import body_limit, public, services
+
+page_bp = Blueprint("verify_page", __name__)
+
+TEXT = {
+    "vi": {
+        "title": "Kiểm tra chữ ký số", "lead": "Tải lên văn bản đã ký (PDF, hoặc chữ ký CMS .p7s/.p7m) để kiểm tra.",
+        "file": "Văn bản đã ký", "data": "Dữ liệu đã ký (chỉ với chữ ký CMS tách rời)", "submit": "Kiểm tra",
+        "limit": "Dung lượng tối đa", "stored": "Văn bản không được lưu lại trên máy chủ.",
+        "result": "Kết quả", "signature": "Chữ ký", "signer": "Người ký", "agency": "Mã cơ quan",
+        "level": "Mức chữ ký", "time": "Thời điểm ký (khai báo)", "ts": "Dấu thời gian", "chain": "Chuỗi chứng thư",
+        "integrity": "Toàn vẹn", "trusted": "Tin cậy", "revoked": "Thu hồi", "coverage": "Phạm vi",
+        "yes": "có", "no": "không", "switch": "English", "again": "Kiểm tra văn bản khác",
+        "error": "Không kiểm tra được",
+    },
+    "en": {
+        "title": "Verify a digital signature", "lead": "Upload a signed document (PDF, or a CMS signature .p7s/.p7m).",
+        "file": "Signed document", "data": "Signed data (detached CMS signatures only)", "submit": "Verify",
+        "limit": "Size limit", "stored": "The document is not stored on the server.",
+        "result": "Result", "signature": "Signature", "signer": "Signer", "agency": "Agency code",
+        "level": "Level", "time": "Claimed signing time", "ts": "Time stamp", "chain": "Certificate chain",
+        "integrity": "Integrity", "trusted": "Trusted", "revoked": "Revoked", "coverage": "Coverage",
+        "yes": "yes", "no": "no", "switch": "Tiếng Việt", "again": "Verify another document",
+        "error": "Could not verify",
+    },
+}
+
+PAGE = (Path(__file__).parent / "templates" / "verify.html").read_text(encoding="utf-8")
+
+
+def _limit(settings: Any) -> int:
+    return int(settings.verify.public_max_bytes) + 1024 * 1024
+
+
+def _lang() -> str:
+    return "en" if request.args.get("lang") == "en" else "vi"
+
+
+def _render(status: int = 200, **values: Any) -> Response:
+    lang = _lang()
+    limit = services().settings.verify.public_max_bytes
+    html = render_template_string(PAGE, lang=lang, t=TEXT[lang], limit_mb=round(limit / 2**20), **values)
+    return Response(html, status=status, mimetype="text/html",
+                    headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                                        "form-action 'self'"})
+
+
+@page_bp.get("/verify")
+@public
+def verify_form() -> Response:
+    return _render()
+
+
+@page_bp.post("/verify")
+@public
+@body_limit(_limit)
+def verify_upload() -> Response:
+    from signer import verify
+
+    svc = services()
+    lang = _lang()
+    try:
+        upload = request.files.get("file")
+        if upload is None or not upload.filename and not request.content_length:
+            raise BadRequest("choose a file", "hãy chọn một tệp")
+        data = upload.read()
+        detached = request.files["data"].read() if "data" in request.files else None
+        if not data:
+            raise BadRequest("the file is empty", "tệp trống")
+        if len(data) + len(detached or b"") > svc.settings.verify.public_max_bytes:
+            raise PayloadTooLarge("the file is too large", "tệp quá lớn")
+        report = verify.verify(svc.sessions, svc.settings, data, detached or None, offline=True)
+    except KysoError as exc:
+        return _render(status=exc.status, error=exc.message_vi if lang == "vi" else exc.message_en)
+    return _render(report=report.to_json())

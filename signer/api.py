@@ -252,7 +252,8 @@ verify_bp = Blueprint("verify_api", __name__, url_prefix="/api/v1")
 @body_limit(_document_limit)
 def verify_document() -> Response:
     """A signed PDF or CMS (raw body; or multipart ``file`` and, for a detached CMS, ``data``).
-    The type comes from the content. ``?offline=true`` fetches no revocation data."""
+    The type comes from the content. ``?offline=true`` fetches no revocation data;
+    ``?format=json|html|pdf`` and ``?lang=vi|en`` choose the report."""
     from signer import verify
 
     svc = services()
@@ -267,6 +268,17 @@ def verify_document() -> Response:
     if not data:
         raise BadRequest("the document is empty", "tài liệu trống")
     report = verify.verify(svc.sessions, svc.settings, data, detached, offline=_flag(dict(request.args), "offline"))
+    fmt = request.args.get("format", "json")
+    lang = "en" if request.args.get("lang") == "en" else "vi"
+    if fmt == "pdf":
+        from signer.report_pdf import render
+
+        return Response(render(report.to_json(), lang), mimetype="application/pdf",
+                        headers={"Content-Disposition": 'attachment; filename="bao-cao-kiem-tra.pdf"'})
+    if fmt == "html":
+        from signer.page import render_report
+
+        return render_report(report.to_json(), lang)
     return jsonify(report.to_json())
 
 

@@ -48,8 +48,12 @@ def _lang() -> str:
     return "en" if request.args.get("lang") == "en" else "vi"
 
 
-def _render(status: int = 200, **values: Any) -> Response:
-    lang = _lang()
+def render_report(report: dict[str, Any], lang: str) -> Response:
+    return _render(report=report, lang=lang)
+
+
+def _render(status: int = 200, lang: str | None = None, **values: Any) -> Response:
+    lang = lang or _lang()
     limit = services().settings.verify.public_max_bytes
     html = render_template_string(PAGE, lang=lang, t=TEXT[lang], limit_mb=round(limit / 2**20), **values)
     return Response(html, status=status, mimetype="text/html",

@@ -3,8 +3,6 @@ layout and the same embedded font the appearances use."""
 
 from __future__ import annotations
 
-import io
-
 LETTER_LINES = [
     "UBND THÀNH PHỐ HẢI PHÒNG          CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
     "SỞ NỘI VỤ                                   Độc lập - Tự do - Hạnh phúc",
@@ -22,33 +20,7 @@ LETTER_LINES = [
 
 
 def letter_pdf(pages: int = 1, filler_bytes: int = 0) -> bytes:
-    from pyhanko.pdf_utils import generic, layout
-    from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
-    from pyhanko.pdf_utils.text import TextBox, TextBoxStyle
-    from pyhanko.pdf_utils.writer import PdfFileWriter
+    from signer.report_pdf import text_pdf
 
-    from signer.pades import FONT, font_file
-
-    w = PdfFileWriter()
-    style = TextBoxStyle(font=GlyphAccumulatorFactory(font_file(FONT)), font_size=12, leading=16)
-    for n in range(pages):
-        box = TextBox(style, writer=w, box=layout.BoxConstraints(width=470, height=16 * len(LETTER_LINES) + 8))
-        box.content = "\n".join(LETTER_LINES if n == 0 else [f"Trang {n + 1}"])
-        form = w.add_object(box.as_form_xobject())
-        content = generic.StreamObject(stream_data=b"q 1 0 0 1 60 520 cm /Fm1 Do Q")
-        if filler_bytes and n == 0:  # bulk (an embedded attachment-like stream), to reach a size
-            import os
-
-            blob = generic.StreamObject(stream_data=os.urandom(filler_bytes))
-            w.root["/KysoFiller"] = w.add_object(blob)
-        page = generic.DictionaryObject({
-            generic.pdf_name("/Type"): generic.pdf_name("/Page"),
-            generic.pdf_name("/MediaBox"): generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 595, 842)]),
-            generic.pdf_name("/Resources"): generic.DictionaryObject({
-                generic.pdf_name("/XObject"): generic.DictionaryObject({generic.pdf_name("/Fm1"): form})}),
-            generic.pdf_name("/Contents"): w.add_object(content),
-        })
-        w.insert_page(page)
-    out = io.BytesIO()
-    w.write(out)
-    return out.getvalue()
+    return text_pdf([LETTER_LINES if n == 0 else [f"Trang {n + 1}"] for n in range(pages)], font_size=12,
+                    leading=16, filler_bytes=filler_bytes)

@@ -156,3 +156,19 @@ def test_cli_exit_codes(client: Any, signing: dict[str, Any], database: Any, hsm
         assert r.returncode == code and word in r.stdout, r.stdout + r.stderr
     r = run_kyso(["verify", str(tmp_path / "good.pdf"), "--offline", "--json"], env)
     assert json.loads(r.stdout)["signatures"][0]["agency_code"] == AGENCY
+
+
+def test_pdf_and_html_reports(client: Any, signing: dict[str, Any], tmp_path: Path) -> None:
+    import subprocess
+
+    pdf = _sign_pdf(client, signing, f"credential=agency:{AGENCY}&level=B-B")
+    auditor = H(signing["keys"]["auditor"])
+    r = client.post("/api/v1/verify?offline=true&format=pdf", data=pdf, headers=auditor)
+    assert r.status_code == 200 and r.mimetype == "application/pdf"
+    (tmp_path / "report.pdf").write_bytes(r.data)
+    text = subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "TOTAL-PASSED" in text and "SỞ NỘI VỤ" in text and "KIỂM TRA CHỮ KÝ SỐ" in text and AGENCY in text
+    r = client.post("/api/v1/verify?offline=true&format=html&lang=en", data=pdf, headers=auditor)
+    html = r.get_data(as_text=True)
+    assert r.mimetype == "text/html" and "All 1 signatures valid." in html and 'lang="en"' in html

@@ -203,6 +203,9 @@ def _indication(status: Any, signing_time: dt.datetime | None, pdf_ok: bool) -> 
         return "INDETERMINATE", indic or "NO_CERTIFICATE_CHAIN_FOUND"
     if not pdf_ok:
         return "TOTAL-FAILED", "SIG_CONSTRAINTS_FAILURE"
+    ts = getattr(status, "timestamp_validity", None)
+    if ts is not None and not (ts.intact and ts.valid and ts.trusted):
+        return "INDETERMINATE", "NO_POE"  # the time stamp proves nothing
     return "TOTAL-PASSED", None
 
 
@@ -219,6 +222,7 @@ _SUB_VI = {
     "OUT_OF_BOUNDS_NO_POE": "chứng thư số hết hạn hoặc chưa có hiệu lực tại thời điểm kiểm tra",
     "CHAIN_CONSTRAINTS_FAILURE": "chuỗi chứng thư vi phạm ràng buộc",
     "SIGNED_DATA_NOT_FOUND": "không tìm thấy chữ ký",
+    "NO_POE": "dấu thời gian không hợp lệ nên không chứng minh được thời điểm ký",
 }
 _SUB_EN = {
     "HASH_FAILURE": "the content changed after signing",
@@ -230,6 +234,7 @@ _SUB_EN = {
     "OUT_OF_BOUNDS_NO_POE": "the certificate is expired or not yet valid at the validation time",
     "CHAIN_CONSTRAINTS_FAILURE": "the certificate chain breaks a constraint",
     "SIGNED_DATA_NOT_FOUND": "no signature found",
+    "NO_POE": "the time stamp is not valid, so it proves no signing time",
 }
 
 
@@ -308,7 +313,9 @@ def _verify_pdf(factory: sessionmaker[Session], data: bytes, vc: Any) -> list[Si
                 if later_ts:
                     level = "B-LTA"
         modification = status.modification_level.name if status.modification_level is not None else None
-        allowed = status.docmdp_ok is not False and modification in (None, "NONE", "LTA_UPDATES", "FORM_FILLING")
+        # pyHanko's rule: changes after signing are judged against the document's DocMDP
+        # policy (form filling at most when none is set), and seed values must hold.
+        allowed = bool((status.docmdp_ok or status.modification_level is None) and status.seed_value_ok)
         covered = status.coverage.name if status.coverage is not None else None
         coverage = {"coverage": covered, "modification_level": modification,
                     "docmdp_ok": status.docmdp_ok,

@@ -140,9 +140,13 @@ def _context(factory: sessionmaker[Session], settings: Settings, offline: bool) 
 # -- detection ---------------------------------------------------------------------------------------
 
 def detect(data: bytes) -> tuple[str, Any]:
-    """('pdf', None) or ('cms', ContentInfo); content decides, never a name."""
+    """('pdf', None), ('asic-e', None) or ('cms', ContentInfo); content decides, never a name."""
+    from signer.asic import is_asic
+
     if b"%PDF-" in data[:1024]:
         return "pdf", None
+    if is_asic(data):
+        return "asic-e", None
     candidates = [data]
     stripped = data.strip()
     if pem.detect(stripped):
@@ -163,8 +167,8 @@ def detect(data: bytes) -> tuple[str, Any]:
                 return "cms", info
         except (ValueError, TypeError, KeyError):
             continue
-    raise UnsupportedDocument("not a signed PDF or CMS signature (XML and ASiC come later)",
-                              "không phải PDF có chữ ký hoặc chữ ký CMS (XML và ASiC sẽ có sau)")
+    raise UnsupportedDocument("not a signed PDF, CMS signature or ASiC-E container (signed XML comes later)",
+                              "không phải PDF có chữ ký, chữ ký CMS hay gói ASiC-E (XML có chữ ký sẽ có sau)")
 
 
 # -- one signature -----------------------------------------------------------------------------------
@@ -354,11 +358,41 @@ def _verify_cms(factory: sessionmaker[Session], info: cms.ContentInfo, detached:
     return [_report(factory, status, "cms", None, level, coverage)]
 
 
+def _verify_asic(factory: sessionmaker[Session], data: bytes, vc: Any) -> list[SignatureReport]:
+    """Each manifest's CAdES signature, then the manifest's digests over the data files."""
+    from signer.asic import open_container
+
+    container = open_container(data)
+    out = []
+    for check in container.checks:
+        kind, info = detect(check.signature_der)
+        if kind != "cms":
+            raise UnsupportedDocument(f"{check.signature} is not a CMS signature",
+                                      f"{check.signature} không phải chữ ký CMS")
+        (report,) = _verify_cms(factory, info, check.manifest_bytes, vc)
+        report.kind = "asic-e-cades"
+        report.field = check.signature
+        report.coverage = {"manifest": check.manifest, "files": check.covered, "changed_files": check.mismatched,
+                           "missing_files": check.missing, "files_not_covered": container.uncovered,
+                           "covers_whole_document": not container.uncovered}
+        if report.indication != "TOTAL-FAILED" and (check.mismatched or check.missing):
+            report.indication, report.sub_indication = "TOTAL-FAILED", "HASH_FAILURE"
+            report.summary_en, report.summary_vi = _summaries(
+                "TOTAL-FAILED", "HASH_FAILURE", report.signer, report.timestamp_time or report.claimed_signing_time)
+        out.append(report)
+    return out
+
+
 def verify(factory: sessionmaker[Session], settings: Settings, data: bytes, detached: bytes | None = None,
            *, offline: bool = False) -> Report:
     kind, info = detect(data)
     vc = _context(factory, settings, offline)
-    sigs = _verify_pdf(factory, data, vc) if kind == "pdf" else _verify_cms(factory, info, detached, vc)
+    if kind == "pdf":
+        sigs = _verify_pdf(factory, data, vc)
+    elif kind == "asic-e":
+        sigs = _verify_asic(factory, data, vc)
+    else:
+        sigs = _verify_cms(factory, info, detached, vc)
     if not sigs:
         return Report(kind, "INDETERMINATE", "SIGNED_DATA_NOT_FOUND", [], "The document has no signature.",
                       "Tài liệu không có chữ ký.")

@@ -98,3 +98,29 @@ def stop(proc: subprocess.Popen[bytes] | None) -> None:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def openssl_self_signed(d: Path, name: str, key_type: str, subject: str, *extensions: str) -> None:
+    """``<d>/<name>.key`` and a self-signed ``<d>/<name>.pem`` for an openssl baseline, with a
+    software key of Kyso's key type (rsa-N or ec-pN) and ``-addext`` extensions."""
+    newkey = (["-newkey", f"rsa:{key_type[4:]}"] if key_type.startswith("rsa")
+              else ["-newkey", "ec", "-pkeyopt", f"ec_paramgen_curve:P-{key_type[4:]}"])
+    addext = [arg for ext in extensions for arg in ("-addext", ext)]
+    subprocess.run(["openssl", "req", "-x509", *newkey, "-nodes", "-keyout", str(d / f"{name}.key"),
+                    "-out", str(d / f"{name}.pem"), "-days", "3650", "-subj", subject, *addext],
+                   check=True, capture_output=True)
+
+
+def time_openssl(d: Path, inputs: list[bytes], suffix: str, command: list[str]) -> float:
+    """Items per second of one openssl process per input; ``{in}`` and ``{out}`` in
+    ``command`` stand for each input's file and its output file."""
+    paths = []
+    for i, data in enumerate(inputs):
+        p = d / f"in{i}{suffix}"
+        p.write_bytes(data)
+        paths.append(p)
+    start = time.perf_counter()
+    for i, p in enumerate(paths):
+        args = [a.replace("{in}", str(p)).replace("{out}", str(d / f"out{i}")) for a in command]
+        subprocess.run(args, check=True, capture_output=True)
+    return len(paths) / (time.perf_counter() - start)

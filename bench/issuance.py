@@ -21,7 +21,6 @@ import multiprocessing as mp
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,11 +34,13 @@ from bench.harness import (  # noqa: E402
     MODULE,
     free_port,
     kyso,
+    openssl_self_signed,
     pg_schema,
     service_env,
     start_gunicorn,
     stop,
     throwaway_token,
+    time_openssl,
 )
 
 
@@ -161,24 +162,10 @@ def measure_openssl(work: Path, key_type: str, csrs: list[str]) -> float:
     (d / "index.txt").write_text("")
     (d / "serial").write_text("01\n")
     (d / "ca.cnf").write_text(OPENSSL_CNF.format(dir=d))
-    if key_type.startswith("rsa-"):
-        newkey = ["-newkey", f"rsa:{key_type[4:]}"]
-    else:
-        newkey = ["-newkey", "ec", "-pkeyopt", f"ec_paramgen_curve:P-{key_type[4:]}"]
-    subprocess.run(["openssl", "req", "-x509", *newkey, "-nodes", "-keyout", str(d / "ca.key"),
-                    "-out", str(d / "ca.pem"), "-days", "3650", "-subj", "/CN=bench openssl CA",
-                    "-addext", "basicConstraints=critical,CA:TRUE",
-                    "-addext", "keyUsage=critical,keyCertSign,cRLSign"], check=True, capture_output=True)
-    paths = []
-    for i, csr in enumerate(csrs):
-        p = d / f"r{i}.csr"
-        p.write_text(csr)
-        paths.append(p)
-    start = time.perf_counter()
-    for i, p in enumerate(paths):
-        subprocess.run(["openssl", "ca", "-batch", "-config", str(d / "ca.cnf"), "-in", str(p),
-                        "-out", str(d / f"c{i}.pem")], check=True, capture_output=True)
-    return len(paths) / (time.perf_counter() - start)
+    openssl_self_signed(d, "ca", key_type, "/CN=bench openssl CA", "basicConstraints=critical,CA:TRUE",
+                        "keyUsage=critical,keyCertSign,cRLSign")
+    return time_openssl(d, [c.encode() for c in csrs], ".csr",
+                        ["openssl", "ca", "-batch", "-config", str(d / "ca.cnf"), "-in", "{in}", "-out", "{out}"])
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ import http.client
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,7 +23,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import free_port, kyso, pg_schema, service_env, start_gunicorn, stop, throwaway_token  # noqa: E402
+from bench.harness import (  # noqa: E402
+    free_port,
+    kyso,
+    openssl_self_signed,
+    pg_schema,
+    service_env,
+    start_gunicorn,
+    stop,
+    throwaway_token,
+    time_openssl,
+)
 from bench.issuance import measure_keystore  # noqa: E402
 
 TS_CNF = """
@@ -86,21 +95,10 @@ def measure_openssl(work: Path, key_type: str, queries: list[bytes]) -> float:
     d.mkdir()
     (d / "serial").write_text("01\n")
     (d / "ts.cnf").write_text(TS_CNF.format(dir=d))
-    newkey = (["-newkey", f"rsa:{key_type[4:]}"] if key_type.startswith("rsa")
-              else ["-newkey", "ec", "-pkeyopt", f"ec_paramgen_curve:P-{key_type[4:]}"])
-    subprocess.run(["openssl", "req", "-x509", *newkey, "-nodes", "-keyout", str(d / "tsa.key"), "-out",
-                    str(d / "tsa.pem"), "-days", "365", "-subj", "/CN=bench openssl TSA",
-                    "-addext", "extendedKeyUsage=critical,timeStamping"], check=True, capture_output=True)
-    paths = []
-    for i, q in enumerate(queries):
-        p = d / f"q{i}.tsq"
-        p.write_bytes(q)
-        paths.append(p)
-    start = time.perf_counter()
-    for i, p in enumerate(paths):
-        subprocess.run(["openssl", "ts", "-reply", "-config", str(d / "ts.cnf"), "-queryfile", str(p),
-                        "-out", str(d / f"r{i}.tsr")], check=True, capture_output=True)
-    return len(paths) / (time.perf_counter() - start)
+    openssl_self_signed(d, "tsa", key_type, "/CN=bench openssl TSA", "extendedKeyUsage=critical,timeStamping")
+    return time_openssl(d, queries, ".tsq",
+                        ["openssl", "ts", "-reply", "-config", str(d / "ts.cnf"), "-queryfile", "{in}",
+                         "-out", "{out}"])
 
 
 def main() -> None:

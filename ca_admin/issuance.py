@@ -37,7 +37,7 @@ from ca_admin.registry import (
     nfc,
     require_agency_scope,
 )
-from ca_admin.service import active_ca_row
+from ca_admin.service import active_ca_row, ca_chain_der
 from ca_admin.x509build import random_serial, scheme_for, sign_certificate
 from hsm import KeyStore
 from kyso import audit
@@ -529,12 +529,18 @@ def renew_or_rekey(
 
 # -- revocation, hold, release --------------------------------------------------------------
 
-def _get_cert(session: Session, serial: str) -> IssuedCertificate:
-    text = (serial or "").strip().lower().replace(":", "")
-    if text.startswith("0x"):
-        text = text[2:]
-    text = text.lstrip("0") or "0"
+def normalize_serial(serial: str) -> str | None:
+    """A serial as stored (lower-case hex, no leading zeros), from what people paste:
+    colons, 0x, upper case, leading zeros. None when it cannot be a serial of ours."""
+    text = (serial or "").strip().lower().replace(":", "").removeprefix("0x").lstrip("0") or "0"
     if not all(c in "0123456789abcdef" for c in text) or len(text) > 42:
+        return None
+    return text
+
+
+def _get_cert(session: Session, serial: str) -> IssuedCertificate:
+    text = normalize_serial(serial)
+    if text is None:
         raise CertificateNotFound(serial[:50])
     row = session.execute(select(IssuedCertificate).where(IssuedCertificate.serial_hex == text)
                           .with_for_update()).scalar_one_or_none()
@@ -669,7 +675,7 @@ def search_certificates(factory: sessionmaker[Session], caller: Caller, *, agenc
         if official_id is not None:
             stmt = stmt.where(IssuedCertificate.official_id == official_id)
         if serial:
-            stmt = stmt.where(IssuedCertificate.serial_hex == serial.strip().lower().lstrip("0"))
+            stmt = stmt.where(IssuedCertificate.serial_hex == (normalize_serial(serial) or "-"))
         if status:
             stmt = stmt.where(IssuedCertificate.status == status)
         visible = _visible_agency_ids(session, caller)
@@ -724,12 +730,9 @@ def list_requests(factory: sessionmaker[Session], caller: Caller, status: str = 
 
 def chain_p7b(factory: sessionmaker[Session], view: CertificateView) -> bytes:
     """The certificate with the issuing and root CA certificates, as a degenerate PKCS#7."""
-    certs = [x509.Certificate.load(view.certificate_der)]
     with transaction(factory) as session:
-        ca: CertificateAuthority | None = active_ca_row(session, "issuing")
-        while ca is not None:  # issuing, any external intermediates, root
-            certs.append(x509.Certificate.load(ca.certificate_der))
-            ca = session.get(CertificateAuthority, ca.issuer_id) if ca.issuer_id else None
+        chain = ca_chain_der(session, active_ca_row(session, "issuing"))
+    certs = [x509.Certificate.load(der) for der in (view.certificate_der, *chain)]
     signed = cms.SignedData({
         "version": "v1",
         "digest_algorithms": [],

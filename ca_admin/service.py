@@ -80,6 +80,16 @@ def _public(row: CertificateAuthority) -> CaCertificate:
     )
 
 
+def ca_chain_der(session: Session, ca: CertificateAuthority | None) -> tuple[bytes, ...]:
+    """DER certificates from ``ca`` up its stored issuer links to the root (issuing, any
+    external intermediates, root)."""
+    chain = []
+    while ca is not None:
+        chain.append(ca.certificate_der)
+        ca = session.get(CertificateAuthority, ca.issuer_id) if ca.issuer_id else None
+    return tuple(chain)
+
+
 def active_ca_row(session: Session, role: str) -> CertificateAuthority:
     """The row of the active root or issuing CA, or ``CaNotInitialised`` (for this package)."""
     row = session.execute(
@@ -309,14 +319,10 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
 
     def credential(session: Session, row: IssuedCertificate) -> ServiceCredential:
         assert row.key_label is not None
-        chain = []
-        ca_row: CertificateAuthority | None = active_ca_row(session, "issuing")
-        while ca_row is not None:
-            chain.append(ca_row.certificate_der)
-            ca_row = session.get(CertificateAuthority, ca_row.issuer_id) if ca_row.issuer_id else None
+        chain = ca_chain_der(session, active_ca_row(session, "issuing"))
         spki = x509.Certificate.load(row.certificate_der).public_key.dump()
         key = settings.ca.issuing_key
-        return ServiceCredential(row.key_label, row.certificate_der, spki, tuple(chain),
+        return ServiceCredential(row.key_label, row.certificate_der, spki, chain,
                                  scheme_for(spki, key.signature_scheme, key.hash), row.id)
 
     with transaction(factory) as session:

@@ -38,19 +38,26 @@ class TimeStampUnavailable(KysoError):
                          extra={"retry_after": 5})
 
 
-def timestamp_token(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, data: bytes,
-                    hash_name: str = "sha256") -> bytes:
-    """A time-stamp token (ContentInfo DER) from Kyso's TSA over ``data``, in-process."""
-    query = tsp.TimeStampReq({"version": "v1", "message_imprint": {
-        "hash_algorithm": {"algorithm": hash_name}, "hashed_message": hashlib.new(hash_name, data).digest()},
-        "nonce": secrets.randbits(63), "cert_req": True}).dump()
+def tsa_reply(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
+              query: bytes) -> tsp.TimeStampResp:
+    """Kyso's TSA, called in-process; a refusal becomes TimeStampUnavailable (503), so that
+    nothing is signed at a level it cannot reach."""
     try:
         reply = tsp.TimeStampResp.load(tsa.stamp(factory, keystore, settings, query))
     except tsa.TsaRefusal as exc:
         raise TimeStampUnavailable() from exc
     if reply["status"]["status"].native not in ("granted", "granted_with_mods"):
         raise TimeStampUnavailable()
-    return bytes(reply["time_stamp_token"].dump())
+    return reply
+
+
+def timestamp_token(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, data: bytes,
+                    hash_name: str = "sha256") -> bytes:
+    """A time-stamp token (ContentInfo DER) from Kyso's TSA over ``data``."""
+    query = tsp.TimeStampReq({"version": "v1", "message_imprint": {
+        "hash_algorithm": {"algorithm": hash_name}, "hashed_message": hashlib.new(hash_name, data).digest()},
+        "nonce": secrets.randbits(63), "cert_req": True}).dump()
+    return bytes(tsa_reply(factory, keystore, settings, query)["time_stamp_token"].dump())
 
 
 def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, credential: Credential,

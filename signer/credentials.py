@@ -35,8 +35,10 @@ from asn1crypto import x509
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from ca_admin.issuance import normalize_serial
 from ca_admin.models import CertificateAuthority, IssuedCertificate
 from ca_admin.registry import Agency, Official, client_agency_ids
+from ca_admin.service import ca_chain_der
 from hsm import KeyStore, SignatureScheme
 from kyso import audit
 from kyso.callers import Caller, Role
@@ -185,15 +187,6 @@ class Credential:
         return self.serial_hex
 
 
-def _chain(session: Session, issuer_id: int) -> tuple[bytes, ...]:
-    chain = []
-    ca: CertificateAuthority | None = session.get(CertificateAuthority, issuer_id)
-    while ca is not None:
-        chain.append(ca.certificate_der)
-        ca = session.get(CertificateAuthority, ca.issuer_id) if ca.issuer_id else None
-    return tuple(chain)
-
-
 def _row_for(session: Session, ref: str) -> IssuedCertificate | None:
     ref = (ref or "").strip()
     usable = (IssuedCertificate.profile.in_(SIGNING_PROFILES), IssuedCertificate.key_label.is_not(None))
@@ -212,8 +205,8 @@ def _row_for(session: Session, ref: str) -> IssuedCertificate | None:
         return session.execute(select(IssuedCertificate).where(
             *usable, IssuedCertificate.official_id == int(text), IssuedCertificate.profile == "official-signing")
             .order_by(*newest).limit(1)).scalar_one_or_none()
-    serial = ref.lower().replace(":", "").removeprefix("0x").lstrip("0")
-    if not serial or len(serial) > 42 or any(c not in "0123456789abcdef" for c in serial):
+    serial = normalize_serial(ref)
+    if serial is None:
         return None
     return session.execute(select(IssuedCertificate).where(*usable, IssuedCertificate.serial_hex == serial)
                            ).scalar_one_or_none()
@@ -225,9 +218,10 @@ def credential_of(session: Session, row: IssuedCertificate) -> Credential:
     official = session.get(Official, row.official_id) if row.official_id else None
     assert agency is not None
     spki = x509.Certificate.load(row.certificate_der).public_key
+    chain = ca_chain_der(session, session.get(CertificateAuthority, row.issuer_id))
     return Credential(
         certificate_id=row.id, serial_hex=row.serial_hex, key_label=row.key_label,
-        certificate_der=row.certificate_der, chain_der=_chain(session, row.issuer_id), profile=row.profile,
+        certificate_der=row.certificate_der, chain_der=chain, profile=row.profile,
         agency_id=agency.id, agency_code=agency.code, agency_name=agency.name,
         official_id=official.id if official else None, official_name=official.full_name if official else "",
         official_title=official.title if official else "",

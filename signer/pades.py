@@ -46,8 +46,8 @@ from hsm import KeyStore, SignatureScheme
 from kyso.db import transaction
 from kyso.errors import BadRequest, KysoError
 from kyso.settings import Settings
-from signer import cmsbuild, images, tsa
-from signer.cades import TimeStampUnavailable
+from signer import cmsbuild, images
+from signer.cades import tsa_reply
 from signer.credentials import Credential
 
 PDF_LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
@@ -191,10 +191,7 @@ def _timestamper_class() -> Any:
             self._args = (factory, keystore, settings)
 
         async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-            try:
-                return tsp.TimeStampResp.load(tsa.stamp(*self._args, req.dump()))
-            except tsa.TsaRefusal as exc:
-                raise TimeStampUnavailable() from exc
+            return tsa_reply(*self._args, req.dump())
 
     return KysoTimeStamper
 

@@ -26,7 +26,9 @@ import binascii
 import datetime as dt
 import glob
 import io
+import logging
 from dataclasses import dataclass, field
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,6 +46,7 @@ from kyso.errors import KysoError
 from kyso.settings import Settings
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
+log = logging.getLogger("kyso.verify")
 ORDER = {"TOTAL-PASSED": 0, "INDETERMINATE": 1, "TOTAL-FAILED": 2}
 
 
@@ -72,6 +75,7 @@ class SignatureReport:
     sub_indication: str | None
     summary_en: str
     summary_vi: str
+    problems: list[dict[str, str]] = dc_field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -227,6 +231,8 @@ _SUB_VI = {
     "CHAIN_CONSTRAINTS_FAILURE": "chuỗi chứng thư vi phạm ràng buộc",
     "SIGNED_DATA_NOT_FOUND": "không tìm thấy chữ ký",
     "NO_POE": "dấu thời gian không hợp lệ nên không chứng minh được thời điểm ký",
+    "FORMAT_FAILURE": "chữ ký sai định dạng",
+    "NO_SIGNING_CERTIFICATE_FOUND": "không tìm thấy chứng thư số của người ký",
 }
 _SUB_EN = {
     "HASH_FAILURE": "the content changed after signing",
@@ -239,15 +245,21 @@ _SUB_EN = {
     "CHAIN_CONSTRAINTS_FAILURE": "the certificate chain breaks a constraint",
     "SIGNED_DATA_NOT_FOUND": "no signature found",
     "NO_POE": "the time stamp is not valid, so it proves no signing time",
+    "FORMAT_FAILURE": "the signature is malformed",
+    "NO_SIGNING_CERTIFICATE_FOUND": "the signer's certificate is not found",
 }
 
 
-def _summaries(indication: str, sub: str | None, signer: str, when: str | None) -> tuple[str, str]:
+def _summaries(indication: str, sub: str | None, signer: str, when: str | None,
+               problem: Any = None) -> tuple[str, str]:
     en = {"TOTAL-PASSED": "Valid signature", "TOTAL-FAILED": "Invalid signature",
           "INDETERMINATE": "Indeterminate"}[indication]
-    en += f" by {signer}" + (f", signed {when}" if when else "")
-    vi = _VI[indication] + f" của {signer}" + (f", ký lúc {when}" if when else "")
-    if sub:
+    en += (f" by {signer}" if signer else "") + (f", signed {when}" if when else "")
+    vi = _VI[indication] + (f" của {signer}" if signer else "") + (f", ký lúc {when}" if when else "")
+    if problem is not None:
+        en += f": {problem.en}"
+        vi += f": {problem.vi}"
+    elif sub:
         en += f": {_SUB_EN.get(sub, sub.lower().replace('_', ' '))}"
         vi += f": {_SUB_VI.get(sub, sub)}"
     return en + ".", vi + "."
@@ -259,7 +271,8 @@ def _report(factory: sessionmaker[Session], status: Any, kind: str, field_name: 
     claimed = getattr(status, "signer_reported_dt", None)
     ts = getattr(status, "timestamp_validity", None)
     ts_time = ts.timestamp if ts is not None else None
-    signing_time = ts_time or claimed
+    # A time stamp that does not verify proves nothing: the signer's own claim stands alone.
+    signing_time = ts_time if ts is not None and ts.intact and ts.valid and ts.trusted else claimed
     indication, sub = _indication(status, signing_time, pdf_ok)
     chain = [_name(c) for c in status.validation_path] if status.validation_path is not None else [_name(cert)]
     revocation: dict[str, Any] = {"revoked": status.revoked}
@@ -277,35 +290,93 @@ def _report(factory: sessionmaker[Session], status: Any, kind: str, field_name: 
         summary_en=en, summary_vi=vi)
 
 
+def _broken(field_name: str | None, problem: Any, kind: str = "pdf") -> SignatureReport:
+    """A signature that cannot even be checked: TOTAL-FAILED, with what is wrong."""
+    en, vi = _summaries("TOTAL-FAILED", problem.sub_indication, "", None, problem)
+    return SignatureReport(
+        kind=kind, field=field_name, signer="-", agency_code=None, chain=[], claimed_signing_time=None,
+        timestamp_time=None, level="-", integrity=False, signature_valid=False, trusted=False,
+        revocation={"revoked": False}, coverage={}, indication="TOTAL-FAILED", sub_indication=problem.sub_indication,
+        summary_en=en, summary_vi=vi, problems=[problem.to_json()])
+
+
+def _with_problems(report: SignatureReport, problems: list[Any]) -> SignatureReport:
+    """Kyso's own findings turn a verdict that would pass (or be indeterminate) into a failure."""
+    if not problems:
+        return report
+    report.problems.extend(p.to_json() for p in problems)
+    # A broken structure is the root cause of whatever else failed; other findings only
+    # add to a failure that has its own reason.
+    if report.indication != "TOTAL-FAILED" or problems[0].sub_indication == "FORMAT_FAILURE":
+        report.indication, report.sub_indication = "TOTAL-FAILED", problems[0].sub_indication
+        report.summary_en, report.summary_vi = _summaries(
+            "TOTAL-FAILED", report.sub_indication, report.signer, report.timestamp_time or report.claimed_signing_time,
+            problems[0])
+    return report
+
+
+def _timestamp_report(sig: Any, vc: Any) -> SignatureReport:
+    from pyhanko.sign.validation import validate_pdf_timestamp
+
+    ts = validate_pdf_timestamp(sig, validation_context=vc)
+    ok = ts.intact and ts.valid and ts.trusted
+    ind, sub = ("TOTAL-PASSED", None) if ok else (
+        ("TOTAL-FAILED", "HASH_FAILURE") if not ts.intact else
+        ("TOTAL-FAILED", "SIG_CRYPTO_FAILURE") if not ts.valid else
+        ("INDETERMINATE", getattr(ts.trust_problem_indic, "name", None) or "NO_CERTIFICATE_CHAIN_FOUND"))
+    en, vi = _summaries(ind, sub, _name(ts.signing_cert), _iso(ts.timestamp))
+    return SignatureReport(
+        kind="pdf-timestamp", field=sig.field_name, signer=_name(ts.signing_cert), agency_code=None,
+        chain=[_name(c) for c in ts.validation_path] if ts.validation_path else [],
+        claimed_signing_time=None, timestamp_time=_iso(ts.timestamp), level="document time stamp",
+        integrity=bool(ts.intact), signature_valid=bool(ts.valid), trusted=bool(ts.trusted),
+        revocation={"revoked": False}, coverage={"coverage": ts.coverage.name if ts.coverage else None},
+        indication=ind, sub_indication=sub, summary_en=en, summary_vi=vi)
+
+
 def _verify_pdf(factory: sessionmaker[Session], data: bytes, vc: Any) -> list[SignatureReport]:
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+    from pyhanko.sign.fields import enumerate_sig_fields
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+
+    from signer import pdf_checks
 
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
-        sigs = list(reader.embedded_signatures)
+        found = pdf_checks.collect(reader)
+        signature_fields = {name for name, _v, _f in enumerate_sig_fields(reader)}
     except (PdfError, ValueError, KeyError, TypeError) as exc:
         raise UnsupportedDocument("the PDF cannot be read", "không đọc được tệp PDF",
                                   log_detail=type(exc).__name__) from None
-    doc_ts = [s for s in sigs if s.sig_object_type == "/DocTimeStamp"]
+    file_problem = pdf_checks.tail_problem(data, reader)
+    sigs: list[tuple[Any, Any]] = []
+    out: list[SignatureReport] = []
+    for item in found:
+        try:
+            sig_object = item.sig_ref.get_object()
+            problem = pdf_checks.subfilter_problem(sig_object) or pdf_checks.byte_range_problem(data, sig_object)
+            if problem is None:
+                sigs.append((item, EmbeddedPdfSignature(reader, item.field, item.name)))
+                continue
+        except (PdfError, ValueError, KeyError, TypeError, AttributeError):
+            problem = pdf_checks.Problem("FORMAT_FAILURE", "the signature dictionary cannot be read",
+                                         "không đọc được từ điển chữ ký")
+        out.append(_broken(item.name, problem))
+    sigs.sort(key=lambda pair: pair[1].signed_revision)
+    docmdp = min((e.docmdp_level for _i, e in sigs if e.docmdp_level is not None), default=None)
+    doc_ts = [e for _i, e in sigs if e.sig_object_type == "/DocTimeStamp"]
     has_dss = "/DSS" in reader.root
-    out = []
-    for sig in sigs:
+    for index, (item, sig) in enumerate(sigs):
+        problems = [p for p in (file_problem,) if p is not None]
+        if not item.in_last_revision:
+            problems.append(pdf_checks.removed_problem())
+        ranges = [int(v) for v in sig.byte_range]
+        problems.extend(p for _i, earlier in sigs[:index]
+                        if (p := pdf_checks.ranges_problem([int(v) for v in earlier.byte_range], ranges)))
         if sig.sig_object_type == "/DocTimeStamp":
-            ts = validate_pdf_timestamp(sig, validation_context=vc)
-            ok = ts.intact and ts.valid and ts.trusted
-            ind, sub = ("TOTAL-PASSED", None) if ok else (
-                ("TOTAL-FAILED", "HASH_FAILURE") if not ts.intact else
-                ("INDETERMINATE", getattr(ts.trust_problem_indic, "name", None) or "NO_CERTIFICATE_CHAIN_FOUND"))
-            en, vi = _summaries(ind, sub, _name(ts.signing_cert), _iso(ts.timestamp))
-            out.append(SignatureReport(
-                kind="pdf-timestamp", field=sig.field_name, signer=_name(ts.signing_cert), agency_code=None,
-                chain=[_name(c) for c in ts.validation_path] if ts.validation_path else [],
-                claimed_signing_time=None, timestamp_time=_iso(ts.timestamp), level="document time stamp",
-                integrity=bool(ts.intact), signature_valid=bool(ts.valid), trusted=bool(ts.trusted),
-                revocation={"revoked": False}, coverage={"coverage": ts.coverage.name if ts.coverage else None},
-                indication=ind, sub_indication=sub, summary_en=en, summary_vi=vi))
+            out.append(_with_problems(_timestamp_report(sig, vc), problems))
             continue
         status = validate_pdf_signature(sig, vc)
         later_ts = [t for t in doc_ts if t.signed_revision > sig.signed_revision]
@@ -320,42 +391,96 @@ def _verify_pdf(factory: sessionmaker[Session], data: bytes, vc: Any) -> list[Si
         # pyHanko's rule: changes after signing are judged against the document's DocMDP
         # policy (form filling at most when none is set), and seed values must hold.
         allowed = bool((status.docmdp_ok or status.modification_level is None) and status.seed_value_ok)
+        changed = set(getattr(status.diff_result, "changed_form_fields", None) or ())
+        if (p := pdf_checks.form_filling_problem(changed, signature_fields, docmdp)) is not None:
+            problems.append(p)
         covered = status.coverage.name if status.coverage is not None else None
         coverage = {"coverage": covered, "modification_level": modification,
-                    "docmdp_ok": status.docmdp_ok,
-                    "covers_whole_document": covered == "ENTIRE_FILE",
-                    "changes_after_signing_allowed": allowed}
-        out.append(_report(factory, status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed))
+                    "docmdp_ok": status.docmdp_ok, "changed_form_fields": sorted(changed),
+                    "covers_whole_document": covered == "ENTIRE_FILE" and not problems,
+                    "changes_after_signing_allowed": allowed and not problems}
+        out.append(_with_problems(_report(factory, status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed),
+                                  problems))
     return out
+
+
+def _der_signer_info(signer_info: cms.SignerInfo) -> cms.SignerInfo:
+    """RFC 5652 5.4: the signature is over the DER encoding of the signed attributes, whatever
+    encoding travelled (BER is legal in CMS). Re-encode them, as EU DSS does."""
+    copy = cms.SignerInfo.load(signer_info.dump())
+    attrs = copy["signed_attrs"]
+    if attrs.native is not None:
+        copy["signed_attrs"] = cms.CMSAttributes.load(attrs.untag().dump(force=True))
+    return copy
+
+
+def _signer_cert_present(signed: cms.SignedData, signer_info: cms.SignerInfo) -> bool:
+    sid = signer_info["sid"]
+    for choice in signed["certificates"] or []:
+        if choice.name != "certificate":
+            continue
+        cert = choice.chosen
+        if sid.name == "issuer_and_serial_number":
+            if (cert.issuer == sid.chosen["issuer"] and cert.serial_number == sid.chosen["serial_number"].native):
+                return True
+        elif cert.key_identifier == sid.chosen.native:
+            return True
+    return False
 
 
 def _verify_cms(factory: sessionmaker[Session], info: cms.ContentInfo, detached: bytes | None,
                 vc: Any) -> list[SignatureReport]:
+    """Every SignerInfo on its own (several are legal: RFC 5652 5.1), over the detached data or
+    the encapsulated content. Both present and different is a format failure: which one was
+    signed is then the attacker's choice."""
+    from pyhanko.sign.validation.errors import SignatureValidationError
     from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
+
+    from signer.pdf_checks import Problem
 
     signed = info["content"]
     content = signed["encap_content_info"]["content"]
-    if content.native is None and detached is None:
+    econtent = bytes(content.native) if content.native is not None else None
+    if econtent is None and detached is None:
         raise UnsupportedDocument("a detached CMS signature needs its data (a second part, or --data)",
                                   "chữ ký CMS tách rời cần kèm dữ liệu đã ký (phần thứ hai, hoặc --data)")
-    from pyhanko.sign.validation.errors import SignatureValidationError
-
-    data = detached if detached is not None else bytes(content.native)
-    if detached is None:  # attached: validate as detached over the encapsulated bytes
-        signed = cms.SignedData.load(signed.untag().dump())
-        signed["encap_content_info"] = {"content_type": signed["encap_content_info"]["content_type"].native}
-    try:
-        status = asyncio.run(async_validate_detached_cms(data, signed, signer_validation_context=vc))
-    except SignatureValidationError as exc:
-        raise UnsupportedDocument("the CMS signature is malformed", "chữ ký CMS sai cấu trúc",
-                                  log_detail=str(exc)[:200]) from None
-    signer_info = signed["signer_infos"][0]
-    unsigned = signer_info["unsigned_attrs"].native or []
-    stamped = any(a["type"] == "signature_time_stamp_token" for a in unsigned)
-    level = "B-T" if stamped else "B-B"
-    coverage = {"coverage": "attached content" if detached is None else "detached data",
-                "covers_whole_document": True}
-    return [_report(factory, status, "cms", None, level, coverage)]
+    problems = []
+    if econtent is not None and detached is not None and econtent != detached:
+        problems.append(Problem("FORMAT_FAILURE", "the signature carries its own content, and it differs from the "
+                                "data given with it", "chữ ký mang sẵn nội dung, khác với dữ liệu được gửi kèm"))
+    data = detached if detached is not None else econtent
+    assert data is not None
+    base = cms.SignedData.load(signed.untag().dump())
+    base["encap_content_info"] = {"content_type": base["encap_content_info"]["content_type"].native}
+    stamped_types = ("signature_time_stamp_token",)
+    out = []
+    for index, original in enumerate(signed["signer_infos"]):
+        name = f"SignerInfo {index + 1}"
+        if not _signer_cert_present(signed, original):
+            missing = Problem("NO_SIGNING_CERTIFICATE_FOUND", "the signer's certificate is not in the signature",
+                              "chữ ký không kèm chứng thư số của người ký")
+            report = _broken(name, missing, kind="cms")
+            report.indication = "INDETERMINATE"
+            report.summary_en, report.summary_vi = _summaries("INDETERMINATE", missing.sub_indication, "", None,
+                                                              missing)
+            out.append(report)
+            continue
+        one = base.copy()
+        one["signer_infos"] = [_der_signer_info(original)]
+        try:
+            status = asyncio.run(async_validate_detached_cms(data, one, signer_validation_context=vc))
+        except (SignatureValidationError, ValueError, KeyError, TypeError) as exc:
+            bad = Problem("FORMAT_FAILURE", "the CMS signature is malformed", "chữ ký CMS sai cấu trúc")
+            log.info("verify.cms_malformed", extra={"detail": str(exc)[:200]})
+            out.append(_broken(name, bad, kind="cms"))
+            continue
+        unsigned = original["unsigned_attrs"].native or []
+        level = "B-T" if any(a["type"] in stamped_types for a in unsigned) else "B-B"
+        coverage = {"coverage": "attached content" if detached is None else "detached data",
+                    "covers_whole_document": not problems}
+        report = _report(factory, status, "cms", name if len(signed["signer_infos"]) > 1 else None, level, coverage)
+        out.append(_with_problems(report, problems))
+    return out
 
 
 def _verify_asic(factory: sessionmaker[Session], data: bytes, vc: Any) -> list[SignatureReport]:

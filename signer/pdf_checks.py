@@ -1,0 +1,160 @@
+"""Checks on a signed PDF that pyHanko's validator leaves out, against the published attacks.
+
+pyHanko judges each signature it finds in the last revision: the bytes, the chain and the
+changes made after it. What it does not look at, and what this module does:
+
+- **Signatures it never sees.** pyHanko lists the signature fields of the last revision
+  only, and skips a /SubFilter it does not know. An update that swaps the catalog for a
+  "shadow" one (hide-and-replace, Rohlmann et al., NDSS 2021) leaves a file in which
+  pyHanko finds no signature at all. Kyso collects the signature fields of every revision:
+  a signature missing from the last one was removed or hidden after signing.
+- **The byte range itself** (universal signature forgery and signature wrapping, Mladenov
+  et al., CCS 2019): /ByteRange must be four integers [0 a b c] inside the file, and the gap
+  [a, b) must hold exactly the /Contents hex string of that signature dictionary, nothing
+  more. pyHanko only compares the gap's length with the signature's.
+- **Signatures over each other**: a later signature's gap must lie after everything the
+  earlier one signed, or the second signature's range sits inside the first's contents.
+- **Bytes nobody signed**: after the last revision the file may hold only white space.
+  Anything else (objects appended without an xref, the incremental saving attack in its
+  "repair" form) is shown by lenient viewers and judged by no one; pyHanko ignores it.
+- **Form filling the signer did not allow** (shadow "replace"): pyHanko allows form
+  filling after any signature without a DocMDP policy. Kyso allows a non-signature field to
+  change after signing only when a certification signature permits it (DocMDP P=2 or 3):
+  an official document is not a form, and a changed field value over a signed page is
+  exactly how the replace attack shows other text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+SUPPORTED_SUBFILTERS = {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached", "/ETSI.RFC3161"}
+WHITE = b" \t\r\n\f\x00"
+_HEX = re.compile(rb"<[0-9A-Fa-f\s]*>")
+
+
+@dataclass
+class Problem:
+    sub_indication: str  # FORMAT_FAILURE or SIG_CONSTRAINTS_FAILURE
+    en: str
+    vi: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"sub_indication": self.sub_indication, "en": self.en, "vi": self.vi}
+
+
+@dataclass
+class FoundSignature:
+    name: str
+    field: Any  # the signature field dictionary, from the revision it was last seen in
+    sig_ref: Any  # the signature dictionary's reference (or the dictionary, if direct)
+    in_last_revision: bool
+    last_seen_revision: int
+
+
+def _key(ref: Any) -> Any:
+    return (ref.idnum, ref.generation) if hasattr(ref, "idnum") else id(ref)
+
+
+def collect(reader: Any) -> list[FoundSignature]:
+    """Filled signature fields of every revision, by signature dictionary, oldest first."""
+    from pyhanko.sign.fields import enumerate_sig_fields
+
+    found: dict[Any, FoundSignature] = {}
+    last = reader.xrefs.total_revisions - 1
+    for rev in range(last + 1):
+        resolver = reader if rev == last else reader.get_historical_resolver(rev)
+        try:
+            fields = list(enumerate_sig_fields(resolver, filled_status=True))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+        for name, sig_ref, field in fields:
+            key = _key(sig_ref)
+            found[key] = FoundSignature(name, field, sig_ref, rev == last, rev)
+    for item in found.values():
+        item.in_last_revision = item.last_seen_revision == last
+    return list(found.values())
+
+
+def subfilter_problem(sig_object: Any) -> Problem | None:
+    subfilter = str(sig_object.get("/SubFilter", ""))
+    if subfilter in SUPPORTED_SUBFILTERS:
+        return None
+    return Problem("FORMAT_FAILURE", f"the signature format {subfilter or '(none)'} is not supported",
+                   f"định dạng chữ ký {subfilter or '(không có)'} không được hỗ trợ")
+
+
+def byte_range_problem(data: bytes, sig_object: Any) -> Problem | None:
+    """/ByteRange must be [0 a b c] inside the file with exactly the /Contents string in [a, b)."""
+    bad = Problem("FORMAT_FAILURE", "the signature's byte range is malformed or does not match its /Contents",
+                  "vùng dữ liệu được ký (ByteRange) sai hoặc không khớp với giá trị chữ ký (/Contents)")
+    try:
+        values = [int(v) for v in sig_object.raw_get("/ByteRange")]
+        contents = sig_object.raw_get("/Contents").original_bytes
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return bad
+    if len(values) != 4 or values[0] != 0 or min(values) < 0:
+        return bad
+    _, a, b, c = values
+    if not (0 < a < b) or b + c > len(data):
+        return bad
+    gap = data[a:b]
+    if not _HEX.fullmatch(gap) or bytes.fromhex(re.sub(rb"\s", b"", gap[1:-1]).decode()) != contents:
+        return bad
+    if not data[:a].rstrip(WHITE).endswith(b"/Contents"):
+        return bad
+    return None
+
+
+def ranges_problem(earlier: list[int], later: list[int]) -> Problem | None:
+    """The later signature's gap must come after all the earlier signature signed."""
+    if later[1] >= earlier[2] + earlier[3]:
+        return None
+    return Problem("FORMAT_FAILURE", "this signature's byte range overlaps what an earlier signature covers",
+                   "vùng ký của chữ ký này chồng lên vùng của một chữ ký trước đó")
+
+
+def tail_problem(data: bytes, reader: Any) -> Problem | None:
+    """After the last revision's %%EOF, only white space: nothing unsigned and unparsed."""
+    xrefs = reader.xrefs
+    last = xrefs.total_revisions - 1
+    try:
+        end = xrefs.get_xref_container_info(last).end_location
+    except (KeyError, ValueError, AttributeError):
+        return None
+    eof = data.find(b"%%EOF", end)
+    if eof < 0:
+        rest = data[end:]
+    else:
+        rest = data[eof + 5:]
+    startxref = xrefs.get_startxref_for_revision(last)
+    marker = data.rfind(b"startxref", 0, eof if eof >= 0 else len(data))
+    declared = re.match(rb"startxref\s+(\d+)", data[marker:]) if marker >= 0 else None
+    if rest.strip(WHITE) or declared is None or int(declared.group(1)) != startxref:
+        return Problem("SIG_CONSTRAINTS_FAILURE",
+                       "the file has bytes after its last revision that no signature covers and that are not a "
+                       "valid update (a lenient viewer may show them)",
+                       "tệp có dữ liệu sau phiên bản cuối cùng không được ký và không phải bản cập nhật hợp lệ "
+                       "(một số trình xem vẫn có thể hiển thị)")
+    return None
+
+
+def removed_problem() -> Problem:
+    return Problem("SIG_CONSTRAINTS_FAILURE",
+                   "a later update removed or hid this signature (the document shown is not the one signed)",
+                   "một bản cập nhật sau đã gỡ hoặc che chữ ký này (tài liệu hiển thị không phải tài liệu đã ký)")
+
+
+def form_filling_problem(changed: set[str], signature_fields: set[str], docmdp: Any) -> Problem | None:
+    """Non-signature fields changed after signing, unless a certification signature allows it."""
+    from pyhanko.sign.fields import MDPPerm
+
+    others = sorted(changed - signature_fields)
+    if not others or (docmdp is not None and docmdp >= MDPPerm.FILL_FORMS):
+        return None
+    names = ", ".join(others)
+    return Problem("SIG_CONSTRAINTS_FAILURE",
+                   f"form fields changed after signing without the signer's permission: {names}",
+                   f"trường biểu mẫu bị thay đổi sau khi ký mà người ký không cho phép: {names}")

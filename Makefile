@@ -33,6 +33,8 @@ bench: setup
 	.venv/bin/python bench/crl.py
 	.venv/bin/python bench/tsa.py
 	.venv/bin/python bench/ocsp.py
+	.venv/bin/python bench/sign.py
+	.venv/bin/python bench/verify.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

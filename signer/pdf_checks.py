@@ -103,7 +103,7 @@ def byte_range_problem(data: bytes, sig_object: Any) -> Problem | None:
     gap = data[a:b]
     if not _HEX.fullmatch(gap) or bytes.fromhex(re.sub(rb"\s", b"", gap[1:-1]).decode()) != contents:
         return bad
-    if not data[:a].rstrip(WHITE).endswith(b"/Contents"):
+    if not data[max(0, a - 256):a].rstrip(WHITE).endswith(b"/Contents"):
         return bad
     return None
 

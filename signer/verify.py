@@ -35,10 +35,9 @@ from zoneinfo import ZoneInfo
 
 from asn1crypto import cms, pem, x509
 from asn1crypto import crl as asn1_crl
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin import crl as crl_mod
 from ca_admin.models import CertificateAuthority, IssuedCertificate
 from ca_admin.registry import Agency
 from kyso.db import transaction
@@ -110,25 +109,57 @@ def _load_certs(path: Path) -> list[x509.Certificate]:
     return [x509.Certificate.load(data)]
 
 
+_PARSED: dict[tuple[Any, ...], Any] = {}  # parsed CA certificates and CRLs, per process
+_FILES: dict[str, tuple[float, list[x509.Certificate]]] = {}
+
+
+def _parsed(key: tuple[Any, ...], load: Any) -> Any:
+    """A CA certificate or a published CRL never changes once stored: parse each once. The
+    key holds the CA's random 159-bit serial, so another database's rows never match."""
+    if key not in _PARSED:
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        _PARSED[key] = load()
+    return _PARSED[key]
+
+
+def _trust_file(name: str) -> list[x509.Certificate]:
+    mtime = Path(name).stat().st_mtime
+    cached = _FILES.get(name)
+    if cached is None or cached[0] != mtime:
+        cached = _FILES[name] = (mtime, _load_certs(Path(name)))
+    return cached[1]
+
+
 def trust(factory: sessionmaker[Session], settings: Settings) -> tuple[list[x509.Certificate],
                                                                          list[x509.Certificate],
                                                                          list[asn1_crl.CertificateList]]:
-    """Trust roots, other CA certificates, and Kyso's own current CRLs."""
+    """Trust roots, other CA certificates, and the newest CRL of each Kyso CA: one
+    transaction of two small queries; the DER of a row is read and parsed once per process."""
+    from ca_admin.models import PublishedCrl
+
     roots: list[x509.Certificate] = []
     others: list[x509.Certificate] = []
     crls: list[asn1_crl.CertificateList] = []
     with transaction(factory) as session:
-        for ca in session.execute(select(CertificateAuthority)).scalars():
-            cert = x509.Certificate.load(ca.certificate_der)
+        cas = dict(session.execute(select(CertificateAuthority.id, CertificateAuthority.serial_hex)).tuples().all())
+        newest = (select(PublishedCrl.issuer_id, func.max(PublishedCrl.crl_number).label("n"))
+                  .group_by(PublishedCrl.issuer_id).subquery())
+        crl_rows = session.execute(
+            select(PublishedCrl.id, PublishedCrl.issuer_id, PublishedCrl.crl_number, PublishedCrl.this_update)
+            .join(newest, (PublishedCrl.issuer_id == newest.c.issuer_id) & (PublishedCrl.crl_number == newest.c.n))
+        ).tuples().all()
+        for ca_id, serial in cas.items():
+            cert = _parsed(("ca", serial), lambda i=ca_id: x509.Certificate.load(session.execute(
+                select(CertificateAuthority.certificate_der).where(CertificateAuthority.id == i)).scalar_one()))
             (roots if cert.self_signed == "maybe" or cert.subject == cert.issuer else others).append(cert)
-    for role in ("issuing", "root"):
-        try:
-            crls.append(asn1_crl.CertificateList.load(crl_mod.latest(factory, role).der))
-        except (crl_mod.CrlNotFound, KysoError):
-            pass
+        for crl_id, issuer_id, number, this_update in crl_rows:
+            crls.append(_parsed(("crl", cas[issuer_id], number, this_update), lambda i=crl_id: (
+                asn1_crl.CertificateList.load(session.execute(
+                    select(PublishedCrl.der).where(PublishedCrl.id == i)).scalar_one()))))
     for pattern in settings.verify.trust_roots:
         for name in sorted(glob.glob(pattern)):
-            roots.extend(_load_certs(Path(name)))
+            roots.extend(_trust_file(name))
     return roots, others, crls
 
 

@@ -207,6 +207,10 @@ class VerifySettings:
     # Largest upload on the public page /verify, in bytes. The page never fetches revocation
     # data over the network (a document's certificates must not make the server call out).
     public_max_bytes: int = 20 * 1024 * 1024
+    # Each verification through the API, the public page or the CLI runs in a child process
+    # stopped after this many seconds, with at most this much memory above the worker's.
+    max_seconds: int = 30
+    max_memory_mb: int = 1024
 
 
 @dataclass(frozen=True)
@@ -406,3 +410,5 @@ def _check_values(s: Settings) -> None:
         raise ConfigError.invalid("signing", "consent_max_failures 1-20, totp_digits 4-10, totp_period >= 10")
     if s.server.workers < 1 or s.server.max_body_bytes < 1024:
         raise ConfigError.invalid("server", "workers >= 1 and max_body_bytes >= 1024")
+    if not 1 <= s.verify.max_seconds <= 600 or s.verify.max_memory_mb < 64:
+        raise ConfigError.invalid("verify", "max_seconds 1-600 and max_memory_mb >= 64")

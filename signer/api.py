@@ -267,7 +267,8 @@ def verify_document() -> Response:
         data, detached = request.get_data(cache=False), None
     if not data:
         raise BadRequest("the document is empty", "tài liệu trống")
-    report = verify.verify(svc.sessions, svc.settings, data, detached, offline=_flag(dict(request.args), "offline"))
+    report = verify.verify(svc.sessions, svc.settings, data, detached, offline=_flag(dict(request.args), "offline"),
+                           bounded=True)
     fmt = request.args.get("format", "json")
     lang = "en" if request.args.get("lang") == "en" else "vi"
     if fmt == "pdf":

@@ -32,7 +32,7 @@ def verify_command(ctx: Context, file: Path, data_file: Path | None, as_json: bo
     require_schema(ctx)
     svc = ctx.services
     report = verify.verify(svc.sessions, svc.settings, file.read_bytes(),
-                           data_file.read_bytes() if data_file else None, offline=offline)
+                           data_file.read_bytes() if data_file else None, offline=offline, bounded=True)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:

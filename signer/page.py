@@ -85,7 +85,7 @@ def verify_upload() -> Response:
             raise BadRequest("the file is empty", "tệp trống")
         if len(data) + len(detached or b"") > svc.settings.verify.public_max_bytes:
             raise PayloadTooLarge("the file is too large", "tệp quá lớn")
-        report = verify.verify(svc.sessions, svc.settings, data, detached or None, offline=True)
+        report = verify.verify(svc.sessions, svc.settings, data, detached or None, offline=True, bounded=True)
     except KysoError as exc:
         return _render(status=exc.status, error=exc.message_vi if lang == "vi" else exc.message_en)
     return _render(report=report.to_json())

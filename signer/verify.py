@@ -27,6 +27,7 @@ import datetime as dt
 import glob
 import io
 import logging
+import threading
 from dataclasses import dataclass, field
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -46,6 +47,16 @@ from kyso.settings import Settings
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 log = logging.getLogger("kyso.verify")
+_LOCAL = threading.local()  # signer certificates met by the check running in this thread
+
+
+def _seen() -> list[x509.Certificate]:
+    if not hasattr(_LOCAL, "certs"):
+        _LOCAL.certs = []
+    certs: list[x509.Certificate] = _LOCAL.certs
+    return certs
+
+
 ORDER = {"TOTAL-PASSED": 0, "INDETERMINATE": 1, "TOTAL-FAILED": 2}
 
 
@@ -75,6 +86,7 @@ class SignatureReport:
     summary_en: str
     summary_vi: str
     problems: list[dict[str, str]] = dc_field(default_factory=list)
+    signer_serial: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -163,10 +175,10 @@ def trust(factory: sessionmaker[Session], settings: Settings) -> tuple[list[x509
     return roots, others, crls
 
 
-def _context(factory: sessionmaker[Session], settings: Settings, offline: bool) -> Any:
+def _context(trusted: tuple[Any, Any, Any], settings: Settings, offline: bool) -> Any:
     from pyhanko_certvalidator import ValidationContext
 
-    roots, others, crls = trust(factory, settings)
+    roots, others, crls = trusted
     return ValidationContext(trust_roots=roots, other_certs=others, crls=crls,
                              allow_fetching=not offline and settings.verify.fetch_revocation,
                              revocation_mode="soft-fail")
@@ -217,14 +229,23 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(VN).isoformat(timespec="seconds") if value else None
 
 
-def _agency_code(factory: sessionmaker[Session], cert: x509.Certificate) -> str | None:
+def _agency_codes(factory: sessionmaker[Session], reports: list[SignatureReport],
+                  certs: dict[str, bytes]) -> None:
+    """The agency of each signer whose certificate this CA issued (the same DER, not only
+    the same serial: a foreign CA may reuse a serial)."""
+    if not certs:
+        return
     with transaction(factory) as session:
-        row = session.execute(select(IssuedCertificate).where(
-            IssuedCertificate.serial_hex == format(cert.serial_number, "x"))).scalar_one_or_none()
-        if row is None or row.certificate_der != cert.dump() or row.agency_id is None:
-            return None
-        agency = session.get(Agency, row.agency_id)
-        return agency.code if agency else None
+        for report in reports:
+            der = certs.get(report.signer_serial or "")
+            if der is None:
+                continue
+            row = session.execute(select(IssuedCertificate).where(
+                IssuedCertificate.serial_hex == report.signer_serial)).scalar_one_or_none()
+            if row is None or row.certificate_der != der or row.agency_id is None:
+                continue
+            agency = session.get(Agency, row.agency_id)
+            report.agency_code = agency.code if agency else None
 
 
 def _indication(status: Any, signing_time: dt.datetime | None, pdf_ok: bool) -> tuple[str, str | None]:
@@ -296,9 +317,10 @@ def _summaries(indication: str, sub: str | None, signer: str, when: str | None,
     return en + ".", vi + "."
 
 
-def _report(factory: sessionmaker[Session], status: Any, kind: str, field_name: str | None, level: str,
+def _report(status: Any, kind: str, field_name: str | None, level: str,
             coverage: dict[str, Any], pdf_ok: bool = True) -> SignatureReport:
     cert = status.signing_cert
+    _seen().append(cert)
     claimed = getattr(status, "signer_reported_dt", None)
     ts = getattr(status, "timestamp_validity", None)
     ts_time = ts.timestamp if ts is not None else None
@@ -314,7 +336,8 @@ def _report(factory: sessionmaker[Session], status: Any, kind: str, field_name: 
     signer = _name(cert)
     en, vi = _summaries(indication, sub, signer, _iso(signing_time))
     return SignatureReport(
-        kind=kind, field=field_name, signer=signer, agency_code=_agency_code(factory, cert), chain=chain,
+        kind=kind, field=field_name, signer=signer, agency_code=None, chain=chain,
+        signer_serial=format(cert.serial_number, "x"),
         claimed_signing_time=_iso(claimed), timestamp_time=_iso(ts_time), level=level,
         integrity=bool(status.intact), signature_valid=bool(status.valid), trusted=bool(status.trusted),
         revocation=revocation, coverage=coverage, indication=indication, sub_indication=sub,
@@ -365,7 +388,7 @@ def _timestamp_report(sig: Any, vc: Any) -> SignatureReport:
         indication=ind, sub_indication=sub, summary_en=en, summary_vi=vi)
 
 
-def _verify_pdf(factory: sessionmaker[Session], data: bytes, vc: Any) -> list[SignatureReport]:
+def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.fields import enumerate_sig_fields
@@ -430,7 +453,7 @@ def _verify_pdf(factory: sessionmaker[Session], data: bytes, vc: Any) -> list[Si
                     "docmdp_ok": status.docmdp_ok, "changed_form_fields": sorted(changed),
                     "covers_whole_document": covered == "ENTIRE_FILE" and not problems,
                     "changes_after_signing_allowed": allowed and not problems}
-        out.append(_with_problems(_report(factory, status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed),
+        out.append(_with_problems(_report(status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed),
                                   problems))
     return out
 
@@ -459,7 +482,7 @@ def _signer_cert_present(signed: cms.SignedData, signer_info: cms.SignerInfo) ->
     return False
 
 
-def _verify_cms(factory: sessionmaker[Session], info: cms.ContentInfo, detached: bytes | None,
+def _verify_cms(info: cms.ContentInfo, detached: bytes | None,
                 vc: Any) -> list[SignatureReport]:
     """Every SignerInfo on its own (several are legal: RFC 5652 5.1), over the detached data or
     the encapsulated content. Both present and different is a format failure: which one was
@@ -509,12 +532,12 @@ def _verify_cms(factory: sessionmaker[Session], info: cms.ContentInfo, detached:
         level = "B-T" if any(a["type"] in stamped_types for a in unsigned) else "B-B"
         coverage = {"coverage": "attached content" if detached is None else "detached data",
                     "covers_whole_document": not problems}
-        report = _report(factory, status, "cms", name if len(signed["signer_infos"]) > 1 else None, level, coverage)
+        report = _report(status, "cms", name if len(signed["signer_infos"]) > 1 else None, level, coverage)
         out.append(_with_problems(report, problems))
     return out
 
 
-def _verify_asic(factory: sessionmaker[Session], data: bytes, vc: Any) -> list[SignatureReport]:
+def _verify_asic(data: bytes, vc: Any) -> list[SignatureReport]:
     """Each manifest's CAdES signature, then the manifest's digests over the data files."""
     from signer.asic import open_container
 
@@ -525,7 +548,7 @@ def _verify_asic(factory: sessionmaker[Session], data: bytes, vc: Any) -> list[S
         if kind != "cms":
             raise UnsupportedDocument(f"{check.signature} is not a CMS signature",
                                       f"{check.signature} không phải chữ ký CMS")
-        (report,) = _verify_cms(factory, info, check.manifest_bytes, vc)
+        (report,) = _verify_cms(info, check.manifest_bytes, vc)
         report.kind = "asic-e-cades"
         report.field = check.signature
         report.coverage = {"manifest": check.manifest, "files": check.covered, "changed_files": check.mismatched,
@@ -539,23 +562,46 @@ def _verify_asic(factory: sessionmaker[Session], data: bytes, vc: Any) -> list[S
     return out
 
 
-def verify(factory: sessionmaker[Session], settings: Settings, data: bytes, detached: bytes | None = None,
-           *, offline: bool = False) -> Report:
+def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any], settings: Settings,
+           offline: bool) -> tuple[Report, dict[str, bytes]]:
+    """The verification proper: no database, so that it can run in a bounded child process.
+    Returns the report and the signer certificates met, by serial."""
+    _seen().clear()
     kind, info = detect(data)
-    vc = _context(factory, settings, offline)
+    vc = _context(trusted, settings, offline)
     if kind == "pdf":
-        sigs = _verify_pdf(factory, data, vc)
+        sigs = _verify_pdf(data, vc)
     elif kind == "asic-e":
-        sigs = _verify_asic(factory, data, vc)
+        sigs = _verify_asic(data, vc)
     else:
-        sigs = _verify_cms(factory, info, detached, vc)
+        sigs = _verify_cms(info, detached, vc)
+    certs = {format(c.serial_number, "x"): c.dump() for c in _seen()}
+    _seen().clear()
     if not sigs:
         return Report(kind, "INDETERMINATE", "SIGNED_DATA_NOT_FOUND", [], "The document has no signature.",
-                      "Tài liệu không có chữ ký.")
+                      "Tài liệu không có chữ ký."), certs
     worst = max(sigs, key=lambda s: ORDER[s.indication])
     passed = sum(s.indication == "TOTAL-PASSED" for s in sigs)
     en = f"{passed} of {len(sigs)} signatures valid. " + worst.summary_en if worst.indication != "TOTAL-PASSED" \
         else f"All {len(sigs)} signatures valid."
     vi = f"{passed}/{len(sigs)} chữ ký hợp lệ. " + worst.summary_vi if worst.indication != "TOTAL-PASSED" \
         else f"Cả {len(sigs)} chữ ký đều hợp lệ."
-    return Report(kind, worst.indication, worst.sub_indication, sigs, en, vi)
+    return Report(kind, worst.indication, worst.sub_indication, sigs, en, vi), certs
+
+
+def verify(factory: sessionmaker[Session], settings: Settings, data: bytes, detached: bytes | None = None,
+           *, offline: bool = False, bounded: bool = False) -> Report:
+    """Verify a document. ``bounded`` (the API, the public page and the CLI) runs the work in
+    a child process with the time and memory limits of [verify]: a hostile file can cost a
+    child, never the worker."""
+    from signer import bounded as bounded_mod
+
+    trusted = trust(factory, settings)
+    if bounded:
+        report, certs = bounded_mod.run(lambda: _check(data, detached, trusted, settings, offline),
+                                        seconds=settings.verify.max_seconds,
+                                        memory_bytes=settings.verify.max_memory_mb * 1024 * 1024)
+    else:
+        report, certs = _check(data, detached, trusted, settings, offline)
+    _agency_codes(factory, report.signatures, certs)
+    return report

@@ -1,0 +1,91 @@
+"""Bounded work: a verification runs in a child with a time and a memory limit, and hostile
+files end in 422 document-too-complex or a failing report, never a 500 or a hang."""
+
+from __future__ import annotations
+
+import time
+import zlib
+from typing import Any
+
+import pytest
+
+from signer import bounded
+from tests.signing.conftest import H
+from tests.signing.documents import letter_pdf
+
+
+def test_a_slow_check_is_stopped_at_the_deadline() -> None:
+    t0 = time.monotonic()
+    with pytest.raises(bounded.TooComplex) as info:
+        bounded.run(lambda: time.sleep(30), seconds=1, memory_bytes=256 << 20)
+    assert time.monotonic() - t0 < 10
+    assert info.value.code == "document-too-complex" and "1 s" in info.value.message_en
+
+
+def test_a_greedy_check_fails_its_allocations() -> None:
+    with pytest.raises(bounded.TooComplex) as info:
+        bounded.run(lambda: bytearray(2 << 30), seconds=20, memory_bytes=128 << 20)
+    assert "memory" in info.value.message_en
+
+
+def test_deep_recursion_and_errors_are_reported_not_raised_raw() -> None:
+    def deep(n: int) -> int:
+        return deep(n + 1)
+
+    with pytest.raises(bounded.TooComplex) as info:
+        bounded.run(lambda: deep(0), seconds=20, memory_bytes=512 << 20)
+    assert "nested" in info.value.message_en
+    assert bounded.run(lambda: {"ok": 1}, seconds=5, memory_bytes=256 << 20) == {"ok": 1}
+
+
+def _nested_pdf(depth: int) -> bytes:
+    """A PDF whose catalog holds an array nested ``depth`` deep."""
+    deep = b"[" * depth + b"]" * depth
+    objs = [b"<< /Type /Catalog /Pages 2 0 R /Deep " + deep + b" >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>"]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    at = len(out)
+    out += b"xref\n0 4\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % at
+    return bytes(out)
+
+
+def _bomb_pdf() -> bytes:
+    """The letter with an update whose page content inflates from 200 KB to 200 MB."""
+    from tests.verify.attacks import Layout, raw_update
+
+    base = letter_pdf()
+    lay = Layout(base)
+    blob = zlib.compress(b"0" * (200 << 20), 9)
+    content = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(blob) + blob + b"\nendstream"
+    return raw_update(base, {lay.size: content, lay.page_num: lay.page_with(b"%d 0 R" % lay.size)})
+
+
+@pytest.mark.parametrize("name", ["nested", "bomb", "garbage-xref"])
+def test_hostile_pdfs_through_the_api(client: Any, signing: dict[str, Any], name: str) -> None:
+    data = {"nested": _nested_pdf(100_000), "bomb": _bomb_pdf(),
+            "garbage-xref": b"%PDF-1.7\n" + b"1 0 obj <<" * 50_000 + b"\nstartxref\n999999999\n%%EOF\n"}[name]
+    r = client.post("/api/v1/verify?offline=true", data=data, headers=H(signing["keys"]["eoffice"]))
+    assert r.status_code in (200, 422), r.get_data(as_text=True)[:300]
+    body = r.get_json()
+    if r.status_code == 422:
+        assert body["code"] in ("document-too-complex", "unsupported-document") and body["detail_vi"]
+    else:
+        assert body["indication"] != "TOTAL-PASSED"
+
+
+def test_api_report_still_names_the_agency(client: Any, signing: dict[str, Any]) -> None:
+    from tests.signing.conftest import AGENCY
+
+    key = signing["keys"]["eoffice"]
+    signed = client.post(f"/api/v1/sign/pdf?credential=agency:{AGENCY}&level=B-B", data=letter_pdf(), headers=H(key))
+    assert signed.status_code == 200
+    r = client.post("/api/v1/verify?offline=true", data=signed.data, headers=H(key))
+    assert r.status_code == 200
+    (sig,) = r.get_json()["signatures"]
+    assert sig["agency_code"] == AGENCY and sig["signer_serial"] and r.get_json()["indication"] == "TOTAL-PASSED"

@@ -11,6 +11,7 @@ computes. The result comes back pickled over a pipe.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import resource
@@ -45,6 +46,9 @@ def _virtual_size() -> int:
 
 
 def _child(work: Callable[[], Any], seconds: float, memory_bytes: int, w: int) -> None:
+    # No garbage collection in the short-lived child: a full collection would walk, and so
+    # copy-on-write, every object inherited from the worker; the memory limit bounds cycles.
+    gc.disable()
     try:
         limit = _virtual_size() + memory_bytes
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

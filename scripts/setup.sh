@@ -29,6 +29,8 @@ if [ "${KYSO_SETUP_TEST_TOOLS:-}" = 1 ]; then
   # public verification page to the browser test.
   command -v certutil >/dev/null || missing+=(libnss3-tools)
   command -v chromium >/dev/null || missing+=(chromium)
+  # xmlsec1 judges Kyso's XML signatures.
+  command -v xmlsec1 >/dev/null || missing+=(xmlsec1)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -4,8 +4,8 @@ wrong-EKU cases). For each, Kyso's indication must agree with pyHanko's validato
 exactly when pyHanko's bottom line is true), and with pdfsig where pdfsig gives an opinion.
 Every known disagreement with pdfsig is listed, with its reason, in PDFSIG_DIFFERS.
 
-(endesive is not used: its 3.0.1 release writes adbe.pkcs7.detached and breaks with current
-pypdf and OpenSSL, per shared/MEASURED.md.)"""
+endesive 3.0.1 signs four more (a PDF, tampered or not, and a detached CMS, with its data or
+changed data): see tests/verify/endesive_files.py for the two import workarounds it needs."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.conftest import make_settings
 from tests.signing.conftest import AGENCY, PIN, H, issue_in_hsm
 from tests.signing.documents import letter_pdf
 from tests.signing.test_pdf import nss_trusting
+from tests.verify import endesive_files
 
 # pdfsig judges the bytes and the chain only (no DocMDP or later-change analysis, no EKU
 # policy for documents, no time stamps): where Kyso and pyHanko must say more, it differs.
@@ -33,13 +34,14 @@ PDFSIG_DIFFERS = {
                                      "filling after a signature with no DocMDP, and an annotation is more",
     "pdf-revoked-after-signing": "pdfsig (run with -no-ocsp) does not see the revocation",
     "pdf-held-after-signing": "pdfsig (run with -no-ocsp) does not see the hold",
+    "pdf-revoked-before-signing": "pdfsig (run with -no-ocsp) does not see the revocation",
     "pdf-foreign-expired": "pdfsig reports the expiry; pyHanko reports it as a trust problem too: both not passed",
 }
 _NSS_FOREIGN = ("pdfsig (NSS) says 'Unknown issue with Certificate' for pyHanko-signed files under this minimal "
                 "test CA, although `certutil -V -u S` accepts the same signer certificate against the same NSS "
                 "database; not investigated further. pyHanko and Kyso both pass them.")
 PDFSIG_DIFFERS.update({name: _NSS_FOREIGN for name in ("pdf-foreign-trusted", "pdf-foreign-certified",
-                                                        "pdf-foreign-wrong-eku")})
+                                                        "pdf-foreign-wrong-eku", "pdf-endesive-trusted")})
 
 
 @pytest.fixture
@@ -86,6 +88,13 @@ class ForeignCA:
         if eku is not None:
             b = b.add_extension(cx509.ExtendedKeyUsage(eku), critical=False)
         return b.sign(key or self.root_key, self.hashes.SHA256())
+
+    def rsa_keys(self) -> tuple[Any, Any]:
+        """An RSA-2048 key and its certificate from the trusted root (for endesive)."""
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(65537, 2048)
+        return key, self._cert("Foreign RSA signer", key.public_key(), self.root, key=self.root_key)
 
     def signer(self, *, days: tuple[int, int] = (-1, 30), eku: Any = None, unknown: bool = False) -> Any:
         from pyhanko.sign import signers
@@ -201,6 +210,11 @@ def build_corpus(client: Any, signing: dict[str, Any], foreign: ForeignCA) -> di
     c["cms-kyso-seal-pss"] = (sign_cms(f"credential=agency:{AGENCY}&scheme=rsa-pss-sha256", doc), doc)
     c["cms-kyso-data-changed"] = (c["cms-kyso-seal-detached-B-B"][0], doc + b".")
     c["cms-foreign-trusted"] = (_pyhanko_cms(foreign.signer(), doc), doc)
+    key, cert = foreign.rsa_keys()
+    c["pdf-endesive-trusted"] = (endesive_files.sign_pdf(letter_pdf(), key, cert, [foreign.root]), None)
+    c["pdf-endesive-tampered"] = (_flip(c["pdf-endesive-trusted"][0], b"Do Q"), None)
+    c["cms-endesive-detached"] = (endesive_files.sign_detached_cms(doc, key, cert, [foreign.root]), doc)
+    c["cms-endesive-data-changed"] = (c["cms-endesive-detached"][0], doc.replace(b"7", b"8", 1))
     c["cms-foreign-unknown-root"] = (_pyhanko_cms(foreign.signer(unknown=True), doc), doc)
     # Revoked and held after signing, each with a certificate of its own: the signature was
     # made while the certificate was good.
@@ -217,7 +231,37 @@ def build_corpus(client: Any, signing: dict[str, Any], foreign: ForeignCA) -> di
                        json={}).status_code == 200
     c["pdf-revoked-after-signing"] = (revoked, None)
     c["pdf-held-after-signing"] = (held_doc, None)
+    c["pdf-revoked-before-signing"] = (_signed_after_revocation(client, keys_, signing["dir"]), None)
     return c
+
+
+def _signed_after_revocation(client: Any, keys_: dict[str, str], d: Path) -> bytes:
+    """A seal certificate issued here for a software key (from a CSR), revoked, and then used
+    by pyHanko: the signing time is after the revocation (Kyso itself refuses to sign with
+    a revoked certificate, so the signature is made outside it)."""
+    from cryptography.hazmat.primitives import serialization as ser
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    from tests.pki import make_csr, software_key
+
+    key = software_key("ec-p256")
+    ra, admin = H(keys_["ra"]), H(keys_["admin"])
+    r = client.post("/api/v1/admin/requests", headers=ra,
+                    json={"profile": "agency-seal", "agency_code": AGENCY, "csr": make_csr(key=key)})
+    assert r.status_code in (200, 201), r.get_json()
+    out = client.post(f"/api/v1/admin/requests/{r.get_json()['request']['id']}/approve", headers=admin).get_json()
+    serial = out["certificate"]["serial"]
+    cert_der = client.get(f"/api/v1/admin/certificates/{serial}?format=der", headers=admin).data
+    assert client.post(f"/api/v1/admin/certificates/{serial}/revoke", headers=ra,
+                       json={"reason": "key_compromise"}).status_code == 200
+    issuing = x509.Certificate.load(client.get("/pki/ca/issuing.crt").data)
+    signer = signers.SimpleSigner(
+        signing_cert=x509.Certificate.load(cert_der),
+        signing_key=keys.PrivateKeyInfo.load(key.private_bytes(ser.Encoding.DER, ser.PrivateFormat.PKCS8,
+                                                               ser.NoEncryption())),
+        cert_registry=SimpleCertificateStore.from_certs([issuing]))
+    return _pyhanko_pdf(signer, letter_pdf())
 
 
 def _pyhanko_opinion(data: bytes, detached: bytes | None, roots: list[x509.Certificate]) -> bool | None:
@@ -306,8 +350,16 @@ def test_agreement_with_pyhanko_and_pdfsig(client: Any, services: Any, signing: 
         "pdf-flipped-byte": "TOTAL-FAILED", "pdf-content-changed-after-signing": "TOTAL-FAILED",
         "pdf-foreign-unknown-root": "INDETERMINATE", "cms-foreign-unknown-root": "INDETERMINATE",
         "cms-kyso-data-changed": "TOTAL-FAILED", "pdf-foreign-trusted": "TOTAL-PASSED",
+        "pdf-revoked-before-signing": "TOTAL-FAILED", "pdf-endesive-trusted": "TOTAL-PASSED",
+        "pdf-endesive-tampered": "TOTAL-FAILED", "cms-endesive-detached": "TOTAL-PASSED",
+        "cms-endesive-data-changed": "TOTAL-FAILED",
     }
     for name, indication in expect.items():
         data, detached = corpus[name]
         got = verify.verify(services.sessions, services.settings, data, detached, offline=True).indication
         assert got == indication, f"{name}: {got}"
+    revoked = verify.verify(services.sessions, services.settings, corpus["pdf-revoked-before-signing"][0],
+                            offline=True)
+    assert revoked.sub_indication == "REVOKED", revoked.summary_en
+    after = verify.verify(services.sessions, services.settings, corpus["pdf-revoked-after-signing"][0], offline=True)
+    assert after.sub_indication in ("REVOKED_NO_POE", "REVOKED"), after.summary_en

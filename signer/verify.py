@@ -25,6 +25,7 @@ import base64
 import binascii
 import datetime as dt
 import glob
+import hashlib
 import io
 import logging
 import threading
@@ -87,6 +88,13 @@ class SignatureReport:
     summary_vi: str
     problems: list[dict[str, str]] = dc_field(default_factory=list)
     signer_serial: str | None = None
+
+    def __post_init__(self) -> None:
+        # pyHanko's field names are string objects that keep their whole reader (and the
+        # document) alive: keep plain strings, or a report pickled back from the bounded
+        # child would carry the document with it.
+        self.field = None if self.field is None else str(self.field)
+        self.signer = str(self.signer)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -187,13 +195,17 @@ def _context(trusted: tuple[Any, Any, Any], settings: Settings, offline: bool) -
 # -- detection ---------------------------------------------------------------------------------------
 
 def detect(data: bytes) -> tuple[str, Any]:
-    """('pdf', None), ('asic-e', None) or ('cms', ContentInfo); content decides, never a name."""
+    """('pdf', None), ('asic-e', None), ('xml', root element) or ('cms', ContentInfo); the
+    content decides, never a name."""
+    from signer import xmlsafe
     from signer.asic import is_asic
 
     if b"%PDF-" in data[:1024]:
         return "pdf", None
     if is_asic(data):
         return "asic-e", None
+    if xmlsafe.looks_like_xml(data):
+        return "xml", xmlsafe.parse(data)
     candidates = [data]
     stripped = data.strip()
     if pem.detect(stripped):
@@ -214,8 +226,8 @@ def detect(data: bytes) -> tuple[str, Any]:
                 return "cms", info
         except (ValueError, TypeError, KeyError):
             continue
-    raise UnsupportedDocument("not a signed PDF, CMS signature or ASiC-E container (signed XML comes later)",
-                              "không phải PDF có chữ ký, chữ ký CMS hay gói ASiC-E (XML có chữ ký sẽ có sau)")
+    raise UnsupportedDocument("not a signed PDF, CMS signature, signed XML or ASiC-E container",
+                              "không phải PDF có chữ ký, chữ ký CMS, XML có chữ ký hay gói ASiC-E")
 
 
 # -- one signature -----------------------------------------------------------------------------------
@@ -562,6 +574,109 @@ def _verify_asic(data: bytes, vc: Any) -> list[SignatureReport]:
     return out
 
 
+def _xml_chain(check: Any, vc: Any) -> tuple[str | None, Any, dict[str, Any]]:
+    """(sub-indication or None, validation path, revocation) for an XML signer certificate."""
+    from pyhanko_certvalidator import CertificateValidator
+    from pyhanko_certvalidator import errors as cv
+
+    cert = x509.Certificate.load(check.certificate_der)
+    validator = CertificateValidator(cert, intermediate_certs=[x509.Certificate.load(c) for c in check.other_certs],
+                                     validation_context=vc)
+    try:
+        path = asyncio.run(validator.async_validate_usage(set()))
+    except cv.RevokedError as exc:
+        when = getattr(exc, "revocation_dt", None)
+        signed = check.signing_time
+        sub = "REVOKED" if when is None or signed is None or when <= signed else "REVOKED_NO_POE"
+        return sub, None, {"revoked": True, "date": _iso(when)}
+    except (cv.ExpiredError, cv.NotYetValidError):
+        return "OUT_OF_BOUNDS_NO_POE", None, {"revoked": False}
+    except cv.PathBuildingError:
+        return "NO_CERTIFICATE_CHAIN_FOUND", None, {"revoked": False}
+    except (cv.PathValidationError, cv.InvalidCertificateError):
+        return "CHAIN_CONSTRAINTS_FAILURE", None, {"revoked": False}
+    return None, path, {"revoked": False}
+
+
+def _xml_timestamp(check: Any, vc: Any) -> tuple[bool, dt.datetime | None]:
+    from asn1crypto import cms as asn1_cms
+    from pyhanko.sign.validation.errors import SignatureValidationError
+    from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+
+    data = check.timestamp_data
+    try:
+        token = asn1_cms.ContentInfo.load(check.timestamp_token)
+        kw = asyncio.run(validate_tst_signed_data(token["content"], vc,
+                                                  lambda algo: hashlib.new(algo, data).digest()))
+    except (SignatureValidationError, ValueError, TypeError, KeyError):
+        return False, None
+    ok = bool(kw.get("intact") and kw.get("valid") and kw.get("trust_problem_indic") is None)
+    return ok, kw.get("timestamp")
+
+
+def _verify_xml(root: Any, vc: Any) -> list[SignatureReport]:
+    """Each XML-DSig signature in the document (see signer/xmldsig.py for what is accepted)."""
+    from signer import xmldsig
+    from signer.pdf_checks import Problem
+
+    out = []
+    for index, (element, namespaced) in enumerate(xmldsig.find_signatures(root), 1):
+        check = xmldsig.check(root, element, namespaced)
+        label = element.get("Id") or f"Signature {index}"
+        if check.certificate_der is None or check.format_problems:
+            why = "; ".join(check.format_problems) or "the signature cannot be read"
+            out.append(_broken(label, Problem("FORMAT_FAILURE", f"the XML signature is malformed: {why}",
+                                              f"chữ ký XML sai cấu trúc: {why}"), kind="xml"))
+            continue
+        cert = x509.Certificate.load(check.certificate_der)
+        _seen().append(cert)
+        ts_ok, ts_time = _xml_timestamp(check, vc) if check.timestamp_token else (False, None)
+        if ts_ok:
+            check.signing_time = ts_time
+        chain_sub, path, revocation = _xml_chain(check, vc)
+        problem = None
+        if not check.digests_valid:
+            indication, sub = "TOTAL-FAILED", "HASH_FAILURE"
+            problem = Problem("HASH_FAILURE", "the signed content changed: " + ", ".join(check.changed),
+                              "nội dung đã ký bị thay đổi: " + ", ".join(check.changed))
+        elif not check.signature_valid:
+            indication, sub = "TOTAL-FAILED", "SIG_CRYPTO_FAILURE"
+        elif chain_sub == "REVOKED":
+            indication, sub = "TOTAL-FAILED", "REVOKED"
+        elif chain_sub is not None:
+            indication, sub = "INDETERMINATE", chain_sub
+        elif check.weak_algorithms:
+            indication, sub = "INDETERMINATE", "CRYPTO_CONSTRAINTS_FAILURE_NO_POE"
+            what = ", ".join(check.weak_algorithms)
+            problem = Problem(sub, f"legacy algorithm (SHA-1), no longer accepted as proof: {what}",
+                              f"thuật toán cũ (SHA-1), không còn được chấp nhận làm bằng chứng: {what}")
+        elif not check.namespaced:
+            indication, sub = "INDETERMINATE", "FORMAT_FAILURE"
+            problem = Problem(sub, "legacy signature: <Signature> without the XML-DSig namespace",
+                              "chữ ký kiểu cũ: thẻ <Signature> không có namespace XML-DSig")
+        elif check.timestamp_token and not ts_ok:
+            indication, sub = "INDETERMINATE", "NO_POE"
+        else:
+            indication, sub = "TOTAL-PASSED", None
+        level = "XML-DSig"
+        if "SignedProperties" in check.covered:
+            level = "XAdES-B-T" if ts_ok else "XAdES-B-B"
+        signer = _name(cert)
+        when = _iso(check.signing_time)
+        en, vi = _summaries(indication, sub, signer, when, problem)
+        out.append(SignatureReport(
+            kind="xml", field=label, signer=signer, agency_code=None,
+            chain=[_name(c) for c in path] if path is not None else [signer],
+            claimed_signing_time=when, timestamp_time=_iso(ts_time) if ts_ok else None, level=level,
+            integrity=check.digests_valid, signature_valid=check.signature_valid, trusted=chain_sub is None,
+            revocation=revocation,
+            coverage={"covered": check.covered, "covers_whole_document": check.covers_whole_document,
+                      "namespaced": check.namespaced, "weak_algorithms": check.weak_algorithms},
+            indication=indication, sub_indication=sub, summary_en=en, summary_vi=vi,
+            problems=[problem.to_json()] if problem else [], signer_serial=format(cert.serial_number, "x")))
+    return out
+
+
 def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any], settings: Settings,
            offline: bool) -> tuple[Report, dict[str, bytes]]:
     """The verification proper: no database, so that it can run in a bounded child process.
@@ -573,6 +688,8 @@ def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any], s
         sigs = _verify_pdf(data, vc)
     elif kind == "asic-e":
         sigs = _verify_asic(data, vc)
+    elif kind == "xml":
+        sigs = _verify_xml(info, vc)
     else:
         sigs = _verify_cms(info, detached, vc)
     certs = {format(c.serial_number, "x"): c.dump() for c in _seen()}
@@ -589,6 +706,69 @@ def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any], s
     return Report(kind, worst.indication, worst.sub_indication, sigs, en, vi), certs
 
 
+_WARM: list[bool] = []
+
+
+def _warm(settings: Settings) -> None:
+    """Once per process, before the first bounded check: verify a small PDF signed here with
+    a throwaway key, so that what pyHanko builds on first use (and every module) is already
+    in the parent; each child then starts warm instead of paying for it again."""
+    if _WARM:
+        return
+    _WARM.append(True)
+    from asn1crypto import keys
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    now = dt.datetime.now(dt.UTC)
+
+    def cert(cn: str, public: Any, issuer: Any, key: Any, ca: bool) -> Any:
+        subject = cx509.Name([cx509.NameAttribute(cx509.oid.NameOID.COMMON_NAME, cn)])
+        return (cx509.CertificateBuilder().subject_name(subject)
+                .issuer_name(issuer.subject if issuer is not None else subject).public_key(public)
+                .serial_number(cx509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(cx509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                .add_extension(cx509.KeyUsage(not ca, not ca, False, False, False, ca, ca, False, False), True)
+                .sign(key, hashes.SHA256()))
+
+    ser = serialization
+    root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    root = cert("Kyso warm-up root", root_key.public_key(), None, root_key, True)
+    leaf = cert("Kyso warm-up", leaf_key.public_key(), root, root_key, False)
+    root_der = x509.Certificate.load(root.public_bytes(ser.Encoding.DER))
+    signer = signers.SimpleSigner(
+        signing_cert=x509.Certificate.load(leaf.public_bytes(ser.Encoding.DER)),
+        signing_key=keys.PrivateKeyInfo.load(leaf_key.private_bytes(ser.Encoding.DER, ser.PrivateFormat.PKCS8,
+                                                                    ser.NoEncryption())),
+        cert_registry=SimpleCertificateStore.from_certs([root_der]))
+    out = io.BytesIO()
+    try:
+        signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(_minimal_pdf())),
+                         signers.PdfSignatureMetadata(field_name="Warm"), signer=signer, output=out)
+        _check(out.getvalue(), None, ([root_der], [], []), settings, True)
+    except Exception:  # noqa: BLE001 - warming is an optimisation; a failure changes nothing
+        log.warning("verify.warm_up_failed", exc_info=True)
+
+
+def _minimal_pdf() -> bytes:
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>"]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    at = len(out)
+    out += b"xref\n0 4\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % at
+    return bytes(out)
+
+
 def verify(factory: sessionmaker[Session], settings: Settings, data: bytes, detached: bytes | None = None,
            *, offline: bool = False, bounded: bool = False) -> Report:
     """Verify a document. ``bounded`` (the API, the public page and the CLI) runs the work in
@@ -598,6 +778,7 @@ def verify(factory: sessionmaker[Session], settings: Settings, data: bytes, deta
 
     trusted = trust(factory, settings)
     if bounded:
+        _warm(settings)
         report, certs = bounded_mod.run(lambda: _check(data, detached, trusted, settings, offline),
                                         seconds=settings.verify.max_seconds,
                                         memory_bytes=settings.verify.max_memory_mb * 1024 * 1024)

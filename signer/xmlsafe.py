@@ -1,0 +1,93 @@
+"""Parsing untrusted XML: no DTD (so no entities, internal or external), no network, and
+limits on size, depth, element count and attribute length, each refused with its own code.
+
+lxml is told not to resolve entities, not to load DTDs and not to touch the network; on top
+of that any document type declaration is refused outright: a signed document has no use for
+one, and billion-laughs and XXE both need one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+
+from kyso.errors import KysoError
+
+
+class XmlRejected(KysoError):
+    code = "xml-rejected"
+    status = 422
+    title_en = "XML document refused"
+
+
+class XmlMalformed(XmlRejected):
+    code = "xml-malformed"
+    title_en = "Malformed XML"
+
+
+class XmlDtdForbidden(XmlRejected):
+    code = "xml-dtd-forbidden"
+    title_en = "DTDs and entities are not accepted"
+
+
+class XmlTooLarge(XmlRejected):
+    code = "xml-too-large"
+    title_en = "XML document beyond the limits"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 64 * 1024 * 1024
+    max_depth: int = 64
+    max_elements: int = 200_000
+    max_attribute_bytes: int = 64 * 1024
+
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+
+
+def looks_like_xml(data: bytes) -> bool:
+    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"<?xml") or (head.startswith(b"<") and not head.startswith(b"<<"))
+
+
+def parse(data: bytes, limits: Limits = Limits()) -> Any:
+    """The root element of ``data``, or an XmlRejected subclass saying why not."""
+    if len(data) > limits.max_bytes:
+        raise XmlTooLarge(f"the XML document is larger than {limits.max_bytes} bytes",
+                          f"tài liệu XML lớn hơn {limits.max_bytes} byte")
+    if _DOCTYPE.search(data):
+        raise XmlDtdForbidden("the XML document declares a DTD or entities, which are not accepted",
+                              "tài liệu XML khai báo DTD hoặc thực thể (entity), không được chấp nhận")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                             huge_tree=False, remove_comments=False, collect_ids=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise XmlMalformed("the XML document is malformed", "tài liệu XML sai cú pháp",
+                           log_detail=str(exc)[:200]) from None
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise XmlDtdForbidden("the XML document declares a DTD, which is not accepted",
+                              "tài liệu XML khai báo DTD, không được chấp nhận")
+    _check_shape(root, limits)
+    return root
+
+
+def _check_shape(root: Any, limits: Limits) -> None:
+    count = 0
+    stack = [(root, 1)]
+    while stack:
+        el, depth = stack.pop()
+        count += 1
+        if depth > limits.max_depth or count > limits.max_elements:
+            raise XmlTooLarge("the XML document is nested too deeply or has too many elements",
+                              "tài liệu XML lồng quá sâu hoặc có quá nhiều phần tử")
+        if isinstance(el.tag, str):
+            for value in el.attrib.values():
+                if len(value) > limits.max_attribute_bytes:
+                    raise XmlTooLarge("an XML attribute is too long", "một thuộc tính XML quá dài")
+        stack.extend((child, depth + 1) for child in el)

@@ -1,0 +1,247 @@
+"""Signed XML: enveloped XML-DSig and XAdES made with HSM keys, judged by xmlsec1 and signxml,
+verified by Kyso; the legacy variants flagged; signature wrapping and hostile XML refused."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+from lxml.builder import ElementMaker
+from sqlalchemy import select
+
+from signer import xmldsig, xmlsafe
+from tests.signing.conftest import H
+
+ED = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
+DOC = f"""<?xml version="1.0" encoding="UTF-8"?>
+<edXML xmlns="{ED}">
+  <edXMLEnvelope>
+    <edXMLHeader>
+      <MessageHeader>
+        <From><OrganId>000.00.12.H31</OrganId><OrganName>Sở Nội vụ thành phố Hải Phòng</OrganName></From>
+        <To><OrganId>000.00.13.H31</OrganId><OrganName>Sở Tài chính</OrganName></To>
+        <Subject>V/v triển khai chữ ký số — Nghị định 30</Subject>
+      </MessageHeader>
+    </edXMLHeader>
+    <edXMLBody><Content>Kính gửi: Các sở, ban, ngành.</Content></edXMLBody>
+  </edXMLEnvelope>
+</edXML>
+""".encode()
+
+
+def _credential(services: Any, serial: str) -> tuple[str, bytes, tuple[bytes, ...]]:
+    from ca_admin.models import CertificateAuthority, IssuedCertificate
+    from ca_admin.service import ca_chain_der
+    from kyso.db import transaction
+
+    with transaction(services.sessions) as session:
+        row = session.execute(select(IssuedCertificate).where(IssuedCertificate.serial_hex == serial)).scalar_one()
+        issuer = session.get(CertificateAuthority, row.issuer_id)
+        return str(row.key_label), row.certificate_der, ca_chain_der(session, issuer)
+
+
+def sign_xml(services: Any, serial: str, scheme: str, data: bytes = DOC, *, xades: bool = False,
+             timestamp: Any = None) -> bytes:
+    label, cert, chain = _credential(services, serial)
+    root = xmlsafe.parse(data)
+    header = root.find(f".//{{{ED}}}edXMLHeader")
+    req = xmldsig.SigningRequest(scheme=scheme, certificate_der=cert, chain_der=chain,
+                                 sign=lambda b: services.keystore.sign(label, b, scheme), xades=xades,
+                                 timestamp=timestamp)
+    xmldsig.sign_enveloped(root, header, req)
+    return bytes(etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8"))
+
+
+def _verify(services: Any, data: bytes) -> Any:
+    from signer import verify
+
+    return verify.verify(services.sessions, services.settings, data, offline=True)
+
+
+def _xmlsec(path: Path, d: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["xmlsec1", "--verify", "--trusted-pem", str(d / "root.pem"), "--untrusted-pem",
+                           str(d / "issuing.pem"), *extra, str(path)], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("scheme", ["rsa-pkcs1-sha256", "ecdsa-sha256"])
+def test_kyso_xml_signature_passes_kyso_xmlsec1_and_signxml(services: Any, signing: dict[str, Any],
+                                                           tmp_path: Path, scheme: str) -> None:
+    from signxml import XMLVerifier
+
+    serial = signing["seal"] if scheme.startswith("rsa") else signing["personal"]
+    signed = sign_xml(services, serial, scheme)
+    report = _verify(services, signed)
+    (sig,) = report.signatures
+    assert report.indication == "TOTAL-PASSED", report.summary_en
+    assert sig.level == "XML-DSig" and sig.coverage["covers_whole_document"] and sig.kind == "xml"
+    assert sig.agency_code == "000.00.12.H31" or scheme.startswith("ecdsa")
+    path = tmp_path / "signed.xml"
+    path.write_bytes(signed)
+    r = _xmlsec(path, signing["dir"])
+    assert r.returncode == 0 and "OK" in r.stderr, r.stderr
+    XMLVerifier().verify(signed, ca_pem_file=str(signing["dir"] / "chain.pem"), expect_references=1)
+    # Vietnamese text survives byte for byte.
+    assert "V/v triển khai chữ ký số — Nghị định 30".encode() in signed
+
+
+def test_xades_b_t_with_kysos_time_stamp(services: Any, signing: dict[str, Any], tmp_path: Path) -> None:
+    from signer import cades
+
+    def stamp(data: bytes) -> bytes:
+        return bytes(cades.timestamp_token(services.sessions, services.keystore, services.settings, data))
+
+    signed = sign_xml(services, signing["seal"], "rsa-pkcs1-sha256", xades=True, timestamp=stamp)
+    (sig,) = _verify(services, signed).signatures
+    assert (sig.indication, sig.level) == ("TOTAL-PASSED", "XAdES-B-T"), sig.summary_en
+    assert "SignedProperties" in sig.coverage["covered"] and sig.timestamp_time
+    path = tmp_path / "xades.xml"
+    path.write_bytes(signed)
+    r = _xmlsec(path, signing["dir"], "--id-attr:Id", "SignedProperties")
+    assert r.returncode == 0, r.stderr
+
+
+def _tamper(signed: bytes, old: bytes, new: bytes) -> bytes:
+    assert old in signed
+    return signed.replace(old, new, 1)
+
+
+def _software_seal(client: Any, signing: dict[str, Any]) -> tuple[Any, bytes, tuple[bytes, ...]]:
+    """A seal certificate issued here from a CSR, for a software RSA key: the legacy
+    variants need RSA-SHA1, which Kyso's HSM policy does not sign."""
+    from tests.pki import make_csr, software_key
+    from tests.signing.conftest import AGENCY
+
+    key = software_key("rsa-2048")
+    keys = signing["keys"]
+    r = client.post("/api/v1/admin/requests", headers=H(keys["ra"]),
+                    json={"profile": "agency-seal", "agency_code": AGENCY, "csr": make_csr(key=key)})
+    rid = r.get_json()["request"]["id"]
+    serial = client.post(f"/api/v1/admin/requests/{rid}/approve",
+                         headers=H(keys["admin"])).get_json()["certificate"]["serial"]
+    der = client.get(f"/api/v1/admin/certificates/{serial}?format=der", headers=H(keys["admin"])).data
+    issuing = client.get("/pki/ca/issuing.crt").data
+    return key, der, (issuing,)
+
+
+def _legacy(key: Any, cert: bytes, chain: tuple[bytes, ...], *, sha1: bool) -> bytes:
+    """The published samples' variant: inclusive C14N, <Signature> in the edXML namespace (no
+    XML-DSig namespace), RSA-SHA1 when ``sha1``."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    hash_name = "sha1" if sha1 else "sha256"
+    root = xmlsafe.parse(DOC)
+    header = root.find(f".//{{{ED}}}edXMLHeader")
+    E = ElementMaker(namespace=ED)  # noqa: N806
+    sig = E.Signature()
+    inclusive = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+    si = E.SignedInfo(E.CanonicalizationMethod(Algorithm=inclusive),
+                      E.SignatureMethod(Algorithm=xmldsig.SIGNATURE_URI[("rsa-pkcs1", hash_name)]))
+    ref = E.Reference(E.Transforms(E.Transform(Algorithm=xmldsig.ENVELOPED)),
+                      E.DigestMethod(Algorithm=xmldsig.DIGEST_URI[hash_name]), E.DigestValue(""), URI="")
+    si.append(ref)
+    sig.extend([si, E.SignatureValue(""),
+                E.KeyInfo(E.X509Data(*[E.X509Certificate(base64.b64encode(c).decode()) for c in (cert, *chain)]))])
+    header.append(sig)
+    doc = xmldsig.c14n(xmldsig.enveloped_document(root, sig), exclusive=False)
+    ref.find(f"{{{ED}}}DigestValue").text = base64.b64encode(hashlib.new(hash_name, doc).digest()).decode()
+    algo = hashes.SHA1() if sha1 else hashes.SHA256()  # noqa: S303 - the legacy variant under test
+    value = key.sign(xmldsig.c14n(si, exclusive=False), padding.PKCS1v15(), algo)
+    sig.find(f"{{{ED}}}SignatureValue").text = base64.b64encode(value).decode()
+    return bytes(etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8"))
+
+
+def test_legacy_variants_are_flagged_never_passed(client: Any, services: Any, signing: dict[str, Any]) -> None:
+    key, cert, chain = _software_seal(client, signing)
+    sha1 = _verify(services, _legacy(key, cert, chain, sha1=True))
+    assert (sha1.indication, sha1.sub_indication) == ("INDETERMINATE", "CRYPTO_CONSTRAINTS_FAILURE_NO_POE"), \
+        sha1.summary_en
+    assert sha1.signatures[0].integrity and sha1.signatures[0].signature_valid and "SHA-1" in sha1.summary_en
+    plain = _verify(services, _legacy(key, cert, chain, sha1=False))
+    assert (plain.indication, plain.sub_indication) == ("INDETERMINATE", "FORMAT_FAILURE"), plain.summary_en
+    assert not plain.signatures[0].coverage["namespaced"] and "namespace" in plain.summary_en
+
+
+def test_tampering_wrapping_and_legacy(services: Any, signing: dict[str, Any], tmp_path: Path) -> None:
+    signed = sign_xml(services, signing["seal"], "rsa-pkcs1-sha256")
+    ds = f"{{{xmldsig.DS}}}"
+    cases: dict[str, tuple[bytes, str, str | None]] = {}
+    cases["content-changed"] = (_tamper(signed, "Kính gửi".encode(), b"Kinh gui"), "TOTAL-FAILED",
+                                "HASH_FAILURE")
+    root = etree.fromstring(signed)
+    header = root.find(f".//{{{ED}}}edXMLHeader")
+    # XSW: a second MessageHeader before the signed one.
+    forged = etree.fromstring(etree.tostring(header.find(f"{{{ED}}}MessageHeader")))
+    forged.find(f".//{{{ED}}}Subject").text = "Forged subject"
+    r1 = etree.fromstring(signed)
+    r1.find(f".//{{{ED}}}edXMLHeader").insert(0, forged)
+    cases["second-message-header"] = (etree.tostring(r1), "TOTAL-FAILED", "HASH_FAILURE")
+    # XSW: the signature moved elsewhere (still verifies cryptographically: xmlsec1 accepts;
+    # Kyso verifies it too, but as generic XML; the edXML position rule is issue 8's).
+    # XSW: a duplicated Signature: the copy is signed content of the other.
+    r2 = etree.fromstring(signed)
+    sig2 = r2.find(f".//{ds}Signature")
+    sig2.getparent().append(etree.fromstring(etree.tostring(sig2)))
+    cases["duplicated-signature"] = (etree.tostring(r2), "TOTAL-FAILED", "HASH_FAILURE")
+    # A fake Object in the signature: unsigned content dressed as signed.
+    r3 = etree.fromstring(signed)
+    obj = etree.SubElement(r3.find(f".//{ds}Signature"), f"{ds}Object")
+    etree.SubElement(obj, f"{{{ED}}}Subject").text = "Forged, inside the signature"
+    cases["fake-object"] = (etree.tostring(r3), "TOTAL-FAILED", "FORMAT_FAILURE")
+    # A reference by Id to an element outside the signature (the classic XSW target).
+    r4 = etree.fromstring(signed)
+    r4.find(f".//{ds}Reference").set("URI", "#x")
+    r4.find(f".//{{{ED}}}MessageHeader").set("Id", "x")
+    cases["reference-outside"] = (etree.tostring(r4), "TOTAL-FAILED", "FORMAT_FAILURE")
+    # An XPath transform.
+    r5 = etree.fromstring(signed)
+    t = etree.SubElement(r5.find(f".//{ds}Transforms"), f"{ds}Transform")
+    t.set("Algorithm", "http://www.w3.org/TR/1999/REC-xpath-19991116")
+    cases["xpath-transform"] = (etree.tostring(r5), "TOTAL-FAILED", "FORMAT_FAILURE")
+    # Signature value flipped.
+    r6 = etree.fromstring(signed)
+    v = r6.find(f".//{ds}SignatureValue")
+    raw = bytearray(base64.b64decode(v.text))
+    raw[10] ^= 1
+    v.text = base64.b64encode(bytes(raw)).decode()
+    cases["signature-value-flipped"] = (etree.tostring(r6), "TOTAL-FAILED", "SIG_CRYPTO_FAILURE")
+    wrong = []
+    for name, (data, indication, sub) in cases.items():
+        report = _verify(services, data)
+        if (report.indication, report.sub_indication) != (indication, sub):
+            wrong.append(f"{name}: {report.indication}/{report.sub_indication}: {report.summary_en}")
+    assert not wrong, "\n".join(wrong)
+    # xmlsec1 alone checks references only: it accepts the fake Object, which Kyso refuses.
+    path = tmp_path / "fake-object.xml"
+    path.write_bytes(cases["fake-object"][0])
+    assert _xmlsec(path, signing["dir"]).returncode == 0
+
+
+@pytest.mark.parametrize("name,data,code", [
+    ("xxe", b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>',
+     "xml-dtd-forbidden"),
+    ("billion-laughs", b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><l>&b;</l>',
+     "xml-dtd-forbidden"),
+    ("external-dtd", b'<?xml version="1.0"?><!DOCTYPE a SYSTEM "http://example.invalid/a.dtd"><a/>',
+     "xml-dtd-forbidden"),
+    ("malformed", b"<?xml version='1.0'?><a><b></a>", "xml-malformed"),
+    ("too-deep", b"<a>" + b"<b>" * 200 + b"</b>" * 200 + b"</a>", "xml-too-large"),
+])
+def test_hostile_xml_is_refused_with_a_code(client: Any, signing: dict[str, Any], name: str, data: bytes,
+                                            code: str) -> None:
+    r = client.post("/api/v1/verify?offline=true", data=data, headers=H(signing["keys"]["eoffice"]),
+                    content_type="application/xml")
+    assert r.status_code == 422, r.get_data(as_text=True)[:200]
+    body = r.get_json()
+    assert body["code"] == code and body["detail_vi"] and "passwd" not in r.get_data(as_text=True)
+
+
+def test_unsigned_xml_has_no_signature(services: Any, signing: dict[str, Any]) -> None:
+    report = _verify(services, DOC)
+    assert (report.indication, report.sub_indication) == ("INDETERMINATE", "SIGNED_DATA_NOT_FOUND")

@@ -1,29 +1,35 @@
-"""Run one piece of untrusted-input work (a verification) in a forked child process, with a
-wall-clock limit, a CPU limit and an address-space limit.
+"""Run untrusted-input work (a verification) in a helper process with a wall-clock deadline
+and an address-space limit.
 
 A hostile file (deeply nested objects, a decompression bomb, a pathological xref) can then
-cost only the child: it is killed at the deadline, or fails its allocations, and the request
-ends in 422 with a stable code; the worker and its other threads never notice. The child
-must not touch the database, the HSM or any lock shared with other threads: the caller
-prepares everything it needs (trust roots, CRLs) before the fork, and the child only
-computes. The result comes back pickled over a pipe.
+cost only a helper: it is killed at the deadline, or fails its allocations, and the request
+ends in 422 with a stable code; the worker and its other threads never notice.
+
+Helpers are forked from the worker on demand and kept for the next job (a fork per request
+cost 30-50 ms of page-table copying and copy-on-write); one that timed out, ran out of memory
+or failed otherwise is discarded. A helper closes every file descriptor it inherited (the
+worker's database connections, the token's files) except its two pipes: it computes only.
+Jobs name a module-level function and pass picklable arguments; results come back pickled.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import pickle
 import resource
 import select
 import signal
+import struct
+import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from kyso.errors import KysoError
 
-T = TypeVar("T")
+_HEADER = struct.Struct("!Q")
+_MAX_IDLE = 4
 
 
 class TooComplex(KysoError):
@@ -37,6 +43,10 @@ def _too_complex(what_en: str, what_vi: str) -> TooComplex:
                       f"không kiểm tra được tài liệu trong giới hạn cho phép: {what_vi}")
 
 
+class _Gone(Exception):
+    """The helper died or stopped answering."""
+
+
 def _virtual_size() -> int:
     with open("/proc/self/status", encoding="ascii") as f:
         for line in f:
@@ -45,17 +55,53 @@ def _virtual_size() -> int:
     return 0
 
 
-def _child(work: Callable[[], Any], seconds: float, memory_bytes: int, w: int) -> None:
-    # No garbage collection in the short-lived child: a full collection would walk, and so
-    # copy-on-write, every object inherited from the worker; the memory limit bounds cycles.
-    gc.disable()
-    try:
-        limit = _virtual_size() + memory_bytes
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        cpu = int(seconds) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+def _write(fd: int, payload: bytes) -> None:
+    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise _Gone
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _read(fd: int, deadline: float | None) -> bytes:
+    (size,) = _HEADER.unpack(_read_exact(fd, _HEADER.size, deadline))
+    return _read_exact(fd, size, deadline)
+
+
+def _resolve(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _serve(jobs: int, results: int, memory_bytes: int) -> None:
+    """The helper's loop: one job at a time until its pipe closes or a job fails badly."""
+    low, high = sorted((jobs, results))
+    os.closerange(3, low)
+    os.closerange(low + 1, high)
+    os.closerange(high + 1, 65536)
+    gc.freeze()  # inherited objects are never scanned, so never copied for the collector's sake
+    limit = _virtual_size() + memory_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    while True:
         try:
-            result: tuple[str, Any] = ("ok", work())
+            func, args = pickle.loads(_read(jobs, None))  # noqa: S301 - from our own parent
+        except _Gone:
+            return
+        try:
+            result: tuple[str, Any] = ("ok", _resolve(func)(*args))
         except KysoError as exc:
             result = ("kyso", (type(exc).__module__, type(exc).__qualname__, exc.message_en, exc.message_vi,
                                exc.log_detail))
@@ -65,45 +111,101 @@ def _child(work: Callable[[], Any], seconds: float, memory_bytes: int, w: int) -
             result = ("recursion", None)
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
             result = ("error", type(exc).__name__)
-        payload = pickle.dumps(result)
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(w, view):]
-    finally:
-        os._exit(0)
+        try:
+            _write(results, pickle.dumps(result))
+        except MemoryError:
+            _write(results, pickle.dumps(("memory", None)))
+        if result[0] not in ("ok", "kyso"):
+            return  # a process that hit a limit is not reused
 
 
-def run(work: Callable[[], T], *, seconds: float, memory_bytes: int) -> T:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child never returns
-        os.close(r)
-        _child(work, seconds, memory_bytes, w)
-    os.close(w)
-    chunks = []
+class _Helper:
+    def __init__(self, memory_bytes: int) -> None:
+        jobs_r, jobs_w = os.pipe()
+        results_r, results_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the helper never returns
+            try:
+                _serve(jobs_r, results_w, memory_bytes)
+            finally:
+                os._exit(0)
+        os.close(jobs_r)
+        os.close(results_w)
+        self.pid, self.jobs, self.results = pid, jobs_w, results_r
+
+    def call(self, func: str, args: tuple[Any, ...], deadline: float) -> tuple[str, Any]:
+        try:
+            _write(self.jobs, pickle.dumps((func, args)))
+        except (BrokenPipeError, OSError):
+            raise _Gone from None
+        result: tuple[str, Any] = pickle.loads(_read(self.results, deadline))  # noqa: S301 - our helper
+        return result
+
+    def close(self, kill: bool = False) -> None:
+        if kill:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for fd in (self.jobs, self.results):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+_IDLE: list[_Helper] = []
+_LOCK = threading.Lock()
+_OWNER = [os.getpid()]
+
+
+def _take(memory_bytes: int) -> _Helper:
+    with _LOCK:
+        if _OWNER[0] != os.getpid():  # forked (a gunicorn worker): the parent's helpers are not ours
+            _IDLE.clear()
+            _OWNER[0] = os.getpid()
+        if _IDLE:
+            return _IDLE.pop()
+    return _Helper(memory_bytes)
+
+
+def _give_back(helper: _Helper) -> None:
+    with _LOCK:
+        if len(_IDLE) < _MAX_IDLE:
+            _IDLE.append(helper)
+            return
+    helper.close()
+
+
+def call(func: str, *args: Any, seconds: float, memory_bytes: int) -> Any:
+    """``func`` ("module:function") applied to ``args`` in a helper, within the limits."""
     deadline = time.monotonic() + seconds
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([r], [], [], left)[0]:
-                os.kill(pid, signal.SIGKILL)
-                raise _too_complex(f"it took longer than {seconds:g} s", f"quá {seconds:g} giây")
-            chunk = os.read(r, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(r)
-        os.waitpid(pid, 0)
-    if not chunks:  # killed by a signal: the CPU limit, or the kernel
-        raise _too_complex("the check was stopped", "quá trình kiểm tra bị dừng")
-    kind, value = pickle.loads(b"".join(chunks))  # noqa: S301 - our own child's output
+    for attempt in (1, 2):
+        helper = _take(memory_bytes)
+        try:
+            kind, value = helper.call(func, args, deadline)
+        except TimeoutError:
+            helper.close(kill=True)
+            raise _too_complex(f"it took longer than {seconds:g} s", f"quá {seconds:g} giây") from None
+        except _Gone:
+            helper.close(kill=True)
+            if attempt == 1 and time.monotonic() < deadline:
+                continue  # an idle helper that had died: try a fresh one
+            raise _too_complex("the check was stopped", "quá trình kiểm tra bị dừng") from None
+        break
+    if kind in ("ok", "kyso"):
+        _give_back(helper)
+    else:
+        helper.close()
     if kind == "ok":
         return value
     if kind == "kyso":
         module, name, en, vi, detail = value
-        cls = getattr(__import__(module, fromlist=[name]), name)
-        raise cls(en, vi, log_detail=detail)
+        raise getattr(importlib.import_module(module), name)(en, vi, log_detail=detail)
     if kind == "memory":
         raise _too_complex("it needs more memory than allowed", "cần nhiều bộ nhớ hơn mức cho phép")
     if kind == "recursion":

@@ -183,12 +183,12 @@ def trust(factory: sessionmaker[Session], settings: Settings) -> tuple[list[x509
     return roots, others, crls
 
 
-def _context(trusted: tuple[Any, Any, Any], settings: Settings, offline: bool) -> Any:
+def _context(trusted: tuple[Any, Any, Any], fetch: bool) -> Any:
     from pyhanko_certvalidator import ValidationContext
 
     roots, others, crls = trusted
     return ValidationContext(trust_roots=roots, other_certs=others, crls=crls,
-                             allow_fetching=not offline and settings.verify.fetch_revocation,
+                             allow_fetching=fetch,
                              revocation_mode="soft-fail")
 
 
@@ -677,13 +677,13 @@ def _verify_xml(root: Any, vc: Any) -> list[SignatureReport]:
     return out
 
 
-def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any], settings: Settings,
-           offline: bool) -> tuple[Report, dict[str, bytes]]:
+def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any],
+           fetch: bool) -> tuple[Report, dict[str, bytes]]:
     """The verification proper: no database, so that it can run in a bounded child process.
     Returns the report and the signer certificates met, by serial."""
     _seen().clear()
     kind, info = detect(data)
-    vc = _context(trusted, settings, offline)
+    vc = _context(trusted, fetch)
     if kind == "pdf":
         sigs = _verify_pdf(data, vc)
     elif kind == "asic-e":
@@ -707,9 +707,26 @@ def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any], s
 
 
 _WARM: list[bool] = []
+_TRUST_CACHE: dict[bytes, tuple[Any, Any, Any]] = {}
 
 
-def _warm(settings: Settings) -> None:
+def check_with_ders(data: bytes, detached: bytes | None, ders: tuple[tuple[bytes, ...], ...],
+                    fetch: bool) -> tuple[Report, dict[str, bytes]]:
+    """_check in a bounded helper: the trust inputs arrive as DER and are parsed once per
+    helper (a helper serves many checks)."""
+    key = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for group in ders for d in group) +
+                         bytes(len(group) for group in ders)).digest()
+    trusted = _TRUST_CACHE.get(key)
+    if trusted is None:
+        roots, others, crls = ders
+        trusted = ([x509.Certificate.load(d) for d in roots], [x509.Certificate.load(d) for d in others],
+                   [asn1_crl.CertificateList.load(d) for d in crls])
+        _TRUST_CACHE.clear()
+        _TRUST_CACHE[key] = trusted
+    return _check(data, detached, trusted, fetch)
+
+
+def _warm() -> None:
     """Once per process, before the first bounded check: verify a small PDF signed here with
     a throwaway key, so that what pyHanko builds on first use (and every module) is already
     in the parent; each child then starts warm instead of paying for it again."""
@@ -750,7 +767,7 @@ def _warm(settings: Settings) -> None:
     try:
         signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(_minimal_pdf())),
                          signers.PdfSignatureMetadata(field_name="Warm"), signer=signer, output=out)
-        _check(out.getvalue(), None, ([root_der], [], []), settings, True)
+        _check(out.getvalue(), None, ([root_der], [], []), False)
     except Exception:  # noqa: BLE001 - warming is an optimisation; a failure changes nothing
         log.warning("verify.warm_up_failed", exc_info=True)
 
@@ -772,17 +789,19 @@ def _minimal_pdf() -> bytes:
 def verify(factory: sessionmaker[Session], settings: Settings, data: bytes, detached: bytes | None = None,
            *, offline: bool = False, bounded: bool = False) -> Report:
     """Verify a document. ``bounded`` (the API, the public page and the CLI) runs the work in
-    a child process with the time and memory limits of [verify]: a hostile file can cost a
-    child, never the worker."""
+    a helper process with the time and memory limits of [verify]: a hostile file can cost a
+    helper, never the worker."""
     from signer import bounded as bounded_mod
 
     trusted = trust(factory, settings)
+    fetch = not offline and settings.verify.fetch_revocation
     if bounded:
-        _warm(settings)
-        report, certs = bounded_mod.run(lambda: _check(data, detached, trusted, settings, offline),
-                                        seconds=settings.verify.max_seconds,
-                                        memory_bytes=settings.verify.max_memory_mb * 1024 * 1024)
+        _warm()
+        ders = tuple(tuple(item.dump() for item in group) for group in trusted)
+        report, certs = bounded_mod.call("signer.verify:check_with_ders", data, detached, ders, fetch,
+                                         seconds=settings.verify.max_seconds,
+                                         memory_bytes=settings.verify.max_memory_mb * 1024 * 1024)
     else:
-        report, certs = _check(data, detached, trusted, settings, offline)
+        report, certs = _check(data, detached, trusted, fetch)
     _agency_codes(factory, report.signatures, certs)
     return report

@@ -3,6 +3,7 @@ files end in 422 document-too-complex or a failing report, never a 500 or a hang
 
 from __future__ import annotations
 
+import os
 import time
 import zlib
 from typing import Any
@@ -14,28 +15,41 @@ from tests.signing.conftest import H
 from tests.signing.documents import letter_pdf
 
 
+def deep(n: int) -> int:
+    return deep(n + 1)
+
+
 def test_a_slow_check_is_stopped_at_the_deadline() -> None:
     t0 = time.monotonic()
     with pytest.raises(bounded.TooComplex) as info:
-        bounded.run(lambda: time.sleep(30), seconds=1, memory_bytes=256 << 20)
+        bounded.call("time:sleep", 30, seconds=1, memory_bytes=256 << 20)
     assert time.monotonic() - t0 < 10
     assert info.value.code == "document-too-complex" and "1 s" in info.value.message_en
 
 
 def test_a_greedy_check_fails_its_allocations() -> None:
     with pytest.raises(bounded.TooComplex) as info:
-        bounded.run(lambda: bytearray(2 << 30), seconds=20, memory_bytes=128 << 20)
+        bounded.call("builtins:bytearray", 2 << 30, seconds=20, memory_bytes=128 << 20)
     assert "memory" in info.value.message_en
 
 
 def test_deep_recursion_and_errors_are_reported_not_raised_raw() -> None:
-    def deep(n: int) -> int:
-        return deep(n + 1)
-
     with pytest.raises(bounded.TooComplex) as info:
-        bounded.run(lambda: deep(0), seconds=20, memory_bytes=512 << 20)
+        bounded.call("tests.verify.test_bounded:deep", 0, seconds=20, memory_bytes=512 << 20)
     assert "nested" in info.value.message_en
-    assert bounded.run(lambda: {"ok": 1}, seconds=5, memory_bytes=256 << 20) == {"ok": 1}
+    with pytest.raises(bounded.TooComplex):
+        bounded.call("builtins:int", "not a number", seconds=5, memory_bytes=256 << 20)
+
+
+def test_helpers_are_reused_and_a_killed_one_is_replaced() -> None:
+    first = bounded.call("os:getpid", seconds=5, memory_bytes=256 << 20)
+    assert bounded.call("os:getpid", seconds=5, memory_bytes=256 << 20) == first != os.getpid()
+    os.kill(first, 9)
+    time.sleep(0.2)
+    assert bounded.call("os:getpid", seconds=5, memory_bytes=256 << 20) not in (first, os.getpid())
+    # A helper closes what it inherited: only its two pipes and the standard streams are open.
+    fds = bounded.call("os:listdir", "/proc/self/fd", seconds=5, memory_bytes=256 << 20)
+    assert len(fds) <= 6, fds
 
 
 def _nested_pdf(depth: int) -> bytes:

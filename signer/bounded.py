@@ -56,27 +56,29 @@ def _virtual_size() -> int:
 
 
 def _write(fd: int, payload: bytes) -> None:
-    view = memoryview(_HEADER.pack(len(payload)) + payload)
-    while view:
-        view = view[os.write(fd, view):]
+    for part in (_HEADER.pack(len(payload)), payload):  # no concatenated copy of a 10 MB document
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view):]
 
 
-def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
-    chunks, got = [], 0
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytearray:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
     while got < n:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise TimeoutError
-        chunk = os.read(fd, min(n - got, 1 << 20))
-        if not chunk:
+        read = os.readv(fd, [view[got:]])
+        if not read:
             raise _Gone
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
+        got += read
+    return buf
 
 
-def _read(fd: int, deadline: float | None) -> bytes:
+def _read(fd: int, deadline: float | None) -> bytearray:
     (size,) = _HEADER.unpack(_read_exact(fd, _HEADER.size, deadline))
     return _read_exact(fd, size, deadline)
 
@@ -112,7 +114,7 @@ def _serve(jobs: int, results: int, memory_bytes: int) -> None:
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
             result = ("error", type(exc).__name__)
         try:
-            _write(results, pickle.dumps(result))
+            _write(results, pickle.dumps(result, protocol=5))
         except MemoryError:
             _write(results, pickle.dumps(("memory", None)))
         if result[0] not in ("ok", "kyso"):
@@ -135,7 +137,7 @@ class _Helper:
 
     def call(self, func: str, args: tuple[Any, ...], deadline: float) -> tuple[str, Any]:
         try:
-            _write(self.jobs, pickle.dumps((func, args)))
+            _write(self.jobs, pickle.dumps((func, args), protocol=5))
         except (BrokenPipeError, OSError):
             raise _Gone from None
         result: tuple[str, Any] = pickle.loads(_read(self.results, deadline))  # noqa: S301 - our helper

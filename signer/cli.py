@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -29,6 +30,8 @@ def verify_command(ctx: Context, file: Path, data_file: Path | None, as_json: bo
     """Verify a signed PDF or CMS signature. Exit code: 0 passed, 1 failed, 2 indeterminate."""
     from signer import verify
 
+    # pyHanko logs each chain it cannot build with a traceback: the report says it better.
+    logging.getLogger("pyhanko").setLevel(logging.ERROR)
     require_schema(ctx)
     svc = ctx.services
     report = verify.verify(svc.sessions, svc.settings, file.read_bytes(),

@@ -270,11 +270,11 @@ def _indication(status: Any, signing_time: dt.datetime | None, pdf_ok: bool) -> 
         if signing_time is None or revoked_at <= signing_time:
             return "TOTAL-FAILED", "REVOKED"
         return "INDETERMINATE", "REVOKED_NO_POE"
+    if not pdf_ok:  # a document changed against its signer's will fails whoever signed it
+        return "TOTAL-FAILED", "SIG_CONSTRAINTS_FAILURE"
     if not status.trusted:
         indic = getattr(status.trust_problem_indic, "name", None)
         return "INDETERMINATE", indic or "NO_CERTIFICATE_CHAIN_FOUND"
-    if not pdf_ok:
-        return "TOTAL-FAILED", "SIG_CONSTRAINTS_FAILURE"
     ts = getattr(status, "timestamp_validity", None)
     if ts is not None and not (ts.intact and ts.valid and ts.trusted):
         return "INDETERMINATE", "NO_POE"  # the time stamp proves nothing

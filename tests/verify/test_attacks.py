@@ -166,3 +166,15 @@ def test_attacks_are_rejected_and_legitimate_forms_accepted(services: Any, tmp_p
     assert [s.indication for s in two.signatures] == [PASSED, PASSED]
     replaced = verify.verify(services.sessions, services.settings, files["shadow-replace"][0], offline=True)
     assert "amount" in replaced.signatures[0].summary_en
+
+
+def test_a_disallowed_change_fails_even_without_a_trusted_chain() -> None:
+    """Failure outranks indeterminate: a changed document fails whoever signed it."""
+    from types import SimpleNamespace
+
+    from signer.verify import _indication
+
+    status = SimpleNamespace(intact=True, valid=True, revoked=False, trusted=False, trust_problem_indic=None,
+                             timestamp_validity=None)
+    assert _indication(status, None, pdf_ok=False) == ("TOTAL-FAILED", "SIG_CONSTRAINTS_FAILURE")
+    assert _indication(status, None, pdf_ok=True) == ("INDETERMINATE", "NO_CERTIFICATE_CHAIN_FOUND")

@@ -1,0 +1,347 @@
+"""edXML packages (QCVN 102:2016/BTTTT, amended 2022): typed objects, a tolerant parser and a
+strict builder.
+
+Parsing goes through signer.xmlsafe (no DTD, no entities, no network, limits). It accepts
+what senders emit: any element order, children with or without the edXML namespace, the
+attachment fields as attributes or as child elements, and attachments zipped then base64
+or plain base64. Zipped attachments are opened with limits on entries, size and ratio, so a
+zip bomb is refused. Building emits one form only: every element in the edXML namespace
+with the ``edXML`` prefix, header fields in the published order, attachments zipped and
+base64-encoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from kyso.errors import KysoError
+from signer import xmlsafe
+
+NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
+DOCUMENT_ID = re.compile(r"^[^,]{1,40},\d{4}/\d{2}/\d{2},[^,]{1,100}$")
+ORGAN_ID = re.compile(r"^(\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}|[A-Z]\d{2}(\.\d{2})*)$")
+MAX_ATTACHMENT = 50 * 1024 * 1024
+MAX_ENTRIES = 100
+MAX_RATIO = 200
+
+
+class EdxmlInvalid(KysoError):
+    code = "edxml-invalid"
+    status = 422
+    title_en = "Invalid edXML package"
+
+
+class AttachmentTooLarge(KysoError):
+    code = "attachment-too-large"
+    status = 413
+    title_en = "Attachment too large"
+
+
+def _invalid(en: str, vi: str) -> EdxmlInvalid:
+    return EdxmlInvalid(en, vi)
+
+
+@dataclass
+class Organization:
+    organ_id: str
+    organ_name: str = ""
+    organization_in_charge: str = ""
+    organ_add: str = ""
+    email: str = ""
+    telephone: str = ""
+    fax: str = ""
+    website: str = ""
+
+    FIELDS = (("OrganId", "organ_id"), ("OrganizationInCharge", "organization_in_charge"),
+              ("OrganName", "organ_name"), ("OrganAdd", "organ_add"), ("Email", "email"),
+              ("Telephone", "telephone"), ("Fax", "fax"), ("Website", "website"))
+
+
+@dataclass
+class MessageHeader:
+    sender: Organization
+    recipients: list[Organization]
+    document_id: str
+    code_number: str = ""
+    code_notation: str = ""
+    place: str = ""
+    promulgation_date: str = ""
+    document_type: str = ""
+    type_detail: str = ""
+    type_name: str = ""
+    subject: str = ""
+    content: str = ""
+    competence: str = ""
+    position: str = ""
+    signer_name: str = ""
+    due_date: str = ""
+    response_for: str = ""
+    steering_type: str = ""
+    other_info: dict[str, str] = field(default_factory=dict)
+    to_places: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TraceHeader:
+    organ_id: str
+    timestamp: str  # yyyy/MM/dd HH:mm:ss
+
+
+@dataclass
+class Attachment:
+    content_id: str
+    name: str
+    content_type: str
+    data: bytes
+    description: str = ""
+    zipped: bool = True  # how it travelled (plain base64 is accepted on input)
+
+
+@dataclass
+class Package:
+    header: MessageHeader
+    traces: list[TraceHeader] = field(default_factory=list)
+    business_doc_type: str = "0"
+    manifest: list[str] = field(default_factory=list)  # content ids the manifest names
+    attachments: list[Attachment] = field(default_factory=list)
+    root: Any = None  # the parsed tree, when parsed: signatures are checked on it
+
+    def findings(self) -> list[str]:
+        """Header and manifest problems (empty: well formed)."""
+        out = []
+        h = self.header
+        if not ORGAN_ID.match(h.sender.organ_id):
+            out.append(f"From/OrganId {h.sender.organ_id!r} is not an agency code")
+        if not h.recipients:
+            out.append("no To recipient")
+        out.extend(f"To/OrganId {r.organ_id!r} is not an agency code" for r in h.recipients
+                   if not ORGAN_ID.match(r.organ_id))
+        if not DOCUMENT_ID.match(h.document_id):
+            out.append(f"DocumentId {h.document_id!r} is not OrganId,yyyy/MM/dd,number/notation")
+        if not h.subject:
+            out.append("Subject is empty")
+        have = [a.content_id for a in self.attachments]
+        out.extend(f"the manifest names {cid}, which is not attached" for cid in self.manifest if cid not in have)
+        out.extend(f"attachment {cid} is not in the manifest" for cid in have if cid not in self.manifest)
+        dupes = {c for c in have if have.count(c) > 1}
+        out.extend(f"ContentId {c} appears more than once" for c in sorted(dupes))
+        return out
+
+
+# -- parsing -------------------------------------------------------------------------------------------
+
+def _local(el: Any) -> str:
+    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+
+def _kids(el: Any, name: str) -> list[Any]:
+    """Children named ``name`` in the edXML namespace or in none (senders differ)."""
+    return [c for c in el if _local(c) == name and etree.QName(c).namespace in (NS, None)]
+
+
+def _kid(el: Any, name: str) -> Any:
+    found = _kids(el, name)
+    return found[0] if found else None
+
+
+def _text(el: Any, name: str) -> str:
+    child = _kid(el, name) if el is not None else None
+    return unicodedata.normalize("NFC", (child.text or "").strip()) if child is not None else ""
+
+
+def _value(el: Any, name: str) -> str:
+    """A field given as attribute or child element."""
+    return unicodedata.normalize("NFC", (el.get(name) or _text(el, name)).strip())
+
+
+def _organization(el: Any) -> Organization:
+    return Organization(**{attr: _text(el, tag) for tag, attr in Organization.FIELDS})
+
+
+def _header(el: Any) -> MessageHeader:
+    sender = _kid(el, "From")
+    if sender is None:
+        raise _invalid("MessageHeader has no From", "MessageHeader thiếu From")
+    code, prom, dtype, signer, other = (_kid(el, n) for n in ("Code", "PromulgationInfo", "DocumentType",
+                                                                "SignerInfo", "OtherInfo"))
+    places = _kid(el, "ToPlaces")
+    return MessageHeader(
+        sender=_organization(sender), recipients=[_organization(t) for t in _kids(el, "To")],
+        document_id=_text(el, "DocumentId"), code_number=_text(code, "CodeNumber"),
+        code_notation=_text(code, "CodeNotation"), place=_text(prom, "Place"),
+        promulgation_date=_text(prom, "PromulgationDate"), document_type=_text(dtype, "Type"),
+        type_detail=_text(dtype, "TypeDetail"), type_name=_text(dtype, "TypeName"), subject=_text(el, "Subject"),
+        content=_text(el, "Content"), competence=_text(signer, "Competence"), position=_text(signer, "Position"),
+        signer_name=_text(signer, "FullName"), due_date=_text(el, "DueDate"), response_for=_text(el, "ResponseFor"),
+        steering_type=_text(el, "SteeringType"),
+        other_info={_local(c): (c.text or "").strip() for c in other} if other is not None else {},
+        to_places=[(p.text or "").strip() for p in _kids(places, "Place")] if places is not None else [])
+
+
+def _unzip(raw: bytes, content_id: str) -> bytes:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile:
+        raise _invalid(f"attachment {content_id} is not a valid zip",
+                       f"tệp đính kèm {content_id} không phải zip hợp lệ") from None
+    infos = [i for i in zf.infolist() if not i.is_dir()]
+    if len(infos) != 1 or len(zf.infolist()) > MAX_ENTRIES:
+        raise _invalid(f"attachment {content_id} must hold exactly one file",
+                       f"tệp đính kèm {content_id} phải chứa đúng một tệp")
+    info = infos[0]
+    if info.file_size > MAX_ATTACHMENT or info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        raise AttachmentTooLarge(f"attachment {content_id} unpacks beyond the limits",
+                                 f"tệp đính kèm {content_id} giải nén vượt giới hạn")
+    with zf.open(info) as f:
+        data = f.read(MAX_ATTACHMENT + 1)
+    if len(data) > MAX_ATTACHMENT:
+        raise AttachmentTooLarge(f"attachment {content_id} is too large", f"tệp đính kèm {content_id} quá lớn")
+    return data
+
+
+def _attachment(el: Any) -> Attachment:
+    cid = _value(el, "ContentId")
+    encoded = _value(el, "ContentTransferEncoded") if _kid(el, "ContentTransferEncoded") is not None else \
+        "".join((el.text or "").split())
+    if not cid:
+        raise _invalid("an Attachment has no ContentId", "một Attachment thiếu ContentId")
+    if len(encoded) > MAX_ATTACHMENT * 4 // 3 + 4:
+        raise AttachmentTooLarge(f"attachment {cid} is too large", f"tệp đính kèm {cid} quá lớn")
+    try:
+        raw = base64.b64decode("".join(encoded.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise _invalid(f"attachment {cid} is not base64", f"tệp đính kèm {cid} không phải base64") from None
+    zipped = raw[:4] == b"PK\x03\x04"
+    return Attachment(content_id=cid, name=_value(el, "AttachmentName"), content_type=_value(el, "ContentType"),
+                      description=_value(el, "Description"), data=_unzip(raw, cid) if zipped else raw, zipped=zipped)
+
+
+def parse(data: bytes, limits: xmlsafe.Limits | None = None) -> Package:
+    root = xmlsafe.parse(data, limits or xmlsafe.Limits())
+    if _local(root) != "edXML" or etree.QName(root).namespace != NS:
+        raise _invalid(f"the root element must be edXML in {NS}", f"phần tử gốc phải là edXML thuộc {NS}")
+    envelope = _kid(root, "edXMLEnvelope")
+    header = _kid(envelope, "edXMLHeader") if envelope is not None else None
+    message = _kid(header, "MessageHeader") if header is not None else None
+    if message is None:
+        raise _invalid("edXMLEnvelope/edXMLHeader/MessageHeader is missing",
+                       "thiếu edXMLEnvelope/edXMLHeader/MessageHeader")
+    if len(_kids(header, "MessageHeader")) != 1:
+        raise _invalid("more than one MessageHeader", "có nhiều hơn một MessageHeader")
+    traces = _kid(header, "TraceHeaderList")
+    body = _kid(envelope, "edXMLBody")
+    manifest = _kid(body, "edXMLManifest") if body is not None else None
+    refs = []
+    for ref in _kids(manifest, "Reference") if manifest is not None else []:
+        href = next((v for k, v in ref.attrib.items() if etree.QName(k).localname == "href"), "") or \
+            _value(ref, "ContentId")
+        refs.append(href.removeprefix("cid:"))
+    encoded = _kid(root, "AttachmentEncoded")
+    return Package(
+        header=_header(message),
+        traces=[TraceHeader(_text(t, "OrganId"), _text(t, "Timestamp")) for t in _kids(traces, "TraceHeader")]
+        if traces is not None else [],
+        business_doc_type=_text(_kid(traces, "Bussiness"), "BussinessDocType") if traces is not None else "0",
+        manifest=refs, attachments=[_attachment(a) for a in _kids(encoded, "Attachment")] if encoded is not None
+        else [], root=root)
+
+
+# -- building ------------------------------------------------------------------------------------------
+
+def _el(parent: Any, name: str, text: str | None = None, **attrs: str) -> Any:
+    el = etree.SubElement(parent, f"{{{NS}}}{name}", **attrs)
+    if text is not None:
+        el.text = unicodedata.normalize("NFC", text)
+    return el
+
+
+def _org(parent: Any, name: str, org: Organization) -> None:
+    el = _el(parent, name)
+    for tag, attr in Organization.FIELDS:
+        _el(el, tag, getattr(org, attr))
+
+
+def _zip(att: Attachment) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(att.name or att.content_id, att.data)
+    return out.getvalue()
+
+
+def build(pkg: Package) -> Any:
+    """The package as a tree (sign it, then serialise with ``to_bytes``)."""
+    h = pkg.header
+    root = etree.Element(f"{{{NS}}}edXML", nsmap={"edXML": NS})
+    envelope = _el(root, "edXMLEnvelope")
+    header = _el(envelope, "edXMLHeader")
+    msg = _el(header, "MessageHeader")
+    _org(msg, "From", h.sender)
+    for r in h.recipients:
+        _org(msg, "To", r)
+    _el(msg, "DocumentId", h.document_id)
+    code = _el(msg, "Code")
+    _el(code, "CodeNumber", h.code_number)
+    _el(code, "CodeNotation", h.code_notation)
+    prom = _el(msg, "PromulgationInfo")
+    _el(prom, "Place", h.place)
+    _el(prom, "PromulgationDate", h.promulgation_date)
+    dtype = _el(msg, "DocumentType")
+    _el(dtype, "Type", h.document_type)
+    _el(dtype, "TypeDetail", h.type_detail)
+    _el(dtype, "TypeName", h.type_name)
+    _el(msg, "Subject", h.subject)
+    _el(msg, "Content", h.content)
+    signer = _el(msg, "SignerInfo")
+    _el(signer, "Competence", h.competence)
+    _el(signer, "Position", h.position)
+    _el(signer, "FullName", h.signer_name)
+    _el(msg, "DueDate", h.due_date)
+    other = _el(msg, "OtherInfo")
+    for key, value in h.other_info.items():
+        _el(other, key, value)
+    _el(msg, "ResponseFor", h.response_for)
+    _el(msg, "SteeringType", h.steering_type)
+    places = _el(msg, "ToPlaces")
+    for place in h.to_places:
+        _el(places, "Place", place)
+    traces = _el(header, "TraceHeaderList")
+    for t in pkg.traces:
+        th = _el(traces, "TraceHeader")
+        _el(th, "OrganId", t.organ_id)
+        _el(th, "Timestamp", t.timestamp)
+    business = _el(traces, "Bussiness")
+    _el(business, "BussinessDocType", pkg.business_doc_type)
+    body = _el(envelope, "edXMLBody")
+    manifest = _el(body, "edXMLManifest", version="1.0")
+    for att in pkg.attachments:
+        ref = _el(manifest, "Reference")
+        ref.set("href", "cid:" + att.content_id)
+        _el(ref, "AttachmentName", att.name)
+        _el(ref, "ContentType", att.content_type)
+    encoded = _el(root, "AttachmentEncoded")
+    for att in pkg.attachments:
+        a = _el(encoded, "Attachment")
+        _el(a, "ContentId", att.content_id)
+        _el(a, "AttachmentName", att.name)
+        _el(a, "ContentType", att.content_type)
+        _el(a, "Description", att.description)
+        _el(a, "ContentTransferEncoded", base64.b64encode(_zip(att)).decode())
+    return root
+
+
+def header_element(root: Any) -> Any:
+    """edXMLEnvelope/edXMLHeader, where the signature goes (as its last child)."""
+    return _kid(_kid(root, "edXMLEnvelope"), "edXMLHeader")
+
+
+def to_bytes(root: Any) -> bytes:
+    return bytes(etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8"))

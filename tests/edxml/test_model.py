@@ -1,0 +1,114 @@
+"""The edXML model: strict building, tolerant parsing, attachment limits, header findings."""
+
+from __future__ import annotations
+
+import base64
+import io
+import unicodedata
+import zipfile
+
+import pytest
+
+from signer import edxml, xmlsafe
+
+SUBJECT = "V/v triển khai chữ ký số trong văn bản điện tử — Hải Phòng"
+
+
+def package(attachments: int = 1) -> edxml.Package:
+    header = edxml.MessageHeader(
+        sender=edxml.Organization("000.00.12.H31", "Sở Nội vụ thành phố Hải Phòng"),
+        recipients=[edxml.Organization("000.00.13.H31", "Sở Tài chính"),
+                    edxml.Organization("000.00.14.H31", "Sở Tư pháp")],
+        document_id="000.00.12.H31,2026/11/25,123/SNV-VP", code_number="123", code_notation="SNV-VP",
+        place="Hải Phòng", promulgation_date="2026/11/25", document_type="1", type_name="Công văn",
+        subject=SUBJECT, content="Kính gửi các sở, ban, ngành.", position="Giám đốc", signer_name="Nguyễn Văn An",
+        other_info={"Priority": "0", "PageAmount": "1"}, to_places=["Các sở, ban, ngành"])
+    atts = [edxml.Attachment(f"att-{i}", f"cong-van-{i}.pdf", "application/pdf", b"%PDF-1.7 " + bytes([i]) * 1000)
+            for i in range(attachments)]
+    return edxml.Package(header=header, traces=[edxml.TraceHeader("000.00.12.H31", "2026/11/25 09:30:00")],
+                         manifest=[a.content_id for a in atts], attachments=atts)
+
+
+def test_build_then_parse_round_trips_with_vietnamese_text_intact() -> None:
+    data = edxml.to_bytes(edxml.build(package(2)))
+    assert SUBJECT.encode() in data and unicodedata.is_normalized("NFC", data.decode())
+    back = edxml.parse(data)
+    assert back.header.subject == SUBJECT and back.header.sender.organ_id == "000.00.12.H31"
+    assert [r.organ_id for r in back.header.recipients] == ["000.00.13.H31", "000.00.14.H31"]
+    assert [a.data for a in back.attachments] == [a.data for a in package(2).attachments]
+    assert all(a.zipped for a in back.attachments) and back.findings() == []
+    assert back.header.other_info == {"Priority": "0", "PageAmount": "1"}
+
+
+LEGACY = """<?xml version="1.0" encoding="UTF-8"?>
+<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016">
+ <AttachmentEncoded>
+  <Attachment ContentId="a1" AttachmentName="to-trinh.pdf" ContentType="application/pdf">{b64}</Attachment>
+ </AttachmentEncoded>
+ <edXMLEnvelope>
+  <edXMLBody><edXMLManifest version="1.0"><Reference href="cid:a1"/></edXMLManifest></edXMLBody>
+  <edXMLHeader>
+   <TraceHeaderList><Bussiness><BussinessDocType>0</BussinessDocType></Bussiness></TraceHeaderList>
+   <MessageHeader>
+    <Subject>Tờ trình</Subject>
+    <To><OrganName>Sở Tài chính</OrganName><OrganId>000.00.13.H31</OrganId></To>
+    <DocumentId>000.00.12.H31,2026/11/25,7/TTr-SNV</DocumentId>
+    <From><OrganId>000.00.12.H31</OrganId></From>
+   </MessageHeader>
+  </edXMLHeader>
+ </edXMLEnvelope>
+</edXML>"""
+
+
+def test_parsing_tolerates_order_default_namespace_and_plain_base64() -> None:
+    data = LEGACY.format(b64=base64.b64encode(b"%PDF-1.4 plain").decode()).encode()
+    pkg = edxml.parse(data)
+    assert pkg.header.sender.organ_id == "000.00.12.H31" and pkg.header.subject == "Tờ trình"
+    (att,) = pkg.attachments
+    assert (att.content_id, att.data, att.zipped) == ("a1", b"%PDF-1.4 plain", False)
+    assert pkg.manifest == ["a1"] and pkg.findings() == []
+
+
+def _zipped(entries: dict[str, bytes]) -> str:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in entries.items():
+            zf.writestr(name, content)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def test_zip_bombs_and_odd_archives_are_refused() -> None:
+    bomb = LEGACY.format(b64=_zipped({"a.pdf": b"\0" * (60 << 20)})).encode()
+    with pytest.raises(edxml.AttachmentTooLarge):
+        edxml.parse(bomb)
+    two = LEGACY.format(b64=_zipped({"a.pdf": b"1", "b.pdf": b"2"})).encode()
+    with pytest.raises(edxml.EdxmlInvalid):
+        edxml.parse(two)
+    with pytest.raises(edxml.EdxmlInvalid):
+        edxml.parse(LEGACY.format(b64="not base64 !!").encode())
+
+
+def test_findings_name_what_is_wrong() -> None:
+    pkg = package(2)
+    pkg.manifest = ["att-0", "att-9"]
+    pkg.header.document_id = "123/SNV"
+    pkg.header.recipients = []
+    found = edxml.parse(edxml.to_bytes(edxml.build(pkg))).findings()
+    # the builder writes a manifest entry per attachment; check the model's own findings too
+    assert any("DocumentId" in f for f in found) and any("no To" in f for f in found)
+    assert any("att-9" in f for f in pkg.findings()) and any("att-1 is not in the manifest" in f
+                                                            for f in pkg.findings())
+
+
+@pytest.mark.parametrize("data,error", [
+    (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><edXML/>', xmlsafe.XmlDtdForbidden),
+    (b'<edXML xmlns="urn:wrong"><edXMLEnvelope/></edXML>', edxml.EdxmlInvalid),
+    (f'<edXML xmlns="{edxml.NS}"><edXMLEnvelope><edXMLHeader/></edXMLEnvelope></edXML>'.encode(),
+     edxml.EdxmlInvalid),
+    (f'<edXML xmlns="{edxml.NS}"><edXMLEnvelope><edXMLHeader><MessageHeader><From><OrganId>H31</OrganId></From>'
+     f'</MessageHeader><MessageHeader/></edXMLHeader></edXMLEnvelope></edXML>'.encode(), edxml.EdxmlInvalid),
+    (b"<edXML><unclosed></edXML>", xmlsafe.XmlMalformed),
+])
+def test_bad_packages_are_refused_with_their_code(data: bytes, error: type) -> None:
+    with pytest.raises(error):
+        edxml.parse(data)

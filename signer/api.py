@@ -283,6 +283,24 @@ def verify_document() -> Response:
     return jsonify(report.to_json())
 
 
+edxml_bp = Blueprint("edxml_api", __name__, url_prefix="/api/v1/edxml")
+
+
+@edxml_bp.post("/verify")
+@roles(Role.CLIENT, Role.AUDITOR, Role.RA_OFFICER, Role.CA_ADMIN)
+@body_limit(_document_limit)
+def verify_edxml() -> Response:
+    """An edXML package (raw body): the signature, the package rules and each attached PDF.
+    ``?offline=true`` fetches no revocation data."""
+    from signer.edxml_verify import verify_package
+
+    svc = services()
+    data = request.get_data(cache=False)
+    if not data:
+        raise BadRequest("the package is empty", "gói tin trống")
+    return jsonify(verify_package(svc.sessions, svc.settings, data, offline=_flag(dict(request.args), "offline")))
+
+
 # -- credentials a client may use -------------------------------------------------------------------
 
 def credential_json(c: Credential) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import io
 import re
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +105,7 @@ class Attachment:
     data: bytes
     description: str = ""
     zipped: bool = True  # how it travelled (plain base64 is accepted on input)
+    error: str = ""  # why it could not be unpacked (a changed byte breaks the zip's CRC)
 
 
 @dataclass
@@ -129,6 +131,7 @@ class Package:
             out.append(f"DocumentId {h.document_id!r} is not OrganId,yyyy/MM/dd,number/notation")
         if not h.subject:
             out.append("Subject is empty")
+        out.extend(f"attachment {a.content_id} cannot be unpacked: {a.error}" for a in self.attachments if a.error)
         have = [a.content_id for a in self.attachments]
         out.extend(f"the manifest names {cid}, which is not attached" for cid in self.manifest if cid not in have)
         out.extend(f"attachment {cid} is not in the manifest" for cid in have if cid not in self.manifest)
@@ -202,7 +205,7 @@ def _unzip(raw: bytes, content_id: str) -> bytes:
         raise AttachmentTooLarge(f"attachment {content_id} unpacks beyond the limits",
                                  f"tệp đính kèm {content_id} giải nén vượt giới hạn")
     with zf.open(info) as f:
-        data = f.read(MAX_ATTACHMENT + 1)
+        data = f.read(MAX_ATTACHMENT + 1)  # BadZipFile (CRC) and zlib.error: see _attachment
     if len(data) > MAX_ATTACHMENT:
         raise AttachmentTooLarge(f"attachment {content_id} is too large", f"tệp đính kèm {content_id} quá lớn")
     return data
@@ -221,8 +224,13 @@ def _attachment(el: Any) -> Attachment:
     except (binascii.Error, ValueError):
         raise _invalid(f"attachment {cid} is not base64", f"tệp đính kèm {cid} không phải base64") from None
     zipped = raw[:4] == b"PK\x03\x04"
+    error = ""
+    try:
+        data = _unzip(raw, cid) if zipped else raw
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        data, error = b"", f"the zip is damaged ({str(exc)[:80]})"
     return Attachment(content_id=cid, name=_value(el, "AttachmentName"), content_type=_value(el, "ContentType"),
-                      description=_value(el, "Description"), data=_unzip(raw, cid) if zipped else raw, zipped=zipped)
+                      description=_value(el, "Description"), data=data, zipped=zipped, error=error)
 
 
 def parse(data: bytes, limits: xmlsafe.Limits | None = None) -> Package:

@@ -1,0 +1,63 @@
+"""Verification of an edXML package (issue 8): the XML signature as in signer/verify.py, and
+on top of it the package's own rules: exactly one signature, the last child of
+edXMLHeader, covering the whole document; header fields well formed; the manifest matching
+the attachments; each attached PDF's own signatures. A rule broken makes the package
+TOTAL-FAILED/FORMAT_FAILURE whatever the cryptography says: a signature moved elsewhere
+still verifies (xmlsec1 accepts it), but it is not the signature the axis defines.
+
+The header values in the report are read from the parsed package only when the signature
+covers the whole document and verifies; otherwise they are withheld.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from kyso.settings import Settings
+from signer import edxml, verify, xmldsig
+
+
+def _position_problems(pkg: edxml.Package) -> list[str]:
+    sigs = xmldsig.find_signatures(pkg.root)
+    if len(sigs) != 1:
+        return [f"an edXML package carries exactly one signature, this one has {len(sigs)}"]
+    element, _namespaced = sigs[0]
+    header = edxml.header_element(pkg.root)
+    if element.getparent() is not header or header[-1] is not element:
+        return ["the signature is not the last child of edXMLHeader"]
+    return []
+
+
+def verify_package(factory: sessionmaker[Session], settings: Settings, data: bytes, *,
+                   offline: bool = False) -> dict[str, Any]:
+    pkg = edxml.parse(data)
+    report = verify.verify(factory, settings, data, offline=offline, bounded=True)
+    problems = _position_problems(pkg) + pkg.findings()
+    if problems and report.indication != "TOTAL-FAILED":
+        report.indication, report.sub_indication = "TOTAL-FAILED", "FORMAT_FAILURE"
+        report.summary_en = "The package breaks the edXML rules: " + "; ".join(problems) + "."
+        report.summary_vi = "Gói tin vi phạm quy định edXML: " + "; ".join(problems) + "."
+    attachments = []
+    for att in pkg.attachments:
+        entry: dict[str, Any] = {"content_id": att.content_id, "name": att.name, "content_type": att.content_type,
+                                 "size": len(att.data), "sha256": hashlib.sha256(att.data).hexdigest(),
+                                 "zipped": att.zipped}
+        if att.data[:1024].find(b"%PDF-") >= 0:
+            pdf = verify.verify(factory, settings, att.data, offline=offline, bounded=True)
+            entry["pdf_report"] = pdf.to_json()
+        attachments.append(entry)
+    signed = report.indication != "TOTAL-FAILED" and any(
+        s.kind == "xml" and s.coverage.get("covers_whole_document") for s in report.signatures)
+    body = report.to_json()
+    body["edxml"] = {
+        "findings": problems,
+        "header": asdict(pkg.header) if signed else None,
+        "traces": [asdict(t) for t in pkg.traces] if signed else None,
+        "attachments": attachments,
+        "values_from_signed_data": signed,
+    }
+    return body

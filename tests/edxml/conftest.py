@@ -1,0 +1,3 @@
+"""The signing fixtures serve the verification tests too."""
+
+from tests.signing.conftest import signing  # noqa: F401

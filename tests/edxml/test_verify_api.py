@@ -1,0 +1,105 @@
+"""POST /api/v1/edxml/verify: a package built with the model and signed with an agency seal in
+the HSM passes Kyso and xmlsec1; a changed attachment, a moved signature or a manifest that
+does not match fail, with the reason."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from signer import edxml, xmldsig
+from tests.edxml.test_model import package
+from tests.signing.conftest import AGENCY, H
+from tests.signing.documents import letter_pdf
+from tests.verify.test_xml import _credential
+
+
+def signed_package(client: Any, services: Any, signing: dict[str, Any], mutate: Any = None) -> bytes:
+    key = signing["keys"]["eoffice"]
+    pdf = client.post(f"/api/v1/sign/pdf?credential=agency:{AGENCY}&level=B-B", data=letter_pdf(), headers=H(key))
+    assert pdf.status_code == 200
+    pkg = package(1)
+    pkg.attachments[0].data = bytes(pdf.data)
+    root = edxml.build(pkg)
+    if mutate is not None:
+        mutate(root)
+    label, cert, chain = _credential(services, signing["seal"])
+    req = xmldsig.SigningRequest(scheme="rsa-pkcs1-sha256", certificate_der=cert, chain_der=chain,
+                                 sign=lambda b: services.keystore.sign(label, b, "rsa-pkcs1-sha256"))
+    xmldsig.sign_enveloped(root, edxml.header_element(root), req)
+    return edxml.to_bytes(root)
+
+
+def _post(client: Any, signing: dict[str, Any], data: bytes) -> Any:
+    r = client.post("/api/v1/edxml/verify?offline=true", data=data, headers=H(signing["keys"]["eoffice"]),
+                    content_type="application/xml")
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    return r.get_json()
+
+
+def _xmlsec_ok(data: bytes, d: Path) -> bool:
+    path = d / "package.xml"
+    path.write_bytes(data)
+    return subprocess.run(["xmlsec1", "--verify", "--trusted-pem", str(d / "root.pem"), "--untrusted-pem",
+                           str(d / "issuing.pem"), str(path)], capture_output=True, timeout=60).returncode == 0
+
+
+def test_signed_package_passes_with_its_attachment_and_header(client: Any, services: Any,
+                                                              signing: dict[str, Any]) -> None:
+    data = signed_package(client, services, signing)
+    body = _post(client, signing, data)
+    assert body["indication"] == "TOTAL-PASSED", body["summary_en"]
+    ed = body["edxml"]
+    assert ed["values_from_signed_data"] and ed["findings"] == []
+    assert ed["header"]["sender"]["organ_id"] == "000.00.12.H31"
+    assert ed["header"]["subject"].startswith("V/v triển khai chữ ký số")
+    (att,) = ed["attachments"]
+    assert att["pdf_report"]["indication"] == "TOTAL-PASSED" and att["zipped"]
+    assert _xmlsec_ok(data, signing["dir"])
+
+
+def test_changed_moved_or_mismatched_packages_fail(client: Any, services: Any, signing: dict[str, Any]) -> None:
+    data = signed_package(client, services, signing)
+    root = etree.fromstring(data)
+    # One byte of the attachment changed (its base64 re-encoded).
+    enc = root.find(f".//{{{edxml.NS}}}ContentTransferEncoded")
+    raw = bytearray(base64.b64decode(enc.text))
+    raw[len(raw) // 2] ^= 1
+    enc.text = base64.b64encode(bytes(raw)).decode()
+    changed = _post(client, signing, etree.tostring(root))
+    assert changed["indication"] == "TOTAL-FAILED"
+    assert any("att-0" in f for f in changed["edxml"]["findings"]), changed["edxml"]["findings"]
+    assert not _xmlsec_ok(etree.tostring(root), signing["dir"])
+    # The signature moved to the end of MessageHeader: xmlsec1 still accepts it, Kyso does not.
+    root = etree.fromstring(data)
+    sig = root.find(f".//{{{xmldsig.DS}}}Signature")
+    root.find(f".//{{{edxml.NS}}}MessageHeader").append(sig)
+    moved = etree.tostring(root)
+    assert _xmlsec_ok(moved, signing["dir"])
+    body = _post(client, signing, moved)
+    assert (body["indication"], body["sub_indication"]) == ("TOTAL-FAILED", "FORMAT_FAILURE")
+    assert "last child of edXMLHeader" in body["summary_en"] and body["edxml"]["header"] is None
+
+    # A manifest naming an attachment that is not there, signed as such: the signature is
+    # good, the package is not.
+    def extra_reference(r: Any) -> None:
+        manifest = r.find(f".//{{{edxml.NS}}}edXMLManifest")
+        etree.SubElement(manifest, f"{{{edxml.NS}}}Reference").set("href", "cid:missing")
+
+    body = _post(client, signing, signed_package(client, services, signing, extra_reference))
+    assert (body["indication"], body["sub_indication"]) == ("TOTAL-FAILED", "FORMAT_FAILURE")
+    assert any("missing" in f for f in body["edxml"]["findings"])
+
+
+def test_hostile_packages_get_422(client: Any, signing: dict[str, Any]) -> None:
+    r = client.post("/api/v1/edxml/verify", data=b'<!DOCTYPE a [<!ENTITY x "y">]><edXML/>',
+                    headers=H(signing["keys"]["eoffice"]), content_type="application/xml")
+    assert r.status_code == 422 and r.get_json()["code"] == "xml-dtd-forbidden"
+    r = client.post("/api/v1/edxml/verify", data=b"<edXML xmlns='urn:x'/>", headers=H(signing["keys"]["eoffice"]),
+                    content_type="application/xml")
+    assert r.status_code == 422 and r.get_json()["code"] == "edxml-invalid" and r.get_json()["detail_vi"]
+    assert client.post("/api/v1/edxml/verify", data=b"<a/>").status_code == 401

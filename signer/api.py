@@ -301,6 +301,44 @@ def verify_edxml() -> Response:
     return jsonify(verify_package(svc.sessions, svc.settings, data, offline=_flag(dict(request.args), "offline")))
 
 
+@edxml_bp.post("/sign")
+@roles(Role.CLIENT)
+@body_limit(_document_limit)
+def sign_edxml() -> Response:
+    """A complete edXML package (raw XML body), or multipart with a JSON ``metadata`` part and
+    ``file`` parts. Options (query or form): ``xades``, ``level`` (B-B, B-T), ``sign_pdfs``,
+    ``pdf_appearance``, ``scheme``. The From agency's seal signs."""
+    from signer import edxml
+    from signer.edxml_sign import SignOptions, metadata_package, sign_package
+
+    svc = services()
+    options: dict[str, Any] = dict(request.args)
+    if request.mimetype == "multipart/form-data":
+        options.update(request.form)
+        try:
+            meta = json.loads(request.form.get("metadata") or "")
+        except ValueError:
+            raise BadRequest("'metadata' must be a JSON object", "'metadata' phải là một đối tượng JSON") from None
+        if not isinstance(meta, dict):
+            raise BadRequest("'metadata' must be a JSON object", "'metadata' phải là một đối tượng JSON")
+        files = [(f.filename or "tep-dinh-kem", f.mimetype or "", f.read()) for f in request.files.getlist("file")]
+        pkg = metadata_package(meta, files)
+    else:
+        data = request.get_data(cache=False)
+        if not data:
+            raise BadRequest("the package is empty", "gói tin trống")
+        pkg = edxml.parse(data)
+    level = str(options.get("level") or "B-B").upper()
+    if level not in ("B-B", "B-T"):
+        raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")
+    opts = SignOptions(xades=_flag(options, "xades"), level=level, sign_pdfs=_flag(options, "sign_pdfs"),
+                       pdf_appearance=str(options.get("pdf_appearance") or "seal"), scheme=options.get("scheme"))
+    out, sig_id = sign_package(svc.sessions, svc.keystore, svc.settings, current_caller(), pkg, opts,
+                               request_id=request_id())
+    return Response(out, mimetype="application/xml", headers={
+        "X-Kyso-Signature-Id": sig_id, "Content-Disposition": 'attachment; filename="goi-tin.edxml"'})
+
+
 # -- credentials a client may use -------------------------------------------------------------------
 
 def credential_json(c: Credential) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from kyso.errors import KysoError
 from kyso.settings import Settings
 from signer import edxml, verify, xmldsig
 
@@ -47,8 +48,11 @@ def verify_package(factory: sessionmaker[Session], settings: Settings, data: byt
                                  "size": len(att.data), "sha256": hashlib.sha256(att.data).hexdigest(),
                                  "zipped": att.zipped}
         if att.data[:1024].find(b"%PDF-") >= 0:
-            pdf = verify.verify(factory, settings, att.data, offline=offline, bounded=True)
-            entry["pdf_report"] = pdf.to_json()
+            try:
+                entry["pdf_report"] = verify.verify(factory, settings, att.data, offline=offline,
+                                                    bounded=True).to_json()
+            except KysoError as exc:  # an unreadable PDF is a finding about the package, not a 422
+                entry["pdf_error"] = {"code": exc.code, "en": exc.message_en, "vi": exc.message_vi}
         attachments.append(entry)
     signed = report.indication != "TOTAL-FAILED" and any(
         s.kind == "xml" and s.coverage.get("covers_whole_document") for s in report.signatures)

@@ -1,0 +1,106 @@
+"""POST /api/v1/edxml/sign: a connector's package signed with its agency's seal in the HSM,
+accepted by Kyso's verifier, xmlsec1 and signxml; the bad inputs of the issue refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from signer import edxml
+from tests.edxml.test_model import package
+from tests.signing.conftest import AGENCY, OTHER_AGENCY, H
+from tests.signing.documents import letter_pdf
+from tests.signing.test_pdf import seal_png
+
+META = {"from": {"organ_id": AGENCY, "organ_name": "Sở Nội vụ"},
+        "to": [{"organ_id": "000.00.13.H31", "organ_name": "Sở Tài chính"},
+               {"organ_id": "000.00.14.H31", "organ_name": "Sở Tư pháp"}],
+        "document_id": f"{AGENCY},2026/11/25,123/SNV-VP", "code_number": "123", "code_notation": "SNV-VP",
+        "subject": "V/v triển khai chữ ký số", "promulgation_date": "2026/11/25", "place": "Hải Phòng"}
+
+
+def _verify(client: Any, key: str, data: bytes) -> Any:
+    r = client.post("/api/v1/edxml/verify?offline=true", data=data, headers=H(key), content_type="application/xml")
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    return r.get_json()
+
+
+def _xmlsec(data: bytes, d: Path, *extra: str) -> int:
+    (d / "out.xml").write_bytes(data)
+    return subprocess.run(["xmlsec1", "--verify", "--trusted-pem", str(d / "root.pem"), "--untrusted-pem",
+                           str(d / "issuing.pem"), *extra, str(d / "out.xml")], capture_output=True,
+                          timeout=60).returncode
+
+
+def test_metadata_and_files_signed_with_the_pdf_sealed_first(client: Any, signing: dict[str, Any]) -> None:
+    from signxml import XMLVerifier
+
+    key, ra = signing["keys"]["eoffice"], H(signing["keys"]["ra"])
+    assert client.put(f"/api/v1/admin/agencies/{AGENCY}/seal-image", headers=ra, data=seal_png()).status_code == 200
+    r = client.post("/api/v1/edxml/sign", headers=H(key), data={
+        "metadata": json.dumps(META), "sign_pdfs": "true", "pdf_appearance": "seal",
+        "file": [(__import__("io").BytesIO(letter_pdf()), "cong-van.pdf", "application/pdf")]})
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    signed = bytes(r.data)
+    assert r.headers["X-Kyso-Signature-Id"]
+    report = _verify(client, key, signed)
+    assert report["indication"] == "TOTAL-PASSED", report["summary_en"]
+    ed = report["edxml"]
+    assert [t["organ_id"] for t in ed["traces"]] == [AGENCY] and ed["header"]["subject"] == META["subject"]
+    (att,) = ed["attachments"]
+    assert att["pdf_report"]["indication"] == "TOTAL-PASSED" and len(att["pdf_report"]["signatures"]) == 1
+    assert _xmlsec(signed, signing["dir"]) == 0
+    XMLVerifier().verify(signed, ca_pem_file=str(signing["dir"] / "chain.pem"), expect_references=1)
+    assert "V/v triển khai chữ ký số".encode() in signed
+
+
+def test_complete_package_with_xades_b_t(client: Any, signing: dict[str, Any]) -> None:
+    key = signing["keys"]["eoffice"]
+    raw = edxml.to_bytes(edxml.build(package(1)))
+    r = client.post("/api/v1/edxml/sign?level=B-T", data=raw, headers=H(key), content_type="application/xml")
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    report = _verify(client, key, bytes(r.data))
+    (sig,) = report["signatures"]
+    assert (report["indication"], sig["level"]) == ("TOTAL-PASSED", "XAdES-B-T"), report["summary_en"]
+    assert _xmlsec(bytes(r.data), signing["dir"], "--id-attr:Id", "SignedProperties") == 0
+    again = client.post("/api/v1/edxml/sign", data=r.data, headers=H(key), content_type="application/xml")
+    assert again.status_code == 409 and again.get_json()["code"] == "edxml-already-signed"
+
+
+def test_bad_inputs(client: Any, services: Any, signing: dict[str, Any]) -> None:
+    from sqlalchemy import func, select
+
+    from signer.credentials import SignatureRecord
+
+    key = signing["keys"]["eoffice"]
+
+    def count() -> int:
+        with services.sessions() as s:
+            return int(s.execute(select(func.count()).select_from(SignatureRecord)).scalar_one())
+
+    before = count()
+    foreign = package(1)
+    foreign.header.sender = edxml.Organization(OTHER_AGENCY, "Sở Tài chính")
+    foreign.header.document_id = f"{OTHER_AGENCY},2026/11/25,1/STC"
+    r = client.post("/api/v1/edxml/sign", data=edxml.to_bytes(edxml.build(foreign)), headers=H(key),
+                    content_type="application/xml")
+    assert r.status_code == 403, r.get_json()
+    r = client.post("/api/v1/edxml/sign", data=b"<edXML xmlns='urn:wrong'/>", headers=H(key),
+                    content_type="application/xml")
+    assert r.status_code == 422 and r.get_json()["code"] == "edxml-invalid" and r.get_json()["detail_vi"]
+    bad = package(1)
+    bad.header.document_id = "no-commas"
+    r = client.post("/api/v1/edxml/sign", data=edxml.to_bytes(edxml.build(bad)), headers=H(key),
+                    content_type="application/xml")
+    assert r.status_code == 422 and "DocumentId" in r.get_json()["detail"]
+    r = client.post("/api/v1/edxml/sign", headers=H(key), data={"metadata": "[1]"}, content_type="multipart/form-data")
+    assert r.status_code == 400
+    ra = H(signing["keys"]["ra"])
+    assert client.post(f"/api/v1/admin/certificates/{signing['seal']}/revoke", headers=ra,
+                       json={"reason": "key_compromise"}).status_code == 200
+    r = client.post("/api/v1/edxml/sign", data=edxml.to_bytes(edxml.build(package(1))), headers=H(key),
+                    content_type="application/xml")
+    assert r.status_code == 409, r.get_json()
+    assert count() == before  # nothing recorded half-way

@@ -765,15 +765,16 @@ def _warm() -> None:
         cert_registry=SimpleCertificateStore.from_certs([root_der]))
     out = io.BytesIO()
     try:
-        signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(_minimal_pdf())),
+        signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(minimal_pdf())),
                          signers.PdfSignatureMetadata(field_name="Warm"), signer=signer, output=out)
         _check(out.getvalue(), None, ([root_der], [], []), False)
     except Exception:  # noqa: BLE001 - warming is an optimisation; a failure changes nothing
         log.warning("verify.warm_up_failed", exc_info=True)
 
 
-def _minimal_pdf() -> bytes:
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+def minimal_pdf(catalog_extra: bytes = b"") -> bytes:
+    """A one-page PDF made by hand (the warm-up's document; tests add hostile catalog entries)."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R " + catalog_extra + b">>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>"]
     out = bytearray(b"%PDF-1.7\n")
     offsets = []

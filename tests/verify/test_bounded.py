@@ -54,19 +54,9 @@ def test_helpers_are_reused_and_a_killed_one_is_replaced() -> None:
 
 def _nested_pdf(depth: int) -> bytes:
     """A PDF whose catalog holds an array nested ``depth`` deep."""
-    deep = b"[" * depth + b"]" * depth
-    objs = [b"<< /Type /Catalog /Pages 2 0 R /Deep " + deep + b" >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>"]
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for i, body in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    at = len(out)
-    out += b"xref\n0 4\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % at
-    return bytes(out)
+    from signer.verify import minimal_pdf
+
+    return minimal_pdf(b"/Deep " + b"[" * depth + b"]" * depth + b" ")
 
 
 def _bomb_pdf() -> bytes:

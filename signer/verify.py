@@ -67,6 +67,14 @@ class UnsupportedDocument(KysoError):
     title_en = "Unsupported document"
 
 
+class UnsupportedFormat(KysoError):
+    """Content of no type Kyso verifies (415); a known type that is broken is a 422."""
+
+    code = "unsupported-format"
+    status = 415
+    title_en = "Unsupported format"
+
+
 @dataclass
 class SignatureReport:
     kind: str  # pdf | pdf-timestamp | cms
@@ -226,8 +234,8 @@ def detect(data: bytes) -> tuple[str, Any]:
                 return "cms", info
         except (ValueError, TypeError, KeyError):
             continue
-    raise UnsupportedDocument("not a signed PDF, CMS signature, signed XML or ASiC-E container",
-                              "không phải PDF có chữ ký, chữ ký CMS, XML có chữ ký hay gói ASiC-E")
+    raise UnsupportedFormat("not a PDF, CMS signature, XML document or ASiC-E container",
+                            "không phải PDF, chữ ký CMS, tài liệu XML hay gói ASiC-E")
 
 
 # -- one signature -----------------------------------------------------------------------------------

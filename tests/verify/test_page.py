@@ -74,7 +74,7 @@ def test_upload_and_read_the_report(client: Any, signing: dict[str, Any], server
 def test_page_refuses_garbage_without_storing(client: Any, signing: dict[str, Any]) -> None:
     r = client.post("/verify", data={"file": (io.BytesIO(b"not a document"), "x.txt")},
                     content_type="multipart/form-data")
-    assert r.status_code == 422 and "không phải" in r.get_data(as_text=True)
+    assert r.status_code == 415 and "không phải" in r.get_data(as_text=True)
     r = client.get("/verify?lang=en")
     assert r.status_code == 200 and "Size limit" in r.get_data(as_text=True)
     assert "default-src 'none'" in r.headers["Content-Security-Policy"]

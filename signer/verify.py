@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from asn1crypto import cms, pem, x509
+from asn1crypto import cms, core, pem, x509
 from asn1crypto import crl as asn1_crl
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -230,7 +230,12 @@ def detect(data: bytes) -> tuple[str, Any]:
         try:
             info = cms.ContentInfo.load(der, strict=False)
             if info["content_type"].native == "signed_data":
-                info["content"]["signer_infos"].native  # noqa: B018 - parse it all now
+                # Parse the structure now (a malformed one is not CMS), without .native on the
+                # whole: with pyHanko loaded, asn1crypto re-encodes each mutated parent and
+                # that costs seconds on a time-stamped signature.
+                for si in info["content"]["signer_infos"]:
+                    si["sid"].native  # noqa: B018
+                    si["signature"].native  # noqa: B018
                 return "cms", info
         except (ValueError, TypeError, KeyError):
             continue
@@ -483,7 +488,7 @@ def _der_signer_info(signer_info: cms.SignerInfo) -> cms.SignerInfo:
     encoding travelled (BER is legal in CMS). Re-encode them, as EU DSS does."""
     copy = cms.SignerInfo.load(signer_info.dump())
     attrs = copy["signed_attrs"]
-    if attrs.native is not None:
+    if not isinstance(attrs, core.Void):
         copy["signed_attrs"] = cms.CMSAttributes.load(attrs.untag().dump(force=True))
     return copy
 
@@ -548,8 +553,9 @@ def _verify_cms(info: cms.ContentInfo, detached: bytes | None,
             log.info("verify.cms_malformed", extra={"detail": str(exc)[:200]})
             out.append(_broken(name, bad, kind="cms"))
             continue
-        unsigned = original["unsigned_attrs"].native or []
-        level = "B-T" if any(a["type"] in stamped_types for a in unsigned) else "B-B"
+        unsigned = original["unsigned_attrs"]
+        types = [] if isinstance(unsigned, core.Void) else [a["type"].native for a in unsigned]
+        level = "B-T" if any(t in stamped_types for t in types) else "B-B"
         coverage = {"coverage": "attached content" if detached is None else "detached data",
                     "covers_whole_document": not problems}
         report = _report(status, "cms", name if len(signed["signer_infos"]) > 1 else None, level, coverage)

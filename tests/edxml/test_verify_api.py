@@ -103,3 +103,35 @@ def test_hostile_packages_get_422(client: Any, signing: dict[str, Any]) -> None:
                     content_type="application/xml")
     assert r.status_code == 422 and r.get_json()["code"] == "edxml-invalid" and r.get_json()["detail_vi"]
     assert client.post("/api/v1/edxml/verify", data=b"<a/>").status_code == 401
+
+
+def test_cli_build_and_verify(client: Any, services: Any, signing: dict[str, Any], database: Any, hsm_token: Any,
+                              tmp_path: Path) -> None:
+    import json
+
+    from tests.conftest import cli_env, run_kyso
+    from tests.edxml.test_sign_api import META
+
+    env = cli_env(database, hsm_token)
+    (tmp_path / "meta.json").write_text(json.dumps(META, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "cong-van.pdf").write_bytes(letter_pdf())
+    r = run_kyso(["edxml", "build", "--metadata", str(tmp_path / "meta.json"), "--file",
+                  str(tmp_path / "cong-van.pdf"), "-o", str(tmp_path / "pkg.xml")], env)
+    assert r.returncode == 0, r.stderr
+    built = edxml.parse((tmp_path / "pkg.xml").read_bytes())
+    assert built.header.subject == META["subject"]
+    assert built.attachments[0].data == (tmp_path / "cong-van.pdf").read_bytes()
+    signed = client.post("/api/v1/edxml/sign", data=(tmp_path / "pkg.xml").read_bytes(),
+                         headers=H(signing["keys"]["eoffice"]), content_type="application/xml")
+    assert signed.status_code == 200
+    (tmp_path / "signed.xml").write_bytes(signed.data)
+    r = run_kyso(["edxml", "verify", str(tmp_path / "signed.xml"), "--offline", "--json"], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["edxml"]["values_from_signed_data"] is True
+    (tmp_path / "bad.xml").write_bytes(signed.data.replace(b"V/v", b"V/V", 1))
+    r = run_kyso(["edxml", "verify", str(tmp_path / "bad.xml"), "--offline"], env)
+    assert r.returncode == 1 and "TOTAL-FAILED" in r.stdout
+    bad_meta = dict(META, document_id="no-commas")
+    (tmp_path / "bad.json").write_text(json.dumps(bad_meta), encoding="utf-8")
+    r = run_kyso(["edxml", "build", "--metadata", str(tmp_path / "bad.json"), "-o", str(tmp_path / "x.xml")], env)
+    assert r.returncode != 0 and "DocumentId" in r.stderr and not (tmp_path / "x.xml").exists()

@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import json
 import tempfile
+import unicodedata
 from typing import IO, Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -337,6 +338,48 @@ def sign_edxml() -> Response:
                                request_id=request_id())
     return Response(out, mimetype="application/xml", headers={
         "X-Kyso-Signature-Id": sig_id, "Content-Disposition": 'attachment; filename="goi-tin.edxml"'})
+
+
+@edxml_bp.post("/status")
+@roles(Role.CLIENT)
+@body_limit(_document_limit)
+def edxml_status() -> Response:
+    """JSON: build a status message for a received document (``sign``: sealed by the From
+    agency) and record it; the message is returned. XML body: an incoming status message,
+    parsed, its signature checked, and recorded; a JSON summary is returned."""
+    from signer import edxml_status as status
+    from signer.edxml_sign import SignOptions
+
+    svc = services()
+    if request.mimetype in ("application/xml", "text/xml"):
+        data = request.get_data(cache=False)
+        if not data:
+            raise BadRequest("the status message is empty", "thông điệp trạng thái trống")
+        return jsonify(status.receive(svc.sessions, svc.settings, current_caller(), data,
+                                      offline=_flag(dict(request.args), "offline"), request_id=request_id()))
+    body = json_body()
+    msg = status.message_from_json(body)
+    level = str(body.get("level") or "B-B").upper()
+    if level not in ("B-B", "B-T"):
+        raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")
+    opts = SignOptions(xades=bool(body.get("xades")), level=level, scheme=body.get("scheme"))
+    out, sig_id = status.send(svc.sessions, svc.keystore, svc.settings, current_caller(), msg,
+                              sign=bool(body.get("sign")), opts=opts, request_id=request_id())
+    headers = {"Content-Disposition": 'attachment; filename="trang-thai.edxml"'}
+    if sig_id:
+        headers["X-Kyso-Signature-Id"] = sig_id
+    return Response(out, mimetype="application/xml", headers=headers)
+
+
+@edxml_bp.get("/documents/<path:document_id>/status")
+@roles(Role.CLIENT, Role.AUDITOR, Role.RA_OFFICER, Role.CA_ADMIN)
+def edxml_document_status(document_id: str) -> Response:
+    """A document's status history, per recipient, with the codes allowed next (the
+    DocumentId URL-encoded: ``000.00.12.H31%2C2026%2F11%2F25%2C123%2FSNV-VP``)."""
+    from signer import edxml_status as status
+
+    svc = services()
+    return jsonify(status.history(svc.sessions, current_caller(), unicodedata.normalize("NFC", document_id)))
 
 
 # -- credentials a client may use -------------------------------------------------------------------

@@ -27,6 +27,7 @@ import hmac
 import secrets
 import struct
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -317,11 +318,14 @@ def choose_scheme(settings: Settings, credential: Credential, requested: str | N
 
 def record(factory: sessionmaker[Session], caller: Caller, credential: Credential, *, fmt: str, level: str,
            scheme: SignatureScheme, digest_alg: str, digest: bytes, count: int = 1, request_id: str = "",
-           details: dict[str, Any] | None = None) -> str:
+           details: dict[str, Any] | None = None, also: Callable[[Session, str], object] | None = None) -> str:
     """Write the signature's record and its audit entry in one transaction; the caller
-    returns the signed result only after this committed. Returns the signature id."""
+    returns the signed result only after this committed. Returns the signature id. ``also``
+    writes what belongs with the signature in the same transaction (given the session and id)."""
     sig_id = uuid.uuid4().hex
     with transaction(factory) as session:
+        if also is not None:
+            also(session, sig_id)
         session.add(SignatureRecord(
             id=sig_id, created_at=utcnow(), client=caller.name, agency_id=credential.agency_id,
             official_id=credential.official_id, certificate_id=credential.certificate_id, format=fmt,

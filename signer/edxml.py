@@ -233,10 +233,16 @@ def _attachment(el: Any) -> Attachment:
                       description=_value(el, "Description"), data=data, zipped=zipped, error=error)
 
 
-def parse(data: bytes, limits: xmlsafe.Limits | None = None) -> Package:
+def parse_root(data: bytes, limits: xmlsafe.Limits | None = None) -> Any:
+    """The hardened parse of an edXML document (messages and status messages alike)."""
     root = xmlsafe.parse(data, limits or xmlsafe.Limits())
     if _local(root) != "edXML" or etree.QName(root).namespace != NS:
         raise _invalid(f"the root element must be edXML in {NS}", f"phần tử gốc phải là edXML thuộc {NS}")
+    return root
+
+
+def message_header(root: Any) -> Any:
+    """edXMLEnvelope/edXMLHeader/MessageHeader, which must be there exactly once."""
     envelope = _kid(root, "edXMLEnvelope")
     header = _kid(envelope, "edXMLHeader") if envelope is not None else None
     message = _kid(header, "MessageHeader") if header is not None else None
@@ -245,6 +251,17 @@ def parse(data: bytes, limits: xmlsafe.Limits | None = None) -> Package:
                        "thiếu edXMLEnvelope/edXMLHeader/MessageHeader")
     if len(_kids(header, "MessageHeader")) != 1:
         raise _invalid("more than one MessageHeader", "có nhiều hơn một MessageHeader")
+    return message
+
+
+def parse(data: bytes, limits: xmlsafe.Limits | None = None) -> Package:
+    root = parse_root(data, limits)
+    message = message_header(root)
+    if _kid(message, "StatusCode") is not None:
+        raise _invalid("this is a status message, not a document package (see /api/v1/edxml/status)",
+                       "đây là thông điệp trạng thái, không phải gói tin văn bản (xem /api/v1/edxml/status)")
+    header = message.getparent()
+    envelope = header.getparent()
     traces = _kid(header, "TraceHeaderList")
     body = _kid(envelope, "edXMLBody")
     manifest = _kid(body, "edXMLManifest") if body is not None else None
@@ -285,12 +302,20 @@ def _zip(att: Attachment) -> bytes:
     return out.getvalue()
 
 
+def empty_envelope() -> Any:
+    """edXML/edXMLEnvelope with an empty edXMLHeader and edXMLBody."""
+    root = etree.Element(f"{{{NS}}}edXML", nsmap={"edXML": NS})
+    envelope = _el(root, "edXMLEnvelope")
+    _el(envelope, "edXMLHeader")
+    _el(envelope, "edXMLBody")
+    return root
+
+
 def build(pkg: Package) -> Any:
     """The package as a tree (sign it, then serialise with ``to_bytes``)."""
     h = pkg.header
-    root = etree.Element(f"{{{NS}}}edXML", nsmap={"edXML": NS})
-    envelope = _el(root, "edXMLEnvelope")
-    header = _el(envelope, "edXMLHeader")
+    root = empty_envelope()
+    header = header_element(root)
     msg = _el(header, "MessageHeader")
     _org(msg, "From", h.sender)
     for r in h.recipients:
@@ -328,8 +353,7 @@ def build(pkg: Package) -> Any:
         _el(th, "Timestamp", t.timestamp)
     business = _el(traces, "Bussiness")
     _el(business, "BussinessDocType", pkg.business_doc_type)
-    body = _el(envelope, "edXMLBody")
-    manifest = _el(body, "edXMLManifest", version="1.0")
+    manifest = _el(body_element(root), "edXMLManifest", version="1.0")
     for att in pkg.attachments:
         ref = _el(manifest, "Reference")
         ref.set("href", "cid:" + att.content_id)
@@ -349,6 +373,14 @@ def build(pkg: Package) -> Any:
 def header_element(root: Any) -> Any:
     """edXMLEnvelope/edXMLHeader, where the signature goes (as its last child)."""
     return _kid(_kid(root, "edXMLEnvelope"), "edXMLHeader")
+
+
+def body_element(root: Any) -> Any:
+    return _kid(_kid(root, "edXMLEnvelope"), "edXMLBody")
+
+
+# Helpers shared with the status messages (signer/edxml_status.py).
+kid, kids, text, sub, organization, parse_organization = _kid, _kids, _text, _el, _org, _organization
 
 
 def to_bytes(root: Any) -> bytes:

@@ -62,7 +62,7 @@ def metadata_package(meta: dict[str, Any], files: list[tuple[str, str, bytes]]) 
                          manifest=[a.content_id for a in atts], attachments=atts)
 
 
-def _check_bound(factory: sessionmaker[Session], caller: Caller, code: str, request_id: str) -> None:
+def check_bound(factory: sessionmaker[Session], caller: Caller, code: str, request_id: str) -> None:
     """The From agency must be one this client is bound to (403 otherwise, audited)."""
     from sqlalchemy import select
 
@@ -82,11 +82,33 @@ def _timestamp_now() -> str:
     return dt.datetime.now(VN).strftime("%Y/%m/%d %H:%M:%S")
 
 
+def seal_credential(factory: sessionmaker[Session], caller: Caller, organ_id: str, action: str,
+                    request_id: str) -> credentials.Credential:
+    """The seal of ``organ_id``, for a client bound to it (403 otherwise, 409 when revoked)."""
+    check_bound(factory, caller, organ_id, request_id)
+    return credentials.resolve(factory, caller, f"agency:{organ_id}", action=action, request_id=request_id)
+
+
+def seal_tree(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
+              credential: credentials.Credential, scheme: Any, root: Any, opts: SignOptions) -> tuple[bytes, str]:
+    """Sign the edXML tree (enveloped, last child of edXMLHeader); the bytes and the level."""
+    def stamp(data: bytes) -> bytes:
+        return bytes(cades.timestamp_token(factory, keystore, settings, data))
+
+    req = xmldsig.SigningRequest(
+        scheme=scheme.value, certificate_der=credential.certificate_der, chain_der=credential.chain_der,
+        sign=lambda b: keystore.sign(credential.key_label, b, scheme), xades=opts.xades or opts.level == "B-T",
+        timestamp=stamp if opts.level == "B-T" else None)
+    xmldsig.sign_enveloped(root, edxml.header_element(root), req)
+    return edxml.to_bytes(root), ("XAdES-" + opts.level) if req.xades else "XML-DSig"
+
+
 def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller,
                  pkg: edxml.Package, opts: SignOptions, request_id: str = "") -> tuple[bytes, str]:
     """The signed package and the signature id. Nothing is recorded unless all of it worked;
-    the result is returned only after its record and audit entry committed."""
-    from signer import pades
+    the result is returned only after its record, its audit entry and the document's row
+    (for its status history) committed together."""
+    from signer import edxml_status, pades
 
     if pkg.root is not None and xmldsig.find_signatures(pkg.root):
         raise AlreadySigned("the package is already signed", "gói tin đã được ký")
@@ -94,9 +116,10 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
     if problems:
         raise edxml.EdxmlInvalid("the header is not valid: " + "; ".join(problems),
                                  "phần đầu gói tin không hợp lệ: " + "; ".join(problems))
-    _check_bound(factory, caller, pkg.header.sender.organ_id, request_id)
-    credential = credentials.resolve(factory, caller, f"agency:{pkg.header.sender.organ_id}", action="sign.edxml",
-                                     request_id=request_id)
+    if pkg.header.document_id.split(",", 1)[0] != pkg.header.sender.organ_id:
+        raise edxml.EdxmlInvalid("DocumentId must start with the From OrganId",
+                                 "DocumentId phải bắt đầu bằng OrganId của From")
+    credential = seal_credential(factory, caller, pkg.header.sender.organ_id, "sign.edxml", request_id)
     scheme = credentials.choose_scheme(settings, credential, opts.scheme)
     if opts.sign_pdfs:
         pdf_opts = pades.parse_options({"appearance": opts.pdf_appearance, "level": "B-T"}, settings)
@@ -107,22 +130,14 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
                 with signed:
                     att.data = signed.read()
     pkg.traces.append(edxml.TraceHeader(credential.agency_code, _timestamp_now()))
-    root = edxml.build(pkg)
-
-    def stamp(data: bytes) -> bytes:
-        return bytes(cades.timestamp_token(factory, keystore, settings, data))
-
-    req = xmldsig.SigningRequest(
-        scheme=scheme.value, certificate_der=credential.certificate_der, chain_der=credential.chain_der,
-        sign=lambda b: keystore.sign(credential.key_label, b, scheme), xades=opts.xades or opts.level == "B-T",
-        timestamp=stamp if opts.level == "B-T" else None)
-    xmldsig.sign_enveloped(root, edxml.header_element(root), req)
-    out = edxml.to_bytes(root)
+    out, level = seal_tree(factory, keystore, settings, credential, scheme, edxml.build(pkg), opts)
     digest = hashlib.new(scheme.hash_name, out).digest()
-    level = ("XAdES-" + opts.level) if req.xades else "XML-DSig"
-    sig_id = credentials.record(factory, caller, credential, fmt="edxml", level=level, scheme=scheme,
-                                digest_alg=scheme.hash_name, digest=digest, request_id=request_id,
-                                details={"document_id": pkg.header.document_id,
-                                         "to": [r.organ_id for r in pkg.header.recipients],
-                                         "attachments": len(pkg.attachments), "pdfs_signed": opts.sign_pdfs})
+    h = pkg.header
+    sig_id = credentials.record(
+        factory, caller, credential, fmt="edxml", level=level, scheme=scheme, digest_alg=scheme.hash_name,
+        digest=digest, request_id=request_id,
+        details={"document_id": h.document_id, "to": [r.organ_id for r in h.recipients],
+                 "attachments": len(pkg.attachments), "pdfs_signed": opts.sign_pdfs},
+        also=lambda session, _id: edxml_status.register_document(
+            session, h.document_id, h.sender.organ_id, [r.organ_id for r in h.recipients], h.subject))
     return out, sig_id

@@ -22,12 +22,13 @@ from kyso.settings import Settings
 from signer import edxml, verify, xmldsig
 
 
-def _position_problems(pkg: edxml.Package) -> list[str]:
-    sigs = xmldsig.find_signatures(pkg.root)
+def position_problems(root: Any) -> list[str]:
+    """Exactly one signature, the last child of edXMLHeader (messages and status messages)."""
+    sigs = xmldsig.find_signatures(root)
     if len(sigs) != 1:
         return [f"an edXML package carries exactly one signature, this one has {len(sigs)}"]
     element, _namespaced = sigs[0]
-    header = edxml.header_element(pkg.root)
+    header = edxml.header_element(root)
     if element.getparent() is not header or header[-1] is not element:
         return ["the signature is not the last child of edXMLHeader"]
     return []
@@ -37,7 +38,7 @@ def verify_package(factory: sessionmaker[Session], settings: Settings, data: byt
                    offline: bool = False) -> dict[str, Any]:
     pkg = edxml.parse(data)
     report = verify.verify(factory, settings, data, offline=offline, bounded=True)
-    problems = _position_problems(pkg) + pkg.findings()
+    problems = position_problems(pkg.root) + pkg.findings()
     if problems and report.indication != "TOTAL-FAILED":
         report.indication, report.sub_indication = "TOTAL-FAILED", "FORMAT_FAILURE"
         report.summary_en = "The package breaks the edXML rules: " + "; ".join(problems) + "."

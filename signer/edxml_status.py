@@ -1,0 +1,490 @@
+"""edXML status messages (issue 8): the codes of QCVN 102:2016 (amended 2022), the order in
+which they may follow each other, status messages built, signed, parsed and recorded, and
+each document's status history.
+
+A document has one track per recipient agency: the recipient reports 01 to 06 (and 02,
+15, 16) on its own track; the sender's 13 (retrieval request) goes to every recipient it
+names, or to every recipient Kyso knows of. Transitions, per track:
+
+    (none) -> 01 | 13          01 -> 02 | 03 | 13         02: final
+    03 -> 04 | 05 | 06 | 13    04, 05 -> 04 | 05 | 06 | 13
+    06 -> 13 (nothing but a retrieval request follows completion)
+    13 -> 15 | 16 (only a 13 is answered by 15 or 16)     15: final
+    16 -> whatever the state before the 13 allowed
+
+An event is recorded with its audit entry in one transaction, under a lock on the
+document's row, so two concurrent messages cannot both move a track from the same state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from kyso import audit
+from kyso.callers import Caller, Role
+from kyso.db import Base, UTCDateTime, transaction, utcnow
+from kyso.errors import Conflict, KysoError, NotFound
+from signer import edxml
+
+VN = dt.timezone(dt.timedelta(hours=7))
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    en: str
+    vi: str
+    by_sender: bool = False  # sent by the document's sender (13), otherwise by a recipient
+    reason_required: bool = False
+
+
+CODES = {c.code: c for c in (
+    Code("01", "arrived", "đã đến"),
+    Code("02", "rejected", "từ chối tiếp nhận", reason_required=True),
+    Code("03", "accepted", "đã tiếp nhận"),
+    Code("04", "assigned", "đã phân công"),
+    Code("05", "processing", "đang xử lý"),
+    Code("06", "completed", "đã hoàn thành"),
+    Code("13", "retrieval requested", "yêu cầu lấy lại", by_sender=True, reason_required=True),
+    Code("15", "retrieval agreed", "đồng ý lấy lại"),
+    Code("16", "retrieval refused", "từ chối lấy lại"),
+)}
+
+_NEXT: dict[str | None, frozenset[str]] = {
+    None: frozenset({"01", "13"}),
+    "01": frozenset({"02", "03", "13"}),
+    "02": frozenset(),
+    "03": frozenset({"04", "05", "06", "13"}),
+    "04": frozenset({"04", "05", "06", "13"}),
+    "05": frozenset({"04", "05", "06", "13"}),
+    "06": frozenset({"13"}),
+    "13": frozenset({"15", "16"}),
+    "15": frozenset(),
+}
+
+
+def allowed_after(history: list[str]) -> frozenset[str]:
+    """The codes that may follow a track's history (oldest first)."""
+    state: str | None = None
+    before_retrieval: list[str | None] = []
+    for code in history:
+        if code == "13":
+            before_retrieval.append(state)
+        elif code == "16" and before_retrieval:
+            state = before_retrieval.pop()
+            continue
+        state = code
+    return _NEXT[state]
+
+
+class StatusCodeUnknown(KysoError):
+    code = "status-code-unknown"
+    status = 422
+    title_en = "Unknown status code"
+
+
+class StatusReasonRequired(KysoError):
+    code = "status-reason-required"
+    status = 422
+    title_en = "A reason is required"
+
+
+class StatusTransitionInvalid(Conflict):
+    code = "status-transition-invalid"
+
+
+class StatusWrongParty(Conflict):
+    code = "status-wrong-party"
+
+
+class StatusSignatureInvalid(KysoError):
+    code = "status-signature-invalid"
+    status = 422
+    title_en = "The status message's signature does not verify"
+
+
+def check_code(code: str, description: str) -> Code:
+    info = CODES.get(code)
+    if info is None:
+        raise StatusCodeUnknown(f"status code {code[:8]!r} is not one of {', '.join(CODES)}",
+                                f"mã trạng thái {code[:8]!r} không thuộc {', '.join(CODES)}")
+    if info.reason_required and not description.strip():
+        raise StatusReasonRequired(f"status {code} ({info.en}) needs a reason in Description",
+                                   f"trạng thái {code} ({info.vi}) cần nêu lý do trong Description")
+    return info
+
+
+def check_transition(history: list[str], code: str, track: str) -> None:
+    allowed = allowed_after(history)
+    if code not in allowed:
+        last = history[-1] if history else "none"
+        nxt = ", ".join(sorted(allowed)) or "none"
+        raise StatusTransitionInvalid(
+            f"status {code} cannot follow {last} for recipient {track}; allowed next: {nxt}",
+            f"trạng thái {code} không thể theo sau {last} đối với nơi nhận {track}; được phép tiếp theo: {nxt}")
+
+
+# -- messages -----------------------------------------------------------------------------------------
+
+@dataclass
+class StatusMessage:
+    sender: edxml.Organization  # who reports the status
+    document_id: str  # ResponseFor/DocumentId: the document the status is about
+    code: str
+    description: str = ""
+    timestamp: str = ""  # yyyy/MM/dd HH:mm:ss, Vietnam time
+    recipients: list[edxml.Organization] = field(default_factory=list)  # To (optional; 13 names recipients)
+    response_code: str = ""  # ResponseFor/Code (number/notation)
+    promulgation_date: str = ""
+    staff: dict[str, str] = field(default_factory=dict)  # Department, Staff, Mobile, Email
+
+    STAFF = ("Department", "Staff", "Mobile", "Email")
+
+    @property
+    def document_sender(self) -> str:
+        """The OrganId a DocumentId starts with: the document's sender."""
+        return self.document_id.split(",", 1)[0]
+
+    def findings(self) -> list[str]:
+        out = []
+        if not edxml.ORGAN_ID.match(self.sender.organ_id):
+            out.append(f"From/OrganId {self.sender.organ_id!r} is not an agency code")
+        if not edxml.DOCUMENT_ID.match(self.document_id):
+            out.append(f"ResponseFor/DocumentId {self.document_id!r} is not OrganId,yyyy/MM/dd,number/notation")
+        out.extend(f"To/OrganId {r.organ_id!r} is not an agency code" for r in self.recipients
+                   if not edxml.ORGAN_ID.match(r.organ_id))
+        return out
+
+
+def now_timestamp() -> str:
+    return dt.datetime.now(VN).strftime("%Y/%m/%d %H:%M:%S")
+
+
+def build(msg: StatusMessage, traces: list[edxml.TraceHeader] | None = None) -> Any:
+    """The status message as an edXML tree (sign it, then ``edxml.to_bytes``)."""
+    root = edxml.empty_envelope()
+    header = edxml.header_element(root)
+    mh = edxml.sub(header, "MessageHeader")
+    edxml.organization(mh, "From", msg.sender)
+    for r in msg.recipients:
+        edxml.organization(mh, "To", r)
+    rf = edxml.sub(mh, "ResponseFor")
+    edxml.sub(rf, "OrganId", msg.document_sender)
+    edxml.sub(rf, "Code", msg.response_code)
+    edxml.sub(rf, "PromulgationDate", msg.promulgation_date)
+    edxml.sub(rf, "DocumentId", msg.document_id)
+    staff = edxml.sub(mh, "StaffInfo")
+    for tag in StatusMessage.STAFF:
+        edxml.sub(staff, tag, msg.staff.get(tag, ""))
+    edxml.sub(mh, "StatusCode", msg.code)
+    edxml.sub(mh, "Description", msg.description)
+    edxml.sub(mh, "Timestamp", msg.timestamp or now_timestamp())
+    trace_list = edxml.sub(header, "TraceHeaderList")
+    for t in traces or []:
+        th = edxml.sub(trace_list, "TraceHeader")
+        edxml.sub(th, "OrganId", t.organ_id)
+        edxml.sub(th, "Timestamp", t.timestamp)
+    edxml.sub(edxml.body_element(root), "edXMLManifest", version="1.0")
+    return root
+
+
+def parse(data: bytes) -> tuple[StatusMessage, Any]:
+    """A status message and its tree (422 when it is not one)."""
+    root = edxml.parse_root(data)
+    mh = edxml.message_header(root)
+    if edxml.kid(mh, "StatusCode") is None:
+        raise edxml.EdxmlInvalid("MessageHeader has no StatusCode: not a status message",
+                                 "MessageHeader thiếu StatusCode: không phải thông điệp trạng thái")
+    sender = edxml.kid(mh, "From")
+    rf = edxml.kid(mh, "ResponseFor")
+    if sender is None or rf is None:
+        raise edxml.EdxmlInvalid("a status message needs From and ResponseFor",
+                                 "thông điệp trạng thái cần From và ResponseFor")
+    staff = edxml.kid(mh, "StaffInfo")
+    msg = StatusMessage(
+        sender=edxml.parse_organization(sender), document_id=edxml.text(rf, "DocumentId"),
+        code=edxml.text(mh, "StatusCode"), description=edxml.text(mh, "Description"),
+        timestamp=edxml.text(mh, "Timestamp"),
+        recipients=[edxml.parse_organization(t) for t in edxml.kids(mh, "To")],
+        response_code=edxml.text(rf, "Code"), promulgation_date=edxml.text(rf, "PromulgationDate"),
+        staff={t: edxml.text(staff, t) for t in StatusMessage.STAFF} if staff is not None else {})
+    problems = msg.findings()
+    if problems:
+        raise edxml.EdxmlInvalid("the status message is not valid: " + "; ".join(problems),
+                                 "thông điệp trạng thái không hợp lệ: " + "; ".join(problems))
+    return msg, root
+
+
+# -- tables -------------------------------------------------------------------------------------------
+
+class EdxmlDocument(Base):
+    """A document that passed through Kyso (signed here, or named by a status message)."""
+
+    __tablename__ = "edxml_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    sender: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    recipients: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list of OrganIds
+    subject: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class EdxmlStatusEvent(Base):
+    """One status on one recipient's track of a document."""
+
+    __tablename__ = "edxml_status_events"
+    __table_args__ = (UniqueConstraint("document_pk", "seq", name="uq_edxml_status_events_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_pk: Mapped[int] = mapped_column(ForeignKey("edxml_documents.id"), nullable=False, index=True)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    track: Mapped[str] = mapped_column(String(40), nullable=False)  # the recipient agency
+    code: Mapped[str] = mapped_column(String(2), nullable=False)
+    from_organ: Mapped[str] = mapped_column(String(40), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    staff: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    message_timestamp: Mapped[str] = mapped_column(String(40), nullable=False, default="")
+    direction: Mapped[str] = mapped_column(String(10), nullable=False)  # sent (built here) | received
+    signature: Mapped[str] = mapped_column(String(60), nullable=False)  # kyso:<id> | <ETSI indication> | none
+    message_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    client: Mapped[str] = mapped_column(String(200), nullable=False)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+def register_document(session: Session, document_id: str, sender: str, recipients: list[str],
+                      subject: str = "") -> EdxmlDocument:
+    """The document's row, created or completed with recipients (locked for the transaction)."""
+    doc = session.execute(select(EdxmlDocument).where(EdxmlDocument.document_id == document_id)
+                          .with_for_update()).scalar_one_or_none()
+    if doc is None:
+        doc = EdxmlDocument(document_id=document_id, sender=sender, recipients="[]", subject=subject,
+                            created_at=utcnow())
+        session.add(doc)
+        session.flush()
+    known = json.loads(doc.recipients)
+    merged = known + [r for r in recipients if r not in known]
+    if merged != known:
+        doc.recipients = json.dumps(merged)
+    if subject and not doc.subject:
+        doc.subject = subject
+    return doc
+
+
+def _tracks(session: Session, doc: EdxmlDocument) -> dict[str, list[str]]:
+    tracks: dict[str, list[str]] = {r: [] for r in json.loads(doc.recipients)}
+    for track, code in session.execute(select(EdxmlStatusEvent.track, EdxmlStatusEvent.code)
+                                       .where(EdxmlStatusEvent.document_pk == doc.id)
+                                       .order_by(EdxmlStatusEvent.seq)).tuples():
+        tracks.setdefault(track, []).append(code)
+    return tracks
+
+
+def plan(session: Session, msg: StatusMessage) -> tuple[EdxmlDocument, list[str]]:
+    """Lock the document, check the message against it, and return the tracks it moves."""
+    info = check_code(msg.code, msg.description)
+    named = [r.organ_id for r in msg.recipients]
+    doc = register_document(session, msg.document_id, msg.document_sender,
+                            named if info.by_sender else [msg.sender.organ_id])
+    if info.by_sender != (msg.sender.organ_id == doc.sender):
+        who = "the document's sender" if info.by_sender else "a recipient"
+        who_vi = "cơ quan gửi văn bản" if info.by_sender else "một nơi nhận"
+        raise StatusWrongParty(f"status {msg.code} is sent by {who}, not by {msg.sender.organ_id}",
+                               f"trạng thái {msg.code} do {who_vi} gửi, không phải {msg.sender.organ_id}")
+    tracks = _tracks(session, doc)
+    moved = (named or list(tracks)) if info.by_sender else [msg.sender.organ_id]
+    if not moved:
+        raise StatusTransitionInvalid("no recipient of this document is known: name them in To",
+                                      "chưa biết nơi nhận nào của văn bản: hãy nêu trong To")
+    for track in moved:
+        check_transition(tracks.get(track, []), msg.code, track)
+    return doc, moved
+
+
+def record(session: Session, caller: Caller, msg: StatusMessage, message: bytes, *, direction: str,
+           signature: str, request_id: str = "") -> list[int]:
+    """Record the message on each track it moves, with its audit entry (the caller's
+    transaction: the caller commits, or nothing is kept)."""
+    doc, moved = plan(session, msg)
+    seq = session.execute(select(EdxmlStatusEvent.seq).where(EdxmlStatusEvent.document_pk == doc.id)
+                          .order_by(EdxmlStatusEvent.seq.desc()).limit(1)).scalar_one_or_none() or 0
+    ids = []
+    digest = hashlib.sha256(message).hexdigest()
+    for track in moved:
+        seq += 1
+        event = EdxmlStatusEvent(
+            document_pk=doc.id, seq=seq, track=track, code=msg.code, from_organ=msg.sender.organ_id,
+            description=unicodedata.normalize("NFC", msg.description), staff=json.dumps(msg.staff, ensure_ascii=False),
+            message_timestamp=msg.timestamp, direction=direction, signature=signature, message_sha256=digest,
+            client=caller.name, recorded_at=utcnow())
+        session.add(event)
+        session.flush()
+        ids.append(event.id)
+    audit.record(session, actor=caller.actor, action=f"edxml.status.{direction}",
+                 target=f"edxml-document:{msg.document_id[:150]}",
+                 details={"code": msg.code, "from": msg.sender.organ_id, "tracks": moved, "signature": signature,
+                          "message_sha256": digest}, request_id=request_id)
+    return ids
+
+
+def _bound_codes(session: Session, caller: Caller) -> set[str] | None:
+    """Agency codes a client is bound to (None: staff roles, who see every document)."""
+    from ca_admin.registry import Agency, client_agency_ids
+
+    if caller.role != Role.CLIENT:
+        return None
+    ids = client_agency_ids(session, caller.user_id)
+    return set(session.execute(select(Agency.code).where(Agency.id.in_(ids))).scalars()) if ids else set()
+
+
+def history(factory: sessionmaker[Session], caller: Caller, document_id: str) -> dict[str, Any]:
+    """The document's status history, for a client bound to its sender or one of its
+    recipients (404 otherwise: whether a document exists is not told to others)."""
+    with transaction(factory) as session:
+        doc = session.execute(select(EdxmlDocument).where(EdxmlDocument.document_id == document_id)
+                              ).scalar_one_or_none()
+        bound = _bound_codes(session, caller)
+        recipients = json.loads(doc.recipients) if doc is not None else []
+        if doc is None or (bound is not None and not bound & {doc.sender, *recipients}):
+            raise NotFound("no status is recorded for this document", "chưa có trạng thái nào cho văn bản này")
+        events = session.execute(select(EdxmlStatusEvent).where(EdxmlStatusEvent.document_pk == doc.id)
+                                 .order_by(EdxmlStatusEvent.seq)).scalars().all()
+        entries = [{"seq": e.seq, "recipient": e.track, "code": e.code, "en": CODES[e.code].en,
+                    "vi": CODES[e.code].vi, "from": e.from_organ, "description": e.description,
+                    "staff": json.loads(e.staff), "timestamp": e.message_timestamp, "direction": e.direction,
+                    "signature": e.signature, "message_sha256": e.message_sha256,
+                    "recorded_at": e.recorded_at.isoformat()} for e in events]
+        tracks: dict[str, list[str]] = {r: [] for r in recipients}
+        for e in events:
+            tracks.setdefault(e.track, []).append(e.code)
+        return {"document_id": doc.document_id, "sender": doc.sender, "subject": doc.subject,
+                "recipients": {t: {"current": codes[-1] if codes else None,
+                                   "next_allowed": sorted(allowed_after(codes))} for t, codes in tracks.items()},
+                "history": entries}
+
+
+# -- sending and receiving -------------------------------------------------------------------------------
+
+def message_from_json(body: dict[str, Any]) -> StatusMessage:
+    """A status message from POST /api/v1/edxml/status's JSON."""
+    from kyso.errors import BadRequest
+
+    def org(value: Any) -> edxml.Organization:
+        if isinstance(value, str):
+            value = {"organ_id": value}
+        if not isinstance(value, dict) or not isinstance(value.get("organ_id"), str):
+            raise BadRequest("'from' and each of 'to' need an 'organ_id'", "'from' và mỗi 'to' cần 'organ_id'")
+        known = {attr for _tag, attr in edxml.Organization.FIELDS}
+        return edxml.Organization(**{k: str(v) for k, v in value.items() if k in known})
+
+    to = body.get("to") or []
+    staff = body.get("staff") or {}
+    if not isinstance(to, list) or not isinstance(staff, dict):
+        raise BadRequest("'to' must be a list and 'staff' an object", "'to' phải là danh sách và 'staff' là đối tượng")
+    msg = StatusMessage(
+        sender=org(body.get("from")), document_id=str(body.get("document_id", "")),
+        code=str(body.get("status_code", "")), description=str(body.get("description", "")),
+        recipients=[org(t) for t in to], response_code=str(body.get("code", "")),
+        promulgation_date=str(body.get("promulgation_date", "")),
+        staff={t: str(staff.get(t.lower(), staff.get(t, ""))) for t in StatusMessage.STAFF})
+    check_code(msg.code, msg.description)
+    problems = msg.findings()
+    if problems:
+        raise edxml.EdxmlInvalid("the status message is not valid: " + "; ".join(problems),
+                                 "thông điệp trạng thái không hợp lệ: " + "; ".join(problems))
+    return msg
+
+
+def _precheck(factory: sessionmaker[Session], msg: StatusMessage) -> None:
+    """Refuse a message that cannot be recorded before anything is signed (rolled back)."""
+    with factory() as session:
+        try:
+            plan(session, msg)
+        finally:
+            session.rollback()
+
+
+def send(factory: sessionmaker[Session], keystore: Any, settings: Any, caller: Caller, msg: StatusMessage, *,
+         sign: bool, opts: Any = None, request_id: str = "") -> tuple[bytes, str | None]:
+    """Build (and on request sign with the From agency's seal) a status message, and record
+    it: the message is returned only after its event, audit entry and, when signed, its
+    signature record committed together. Returns the message and the signature id."""
+    from signer import credentials
+    from signer.edxml_sign import SignOptions, check_bound, seal_credential, seal_tree
+
+    check_code(msg.code, msg.description)
+    msg.timestamp = msg.timestamp or now_timestamp()
+    if not sign:
+        check_bound(factory, caller, msg.sender.organ_id, request_id)
+        _precheck(factory, msg)
+        out = edxml.to_bytes(build(msg, [edxml.TraceHeader(msg.sender.organ_id, now_timestamp())]))
+        with transaction(factory) as session:
+            record(session, caller, msg, out, direction="sent", signature="none", request_id=request_id)
+        return out, None
+    credential = seal_credential(factory, caller, msg.sender.organ_id, "sign.edxml-status", request_id)
+    _precheck(factory, msg)
+    opts = opts or SignOptions()
+    scheme = credentials.choose_scheme(settings, credential, opts.scheme)
+    out, level = seal_tree(factory, keystore, settings, credential, scheme,
+                           build(msg, [edxml.TraceHeader(credential.agency_code, now_timestamp())]), opts)
+
+    def also(session: Session, sid: str) -> None:
+        record(session, caller, msg, out, direction="sent", signature=f"kyso:{sid}", request_id=request_id)
+
+    sig_id = credentials.record(
+        factory, caller, credential, fmt="edxml-status", level=level, scheme=scheme, digest_alg=scheme.hash_name,
+        digest=hashlib.new(scheme.hash_name, out).digest(), request_id=request_id,
+        details={"document_id": msg.document_id, "status_code": msg.code}, also=also)
+    return out, sig_id
+
+
+def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data: bytes, *, offline: bool = False,
+            request_id: str = "") -> dict[str, Any]:
+    """Parse, check and record an incoming status message. A signed message must verify
+    (not TOTAL-FAILED) and be signed by the agency in its From; an unsigned one is recorded
+    as such. The caller must be bound to an agency the message is addressed to."""
+    from ca_admin.registry import AgencyScopeDenied
+    from signer import verify, xmldsig
+    from signer.edxml_verify import position_problems
+
+    msg, root = parse(data)
+    info = check_code(msg.code, msg.description)
+    with transaction(factory) as session:
+        doc = session.execute(select(EdxmlDocument).where(EdxmlDocument.document_id == msg.document_id)
+                              ).scalar_one_or_none()
+        addressed = ({r.organ_id for r in msg.recipients} | set(json.loads(doc.recipients) if doc else [])
+                     if info.by_sender else {msg.document_sender})
+        bound = _bound_codes(session, caller)
+    if bound is not None and not bound & addressed:
+        raise AgencyScopeDenied(", ".join(sorted(addressed))[:80])
+    signature = "none"
+    if xmldsig.find_signatures(root):
+        report = verify.verify(factory, settings, data, offline=offline, bounded=True)
+        problems = position_problems(root)
+        agencies = {s.agency_code for s in report.signatures if s.agency_code}
+        if agencies and agencies != {msg.sender.organ_id}:
+            problems.append(f"signed by {', '.join(sorted(agencies))}, not by the From agency {msg.sender.organ_id}")
+        if report.indication == "TOTAL-FAILED" or problems:
+            why = "; ".join(problems) or report.summary_en
+            raise StatusSignatureInvalid(f"the status message's signature is not acceptable: {why}",
+                                         "chữ ký của thông điệp trạng thái không hợp lệ: "
+                                         + ("; ".join(problems) or report.summary_vi))
+        signature = report.indication
+    with transaction(factory) as session:
+        # The same message twice (a resend, or one this Kyso built and recorded already)
+        # is recorded once.
+        seen = session.execute(select(EdxmlStatusEvent.id).join(EdxmlDocument).where(
+            EdxmlDocument.document_id == msg.document_id,
+            EdxmlStatusEvent.message_sha256 == hashlib.sha256(data).hexdigest())).scalars().all()
+        ids = list(seen) or record(session, caller, msg, data, direction="received", signature=signature,
+                                   request_id=request_id)
+    return {"document_id": msg.document_id, "status_code": msg.code, "en": info.en, "vi": info.vi,
+            "from": msg.sender.organ_id, "signature": signature, "events": ids, "already_recorded": bool(seen)}

@@ -1,0 +1,145 @@
+"""Status messages through the API, as the issue's "done when" tells it: a connector signs a
+package for two recipient agencies with a signed PDF attached, a recipient verifies it and
+sends 01, 03 and 06, the sender reads the history, and xmlsec1 agrees on every signature.
+Then the refusals: wrong party, wrong order, unknown code, missing reason, unbound agency,
+a tampered incoming message; none of them records anything."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import func, select
+
+from signer import edxml, edxml_status
+from tests.edxml.test_sign_api import META, _xmlsec
+from tests.signing.conftest import AGENCY, OTHER_AGENCY, H, issue_in_hsm
+from tests.signing.documents import letter_pdf
+from tests.signing.test_pdf import seal_png
+
+DOC = META["document_id"]
+
+
+def _events(services: Any) -> int:
+    with services.sessions() as s:
+        return int(s.execute(select(func.count()).select_from(edxml_status.EdxmlStatusEvent)).scalar_one())
+
+
+def _status(client: Any, key: str, code: str, *, sender: str = OTHER_AGENCY, sign: bool = True, **extra: Any) -> Any:
+    body = {"document_id": DOC, "from": {"organ_id": sender, "organ_name": "Sở Tài chính"}, "status_code": code,
+            "staff": {"department": "Văn phòng", "staff": "Trần Thị Bình"}, "sign": sign, **extra}
+    return client.post("/api/v1/edxml/status", headers=H(key), json=body)
+
+
+def _history(client: Any, key: str) -> Any:
+    return client.get(f"/api/v1/edxml/documents/{quote(DOC, safe='')}/status", headers=H(key))
+
+
+def test_package_then_statuses_then_history(client: Any, services: Any, signing: dict[str, Any]) -> None:
+    sender, recipient = signing["keys"]["eoffice"], signing["keys"]["other"]
+    issue_in_hsm(client, signing["keys"], "agency-seal", OTHER_AGENCY, "ec-p256")
+    assert client.put(f"/api/v1/admin/agencies/{AGENCY}/seal-image", headers=H(signing["keys"]["ra"]),
+                      data=seal_png()).status_code == 200
+    # The sender's connector: metadata and a PDF, the PDF sealed first, for two recipients.
+    r = client.post("/api/v1/edxml/sign", headers=H(sender), content_type="multipart/form-data",
+                    data={"metadata": json.dumps(META), "sign_pdfs": "true",
+                          "file": [(__import__("io").BytesIO(letter_pdf()), "cong-van.pdf", "application/pdf")]})
+    assert r.status_code == 200, r.get_json()
+    package = bytes(r.data)
+    assert _xmlsec(package, signing["dir"]) == 0
+    # The recipient verifies it.
+    v = client.post("/api/v1/edxml/verify?offline=true", data=package, headers=H(recipient),
+                    content_type="application/xml").get_json()
+    assert v["indication"] == "TOTAL-PASSED" and v["edxml"]["attachments"][0]["pdf_report"]["indication"] == \
+        "TOTAL-PASSED"
+    # The history exists from the signing on: both recipients known, nothing reported yet.
+    h = _history(client, sender).get_json()
+    assert h["recipients"] == {"000.00.13.H31": {"current": None, "next_allowed": ["01", "13"]},
+                               "000.00.14.H31": {"current": None, "next_allowed": ["01", "13"]}}
+    messages = []
+    for code in ("01", "03", "06"):
+        r = _status(client, recipient, code, description="Đã tiếp nhận văn bản" if code == "03" else "")
+        assert r.status_code == 200, r.get_json()
+        assert r.headers["X-Kyso-Signature-Id"]
+        assert _xmlsec(bytes(r.data), signing["dir"]) == 0
+        messages.append(bytes(r.data))
+    parsed, _root = edxml_status.parse(messages[1])
+    assert parsed.description == "Đã tiếp nhận văn bản" and parsed.staff["Staff"] == "Trần Thị Bình"
+    h = _history(client, sender).get_json()
+    assert [(e["recipient"], e["code"], e["direction"]) for e in h["history"]] == [
+        (OTHER_AGENCY, "01", "sent"), (OTHER_AGENCY, "03", "sent"), (OTHER_AGENCY, "06", "sent")]
+    assert all(e["signature"].startswith("kyso:") for e in h["history"])
+    assert h["recipients"][OTHER_AGENCY] == {"current": "06", "next_allowed": ["13"]}
+    assert h["history"][1]["description"] == "Đã tiếp nhận văn bản"
+    # The sender's connector receives the same 06 from the axis: verified, recorded once.
+    r = client.post("/api/v1/edxml/status?offline=true", data=messages[2], headers=H(sender),
+                    content_type="application/xml")
+    assert r.status_code == 200 and r.get_json()["already_recorded"] and r.get_json()["signature"] == "TOTAL-PASSED"
+    # Nothing but a retrieval request follows 06; 13 needs a reason and comes from the sender.
+    before = _events(services)
+    r = _status(client, recipient, "05")
+    assert r.status_code == 409 and r.get_json()["code"] == "status-transition-invalid" and r.get_json()["detail_vi"]
+    r = _status(client, sender, "13", sender=AGENCY)
+    assert r.status_code == 422 and r.get_json()["code"] == "status-reason-required"
+    r = _status(client, recipient, "13", description="Lấy lại")
+    assert r.status_code == 409 and r.get_json()["code"] == "status-wrong-party"
+    r = _status(client, recipient, "15")
+    assert r.status_code == 409  # 15 answers only a 13
+    r = _status(client, recipient, "09")
+    assert r.status_code == 422 and r.get_json()["code"] == "status-code-unknown"
+    r = _status(client, sender, "03", sender=AGENCY)
+    assert r.status_code == 409 and r.get_json()["code"] == "status-wrong-party"  # the sender cannot accept
+    r = _status(client, sender, "01")  # eoffice is not bound to the recipient agency
+    assert r.status_code == 403 and r.get_json()["code"] == "agency-not-bound"
+    assert _events(services) == before
+    # A retrieval request to the recipient that completed, answered with 16; then 13 again and 15.
+    r = _status(client, sender, "13", sender=AGENCY, description="Văn bản có sai sót", to=[OTHER_AGENCY])
+    assert r.status_code == 200, r.get_json()
+    assert _status(client, recipient, "16", description="Văn bản đã ban hành").status_code == 200
+    assert _status(client, sender, "13", sender=AGENCY, description="Lần hai", to=[OTHER_AGENCY]).status_code == 200
+    assert _status(client, recipient, "15", sign=False).status_code == 200
+    h = _history(client, recipient).get_json()
+    assert [e["code"] for e in h["history"] if e["recipient"] == OTHER_AGENCY] == \
+        ["01", "03", "06", "13", "16", "13", "15"]
+    assert h["history"][-1]["signature"] == "none" and h["recipients"][OTHER_AGENCY]["next_allowed"] == []
+    assert h["recipients"]["000.00.14.H31"]["current"] is None
+    # Readers: staff roles and bound clients; a client of neither side gets 404, as for an unknown id.
+    assert _history(client, signing["keys"]["auditor"]).status_code == 200
+    outsider = __import__("tests.conftest", fromlist=["make_user"]).make_user(services, "outsider", "client")
+    assert _history(client, outsider).status_code == 404
+    r = client.get("/api/v1/edxml/documents/nope/status", headers=H(sender))
+    assert r.status_code == 404 and r.get_json()["detail_vi"]
+
+
+def test_incoming_messages(client: Any, services: Any, signing: dict[str, Any]) -> None:
+    sender, recipient = signing["keys"]["eoffice"], signing["keys"]["other"]
+    # A recipient that does not use Kyso sends an unsigned 01: recorded as unsigned.
+    msg = edxml_status.StatusMessage(sender=edxml.Organization(OTHER_AGENCY, "Sở Tài chính"), document_id=DOC,
+                                     code="01")
+    data = edxml.to_bytes(edxml_status.build(msg))
+    r = client.post("/api/v1/edxml/status", data=data, headers=H(sender), content_type="application/xml")
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["signature"] == "none" and not r.get_json()["already_recorded"]
+    before = _events(services)
+    # The recipient agency cannot post what is addressed to the sender.
+    msg.code = "03"
+    data = edxml.to_bytes(edxml_status.build(msg))
+    r = client.post("/api/v1/edxml/status", data=data, headers=H(recipient), content_type="application/xml")
+    assert r.status_code == 403
+    # A signed message changed after signing is refused, not recorded.
+    issue_in_hsm(client, signing["keys"], "agency-seal", OTHER_AGENCY, "rsa-2048")
+    signed = _status(client, recipient, "03", description="Đã vào sổ").data
+    before = _events(services)
+    tampered = bytes(signed).replace("Đã vào sổ".encode(), "Đã từ chối".encode())
+    r = client.post("/api/v1/edxml/status?offline=true", data=tampered, headers=H(sender),
+                    content_type="application/xml")
+    assert r.status_code == 422 and r.get_json()["code"] == "status-signature-invalid", r.get_json()
+    # Not a status message, or malformed: 422 with the edXML code.
+    r = client.post("/api/v1/edxml/status", data=b"<edXML xmlns='urn:x'/>", headers=H(sender),
+                    content_type="application/xml")
+    assert r.status_code == 422 and r.get_json()["code"] == "edxml-invalid"
+    r = client.post("/api/v1/edxml/status", data=b"<!DOCTYPE x SYSTEM 'http://evil/x.dtd'><x/>", headers=H(sender),
+                    content_type="application/xml")
+    assert r.status_code == 422 and r.get_json()["code"] == "xml-dtd-forbidden"
+    assert _events(services) == before

@@ -1,0 +1,81 @@
+"""Every status code after every state of a recipient's track, against a table written out
+here (not derived from the implementation), and the reason rule for 02 and 13."""
+
+from __future__ import annotations
+
+import pytest
+
+from signer import edxml
+from signer import edxml_status as status
+
+# Rows: the track's state (with a history that reaches it); columns: the next code.
+TABLE = """
+state  01 02 03 04 05 06 13 15 16
+none    y  .  .  .  .  .  y  .  .
+01      .  y  y  .  .  .  y  .  .
+02      .  .  .  .  .  .  .  .  .
+03      .  .  .  y  y  y  y  .  .
+04      .  .  .  y  y  y  y  .  .
+05      .  .  .  y  y  y  y  .  .
+06      .  .  .  .  .  .  y  .  .
+13      .  .  .  .  .  .  .  y  y
+15      .  .  .  .  .  .  .  .  .
+16/03   .  .  .  y  y  y  y  .  .
+16/06   .  .  .  .  .  .  y  .  .
+"""
+HISTORY = {"none": [], "01": ["01"], "02": ["01", "02"], "03": ["01", "03"], "04": ["01", "03", "04"],
+           "05": ["01", "03", "04", "05"], "06": ["01", "03", "05", "06"], "13": ["01", "03", "13"],
+           "15": ["01", "03", "13", "15"], "16/03": ["01", "03", "13", "16"], "16/06": ["01", "03", "06", "13", "16"]}
+
+
+def _cells() -> list[tuple[str, str, bool]]:
+    lines = TABLE.strip().splitlines()
+    codes = lines[0].split()[1:]
+    out = []
+    for line in lines[1:]:
+        state, *marks = line.split()
+        out.extend((state, code, mark == "y") for code, mark in zip(codes, marks, strict=True))
+    return out
+
+
+def test_table_names_every_code() -> None:
+    assert TABLE.strip().splitlines()[0].split()[1:] == list(status.CODES)
+
+
+@pytest.mark.parametrize(("state", "code", "allowed"), _cells())
+def test_transition(state: str, code: str, allowed: bool) -> None:
+    if allowed:
+        status.check_transition(HISTORY[state], code, "000.00.13.H31")
+    else:
+        with pytest.raises(status.StatusTransitionInvalid) as err:
+            status.check_transition(HISTORY[state], code, "000.00.13.H31")
+        assert err.value.status == 409 and "000.00.13.H31" in err.value.message_en and err.value.message_vi
+
+
+def test_reasons_and_unknown_codes() -> None:
+    for code in ("02", "13"):
+        with pytest.raises(status.StatusReasonRequired):
+            status.check_code(code, "  ")
+        assert status.check_code(code, "Sai thể thức văn bản").code == code
+    for code in ("01", "03", "04", "05", "06", "15", "16"):
+        assert status.check_code(code, "").code == code
+    for bad in ("07", "1", "", "99", "０１"):
+        with pytest.raises(status.StatusCodeUnknown) as err:
+            status.check_code(bad, "x")
+        assert err.value.status == 422
+
+
+def test_status_message_round_trips_with_vietnamese_text() -> None:
+    import unicodedata
+
+    reason = unicodedata.normalize("NFD", "Văn bản sai thể thức, đề nghị gửi lại")
+    msg = status.StatusMessage(
+        sender=edxml.Organization("000.00.13.H31", "Sở Tài chính"), document_id="000.00.12.H31,2026/11/25,123/SNV-VP",
+        code="02", description=reason, recipients=[edxml.Organization("000.00.12.H31", "Sở Nội vụ")],
+        staff={"Department": "Văn phòng", "Staff": "Trần Thị Bình", "Mobile": "", "Email": ""})
+    back, root = status.parse(edxml.to_bytes(status.build(msg)))
+    assert back.description == unicodedata.normalize("NFC", reason)
+    assert back.document_sender == "000.00.12.H31" and back.code == "02" and back.timestamp
+    assert back.staff["Staff"] == "Trần Thị Bình" and [r.organ_id for r in back.recipients] == ["000.00.12.H31"]
+    with pytest.raises(edxml.EdxmlInvalid, match="status message"):
+        edxml.parse(edxml.to_bytes(root))

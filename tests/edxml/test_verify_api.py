@@ -13,7 +13,7 @@ from lxml import etree
 
 from signer import edxml, xmldsig
 from tests.edxml.test_model import package
-from tests.signing.conftest import AGENCY, H
+from tests.signing.conftest import AGENCY, OTHER_AGENCY, H, issue_in_hsm
 from tests.signing.documents import letter_pdf
 from tests.verify.test_xml import _credential
 
@@ -121,14 +121,27 @@ def test_cli_build_and_verify(client: Any, services: Any, signing: dict[str, Any
     built = edxml.parse((tmp_path / "pkg.xml").read_bytes())
     assert built.header.subject == META["subject"]
     assert built.attachments[0].data == (tmp_path / "cong-van.pdf").read_bytes()
-    signed = client.post("/api/v1/edxml/sign", data=(tmp_path / "pkg.xml").read_bytes(),
-                         headers=H(signing["keys"]["eoffice"]), content_type="application/xml")
-    assert signed.status_code == 200
-    (tmp_path / "signed.xml").write_bytes(signed.data)
+    r = run_kyso(["edxml", "sign", str(tmp_path / "pkg.xml"), "-o", str(tmp_path / "signed.xml"), "--as", "eoffice"],
+                 env)
+    assert r.returncode == 0, r.stderr
+    signed = (tmp_path / "signed.xml").read_bytes()
     r = run_kyso(["edxml", "verify", str(tmp_path / "signed.xml"), "--offline", "--json"], env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert json.loads(r.stdout)["edxml"]["values_from_signed_data"] is True
-    (tmp_path / "bad.xml").write_bytes(signed.data.replace(b"V/v", b"V/V", 1))
+    # The recipient reports 01 (sealed), and the sender reads the history.
+    issue_in_hsm(client, signing["keys"], "agency-seal", OTHER_AGENCY, "rsa-2048")
+    r = run_kyso(["edxml", "status", "send", "--document-id", META["document_id"], "--from", OTHER_AGENCY, "--code",
+                  "01", "--staff", "Trần Thị Bình", "-o", str(tmp_path / "s01.xml"), "--as", "other"], env)
+    assert r.returncode == 0, r.stderr
+    assert _xmlsec_ok((tmp_path / "s01.xml").read_bytes(), signing["dir"])
+    r = run_kyso(["edxml", "status", "receive", str(tmp_path / "s01.xml"), "--offline", "--as", "eoffice"], env)
+    assert r.returncode == 0 and "already recorded" in r.stdout, r.stdout + r.stderr
+    r = run_kyso(["edxml", "status", "history", META["document_id"], "--as", "eoffice"], env)
+    assert r.returncode == 0 and f"{OTHER_AGENCY} 01 đã đến" in r.stdout, r.stdout + r.stderr
+    r = run_kyso(["edxml", "status", "send", "--document-id", META["document_id"], "--from", OTHER_AGENCY, "--code",
+                  "02", "-o", str(tmp_path / "s02.xml"), "--as", "other"], env)
+    assert r.returncode != 0 and "status-reason-required" in r.stderr and not (tmp_path / "s02.xml").exists()
+    (tmp_path / "bad.xml").write_bytes(signed.replace(b"V/v", b"V/V", 1))
     r = run_kyso(["edxml", "verify", str(tmp_path / "bad.xml"), "--offline"], env)
     assert r.returncode == 1 and "TOTAL-FAILED" in r.stdout
     bad_meta = dict(META, document_id="no-commas")

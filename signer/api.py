@@ -329,6 +329,7 @@ def sign_edxml() -> Response:
         if not data:
             raise BadRequest("the package is empty", "gói tin trống")
         pkg = edxml.parse(data)
+        del data  # parsed: a 10 MB package need not stay in memory twice
     level = str(options.get("level") or "B-B").upper()
     if level not in ("B-B", "B-T"):
         raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")

@@ -31,6 +31,7 @@ NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DOCUMENT_ID = re.compile(r"^[^,]{1,40},\d{4}/\d{2}/\d{2},[^,]{1,100}$")
 ORGAN_ID = re.compile(r"^(\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}|[A-Z]\d{2}(\.\d{2})*)$")
 MAX_ATTACHMENT = 50 * 1024 * 1024
+PLAIN_NAME = re.compile(r"^[^/\\:\x00-\x1f]{1,200}$")
 MAX_ENTRIES = 100
 MAX_RATIO = 200
 
@@ -106,6 +107,13 @@ class Attachment:
     description: str = ""
     zipped: bool = True  # how it travelled (plain base64 is accepted on input)
     error: str = ""  # why it could not be unpacked (a changed byte breaks the zip's CRC)
+    # The base64 text as received, kept only for a zip that unpacked cleanly with exactly one
+    # plainly named file: building re-emits it instead of compressing the data again. Set
+    # ``data`` through ``replace_data`` so that a changed attachment is zipped anew.
+    encoded: str = field(default="", repr=False)
+
+    def replace_data(self, data: bytes) -> None:
+        self.data, self.encoded = data, ""
 
 
 @dataclass
@@ -190,7 +198,9 @@ def _header(el: Any) -> MessageHeader:
         to_places=[(p.text or "").strip() for p in _kids(places, "Place")] if places is not None else [])
 
 
-def _unzip(raw: bytes, content_id: str) -> bytes:
+def _unzip(raw: bytes, content_id: str) -> tuple[bytes, bool]:
+    """The one file in the zip, and whether the zip may be passed on as it is (exactly one
+    entry, a plain file name, deflated or stored, nothing before or after the archive)."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
     except zipfile.BadZipFile:
@@ -208,7 +218,12 @@ def _unzip(raw: bytes, content_id: str) -> bytes:
         data = f.read(MAX_ATTACHMENT + 1)  # BadZipFile (CRC) and zlib.error: see _attachment
     if len(data) > MAX_ATTACHMENT:
         raise AttachmentTooLarge(f"attachment {content_id} is too large", f"tệp đính kèm {content_id} quá lớn")
-    return data
+    plain = (len(zf.infolist()) == 1 and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+             and PLAIN_NAME.match(info.filename) is not None and info.filename not in (".", "..")
+             and info.header_offset == 0 and not zf.comment
+             and zf.start_dir + sum(len(i.filename.encode()) + len(i.extra) + len(i.comment) + 46
+                                    for i in zf.infolist()) + 22 == len(raw))
+    return data, plain
 
 
 def _attachment(el: Any) -> Attachment:
@@ -219,18 +234,21 @@ def _attachment(el: Any) -> Attachment:
         raise _invalid("an Attachment has no ContentId", "một Attachment thiếu ContentId")
     if len(encoded) > MAX_ATTACHMENT * 4 // 3 + 4:
         raise AttachmentTooLarge(f"attachment {cid} is too large", f"tệp đính kèm {cid} quá lớn")
+    if any(ws in encoded for ws in (" ", "\n", "\r", "\t")):
+        encoded = "".join(encoded.split())
     try:
-        raw = base64.b64decode("".join(encoded.split()), validate=True)
+        raw = binascii.a2b_base64(encoded, strict_mode=True)
     except (binascii.Error, ValueError):
         raise _invalid(f"attachment {cid} is not base64", f"tệp đính kèm {cid} không phải base64") from None
     zipped = raw[:4] == b"PK\x03\x04"
-    error = ""
+    error, keep = "", False
     try:
-        data = _unzip(raw, cid) if zipped else raw
+        data, keep = _unzip(raw, cid) if zipped else (raw, False)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         data, error = b"", f"the zip is damaged ({str(exc)[:80]})"
     return Attachment(content_id=cid, name=_value(el, "AttachmentName"), content_type=_value(el, "ContentType"),
-                      description=_value(el, "Description"), data=data, zipped=zipped, error=error)
+                      description=_value(el, "Description"), data=data, zipped=zipped, error=error,
+                      encoded=encoded if keep else "")
 
 
 def parse_root(data: bytes, limits: xmlsafe.Limits | None = None) -> Any:
@@ -366,7 +384,7 @@ def build(pkg: Package) -> Any:
         _el(a, "AttachmentName", att.name)
         _el(a, "ContentType", att.content_type)
         _el(a, "Description", att.description)
-        _el(a, "ContentTransferEncoded", base64.b64encode(_zip(att)).decode())
+        _el(a, "ContentTransferEncoded", att.encoded or base64.b64encode(_zip(att)).decode())
     return root
 
 

@@ -112,6 +112,7 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
 
     if pkg.root is not None and xmldsig.find_signatures(pkg.root):
         raise AlreadySigned("the package is already signed", "gói tin đã được ký")
+    pkg.root = None  # the package is rebuilt from the model: let the parsed tree go
     problems = [p for p in pkg.findings() if "OrganId" in p or "no To" in p or "DocumentId" in p]
     if problems:
         raise edxml.EdxmlInvalid("the header is not valid: " + "; ".join(problems),
@@ -128,9 +129,13 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
                 signed, _field = pades.sign(factory, keystore, settings, credential, scheme, att.data, pdf_opts,
                                             dt.datetime.now(dt.UTC))
                 with signed:
-                    att.data = signed.read()
+                    att.replace_data(signed.read())
     pkg.traces.append(edxml.TraceHeader(credential.agency_code, _timestamp_now()))
-    out, level = seal_tree(factory, keystore, settings, credential, scheme, edxml.build(pkg), opts)
+    root = edxml.build(pkg)
+    for att in pkg.attachments:  # the tree holds them now; a 10 MB attachment is not kept three times
+        att.data, att.encoded = b"", ""
+    out, level = seal_tree(factory, keystore, settings, credential, scheme, root, opts)
+    del root
     digest = hashlib.new(scheme.hash_name, out).digest()
     h = pkg.header
     sig_id = credentials.record(

@@ -34,15 +34,16 @@ def position_problems(root: Any) -> list[str]:
     return []
 
 
-def verify_package(factory: sessionmaker[Session], settings: Settings, data: bytes, *,
-                   offline: bool = False) -> dict[str, Any]:
+def check_package(data: bytes, ders: tuple[tuple[bytes, ...], ...], fetch: bool) -> tuple[Any, ...]:
+    """The whole check, in one bounded helper (signer.verify.call_bounded): the package parsed
+    with limits, its signature verified, each attached PDF verified. Returns the header, the
+    traces, the findings, the report, the attachment entries and the signer certificates."""
     pkg = edxml.parse(data)
-    report = verify.verify(factory, settings, data, offline=offline, bounded=True)
+    report, certs = verify.check_with_ders(data, None, ders, fetch, pkg.root)
     problems = position_problems(pkg.root) + pkg.findings()
-    if problems and report.indication != "TOTAL-FAILED":
-        report.indication, report.sub_indication = "TOTAL-FAILED", "FORMAT_FAILURE"
-        report.summary_en = "The package breaks the edXML rules: " + "; ".join(problems) + "."
-        report.summary_vi = "Gói tin vi phạm quy định edXML: " + "; ".join(problems) + "."
+    if report.signatures and not any(s.kind == "xml" and s.coverage.get("covers_whole_document")
+                                     for s in report.signatures):
+        problems.append('the signature does not cover the whole package (Reference URI="" required)')
     attachments = []
     for att in pkg.attachments:
         entry: dict[str, Any] = {"content_id": att.content_id, "name": att.name, "content_type": att.content_type,
@@ -50,18 +51,34 @@ def verify_package(factory: sessionmaker[Session], settings: Settings, data: byt
                                  "zipped": att.zipped}
         if att.data[:1024].find(b"%PDF-") >= 0:
             try:
-                entry["pdf_report"] = verify.verify(factory, settings, att.data, offline=offline,
-                                                    bounded=True).to_json()
+                entry["pdf_report"], pdf_certs = verify.check_with_ders(att.data, None, ders, fetch)
+                certs.update(pdf_certs)
             except KysoError as exc:  # an unreadable PDF is a finding about the package, not a 422
                 entry["pdf_error"] = {"code": exc.code, "en": exc.message_en, "vi": exc.message_vi}
         attachments.append(entry)
+    return pkg.header, pkg.traces, problems, report, attachments, certs
+
+
+def verify_package(factory: sessionmaker[Session], settings: Settings, data: bytes, *,
+                   offline: bool = False) -> dict[str, Any]:
+    header, traces, problems, report, attachments, certs = verify.call_bounded(
+        factory, settings, "signer.edxml_verify:check_package", data, offline=offline)
+    verify.name_agencies(factory, report.signatures + [s for a in attachments if "pdf_report" in a
+                                                       for s in a["pdf_report"].signatures], certs)
+    for a in attachments:
+        if "pdf_report" in a:
+            a["pdf_report"] = a["pdf_report"].to_json()
+    if problems and report.indication != "TOTAL-FAILED":
+        report.indication, report.sub_indication = "TOTAL-FAILED", "FORMAT_FAILURE"
+        report.summary_en = "The package breaks the edXML rules: " + "; ".join(problems) + "."
+        report.summary_vi = "Gói tin vi phạm quy định edXML: " + "; ".join(problems) + "."
     signed = report.indication != "TOTAL-FAILED" and any(
         s.kind == "xml" and s.coverage.get("covers_whole_document") for s in report.signatures)
     body = report.to_json()
     body["edxml"] = {
         "findings": problems,
-        "header": asdict(pkg.header) if signed else None,
-        "traces": [asdict(t) for t in pkg.traces] if signed else None,
+        "header": asdict(header) if signed else None,
+        "traces": [asdict(t) for t in traces] if signed else None,
         "attachments": attachments,
         "values_from_signed_data": signed,
     }

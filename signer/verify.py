@@ -692,11 +692,12 @@ def _verify_xml(root: Any, vc: Any) -> list[SignatureReport]:
 
 
 def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any],
-           fetch: bool) -> tuple[Report, dict[str, bytes]]:
+           fetch: bool, parsed_xml: Any = None) -> tuple[Report, dict[str, bytes]]:
     """The verification proper: no database, so that it can run in a bounded child process.
-    Returns the report and the signer certificates met, by serial."""
+    Returns the report and the signer certificates met, by serial. ``parsed_xml``: the root
+    of ``data`` when the caller parsed it already (with signer.xmlsafe)."""
     _seen().clear()
-    kind, info = detect(data)
+    kind, info = ("xml", parsed_xml) if parsed_xml is not None else detect(data)
     vc = _context(trusted, fetch)
     if kind == "pdf":
         sigs = _verify_pdf(data, vc)
@@ -725,7 +726,7 @@ _TRUST_CACHE: dict[bytes, tuple[Any, Any, Any]] = {}
 
 
 def check_with_ders(data: bytes, detached: bytes | None, ders: tuple[tuple[bytes, ...], ...],
-                    fetch: bool) -> tuple[Report, dict[str, bytes]]:
+                    fetch: bool, parsed_xml: Any = None) -> tuple[Report, dict[str, bytes]]:
     """_check in a bounded helper: the trust inputs arrive as DER and are parsed once per
     helper (a helper serves many checks)."""
     key = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for group in ders for d in group) +
@@ -737,7 +738,7 @@ def check_with_ders(data: bytes, detached: bytes | None, ders: tuple[tuple[bytes
                    [asn1_crl.CertificateList.load(d) for d in crls])
         _TRUST_CACHE.clear()
         _TRUST_CACHE[key] = trusted
-    return _check(data, detached, trusted, fetch)
+    return _check(data, detached, trusted, fetch, parsed_xml)
 
 
 def _warm() -> None:
@@ -806,17 +807,27 @@ def verify(factory: sessionmaker[Session], settings: Settings, data: bytes, deta
     """Verify a document. ``bounded`` (the API, the public page and the CLI) runs the work in
     a helper process with the time and memory limits of [verify]: a hostile file can cost a
     helper, never the worker."""
+    if bounded:
+        report, certs = call_bounded(factory, settings, "signer.verify:check_with_ders", data, detached,
+                                     offline=offline)
+    else:
+        report, certs = _check(data, detached, trust(factory, settings),
+                               not offline and settings.verify.fetch_revocation)
+    _agency_codes(factory, report.signatures, certs)
+    return report
+
+
+def call_bounded(factory: sessionmaker[Session], settings: Settings, func: str, *args: Any,
+                 offline: bool = False) -> Any:
+    """``func(*args, ders, fetch)`` in a bounded helper, with the trust inputs as DER."""
     from signer import bounded as bounded_mod
 
     trusted = trust(factory, settings)
-    fetch = not offline and settings.verify.fetch_revocation
-    if bounded:
-        _warm()
-        ders = tuple(tuple(item.dump() for item in group) for group in trusted)
-        report, certs = bounded_mod.call("signer.verify:check_with_ders", data, detached, ders, fetch,
-                                         seconds=settings.verify.max_seconds,
-                                         memory_bytes=settings.verify.max_memory_mb * 1024 * 1024)
-    else:
-        report, certs = _check(data, detached, trusted, fetch)
-    _agency_codes(factory, report.signatures, certs)
-    return report
+    _warm()
+    ders = tuple(tuple(item.dump() for item in group) for group in trusted)
+    return bounded_mod.call(func, *args, ders, not offline and settings.verify.fetch_revocation,
+                            seconds=settings.verify.max_seconds,
+                            memory_bytes=settings.verify.max_memory_mb * 1024 * 1024)
+
+
+name_agencies = _agency_codes

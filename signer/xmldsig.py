@@ -17,7 +17,6 @@ elements are covered, and the caller reads values from the verified tree only.
 from __future__ import annotations
 
 import base64
-import copy
 import datetime as dt
 import hashlib
 import uuid
@@ -71,36 +70,40 @@ def c14n(el: Any, exclusive: bool = True, with_comments: bool = False) -> bytes:
     return bytes(etree.tostring(el, method="c14n", exclusive=exclusive, with_comments=with_comments))
 
 
-def _remove_keeping_tail(el: Any) -> None:
-    """Remove ``el`` but not the text after it (lxml's remove() takes the tail along)."""
-    parent = el.getparent()
-    if el.tail:
-        prev = el.getprevious()
+class _HashWriter:
+    def __init__(self, name: str) -> None:
+        self.hash = hashlib.new(name)
+
+    def write(self, data: bytes) -> None:
+        self.hash.update(data)
+
+
+def enveloped_digest(root: Any, signature: Any, hash_name: str, exclusive: bool) -> bytes:
+    """The digest of what URI="" with the enveloped-signature transform covers: the whole
+    document (comments excluded) without this one signature. The signature is taken out of
+    the tree for the moment and put back exactly, and the canonical form goes straight into
+    the hash: no copy of a document that may carry tens of megabytes of attachments."""
+    parent, tail = signature.getparent(), signature.tail
+    index, prev = parent.index(signature), signature.getprevious()
+    signature.tail = None
+    if tail:
         if prev is not None:
-            prev.tail = (prev.tail or "") + el.tail
+            prev.tail = (prev.tail or "") + tail
         else:
-            parent.text = (parent.text or "") + el.tail
-    parent.remove(el)
-
-
-def _path(root: Any, el: Any) -> list[int]:
-    steps = []
-    while el is not root:
-        parent = el.getparent()
-        steps.append(parent.index(el))
-        el = parent
-    return steps[::-1]
-
-
-def enveloped_document(root: Any, signature: Any) -> Any:
-    """A copy of the document with this one signature removed: what URI="" with the
-    enveloped-signature transform covers."""
-    doc = copy.deepcopy(root)
-    target = doc
-    for i in _path(root, signature):
-        target = target[i]
-    _remove_keeping_tail(target)
-    return doc
+            parent.text = (parent.text or "") + tail
+    parent.remove(signature)
+    try:
+        writer = _HashWriter(hash_name)
+        root.getroottree().write_c14n(writer, exclusive=exclusive, with_comments=False)
+        return writer.hash.digest()
+    finally:
+        parent.insert(index, signature)
+        if tail:
+            if prev is not None:
+                prev.tail = prev.tail[:-len(tail)] or None
+            else:
+                parent.text = parent.text[:-len(tail)] or None
+        signature.tail = tail
 
 
 def _digest(name: str, data: bytes) -> bytes:
@@ -158,7 +161,7 @@ def sign_enveloped(root: Any, parent: Any, req: SigningRequest) -> Any:
                                 URI="#" + props_id, Type=SIGNED_PROPS_TYPE)
         signed_info.append(props_ref)
     parent.append(signature)
-    reference.find(_q(DS, "DigestValue")).text = _b64(_digest(hash_name, c14n(enveloped_document(root, signature))))
+    reference.find(_q(DS, "DigestValue")).text = _b64(enveloped_digest(root, signature, hash_name, True))
     if props_ref is not None:
         props = signature.find(f".//{{{XADES}}}SignedProperties")
         props_ref.find(_q(DS, "DigestValue")).text = _b64(_digest(hash_name, c14n(props)))
@@ -215,6 +218,7 @@ class XmlSignatureCheck:
     format_problems: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     signing_time: dt.datetime | None = None
+    signed_properties: Any = None  # the SignedProperties element a reference covers
     timestamp_token: bytes | None = None
     timestamp_data: bytes | None = None
 
@@ -301,7 +305,7 @@ def _check(root: Any, signature: Any, result: XmlSignatureCheck) -> None:
         return
     ids = _ids(root)
     objects = _children(signature, "Object")
-    covered_objects: set[int] = set()
+    targets: set[int] = set()
     digests_ok = True
     references = _children(signed_info, "Reference")
     if not references:
@@ -325,8 +329,7 @@ def _check(root: Any, signature: Any, result: XmlSignatureCheck) -> None:
             if ENVELOPED not in transforms:
                 result.format_problems.append('URI="" without the enveloped-signature transform')
                 return
-            target = enveloped_document(root, signature)
-            data = c14n(target, exclusive, False)  # a same-document URI="" excludes comments
+            data = None  # a same-document URI="" excludes comments
             result.covers_whole_document = True
             result.covered.append("the whole document except this signature")
         elif uri is not None and uri.startswith("#"):
@@ -339,22 +342,30 @@ def _check(root: Any, signature: Any, result: XmlSignatureCheck) -> None:
             if owner is None:
                 result.format_problems.append(f"reference {uri} points outside this signature's Object")
                 return
-            covered_objects.add(id(owner))
+            targets.add(id(target))
+            if _name(target) == "SignedProperties":
+                if result.signed_properties is not None:
+                    result.format_problems.append("SignedProperties is referenced twice")
+                    return
+                result.signed_properties = target
             data = c14n(target, exclusive, comments)
             result.covered.append(_name(target))
         else:
             result.format_problems.append(f"reference URI {uri!r} is not accepted (only \"\" or #id)")
             return
         expected = _text_b64(_child(ref, "DigestValue"))
-        if _digest(DIGESTS[digest_uri], data) != expected:
+        got = enveloped_digest(root, signature, DIGESTS[digest_uri], exclusive) if data is None else \
+            _digest(DIGESTS[digest_uri], data)
+        if got != expected:
             digests_ok = False
             result.changed.append(uri or "the document")
-    for obj in objects:
-        if id(obj) not in covered_objects and len(obj):
-            # Unsigned content travelling inside the signature: XAdES unsigned properties
-            # are allowed, anything else is an unsigned claim dressed as signed.
-            if not all(_name(d) in ("QualifyingProperties", "UnsignedProperties") for d in obj):
-                result.format_problems.append("an Object in the signature is not covered by any reference")
+    # Unsigned content travelling inside the signature: XAdES unsigned properties are
+    # allowed, anything else (a second SignedProperties, a copy of the header) is an
+    # unsigned claim dressed as signed.
+    if any(_unsigned_claims(obj, targets) for obj in objects):
+        result.format_problems.append("an Object in the signature holds content no reference covers")
+    if len(signature.findall(f".//{{{XADES}}}SignedProperties")) > 1:
+        result.format_problems.append("the signature holds more than one SignedProperties")
     result.digests_valid = digests_ok
     result.certificate_der, result.other_certs = _leaf(certs)
     sig_bytes = _text_b64(values[0])
@@ -362,6 +373,21 @@ def _check(root: Any, signature: Any, result: XmlSignatureCheck) -> None:
     result.signature_valid = _verify_value(result.certificate_der, family, hash_name,
                                            c14n(signed_info, exclusive, comments), sig_bytes)
     _xades(signature, result, hash_name)
+
+
+def _unsigned_claims(obj: Any, targets: set[int]) -> bool:
+    """Whether an Object holds content outside the references other than unsigned XAdES
+    properties."""
+    if id(obj) in targets:
+        return False
+    for child in obj:
+        if not isinstance(child.tag, str) or id(child) in targets:
+            continue
+        if _name(child) == "QualifyingProperties" and all(
+                id(c) in targets or _name(c) == "UnsignedProperties" for c in child if isinstance(c.tag, str)):
+            continue
+        return True
+    return False
 
 
 def _leaf(certs: list[bytes]) -> tuple[bytes, list[bytes]]:
@@ -404,8 +430,8 @@ def _verify_value(cert_der: bytes, family: str, hash_name: str, data: bytes, val
 
 
 def _xades(signature: Any, result: XmlSignatureCheck, hash_name: str) -> None:
-    props = signature.find(f".//{{{XADES}}}SignedProperties")
-    if props is None or "SignedProperties" not in result.covered:
+    props = result.signed_properties  # the one a reference covers, never another found first
+    if props is None:
         return
     when = props.find(f".//{{{XADES}}}SigningTime")
     if when is not None and when.text:

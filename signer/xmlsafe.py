@@ -62,8 +62,11 @@ def parse(data: bytes, limits: Limits = Limits()) -> Any:
     if _DOCTYPE.search(data):
         raise XmlDtdForbidden("the XML document declares a DTD or entities, which are not accepted",
                               "tài liệu XML khai báo DTD hoặc thực thể (entity), không được chấp nhận")
+    # huge_tree lifts libxml2's 10 MB cap on one text node (an edXML attachment is one
+    # base64 text node); depth and element count are checked below, the size above, and
+    # entities cannot occur (no DTD).
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=False, remove_comments=False, collect_ids=False)
+                             huge_tree=True, remove_comments=False, collect_ids=False)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:

@@ -112,3 +112,24 @@ def test_findings_name_what_is_wrong() -> None:
 def test_bad_packages_are_refused_with_their_code(data: bytes, error: type) -> None:
     with pytest.raises(error):
         edxml.parse(data)
+
+
+def test_enveloped_digest_puts_the_signature_back_exactly() -> None:
+    """The enveloped-signature transform takes the signature out for the moment: the tree is
+    the same afterwards, text around the signature included, and the digest is that of the
+    document without it."""
+    import hashlib
+
+    from lxml import etree
+
+    from signer import xmldsig
+
+    for doc in (b'<a xmlns="urn:a"><h>x<s/>tail<i/></h></a>', b'<a xmlns="urn:a"><h>lead<s/>tail</h></a>',
+                b'<a xmlns="urn:a"><h><s/></h><!--c--></a>'):
+        root = etree.fromstring(doc)
+        sig = root.find(".//{urn:a}s")
+        before = etree.tostring(root)
+        digest = xmldsig.enveloped_digest(root, sig, "sha256", exclusive=True)
+        assert etree.tostring(root) == before
+        stripped = etree.fromstring(doc.replace(b"<s/>", b"").replace(b"<!--c-->", b""))
+        assert digest == hashlib.sha256(etree.tostring(stripped, method="c14n", exclusive=True)).digest()

@@ -18,7 +18,8 @@ from tests.signing.documents import letter_pdf
 from tests.verify.test_xml import _credential
 
 
-def signed_package(client: Any, services: Any, signing: dict[str, Any], mutate: Any = None) -> bytes:
+def signed_package(client: Any, services: Any, signing: dict[str, Any], mutate: Any = None,
+                   xades: bool = False) -> bytes:
     key = signing["keys"]["eoffice"]
     pdf = client.post(f"/api/v1/sign/pdf?credential=agency:{AGENCY}&level=B-B", data=letter_pdf(), headers=H(key))
     assert pdf.status_code == 200
@@ -29,7 +30,7 @@ def signed_package(client: Any, services: Any, signing: dict[str, Any], mutate: 
         mutate(root)
     label, cert, chain = _credential(services, signing["seal"])
     req = xmldsig.SigningRequest(scheme="rsa-pkcs1-sha256", certificate_der=cert, chain_der=chain,
-                                 sign=lambda b: services.keystore.sign(label, b, "rsa-pkcs1-sha256"))
+                                 sign=lambda b: services.keystore.sign(label, b, "rsa-pkcs1-sha256"), xades=xades)
     xmldsig.sign_enveloped(root, edxml.header_element(root), req)
     return edxml.to_bytes(root)
 

@@ -130,7 +130,6 @@ def _software_seal(client: Any, signing: dict[str, Any]) -> tuple[Any, bytes, tu
 def _legacy(key: Any, cert: bytes, chain: tuple[bytes, ...], *, sha1: bool) -> bytes:
     """The published samples' variant: inclusive C14N, <Signature> in the edXML namespace (no
     XML-DSig namespace), RSA-SHA1 when ``sha1``."""
-    import hashlib
 
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
@@ -149,8 +148,8 @@ def _legacy(key: Any, cert: bytes, chain: tuple[bytes, ...], *, sha1: bool) -> b
     sig.extend([si, E.SignatureValue(""),
                 E.KeyInfo(E.X509Data(*[E.X509Certificate(base64.b64encode(c).decode()) for c in (cert, *chain)]))])
     header.append(sig)
-    doc = xmldsig.c14n(xmldsig.enveloped_document(root, sig), exclusive=False)
-    ref.find(f"{{{ED}}}DigestValue").text = base64.b64encode(hashlib.new(hash_name, doc).digest()).decode()
+    digest = xmldsig.enveloped_digest(root, sig, hash_name, exclusive=False)
+    ref.find(f"{{{ED}}}DigestValue").text = base64.b64encode(digest).decode()
     algo = hashes.SHA1() if sha1 else hashes.SHA256()  # noqa: S303 - the legacy variant under test
     value = key.sign(xmldsig.c14n(si, exclusive=False), padding.PKCS1v15(), algo)
     sig.find(f"{{{ED}}}SignatureValue").text = base64.b64encode(value).decode()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import re
 import unicodedata
@@ -399,6 +400,37 @@ def body_element(root: Any) -> Any:
 
 # Helpers shared with the status messages (signer/edxml_status.py).
 kid, kids, text, sub, organization, parse_organization = _kid, _kids, _text, _el, _org, _organization
+
+
+# -- attachment digests, signed with the package -----------------------------------------------------
+# Kyso's signature carries, in a ds:Object its SignedInfo references, the SHA-256 of each
+# attachment's file. When the package no longer verifies, these (still covered by a valid
+# reference) tell which attachment changed, or that none did and the header or body did.
+
+DIGESTS_NS = "https://kyso.invalid/ns/edxml-attachment-digests"
+
+
+def attachment_digests(attachments: list[Attachment]) -> Any:
+    el = etree.Element(f"{{{DIGESTS_NS}}}AttachmentDigests", nsmap={"kd": DIGESTS_NS},
+                       Algorithm="http://www.w3.org/2001/04/xmlenc#sha256")
+    for att in attachments:
+        etree.SubElement(el, f"{{{DIGESTS_NS}}}Attachment", ContentId=att.content_id).text = \
+            base64.b64encode(hashlib.sha256(att.data).digest()).decode()
+    return el
+
+
+def signed_digests(signature: Any) -> tuple[str, dict[str, bytes]] | None:
+    """The Id of the ds:Object holding attachment digests, and the digests by ContentId."""
+    for obj in signature:
+        if isinstance(obj.tag, str) and etree.QName(obj).localname == "Object" and obj.get("Id"):
+            found = obj.find(f"{{{DIGESTS_NS}}}AttachmentDigests")
+            if found is not None:
+                try:
+                    return obj.get("Id"), {a.get("ContentId", ""): base64.b64decode(a.text or "", validate=True)
+                                           for a in found.findall(f"{{{DIGESTS_NS}}}Attachment")}
+                except (binascii.Error, ValueError):
+                    return None
+    return None
 
 
 def to_bytes(root: Any) -> bytes:

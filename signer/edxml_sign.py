@@ -90,15 +90,17 @@ def seal_credential(factory: sessionmaker[Session], caller: Caller, organ_id: st
 
 
 def seal_tree(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
-              credential: credentials.Credential, scheme: Any, root: Any, opts: SignOptions) -> tuple[bytes, str]:
-    """Sign the edXML tree (enveloped, last child of edXMLHeader); the bytes and the level."""
+              credential: credentials.Credential, scheme: Any, root: Any, opts: SignOptions,
+              digests: Any = None) -> tuple[bytes, str]:
+    """Sign the edXML tree (enveloped, last child of edXMLHeader); the bytes and the level.
+    ``digests``: the attachments' digest element, signed along (edxml.attachment_digests)."""
     def stamp(data: bytes) -> bytes:
         return bytes(cades.timestamp_token(factory, keystore, settings, data))
 
     req = xmldsig.SigningRequest(
         scheme=scheme.value, certificate_der=credential.certificate_der, chain_der=credential.chain_der,
         sign=lambda b: keystore.sign(credential.key_label, b, scheme), xades=opts.xades or opts.level == "B-T",
-        timestamp=stamp if opts.level == "B-T" else None)
+        timestamp=stamp if opts.level == "B-T" else None, extra_object=digests)
     xmldsig.sign_enveloped(root, edxml.header_element(root), req)
     return edxml.to_bytes(root), ("XAdES-" + opts.level) if req.xades else "XML-DSig"
 
@@ -132,9 +134,10 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
                     att.replace_data(signed.read())
     pkg.traces.append(edxml.TraceHeader(credential.agency_code, _timestamp_now()))
     root = edxml.build(pkg)
+    digests = edxml.attachment_digests(pkg.attachments)
     for att in pkg.attachments:  # the tree holds them now; a 10 MB attachment is not kept three times
         att.data, att.encoded = b"", ""
-    out, level = seal_tree(factory, keystore, settings, credential, scheme, root, opts)
+    out, level = seal_tree(factory, keystore, settings, credential, scheme, root, opts, digests)
     del root
     digest = hashlib.new(scheme.hash_name, out).digest()
     h = pkg.header

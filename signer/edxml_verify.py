@@ -34,6 +34,30 @@ def position_problems(root: Any) -> list[str]:
     return []
 
 
+def _what_changed(pkg: edxml.Package) -> list[str]:
+    """When the package no longer verifies: which attachments changed, by the digests Kyso
+    signed along with it (used only if their own reference and the signature value hold)."""
+    sigs = xmldsig.find_signatures(pkg.root)
+    if len(sigs) != 1:
+        return []
+    element, namespaced = sigs[0]
+    found = edxml.signed_digests(element)
+    if found is None:
+        return []
+    object_id, digests = found
+    check = xmldsig.check(pkg.root, element, namespaced)
+    refs = [r.get("URI") for r in element.iter(f"{{{xmldsig.DS}}}Reference")]
+    if not check.signature_valid or f"#{object_id}" not in refs or f"#{object_id}" in check.changed:
+        return []
+    have = {a.content_id: a for a in pkg.attachments}
+    out = [f"attachment {cid} ({a.name}) changed after signing" for cid, a in have.items()
+           if cid in digests and not a.error and hashlib.sha256(a.data).digest() != digests[cid]]
+    out.extend(f"attachment {cid}, signed, is missing" for cid in digests if cid not in have)
+    if not out and all(cid in digests or a.error for cid, a in have.items()):
+        out.append("every attachment matches its signed digest: the header or body changed after signing")
+    return out
+
+
 def check_package(data: bytes, ders: tuple[tuple[bytes, ...], ...], fetch: bool) -> tuple[Any, ...]:
     """The whole check, in one bounded helper (signer.verify.call_bounded): the package parsed
     with limits, its signature verified, each attached PDF verified. Returns the header, the
@@ -44,6 +68,8 @@ def check_package(data: bytes, ders: tuple[tuple[bytes, ...], ...], fetch: bool)
     if report.signatures and not any(s.kind == "xml" and s.coverage.get("covers_whole_document")
                                      for s in report.signatures):
         problems.append('the signature does not cover the whole package (Reference URI="" required)')
+    if report.sub_indication == "HASH_FAILURE":
+        problems.extend(_what_changed(pkg))
     attachments = []
     for att in pkg.attachments:
         entry: dict[str, Any] = {"content_id": att.content_id, "name": att.name, "content_type": att.content_type,

@@ -70,6 +70,10 @@ def c14n(el: Any, exclusive: bool = True, with_comments: bool = False) -> bytes:
     return bytes(etree.tostring(el, method="c14n", exclusive=exclusive, with_comments=with_comments))
 
 
+def extra_ref_target(signature: Any, ref: Any) -> Any:
+    return next(o for o in _children(signature, "Object") if o.get("Id") == ref.get("URI")[1:])
+
+
 class _HashWriter:
     def __init__(self, name: str) -> None:
         self.hash = hashlib.new(name)
@@ -125,6 +129,9 @@ class SigningRequest:
     xades: bool = False
     timestamp: Callable[[bytes], bytes] | None = None  # data -> RFC 3161 token (XAdES B-T)
     signing_time: dt.datetime | None = None
+    # Content signed alongside the document, in a ds:Object referenced by Id (for edXML, the
+    # digest of each attachment, so that a verifier can name the one that changed).
+    extra_object: Any = None
 
 
 def _raw_ecdsa(der: bytes, certificate_der: bytes) -> bytes:
@@ -160,8 +167,18 @@ def sign_enveloped(root: Any, parent: Any, req: SigningRequest) -> Any:
                                 E.DigestMethod(Algorithm=DIGEST_URI[hash_name]), E.DigestValue(""),
                                 URI="#" + props_id, Type=SIGNED_PROPS_TYPE)
         signed_info.append(props_ref)
+    extra_ref = None
+    if req.extra_object is not None:
+        extra_id = "obj-" + uuid.uuid4().hex
+        signature.append(E.Object(req.extra_object, Id=extra_id))
+        extra_ref = E.Reference(E.Transforms(E.Transform(Algorithm=EXC_C14N)),
+                                E.DigestMethod(Algorithm=DIGEST_URI[hash_name]), E.DigestValue(""), URI="#" + extra_id)
+        signed_info.append(extra_ref)
     parent.append(signature)
     reference.find(_q(DS, "DigestValue")).text = _b64(enveloped_digest(root, signature, hash_name, True))
+    if extra_ref is not None:
+        extra_ref.find(_q(DS, "DigestValue")).text = _b64(_digest(hash_name, c14n(extra_ref_target(signature,
+                                                                                                  extra_ref))))
     if props_ref is not None:
         props = signature.find(f".//{{{XADES}}}SignedProperties")
         props_ref.find(_q(DS, "DigestValue")).text = _b64(_digest(hash_name, c14n(props)))

@@ -3,10 +3,15 @@ accepted by Kyso's verifier, xmlsec1 and signxml; the bad inputs of the issue re
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
+
+from lxml import etree
 
 from signer import edxml
 from tests.edxml.test_model import package
@@ -52,7 +57,8 @@ def test_metadata_and_files_signed_with_the_pdf_sealed_first(client: Any, signin
     (att,) = ed["attachments"]
     assert att["pdf_report"]["indication"] == "TOTAL-PASSED" and len(att["pdf_report"]["signatures"]) == 1
     assert _xmlsec(signed, signing["dir"]) == 0
-    XMLVerifier().verify(signed, ca_pem_file=str(signing["dir"] / "chain.pem"), expect_references=1)
+    # Two references: the whole document, and the attachments' digests in a ds:Object.
+    XMLVerifier().verify(signed, ca_pem_file=str(signing["dir"] / "chain.pem"), expect_references=2)
     assert "V/v triển khai chữ ký số".encode() in signed
 
 
@@ -67,6 +73,28 @@ def test_complete_package_with_xades_b_t(client: Any, signing: dict[str, Any]) -
     assert _xmlsec(bytes(r.data), signing["dir"], "--id-attr:Id", "SignedProperties") == 0
     again = client.post("/api/v1/edxml/sign", data=r.data, headers=H(key), content_type="application/xml")
     assert again.status_code == 409 and again.get_json()["code"] == "edxml-already-signed"
+    # One byte of an attachment's file changed and the zip rebuilt cleanly (so no CRC gives it
+    # away): the report names the attachment, from the digests signed with the package.
+    root = etree.fromstring(bytes(r.data))
+    enc = root.find(f".//{{{edxml.NS}}}ContentTransferEncoded")
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(enc.text))) as zf:
+        (info,) = zf.infolist()
+        content = bytearray(zf.read(info))
+    content[len(content) // 2] ^= 1
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(info.filename, bytes(content))
+    enc.text = base64.b64encode(out.getvalue()).decode()
+    changed = etree.tostring(root)
+    body = _verify(client, key, changed)
+    assert (body["indication"], body["sub_indication"]) == ("TOTAL-FAILED", "HASH_FAILURE")
+    assert body["edxml"]["findings"] == ["attachment att-0 (cong-van-0.pdf) changed after signing"]
+    assert _xmlsec(changed, signing["dir"], "--id-attr:Id", "SignedProperties") != 0
+    # The header changed instead: every attachment still matches.
+    body = _verify(client, key, bytes(r.data).replace(b"SNV-VP</", b"SNV-VX</", 1))
+    assert body["sub_indication"] == "HASH_FAILURE"
+    assert body["edxml"]["findings"] == ["every attachment matches its signed digest: the header or body changed "
+                                         "after signing"]
 
 
 def test_bad_inputs(client: Any, services: Any, signing: dict[str, Any]) -> None:

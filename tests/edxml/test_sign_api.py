@@ -125,6 +125,23 @@ def test_bad_inputs(client: Any, services: Any, signing: dict[str, Any]) -> None
     assert r.status_code == 422 and "DocumentId" in r.get_json()["detail"]
     r = client.post("/api/v1/edxml/sign", headers=H(key), data={"metadata": "[1]"}, content_type="multipart/form-data")
     assert r.status_code == 400
+    # Malformed XML, and a package without its MessageHeader.
+    r = client.post("/api/v1/edxml/sign", data=b"<edXML><a></edXML>", headers=H(key), content_type="application/xml")
+    assert r.status_code == 422 and r.get_json()["code"] == "xml-malformed"
+    no_header = etree.fromstring(edxml.to_bytes(edxml.build(package(1))))
+    message = no_header.find(f".//{{{edxml.NS}}}MessageHeader")
+    message.getparent().remove(message)
+    r = client.post("/api/v1/edxml/sign", data=etree.tostring(no_header), headers=H(key),
+                    content_type="application/xml")
+    assert r.status_code == 422 and "MessageHeader" in r.get_json()["detail"] and r.get_json()["detail_vi"]
+    # An attachment that unpacks beyond the limit (a zip bomb: 60 MB of zeros in 60 KB).
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bom.pdf", bytes(edxml.MAX_ATTACHMENT + 10 * 1024 * 1024))
+    big = etree.fromstring(edxml.to_bytes(edxml.build(package(1))))
+    big.find(f".//{{{edxml.NS}}}ContentTransferEncoded").text = base64.b64encode(bomb.getvalue()).decode()
+    r = client.post("/api/v1/edxml/sign", data=etree.tostring(big), headers=H(key), content_type="application/xml")
+    assert r.status_code == 413 and r.get_json()["code"] == "attachment-too-large", r.get_json()
     ra = H(signing["keys"]["ra"])
     assert client.post(f"/api/v1/admin/certificates/{signing['seal']}/revoke", headers=ra,
                        json={"reason": "key_compromise"}).status_code == 200

@@ -308,7 +308,9 @@ def verify_edxml() -> Response:
 def sign_edxml() -> Response:
     """A complete edXML package (raw XML body), or multipart with a JSON ``metadata`` part and
     ``file`` parts. Options (query or form): ``xades``, ``level`` (B-B, B-T), ``sign_pdfs``,
-    ``pdf_appearance``, ``scheme``. The From agency's seal signs."""
+    ``pdf_appearance``, ``pdf_credential`` (e.g. ``official:<id>`` for the leader's appearance,
+    with the official's consent in the consent header), ``scheme``. The From agency's seal
+    signs the package."""
     from signer import edxml
     from signer.edxml_sign import SignOptions, metadata_package, sign_package
 
@@ -333,8 +335,12 @@ def sign_edxml() -> Response:
     level = str(options.get("level") or "B-B").upper()
     if level not in ("B-B", "B-T"):
         raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")
-    opts = SignOptions(xades=_flag(options, "xades"), level=level, sign_pdfs=_flag(options, "sign_pdfs"),
-                       pdf_appearance=str(options.get("pdf_appearance") or "seal"), scheme=options.get("scheme"))
+    pdf_ref = options.get("pdf_credential")
+    pdf_credential = authorised_credential({"credential": pdf_ref}, "sign.pdf") if pdf_ref else None
+    opts = SignOptions(xades=_flag(options, "xades"), level=level,
+                       sign_pdfs=_flag(options, "sign_pdfs") or bool(pdf_ref),
+                       pdf_appearance=str(options.get("pdf_appearance") or ("leader" if pdf_ref else "seal")),
+                       scheme=options.get("scheme"), pdf_credential=pdf_credential)
     out, sig_id = sign_package(svc.sessions, svc.keystore, svc.settings, current_caller(), pkg, opts,
                                request_id=request_id())
     return Response(out, mimetype="application/xml", headers={

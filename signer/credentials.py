@@ -326,17 +326,25 @@ def record(factory: sessionmaker[Session], caller: Caller, credential: Credentia
     with transaction(factory) as session:
         if also is not None:
             also(session, sig_id)
-        session.add(SignatureRecord(
-            id=sig_id, created_at=utcnow(), client=caller.name, agency_id=credential.agency_id,
-            official_id=credential.official_id, certificate_id=credential.certificate_id, format=fmt,
-            level=level, scheme=scheme.value, document_digest=f"{digest_alg}:{digest.hex()}", count=count))
-        audit.record(session, actor=caller.actor, action=f"sign.{fmt}", target=f"signature:{sig_id}",
-                     details={"agency": credential.agency_code, "official_id": credential.official_id,
-                              "credential": credential.serial_hex, "format": fmt, "level": level,
-                              "scheme": scheme.value, "document_digest": f"{digest_alg}:{digest.hex()}",
-                              "count": count, **(details or {})},
-                     request_id=request_id)
+        add_record(session, caller, credential, sig_id, fmt=fmt, level=level, scheme=scheme, digest_alg=digest_alg,
+                   digest=digest, count=count, request_id=request_id, details=details)
     return sig_id
+
+
+def add_record(session: Session, caller: Caller, credential: Credential, sig_id: str, *, fmt: str, level: str,
+               scheme: SignatureScheme, digest_alg: str, digest: bytes, count: int = 1, request_id: str = "",
+               details: dict[str, Any] | None = None) -> None:
+    """A signature's record and audit entry, in the caller's transaction."""
+    session.add(SignatureRecord(
+        id=sig_id, created_at=utcnow(), client=caller.name, agency_id=credential.agency_id,
+        official_id=credential.official_id, certificate_id=credential.certificate_id, format=fmt,
+        level=level, scheme=scheme.value, document_digest=f"{digest_alg}:{digest.hex()}", count=count))
+    audit.record(session, actor=caller.actor, action=f"sign.{fmt}", target=f"signature:{sig_id}",
+                 details={"agency": credential.agency_code, "official_id": credential.official_id,
+                          "credential": credential.serial_hex, "format": fmt, "level": level,
+                          "scheme": scheme.value, "document_digest": f"{digest_alg}:{digest.hex()}",
+                          "count": count, **(details or {})},
+                 request_id=request_id)
 
 
 # -- consent -----------------------------------------------------------------------------------------

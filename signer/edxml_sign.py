@@ -23,6 +23,16 @@ from signer import cades, credentials, edxml, xmldsig
 VN = dt.timezone(dt.timedelta(hours=7))
 
 
+class PdfSignerMismatch(KysoError):
+    code = "pdf-signer-not-of-sender"
+    status = 422
+    title_en = "The PDF signer is not of the sending agency"
+
+    def __init__(self, signer: str, sender: str) -> None:
+        super().__init__(f"the PDF credential belongs to {signer}, not to the sending agency {sender}",
+                         f"chứng thư ký PDF thuộc {signer}, không thuộc cơ quan gửi {sender}")
+
+
 class AlreadySigned(KysoError):
     code = "edxml-already-signed"
     status = 409
@@ -36,6 +46,9 @@ class SignOptions:
     sign_pdfs: bool = False
     pdf_appearance: str = "seal"
     scheme: str | None = None
+    # The credential that signs the PDF attachments (an official's, with consent already
+    # given, for the leader's appearance); the From agency's seal when None.
+    pdf_credential: credentials.Credential | None = None
 
 
 def metadata_package(meta: dict[str, Any], files: list[tuple[str, str, bytes]]) -> edxml.Package:
@@ -110,7 +123,7 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
     """The signed package and the signature id. Nothing is recorded unless all of it worked;
     the result is returned only after its record, its audit entry and the document's row
     (for its status history) committed together."""
-    from signer import edxml_status, pades
+    from signer import pades
 
     if pkg.root is not None and xmldsig.find_signatures(pkg.root):
         raise AlreadySigned("the package is already signed", "gói tin đã được ký")
@@ -124,14 +137,24 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
                                  "DocumentId phải bắt đầu bằng OrganId của From")
     credential = seal_credential(factory, caller, pkg.header.sender.organ_id, "sign.edxml", request_id)
     scheme = credentials.choose_scheme(settings, credential, opts.scheme)
+    pdf_records: list[dict[str, Any]] = []
     if opts.sign_pdfs:
+        pdf_credential = opts.pdf_credential or credential
+        if pdf_credential.agency_code != credential.agency_code:
+            raise PdfSignerMismatch(pdf_credential.agency_code, credential.agency_code)
+        pdf_scheme = credentials.choose_scheme(settings, pdf_credential, None)
         pdf_opts = pades.parse_options({"appearance": opts.pdf_appearance, "level": "B-T"}, settings)
         for att in pkg.attachments:
             if att.data[:1024].find(b"%PDF-") >= 0:
-                signed, _field = pades.sign(factory, keystore, settings, credential, scheme, att.data, pdf_opts,
-                                            dt.datetime.now(dt.UTC))
+                digest_in = hashlib.sha256(att.data).digest()
+                signed, field = pades.sign(factory, keystore, settings, pdf_credential, pdf_scheme, att.data,
+                                           pdf_opts, dt.datetime.now(dt.UTC))
                 with signed:
                     att.replace_data(signed.read())
+                pdf_records.append({"credential": pdf_credential, "scheme": pdf_scheme, "digest": digest_in,
+                                    "details": {"appearance": pdf_opts.profile, "field": field,
+                                                "attachment": att.content_id,
+                                                "document_id": pkg.header.document_id}})
     pkg.traces.append(edxml.TraceHeader(credential.agency_code, _timestamp_now()))
     root = edxml.build(pkg)
     digests = edxml.attachment_digests(pkg.attachments)
@@ -146,6 +169,21 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
         digest=digest, request_id=request_id,
         details={"document_id": h.document_id, "to": [r.organ_id for r in h.recipients],
                  "attachments": len(pkg.attachments), "pdfs_signed": opts.sign_pdfs},
-        also=lambda session, _id: edxml_status.register_document(
-            session, h.document_id, h.sender.organ_id, [r.organ_id for r in h.recipients], h.subject))
+        also=lambda session, _id: _also(session, caller, pdf_records, h, request_id))
     return out, sig_id
+
+
+def _also(session: Session, caller: Caller, pdf_records: list[dict[str, Any]], h: edxml.MessageHeader,
+          request_id: str) -> None:
+    """With the package's record: each attached PDF's signature record and audit entry, and
+    the document's row for its status history."""
+    import uuid
+
+    from signer import edxml_status
+
+    for rec in pdf_records:
+        credentials.add_record(session, caller, rec["credential"], uuid.uuid4().hex, fmt="pdf", level="B-T",
+                               scheme=rec["scheme"], digest_alg="sha256", digest=rec["digest"],
+                               request_id=request_id, details=rec["details"])
+    edxml_status.register_document(session, h.document_id, h.sender.organ_id, [r.organ_id for r in h.recipients],
+                                   h.subject)

@@ -14,9 +14,8 @@ from sqlalchemy import func, select
 
 from signer import edxml, edxml_status
 from tests.edxml.test_sign_api import META, _xmlsec
-from tests.signing.conftest import AGENCY, OTHER_AGENCY, H, issue_in_hsm
+from tests.signing.conftest import AGENCY, OTHER_AGENCY, PIN, H, issue_in_hsm
 from tests.signing.documents import letter_pdf
-from tests.signing.test_pdf import seal_png
 
 DOC = META["document_id"]
 
@@ -36,23 +35,30 @@ def _history(client: Any, key: str) -> Any:
     return client.get(f"/api/v1/edxml/documents/{quote(DOC, safe='')}/status", headers=H(key))
 
 
-def test_package_then_statuses_then_history(client: Any, services: Any, signing: dict[str, Any]) -> None:
+def test_package_then_statuses_then_history(client: Any, services: Any, signing: dict[str, Any],
+                                            images_uploaded: None) -> None:
+    from signer.credentials import SignatureRecord
+
     sender, recipient = signing["keys"]["eoffice"], signing["keys"]["other"]
     issue_in_hsm(client, signing["keys"], "agency-seal", OTHER_AGENCY, "ec-p256")
-    assert client.put(f"/api/v1/admin/agencies/{AGENCY}/seal-image", headers=H(signing["keys"]["ra"]),
-                      data=seal_png()).status_code == 200
-    # The sender's connector: metadata and a PDF, the PDF sealed first, for two recipients.
-    r = client.post("/api/v1/edxml/sign", headers=H(sender), content_type="multipart/form-data",
-                    data={"metadata": json.dumps(META), "sign_pdfs": "true",
+    # The sender's connector: metadata and a PDF, the PDF signed first by the director with
+    # the leader's appearance (his consent given), the package sealed, for two recipients.
+    r = client.post("/api/v1/edxml/sign", headers=H(sender, **{"X-Kyso-Consent": PIN}),
+                    content_type="multipart/form-data",
+                    data={"metadata": json.dumps(META), "pdf_credential": f"official:{signing['official_id']}",
                           "file": [(__import__("io").BytesIO(letter_pdf()), "cong-van.pdf", "application/pdf")]})
     assert r.status_code == 200, r.get_json()
     package = bytes(r.data)
     assert _xmlsec(package, signing["dir"]) == 0
+    with services.sessions() as s:
+        formats = sorted(s.execute(select(SignatureRecord.format)).scalars())
+    assert formats == ["edxml", "pdf"]  # the director's PDF signature is recorded and audited too
     # The recipient verifies it.
     v = client.post("/api/v1/edxml/verify?offline=true", data=package, headers=H(recipient),
                     content_type="application/xml").get_json()
-    assert v["indication"] == "TOTAL-PASSED" and v["edxml"]["attachments"][0]["pdf_report"]["indication"] == \
-        "TOTAL-PASSED"
+    pdf_report = v["edxml"]["attachments"][0]["pdf_report"]
+    assert v["indication"] == "TOTAL-PASSED" and pdf_report["indication"] == "TOTAL-PASSED"
+    assert "Nguyễn Văn An" in pdf_report["signatures"][0]["signer"]
     # The history exists from the signing on: both recipients known, nothing reported yet.
     h = _history(client, sender).get_json()
     assert h["recipients"] == {"000.00.13.H31": {"current": None, "next_allowed": ["01", "13"]},

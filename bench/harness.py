@@ -124,3 +124,21 @@ def time_openssl(d: Path, inputs: list[bytes], suffix: str, command: list[str]) 
         args = [a.replace("{in}", str(p)).replace("{out}", str(d / f"out{i}")) for a in command]
         subprocess.run(args, check=True, capture_output=True)
     return len(paths) / (time.perf_counter() - start)
+
+
+def agency_with_seal(env: dict[str, str], agency: str, key_type: str) -> str:
+    """Schema, CA, an admin, an RA officer and a client 'eoffice' bound to ``agency``, whose
+    seal key (``key_type``) is made in the token; the client's API key."""
+    import json
+
+    kyso(["db", "upgrade"], env)
+    kyso(["ca", "init"], env)
+    kyso(["users", "create", "admin", "--role", "ca-admin"], env)
+    kyso(["users", "create", "ra", "--role", "ra-officer"], env)
+    key = kyso(["users", "create", "eoffice", "--role", "client"], env).strip()
+    kyso(["agencies", "add", agency, "SỞ NỘI VỤ", "--as", "admin"], env)
+    kyso(["clients", "bind", "eoffice", agency, "--as", "admin"], env)
+    filed = json.loads(kyso(["certs", "request", "--profile", "agency-seal", "--agency", agency,
+                             "--generate-key", "--key-type", key_type, "--as", "ra"], env))
+    kyso(["certs", "approve", str(filed["request"]["id"]), "--as", "admin"], env)
+    return key

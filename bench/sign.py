@@ -36,7 +36,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import free_port, kyso, pg_schema, service_env, start_gunicorn, stop, throwaway_token  # noqa: E402
+from bench.harness import (  # noqa: E402
+    agency_with_seal,
+    free_port,
+    kyso,
+    pg_schema,
+    service_env,
+    start_gunicorn,
+    stop,
+    throwaway_token,
+)
 from bench.issuance import measure_keystore  # noqa: E402
 
 AGENCY = "000.00.12.H31"
@@ -187,16 +196,7 @@ def main() -> None:
     pdfs = _pdfs(args.big_mb)
     with pg_schema(args.database) as db_url:
         env = service_env(conf, token, pin, db_url, port, KYSO_CA__ROOT_KEY__KEY_TYPE="rsa-3072")
-        kyso(["db", "upgrade"], env)
-        kyso(["ca", "init"], env)
-        kyso(["users", "create", "admin", "--role", "ca-admin"], env)
-        kyso(["users", "create", "ra", "--role", "ra-officer"], env)
-        key = kyso(["users", "create", "eoffice", "--role", "client"], env).strip()
-        kyso(["agencies", "add", AGENCY, "SỞ NỘI VỤ", "--as", "admin"], env)
-        kyso(["clients", "bind", "eoffice", AGENCY, "--as", "admin"], env)
-        filed = json.loads(kyso(["certs", "request", "--profile", "agency-seal", "--agency", AGENCY,
-                                 "--generate-key", "--key-type", "rsa-3072", "--as", "ra"], env))
-        kyso(["certs", "approve", str(filed["request"]["id"]), "--as", "admin"], env)
+        key = agency_with_seal(env, AGENCY, "rsa-3072")
         label = next(line.split("\t")[0] for line in kyso(["hsm", "list"], env).splitlines()
                      if line.startswith("ee-"))
         print(f"agency seal key rsa-3072 in SoftHSM2 ({label}); PostgreSQL; 2 workers; {os.cpu_count()} CPUs")

@@ -49,6 +49,18 @@ class AttachmentTooLarge(KysoError):
     title_en = "Attachment too large"
 
 
+def organization_from_json(value: Any) -> Organization:
+    """An Organization from API JSON: an OrganId string, or an object with ``organ_id``."""
+    from kyso.errors import BadRequest
+
+    if isinstance(value, str):
+        value = {"organ_id": value}
+    if not isinstance(value, dict) or not isinstance(value.get("organ_id"), str):
+        raise BadRequest("'from' and each of 'to' need an 'organ_id'", "'from' và mỗi 'to' cần 'organ_id'")
+    known = {attr for _tag, attr in Organization.FIELDS}
+    return Organization(**{k: str(v) for k, v in value.items() if k in known})
+
+
 def _invalid(en: str, vi: str) -> EdxmlInvalid:
     return EdxmlInvalid(en, vi)
 

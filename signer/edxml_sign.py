@@ -53,12 +53,7 @@ class SignOptions:
 
 def metadata_package(meta: dict[str, Any], files: list[tuple[str, str, bytes]]) -> edxml.Package:
     """A package from JSON metadata (header fields) and uploaded files."""
-    def org(value: Any) -> edxml.Organization:
-        if not isinstance(value, dict) or not isinstance(value.get("organ_id"), str):
-            raise BadRequest("'from' and each of 'to' need an 'organ_id'", "'from' và mỗi 'to' cần 'organ_id'")
-        known = {attr for _tag, attr in edxml.Organization.FIELDS}
-        return edxml.Organization(**{k: str(v) for k, v in value.items() if k in known})
-
+    org = edxml.organization_from_json
     to = meta.get("to")
     if not isinstance(to, list) or not to:
         raise BadRequest("'to' must list at least one recipient", "'to' phải có ít nhất một nơi nhận")

@@ -377,14 +377,7 @@ def message_from_json(body: dict[str, Any]) -> StatusMessage:
     """A status message from POST /api/v1/edxml/status's JSON."""
     from kyso.errors import BadRequest
 
-    def org(value: Any) -> edxml.Organization:
-        if isinstance(value, str):
-            value = {"organ_id": value}
-        if not isinstance(value, dict) or not isinstance(value.get("organ_id"), str):
-            raise BadRequest("'from' and each of 'to' need an 'organ_id'", "'from' và mỗi 'to' cần 'organ_id'")
-        known = {attr for _tag, attr in edxml.Organization.FIELDS}
-        return edxml.Organization(**{k: str(v) for k, v in value.items() if k in known})
-
+    org = edxml.organization_from_json
     to = body.get("to") or []
     staff = body.get("staff") or {}
     if not isinstance(to, list) or not isinstance(staff, dict):

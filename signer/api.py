@@ -327,11 +327,11 @@ def sign_edxml() -> Response:
         files = [(f.filename or "tep-dinh-kem", f.mimetype or "", f.read()) for f in request.files.getlist("file")]
         pkg = metadata_package(meta, files)
     else:
-        data = request.get_data(cache=False)
-        if not data:
+        if not request.content_length:
             raise BadRequest("the package is empty", "gói tin trống")
-        pkg = edxml.parse(data)
-        del data  # parsed: a 10 MB package need not stay in memory twice
+        # Read in chunks into the parser, the tree let go once read: a 10 MB package is
+        # not held as bytes, tree and model at once.
+        pkg = edxml.parse(request.stream, keep_tree=False)
     level = str(options.get("level") or "B-B").upper()
     if level not in ("B-B", "B-T"):
         raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")
@@ -343,8 +343,13 @@ def sign_edxml() -> Response:
                        scheme=options.get("scheme"), pdf_credential=pdf_credential)
     out, sig_id = sign_package(svc.sessions, svc.keystore, svc.settings, current_caller(), pkg, opts,
                                request_id=request_id())
-    return Response(out, mimetype="application/xml", headers={
-        "X-Kyso-Signature-Id": sig_id, "Content-Disposition": 'attachment; filename="goi-tin.edxml"'})
+    length = out.seek(0, 2)
+    out.seek(0)
+    resp = Response(wrap_file(request.environ, out), mimetype="application/xml", direct_passthrough=True,
+                    headers={"X-Kyso-Signature-Id": sig_id,
+                             "Content-Disposition": 'attachment; filename="goi-tin.edxml"'})
+    resp.content_length = length
+    return resp
 
 
 @edxml_bp.post("/status")

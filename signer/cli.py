@@ -108,8 +108,11 @@ def edxml_sign(ctx: Context, file: Path, output: Path, level: str, xades: bool, 
     caller = _caller(ctx, operator)
     svc = ctx.services
     opts = SignOptions(xades=xades, level=level, sign_pdfs=sign_pdfs, pdf_appearance=pdf_appearance, scheme=scheme)
-    out, sig_id = sign_package(svc.sessions, svc.keystore, svc.settings, caller, edxml.parse(file.read_bytes()), opts)
-    _write(output, out)
+    with file.open("rb") as f:
+        pkg = edxml.parse(f, keep_tree=False)
+    out, sig_id = sign_package(svc.sessions, svc.keystore, svc.settings, caller, pkg, opts)
+    with out:
+        _write(output, out.read())
     click.echo(f"{output}: signed ({sig_id})")
 
 

@@ -21,7 +21,7 @@ import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from lxml import etree
 
@@ -137,6 +137,7 @@ class Package:
     manifest: list[str] = field(default_factory=list)  # content ids the manifest names
     attachments: list[Attachment] = field(default_factory=list)
     root: Any = None  # the parsed tree, when parsed: signatures are checked on it
+    signed: bool = False  # the parsed package carried a signature
 
     def findings(self) -> list[str]:
         """Header and manifest problems (empty: well formed)."""
@@ -264,9 +265,11 @@ def _attachment(el: Any) -> Attachment:
                       encoded=encoded if keep else "")
 
 
-def parse_root(data: bytes, limits: xmlsafe.Limits | None = None) -> Any:
-    """The hardened parse of an edXML document (messages and status messages alike)."""
-    root = xmlsafe.parse(data, limits or xmlsafe.Limits())
+def parse_root(data: bytes | Any, limits: xmlsafe.Limits | None = None) -> Any:
+    """The hardened parse of an edXML document (messages and status messages alike), from
+    bytes or from a stream read in chunks."""
+    limits = limits or xmlsafe.Limits()
+    root = xmlsafe.parse(data, limits) if isinstance(data, bytes) else xmlsafe.parse_stream(data, limits)
     if _local(root) != "edXML" or etree.QName(root).namespace != NS:
         raise _invalid(f"the root element must be edXML in {NS}", f"phần tử gốc phải là edXML thuộc {NS}")
     return root
@@ -285,7 +288,10 @@ def message_header(root: Any) -> Any:
     return message
 
 
-def parse(data: bytes, limits: xmlsafe.Limits | None = None) -> Package:
+def parse(data: bytes | Any, limits: xmlsafe.Limits | None = None, keep_tree: bool = True) -> Package:
+    """The package in ``data`` (bytes or a stream). Without ``keep_tree`` the parsed tree is
+    let go once read (``signed`` still says whether it carried a signature): for a package
+    that is to be rebuilt and signed, not verified."""
     root = parse_root(data, limits)
     message = message_header(root)
     if _kid(message, "StatusCode") is not None:
@@ -302,13 +308,20 @@ def parse(data: bytes, limits: xmlsafe.Limits | None = None) -> Package:
             _value(ref, "ContentId")
         refs.append(href.removeprefix("cid:"))
     encoded = _kid(root, "AttachmentEncoded")
-    return Package(
+    from signer import xmldsig
+
+    pkg = Package(
         header=_header(message),
         traces=[TraceHeader(_text(t, "OrganId"), _text(t, "Timestamp")) for t in _kids(traces, "TraceHeader")]
         if traces is not None else [],
         business_doc_type=_text(_kid(traces, "Bussiness"), "BussinessDocType") if traces is not None else "0",
-        manifest=refs, attachments=[_attachment(a) for a in _kids(encoded, "Attachment")] if encoded is not None
-        else [], root=root)
+        manifest=refs, attachments=[], root=root if keep_tree else None,
+        signed=bool(xmldsig.find_signatures(root)))
+    for a in _kids(encoded, "Attachment") if encoded is not None else []:
+        pkg.attachments.append(_attachment(a))
+        if not keep_tree:
+            a.getparent().remove(a)  # its text (megabytes of base64) is in the model now
+    return pkg
 
 
 # -- building ------------------------------------------------------------------------------------------
@@ -443,6 +456,20 @@ def signed_digests(signature: Any) -> tuple[str, dict[str, bytes]] | None:
                 except (binascii.Error, ValueError):
                     return None
     return None
+
+
+def to_file(root: Any) -> IO[bytes]:
+    """The document in a temporary file (in memory up to 1 MiB, then on disk), at its start."""
+    import tempfile
+
+    out = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - handed to the caller
+    try:
+        root.getroottree().write(out, xml_declaration=True, encoding="UTF-8")
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
 
 
 def to_bytes(root: Any) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -99,8 +99,8 @@ def seal_credential(factory: sessionmaker[Session], caller: Caller, organ_id: st
 
 def seal_tree(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
               credential: credentials.Credential, scheme: Any, root: Any, opts: SignOptions,
-              digests: Any = None) -> tuple[bytes, str]:
-    """Sign the edXML tree (enveloped, last child of edXMLHeader); the bytes and the level.
+              digests: Any = None) -> str:
+    """Sign the edXML tree in place (enveloped, last child of edXMLHeader); the level.
     ``digests``: the attachments' digest element, signed along (edxml.attachment_digests)."""
     def stamp(data: bytes) -> bytes:
         return bytes(cades.timestamp_token(factory, keystore, settings, data))
@@ -110,17 +110,18 @@ def seal_tree(factory: sessionmaker[Session], keystore: KeyStore, settings: Sett
         sign=lambda b: keystore.sign(credential.key_label, b, scheme), xades=opts.xades or opts.level == "B-T",
         timestamp=stamp if opts.level == "B-T" else None, extra_object=digests)
     xmldsig.sign_enveloped(root, edxml.header_element(root), req)
-    return edxml.to_bytes(root), ("XAdES-" + opts.level) if req.xades else "XML-DSig"
+    return ("XAdES-" + opts.level) if req.xades else "XML-DSig"
 
 
 def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller,
-                 pkg: edxml.Package, opts: SignOptions, request_id: str = "") -> tuple[bytes, str]:
-    """The signed package and the signature id. Nothing is recorded unless all of it worked;
-    the result is returned only after its record, its audit entry and the document's row
-    (for its status history) committed together."""
+                 pkg: edxml.Package, opts: SignOptions, request_id: str = "") -> tuple[IO[bytes], str]:
+    """The signed package (a file at its start, which the caller closes) and the signature
+    id. Nothing is recorded unless all of it worked; the result is returned only after its
+    record, its audit entry and the document's row (for its status history) committed
+    together."""
     from signer import pades
 
-    if pkg.root is not None and xmldsig.find_signatures(pkg.root):
+    if pkg.signed:
         raise AlreadySigned("the package is already signed", "gói tin đã được ký")
     pkg.root = None  # the package is rebuilt from the model: let the parsed tree go
     problems = [p for p in pkg.findings() if "OrganId" in p or "no To" in p or "DocumentId" in p]
@@ -155,17 +156,35 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
     digests = edxml.attachment_digests(pkg.attachments)
     for att in pkg.attachments:  # the tree holds them now; a 10 MB attachment is not kept three times
         att.data, att.encoded = b"", ""
-    out, level = seal_tree(factory, keystore, settings, credential, scheme, root, opts, digests)
+    level = seal_tree(factory, keystore, settings, credential, scheme, root, opts, digests)
+    out = edxml.to_file(root)  # spooled to disk: a large package is not held again as bytes
     del root
-    digest = hashlib.new(scheme.hash_name, out).digest()
+    try:
+        digest = _file_digest(out, scheme.hash_name)
+    except BaseException:
+        out.close()
+        raise
     h = pkg.header
-    sig_id = credentials.record(
-        factory, caller, credential, fmt="edxml", level=level, scheme=scheme, digest_alg=scheme.hash_name,
-        digest=digest, request_id=request_id,
-        details={"document_id": h.document_id, "to": [r.organ_id for r in h.recipients],
-                 "attachments": len(pkg.attachments), "pdfs_signed": opts.sign_pdfs},
-        also=lambda session, _id: _also(session, caller, pdf_records, h, request_id))
+    try:
+        sig_id = credentials.record(
+            factory, caller, credential, fmt="edxml", level=level, scheme=scheme, digest_alg=scheme.hash_name,
+            digest=digest, request_id=request_id,
+            details={"document_id": h.document_id, "to": [r.organ_id for r in h.recipients],
+                     "attachments": len(pkg.attachments), "pdfs_signed": opts.sign_pdfs},
+            also=lambda session, _id: _also(session, caller, pdf_records, h, request_id))
+    except BaseException:
+        out.close()
+        raise
     return out, sig_id
+
+
+def _file_digest(f: IO[bytes], name: str) -> bytes:
+    h = hashlib.new(name)
+    f.seek(0)
+    while chunk := f.read(1 << 20):
+        h.update(chunk)
+    f.seek(0)
+    return h.digest()
 
 
 def _also(session: Session, caller: Caller, pdf_records: list[dict[str, Any]], h: edxml.MessageHeader,

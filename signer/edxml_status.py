@@ -426,8 +426,9 @@ def send(factory: sessionmaker[Session], keystore: Any, settings: Any, caller: C
     _precheck(factory, msg)
     opts = opts or SignOptions()
     scheme = credentials.choose_scheme(settings, credential, opts.scheme)
-    out, level = seal_tree(factory, keystore, settings, credential, scheme,
-                           build(msg, [edxml.TraceHeader(credential.agency_code, now_timestamp())]), opts)
+    root = build(msg, [edxml.TraceHeader(credential.agency_code, now_timestamp())])
+    level = seal_tree(factory, keystore, settings, credential, scheme, root, opts)
+    out = edxml.to_bytes(root)
 
     def also(session: Session, sid: str) -> None:
         record(session, caller, msg, out, direction="sent", signature=f"kyso:{sid}", request_id=request_id)

@@ -80,6 +80,38 @@ def parse(data: bytes, limits: Limits = Limits()) -> Any:
     return root
 
 
+def parse_stream(stream: Any, limits: Limits = Limits(), chunk: int = 1 << 20) -> Any:
+    """As ``parse``, reading ``stream`` in chunks into lxml's incremental parser: a large
+    document is never held whole as bytes beside its tree."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                             huge_tree=True, remove_comments=False, collect_ids=False)
+    size, carry = 0, b""
+    try:
+        while True:
+            block = stream.read(chunk)
+            if not block:
+                break
+            size += len(block)
+            if size > limits.max_bytes:
+                raise XmlTooLarge(f"the XML document is larger than {limits.max_bytes} bytes",
+                                  f"tài liệu XML lớn hơn {limits.max_bytes} byte")
+            if _DOCTYPE.search(carry + block[:16]) or _DOCTYPE.search(block):  # a marker may span two chunks
+                raise XmlDtdForbidden("the XML document declares a DTD or entities, which are not accepted",
+                                      "tài liệu XML khai báo DTD hoặc thực thể (entity), không được chấp nhận")
+            carry = (carry + block[:16])[-16:] if len(block) < 16 else block[-16:]
+            parser.feed(block)
+        root = parser.close()
+    except etree.XMLSyntaxError as exc:
+        raise XmlMalformed("the XML document is malformed", "tài liệu XML sai cú pháp",
+                           log_detail=str(exc)[:200]) from None
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise XmlDtdForbidden("the XML document declares a DTD, which is not accepted",
+                              "tài liệu XML khai báo DTD, không được chấp nhận")
+    _check_shape(root, limits)
+    return root
+
+
 def _check_shape(root: Any, limits: Limits) -> None:
     count = 0
     stack = [(root, 1)]

@@ -296,10 +296,16 @@ def verify_edxml() -> Response:
     from signer.edxml_verify import verify_package
 
     svc = services()
-    data = request.get_data(cache=False)
-    if not data:
-        raise BadRequest("the package is empty", "gói tin trống")
-    return jsonify(verify_package(svc.sessions, svc.settings, data, offline=_flag(dict(request.args), "offline")))
+    # Spooled to a private file that the verification helper reads: the worker never holds
+    # the package (a 10 MB attachment) as bytes, nor copies it into the helper.
+    with tempfile.NamedTemporaryFile(prefix="kyso-edxml-", suffix=".xml") as f:
+        while chunk := request.stream.read(1 << 20):
+            f.write(chunk)
+        if not f.tell():
+            raise BadRequest("the package is empty", "gói tin trống")
+        f.flush()
+        report = verify_package(svc.sessions, svc.settings, f.name, offline=_flag(dict(request.args), "offline"))
+    return jsonify(report)
 
 
 @edxml_bp.post("/sign")
@@ -327,7 +333,7 @@ def sign_edxml() -> Response:
         files = [(f.filename or "tep-dinh-kem", f.mimetype or "", f.read()) for f in request.files.getlist("file")]
         pkg = metadata_package(meta, files)
     else:
-        if not request.content_length:
+        if request.content_length == 0:
             raise BadRequest("the package is empty", "gói tin trống")
         # Read in chunks into the parser, the tree let go once read: a 10 MB package is
         # not held as bytes, tree and model at once.

@@ -70,7 +70,7 @@ def edxml_verify(ctx: Context, file: Path, as_json: bool, offline: bool, lang: s
     logging.getLogger("pyhanko").setLevel(logging.ERROR)
     require_schema(ctx)
     svc = ctx.services
-    report = verify_package(svc.sessions, svc.settings, file.read_bytes(), offline=offline)
+    report = verify_package(svc.sessions, svc.settings, str(file.resolve()), offline=offline)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:

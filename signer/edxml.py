@@ -120,13 +120,13 @@ class Attachment:
     description: str = ""
     zipped: bool = True  # how it travelled (plain base64 is accepted on input)
     error: str = ""  # why it could not be unpacked (a changed byte breaks the zip's CRC)
-    # The base64 text as received, kept only for a zip that unpacked cleanly with exactly one
-    # plainly named file: building re-emits it instead of compressing the data again. Set
-    # ``data`` through ``replace_data`` so that a changed attachment is zipped anew.
-    encoded: str = field(default="", repr=False)
+    # The zip as received, kept only when it unpacked cleanly with exactly one plainly named
+    # file: building re-emits it instead of compressing the data again. Set ``data`` through
+    # ``replace_data`` so that a changed attachment is zipped anew.
+    zip_bytes: bytes | bytearray = field(default=b"", repr=False)
 
     def replace_data(self, data: bytes) -> None:
-        self.data, self.encoded = data, ""
+        self.data, self.zip_bytes = data, b""
 
 
 @dataclass
@@ -212,11 +212,38 @@ def _header(el: Any) -> MessageHeader:
         to_places=[(p.text or "").strip() for p in _kids(places, "Place")] if places is not None else [])
 
 
-def _unzip(raw: bytes, content_id: str) -> tuple[bytes, bool]:
+class _Reader(io.RawIOBase):
+    """A read-only file over a bytes-like object, without copying it (io.BytesIO copies a
+    bytearray)."""
+
+    def __init__(self, buf: bytes | bytearray) -> None:
+        self.view, self.pos = memoryview(buf), 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = max(0, {0: offset, 1: self.pos + offset, 2: len(self.view) + offset}[whence])
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self.view) if size is None or size < 0 else min(self.pos + size, len(self.view))
+        out = bytes(self.view[self.pos:end])
+        self.pos = max(self.pos, end)
+        return out
+
+
+def _unzip(raw: bytes | bytearray, content_id: str) -> tuple[bytes, bool]:
     """The one file in the zip, and whether the zip may be passed on as it is (exactly one
     entry, a plain file name, deflated or stored, nothing before or after the archive)."""
     try:
-        zf = zipfile.ZipFile(io.BytesIO(raw))
+        zf = zipfile.ZipFile(_Reader(raw))
     except zipfile.BadZipFile:
         raise _invalid(f"attachment {content_id} is not a valid zip",
                        f"tệp đính kèm {content_id} không phải zip hợp lệ") from None
@@ -228,10 +255,15 @@ def _unzip(raw: bytes, content_id: str) -> tuple[bytes, bool]:
     if info.file_size > MAX_ATTACHMENT or info.file_size > MAX_RATIO * max(info.compress_size, 1):
         raise AttachmentTooLarge(f"attachment {content_id} unpacks beyond the limits",
                                  f"tệp đính kèm {content_id} giải nén vượt giới hạn")
-    with zf.open(info) as f:
-        data = f.read(MAX_ATTACHMENT + 1)  # BadZipFile (CRC) and zlib.error: see _attachment
-    if len(data) > MAX_ATTACHMENT:
-        raise AttachmentTooLarge(f"attachment {content_id} is too large", f"tệp đính kèm {content_id} quá lớn")
+    out = bytearray()
+    with zf.open(info) as f:  # in pieces: one read() of the whole entry holds three copies at once
+        while chunk := f.read(1 << 20):  # BadZipFile (CRC) and zlib.error: see _attachment
+            out += chunk
+            if len(out) > MAX_ATTACHMENT:
+                raise AttachmentTooLarge(f"attachment {content_id} is too large",
+                                         f"tệp đính kèm {content_id} quá lớn")
+    data = bytes(out)
+    del out
     plain = (len(zf.infolist()) == 1 and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
              and PLAIN_NAME.match(info.filename) is not None and info.filename not in (".", "..")
              and info.header_offset == 0 and not zf.comment
@@ -240,36 +272,135 @@ def _unzip(raw: bytes, content_id: str) -> tuple[bytes, bool]:
     return data, plain
 
 
-def _attachment(el: Any) -> Attachment:
+MAX_ENCODED = MAX_ATTACHMENT * 4 // 3 + 4
+
+
+class _Base64Sink:
+    """Base64 text decoded as it arrives, so that megabytes of it are never one string."""
+
+    def __init__(self) -> None:
+        self.pending, self.out, self.size = "", bytearray(), 0
+        self.bad = self.padded = False
+
+    def add(self, text: str) -> None:
+        self.size += len(text)
+        if self.size > MAX_ENCODED:
+            raise AttachmentTooLarge("an attachment is too large", "một tệp đính kèm quá lớn")
+        if self.bad:
+            return
+        if any(ws in text for ws in (" ", "\n", "\r", "\t")):
+            text = "".join(text.split())
+        self.pending += text
+        self._decode(len(self.pending) - len(self.pending) % 4)
+
+    def _decode(self, cut: int) -> None:
+        if cut <= 0:
+            return
+        if self.padded:  # text after the padding
+            self.bad = True
+            return
+        try:
+            self.out += binascii.a2b_base64(self.pending[:cut], strict_mode=True)
+        except (binascii.Error, ValueError):
+            self.bad = True
+        self.padded = self.pending[cut - 1] == "="
+        self.pending = self.pending[cut:]
+
+    def finish(self) -> bytearray | None:
+        """The decoded bytes (None: not base64)."""
+        if self.pending:
+            self.bad = True
+        return None if self.bad else self.out
+
+
+def _decode(text: str) -> bytearray | None:
+    sink = _Base64Sink()
+    sink.add(text)
+    return sink.finish()
+
+
+def _attachment(el: Any, decoded: dict[Any, bytearray | None] | None = None) -> Attachment:
+    """An Attachment element; ``decoded``: the base64 already decoded while streaming, by
+    the element that carried it (the tree then holds no text for it)."""
     cid = _value(el, "ContentId")
-    encoded = _value(el, "ContentTransferEncoded") if _kid(el, "ContentTransferEncoded") is not None else \
-        "".join((el.text or "").split())
     if not cid:
         raise _invalid("an Attachment has no ContentId", "một Attachment thiếu ContentId")
-    if len(encoded) > MAX_ATTACHMENT * 4 // 3 + 4:
-        raise AttachmentTooLarge(f"attachment {cid} is too large", f"tệp đính kèm {cid} quá lớn")
-    if any(ws in encoded for ws in (" ", "\n", "\r", "\t")):
-        encoded = "".join(encoded.split())
-    try:
-        raw = binascii.a2b_base64(encoded, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise _invalid(f"attachment {cid} is not base64", f"tệp đính kèm {cid} không phải base64") from None
+    carrier = _kid(el, "ContentTransferEncoded")
+    carrier = el if carrier is None else carrier
+    if el.get("ContentTransferEncoded"):
+        carrier, text = None, el.get("ContentTransferEncoded")
+    if decoded is not None and carrier in decoded:
+        raw = decoded[carrier]
+    else:
+        if carrier is not None:
+            text = (carrier.text or "") if carrier is not el else "".join((el.text or "").split())
+        if len(text) > MAX_ENCODED:
+            raise AttachmentTooLarge(f"attachment {cid} is too large", f"tệp đính kèm {cid} quá lớn")
+        raw = _decode(text)
+    if raw is None:
+        raise _invalid(f"attachment {cid} is not base64", f"tệp đính kèm {cid} không phải base64")
     zipped = raw[:4] == b"PK\x03\x04"
     error, keep = "", False
     try:
-        data, keep = _unzip(raw, cid) if zipped else (raw, False)
+        data, keep = _unzip(raw, cid) if zipped else (bytes(raw), False)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         data, error = b"", f"the zip is damaged ({str(exc)[:80]})"
     return Attachment(content_id=cid, name=_value(el, "AttachmentName"), content_type=_value(el, "ContentType"),
                       description=_value(el, "Description"), data=data, zipped=zipped, error=error,
-                      encoded=encoded if keep else "")
+                      zip_bytes=raw if keep else b"")
 
 
-def parse_root(data: bytes | Any, limits: xmlsafe.Limits | None = None) -> Any:
+class _StreamingTarget:
+    """A parser target that builds the tree but decodes attachment text (ContentTransferEncoded,
+    or the text of an Attachment itself) as it arrives instead of keeping it in the tree."""
+
+    def __init__(self) -> None:
+        self.builder = etree.TreeBuilder()
+        self.stack: list[str] = []
+        self.sinks: list[_Base64Sink | None] = []
+        self.decoded: dict[Any, bytearray | None] = {}
+
+    def start(self, tag: str, attrib: Any, nsmap: Any = None) -> Any:
+        name = etree.QName(tag).localname
+        carrier = name == "ContentTransferEncoded" or (name == "Attachment"
+                                                       and self.stack[-1:] == ["AttachmentEncoded"])
+        self.stack.append(name)
+        self.sinks.append(_Base64Sink() if carrier else None)
+        return self.builder.start(tag, attrib, {(k or None): v for k, v in (nsmap or {}).items()})
+
+    def end(self, tag: str) -> Any:
+        el = self.builder.end(tag)
+        self.stack.pop()
+        sink = self.sinks.pop()
+        if sink is not None and (sink.size or etree.QName(tag).localname == "ContentTransferEncoded"):
+            self.decoded[el] = sink.finish()
+        return el
+
+    def data(self, text: str) -> None:
+        sink = self.sinks[-1] if self.sinks else None
+        if sink is not None:
+            sink.add(text)
+        else:
+            self.builder.data(text)
+
+    def comment(self, text: str) -> Any:
+        return self.builder.comment(text)
+
+    def pi(self, target: str, data: str | None = None) -> Any:
+        return self.builder.pi(target, data)
+
+    def close(self) -> Any:
+        return self.builder.close()
+
+
+def parse_root(data: bytes | Any, limits: xmlsafe.Limits | None = None, target: Any = None) -> Any:
     """The hardened parse of an edXML document (messages and status messages alike), from
     bytes or from a stream read in chunks."""
     limits = limits or xmlsafe.Limits()
-    root = xmlsafe.parse(data, limits) if isinstance(data, bytes) else xmlsafe.parse_stream(data, limits)
+    if target is not None:
+        root = xmlsafe.parse_stream(data if not isinstance(data, bytes) else io.BytesIO(data), limits, target=target)
+    else:
+        root = xmlsafe.parse(data, limits) if isinstance(data, bytes) else xmlsafe.parse_stream(data, limits)
     if _local(root) != "edXML" or etree.QName(root).namespace != NS:
         raise _invalid(f"the root element must be edXML in {NS}", f"phần tử gốc phải là edXML thuộc {NS}")
     return root
@@ -292,7 +423,8 @@ def parse(data: bytes | Any, limits: xmlsafe.Limits | None = None, keep_tree: bo
     """The package in ``data`` (bytes or a stream). Without ``keep_tree`` the parsed tree is
     let go once read (``signed`` still says whether it carried a signature): for a package
     that is to be rebuilt and signed, not verified."""
-    root = parse_root(data, limits)
+    target = None if keep_tree else _StreamingTarget()
+    root = parse_root(data, limits, target)
     message = message_header(root)
     if _kid(message, "StatusCode") is not None:
         raise _invalid("this is a status message, not a document package (see /api/v1/edxml/status)",
@@ -317,10 +449,8 @@ def parse(data: bytes | Any, limits: xmlsafe.Limits | None = None, keep_tree: bo
         business_doc_type=_text(_kid(traces, "Bussiness"), "BussinessDocType") if traces is not None else "0",
         manifest=refs, attachments=[], root=root if keep_tree else None,
         signed=bool(xmldsig.find_signatures(root)))
-    for a in _kids(encoded, "Attachment") if encoded is not None else []:
-        pkg.attachments.append(_attachment(a))
-        if not keep_tree:
-            a.getparent().remove(a)  # its text (megabytes of base64) is in the model now
+    decoded = target.decoded if target is not None else None
+    pkg.attachments = [_attachment(a, decoded) for a in _kids(encoded, "Attachment")] if encoded is not None else []
     return pkg
 
 
@@ -355,8 +485,9 @@ def empty_envelope() -> Any:
     return root
 
 
-def build(pkg: Package) -> Any:
-    """The package as a tree (sign it, then serialise with ``to_bytes``)."""
+def build(pkg: Package, consume: bool = False) -> Any:
+    """The package as a tree (sign it, then serialise with ``to_bytes``). ``consume``: each
+    attachment's payload moves into the tree (the model's copy is emptied as it goes)."""
     h = pkg.header
     root = empty_envelope()
     header = header_element(root)
@@ -410,7 +541,10 @@ def build(pkg: Package) -> Any:
         _el(a, "AttachmentName", att.name)
         _el(a, "ContentType", att.content_type)
         _el(a, "Description", att.description)
-        _el(a, "ContentTransferEncoded", att.encoded or base64.b64encode(_zip(att)).decode())
+        cte = _el(a, "ContentTransferEncoded")
+        cte.text = base64.b64encode(att.zip_bytes or _zip(att))  # ASCII bytes: no str copy of megabytes
+        if consume:
+            att.data, att.zip_bytes = b"", b""
     return root
 
 
@@ -459,10 +593,10 @@ def signed_digests(signature: Any) -> tuple[str, dict[str, bytes]] | None:
 
 
 def to_file(root: Any) -> IO[bytes]:
-    """The document in a temporary file (in memory up to 1 MiB, then on disk), at its start."""
+    """The document in a temporary file, at its start."""
     import tempfile
 
-    out = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - handed to the caller
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller
     try:
         root.getroottree().write(out, xml_declaration=True, encoding="UTF-8")
     except BaseException:

@@ -152,10 +152,8 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
                                                 "attachment": att.content_id,
                                                 "document_id": pkg.header.document_id}})
     pkg.traces.append(edxml.TraceHeader(credential.agency_code, _timestamp_now()))
-    root = edxml.build(pkg)
     digests = edxml.attachment_digests(pkg.attachments)
-    for att in pkg.attachments:  # the tree holds them now; a 10 MB attachment is not kept three times
-        att.data, att.encoded = b"", ""
+    root = edxml.build(pkg, consume=True)  # the tree holds the attachments now, the model no more
     level = seal_tree(factory, keystore, settings, credential, scheme, root, opts, digests)
     out = edxml.to_file(root)  # spooled to disk: a large package is not held again as bytes
     del root

@@ -58,12 +58,18 @@ def _what_changed(pkg: edxml.Package) -> list[str]:
     return out
 
 
-def check_package(data: bytes, ders: tuple[tuple[bytes, ...], ...], fetch: bool) -> tuple[Any, ...]:
+def check_package(source: bytes | str, ders: tuple[tuple[bytes, ...], ...], fetch: bool) -> tuple[Any, ...]:
     """The whole check, in one bounded helper (signer.verify.call_bounded): the package parsed
     with limits, its signature verified, each attached PDF verified. Returns the header, the
-    traces, the findings, the report, the attachment entries and the signer certificates."""
-    pkg = edxml.parse(data)
-    report, certs = verify.check_with_ders(data, None, ders, fetch, pkg.root)
+    traces, the findings, the report, the attachment entries and the signer certificates.
+    ``source``: the package, or the path of a file holding it (read here, in the helper, so
+    that the worker never holds a large package)."""
+    if isinstance(source, str):
+        with open(source, "rb") as f:
+            pkg = edxml.parse(f)
+    else:
+        pkg = edxml.parse(source)
+    report, certs = verify.check_with_ders(b"", None, ders, fetch, pkg.root)
     problems = position_problems(pkg.root) + pkg.findings()
     if report.signatures and not any(s.kind == "xml" and s.coverage.get("covers_whole_document")
                                      for s in report.signatures):
@@ -85,10 +91,11 @@ def check_package(data: bytes, ders: tuple[tuple[bytes, ...], ...], fetch: bool)
     return pkg.header, pkg.traces, problems, report, attachments, certs
 
 
-def verify_package(factory: sessionmaker[Session], settings: Settings, data: bytes, *,
+def verify_package(factory: sessionmaker[Session], settings: Settings, source: bytes | str, *,
                    offline: bool = False) -> dict[str, Any]:
+    """The report on a package (bytes, or the path of a file that holds it)."""
     header, traces, problems, report, attachments, certs = verify.call_bounded(
-        factory, settings, "signer.edxml_verify:check_package", data, offline=offline)
+        factory, settings, "signer.edxml_verify:check_package", source, offline=offline)
     verify.name_agencies(factory, report.signatures + [s for a in attachments if "pdf_report" in a
                                                        for s in a["pdf_report"].signatures], certs)
     for a in attachments:

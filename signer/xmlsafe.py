@@ -80,11 +80,12 @@ def parse(data: bytes, limits: Limits = Limits()) -> Any:
     return root
 
 
-def parse_stream(stream: Any, limits: Limits = Limits(), chunk: int = 1 << 20) -> Any:
+def parse_stream(stream: Any, limits: Limits = Limits(), chunk: int = 1 << 20, target: Any = None) -> Any:
     """As ``parse``, reading ``stream`` in chunks into lxml's incremental parser: a large
-    document is never held whole as bytes beside its tree."""
+    document is never held whole as bytes beside its tree. ``target``: a parser target
+    that builds the tree (see signer.edxml)."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=True, remove_comments=False, collect_ids=False)
+                             huge_tree=True, remove_comments=False, collect_ids=False, target=target)
     size, carry = 0, b""
     try:
         while True:

@@ -485,9 +485,63 @@ def empty_envelope() -> Any:
     return root
 
 
-def build(pkg: Package, consume: bool = False) -> Any:
+class Expander:
+    """Placeholders for the attachments, and their expansion in a stream of XML.
+
+    ``build(pkg, expander=...)`` puts a short marker in each ContentTransferEncoded instead of
+    megabytes of base64; whatever serialises the tree (canonical XML into a digest, the
+    document into a file) writes through ``writer(out)``, which replaces each marker by the
+    attachment's base64, encoded a piece at a time. Base64 needs no escaping in XML or in
+    canonical XML, so the bytes are exactly those of the full tree, which is never built."""
+
+    def __init__(self) -> None:
+        import uuid
+
+        self.prefix = ("kyso-attachment-" + uuid.uuid4().hex + "-").encode()
+        self.payloads: dict[int, bytes | bytearray] = {}
+
+    def marker(self, payload: bytes | bytearray) -> str:
+        self.payloads[len(self.payloads)] = payload
+        return f"{self.prefix.decode()}{len(self.payloads) - 1}."
+
+    def writer(self, out: Any) -> _ExpandingWriter:
+        return _ExpandingWriter(self, out)
+
+
+class _ExpandingWriter:
+    PIECE = 3 * (1 << 18)  # a multiple of 3: the pieces' base64 concatenates to the whole's
+
+    def __init__(self, expander: Expander, out: Any) -> None:
+        self.expander, self.out, self.buf = expander, out, b""
+
+    def write(self, data: bytes) -> None:
+        buf = self.buf + data
+        prefix = self.expander.prefix
+        while (at := buf.find(prefix)) >= 0:
+            end = buf.find(b".", at + len(prefix))
+            if end < 0:
+                break  # the marker's number is in the next piece
+            self.out(buf[:at])
+            payload = self.expander.payloads[int(buf[at + len(prefix):end])]
+            for i in range(0, len(payload), self.PIECE):
+                self.out(base64.b64encode(payload[i:i + self.PIECE]))
+            buf = buf[end + 1:]
+        keep = 0 if buf.find(prefix[:1]) < 0 else len(prefix) + 12
+        if len(buf) > keep:
+            self.out(buf[:len(buf) - keep])
+            buf = buf[len(buf) - keep:]
+        self.buf = buf
+
+    def close(self) -> None:
+        if self.buf:
+            self.out(self.buf)
+            self.buf = b""
+
+
+def build(pkg: Package, consume: bool = False, expander: Expander | None = None) -> Any:
     """The package as a tree (sign it, then serialise with ``to_bytes``). ``consume``: each
-    attachment's payload moves into the tree (the model's copy is emptied as it goes)."""
+    attachment's payload moves into the tree (the model's copy is emptied as it goes).
+    ``expander``: each attachment becomes a marker in the tree (see Expander)."""
     h = pkg.header
     root = empty_envelope()
     header = header_element(root)
@@ -542,7 +596,10 @@ def build(pkg: Package, consume: bool = False) -> Any:
         _el(a, "ContentType", att.content_type)
         _el(a, "Description", att.description)
         cte = _el(a, "ContentTransferEncoded")
-        cte.text = base64.b64encode(att.zip_bytes or _zip(att))  # ASCII bytes: no str copy of megabytes
+        if expander is not None:
+            cte.text = expander.marker(att.zip_bytes or _zip(att))
+        else:
+            cte.text = base64.b64encode(att.zip_bytes or _zip(att))  # ASCII bytes: no str copy of megabytes
         if consume:
             att.data, att.zip_bytes = b"", b""
     return root
@@ -592,13 +649,18 @@ def signed_digests(signature: Any) -> tuple[str, dict[str, bytes]] | None:
     return None
 
 
-def to_file(root: Any) -> IO[bytes]:
-    """The document in a temporary file, at its start."""
+def to_file(root: Any, expander: Expander | None = None) -> IO[bytes]:
+    """The document in a temporary file, at its start (attachments expanded)."""
     import tempfile
 
     out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller
     try:
-        root.getroottree().write(out, xml_declaration=True, encoding="UTF-8")
+        if expander is None:
+            root.getroottree().write(out, xml_declaration=True, encoding="UTF-8")
+        else:
+            writer = expander.writer(out.write)
+            root.getroottree().write(writer, xml_declaration=True, encoding="UTF-8")
+            writer.close()
     except BaseException:
         out.close()
         raise

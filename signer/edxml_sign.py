@@ -99,7 +99,7 @@ def seal_credential(factory: sessionmaker[Session], caller: Caller, organ_id: st
 
 def seal_tree(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
               credential: credentials.Credential, scheme: Any, root: Any, opts: SignOptions,
-              digests: Any = None) -> str:
+              digests: Any = None, expander: edxml.Expander | None = None) -> str:
     """Sign the edXML tree in place (enveloped, last child of edXMLHeader); the level.
     ``digests``: the attachments' digest element, signed along (edxml.attachment_digests)."""
     def stamp(data: bytes) -> bytes:
@@ -108,7 +108,8 @@ def seal_tree(factory: sessionmaker[Session], keystore: KeyStore, settings: Sett
     req = xmldsig.SigningRequest(
         scheme=scheme.value, certificate_der=credential.certificate_der, chain_der=credential.chain_der,
         sign=lambda b: keystore.sign(credential.key_label, b, scheme), xades=opts.xades or opts.level == "B-T",
-        timestamp=stamp if opts.level == "B-T" else None, extra_object=digests)
+        timestamp=stamp if opts.level == "B-T" else None, extra_object=digests,
+        expand=expander.writer if expander is not None else None)
     xmldsig.sign_enveloped(root, edxml.header_element(root), req)
     return ("XAdES-" + opts.level) if req.xades else "XML-DSig"
 
@@ -153,9 +154,12 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
                                                 "document_id": pkg.header.document_id}})
     pkg.traces.append(edxml.TraceHeader(credential.agency_code, _timestamp_now()))
     digests = edxml.attachment_digests(pkg.attachments)
-    root = edxml.build(pkg, consume=True)  # the tree holds the attachments now, the model no more
-    level = seal_tree(factory, keystore, settings, credential, scheme, root, opts, digests)
-    out = edxml.to_file(root)  # spooled to disk: a large package is not held again as bytes
+    # The attachments stay out of the tree (markers), expanded piecewise into the digest and
+    # the output file: megabytes of base64 are never one string, text node or buffer.
+    expander = edxml.Expander()
+    root = edxml.build(pkg, consume=True, expander=expander)
+    level = seal_tree(factory, keystore, settings, credential, scheme, root, opts, digests, expander)
+    out = edxml.to_file(root, expander)
     del root
     try:
         digest = _file_digest(out, scheme.hash_name)

@@ -82,7 +82,8 @@ class _HashWriter:
         self.hash.update(data)
 
 
-def enveloped_digest(root: Any, signature: Any, hash_name: str, exclusive: bool) -> bytes:
+def enveloped_digest(root: Any, signature: Any, hash_name: str, exclusive: bool,
+                     expand: Callable[[Callable[[bytes], Any]], Any] | None = None) -> bytes:
     """The digest of what URI="" with the enveloped-signature transform covers: the whole
     document (comments excluded) without this one signature. The signature is taken out of
     the tree for the moment and put back exactly, and the canonical form goes straight into
@@ -97,9 +98,12 @@ def enveloped_digest(root: Any, signature: Any, hash_name: str, exclusive: bool)
             parent.text = (parent.text or "") + tail
     parent.remove(signature)
     try:
-        writer = _HashWriter(hash_name)
+        hasher = _HashWriter(hash_name)
+        writer: Any = expand(hasher.write) if expand is not None else hasher
         root.getroottree().write_c14n(writer, exclusive=exclusive, with_comments=False)
-        return writer.hash.digest()
+        if expand is not None:
+            writer.close()
+        return hasher.hash.digest()
     finally:
         parent.insert(index, signature)
         if tail:
@@ -132,6 +136,9 @@ class SigningRequest:
     # Content signed alongside the document, in a ds:Object referenced by Id (for edXML, the
     # digest of each attachment, so that a verifier can name the one that changed).
     extra_object: Any = None
+    # Wraps the writer that feeds the whole document's canonical form into its digest (see
+    # signer.edxml.Expander: attachments kept out of the tree).
+    expand: Callable[[Callable[[bytes], Any]], Any] | None = None
 
 
 def _raw_ecdsa(der: bytes, certificate_der: bytes) -> bytes:
@@ -175,7 +182,8 @@ def sign_enveloped(root: Any, parent: Any, req: SigningRequest) -> Any:
                                 E.DigestMethod(Algorithm=DIGEST_URI[hash_name]), E.DigestValue(""), URI="#" + extra_id)
         signed_info.append(extra_ref)
     parent.append(signature)
-    reference.find(_q(DS, "DigestValue")).text = _b64(enveloped_digest(root, signature, hash_name, True))
+    reference.find(_q(DS, "DigestValue")).text = _b64(enveloped_digest(root, signature, hash_name, True,
+                                                                       req.expand))
     if extra_ref is not None:
         extra_ref.find(_q(DS, "DigestValue")).text = _b64(_digest(hash_name, c14n(extra_ref_target(signature,
                                                                                                   extra_ref))))

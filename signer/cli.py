@@ -67,7 +67,7 @@ def edxml_verify(ctx: Context, file: Path, as_json: bool, offline: bool, lang: s
     """Verify an edXML package. Exit code: 0 passed, 1 failed, 2 indeterminate."""
     from signer.edxml_verify import verify_package
 
-    logging.getLogger("pyhanko").setLevel(logging.ERROR)
+    _quiet_validators()
     require_schema(ctx)
     svc = ctx.services
     report = verify_package(svc.sessions, svc.settings, str(file.resolve()), offline=offline)
@@ -79,6 +79,13 @@ def edxml_verify(ctx: Context, file: Path, as_json: bool, offline: bool, lang: s
         for finding in report["edxml"]["findings"]:
             click.echo(f"  - {finding}")
     sys.exit({"TOTAL-PASSED": 0, "TOTAL-FAILED": 1}.get(report["indication"], 2))
+
+
+def _quiet_validators() -> None:
+    """pyHanko logs each chain it cannot build, and each fetch, at length: the report says it
+    better."""
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _write(output: Path, data: bytes) -> None:
@@ -160,7 +167,7 @@ def status_receive(ctx: Context, file: Path, offline: bool, operator: str) -> No
     """Check and record an incoming status message."""
     from signer import edxml_status
 
-    logging.getLogger("pyhanko").setLevel(logging.ERROR)
+    _quiet_validators()
     caller = _caller(ctx, operator)
     out = edxml_status.receive(ctx.services.sessions, ctx.services.settings, caller, file.read_bytes(),
                                offline=offline)
@@ -205,7 +212,7 @@ def verify_command(ctx: Context, file: Path, data_file: Path | None, as_json: bo
     from signer import verify
 
     # pyHanko logs each chain it cannot build with a traceback: the report says it better.
-    logging.getLogger("pyhanko").setLevel(logging.ERROR)
+    _quiet_validators()
     require_schema(ctx)
     svc = ctx.services
     report = verify.verify(svc.sessions, svc.settings, file.read_bytes(),

@@ -283,7 +283,7 @@ def _tracks(session: Session, doc: EdxmlDocument) -> dict[str, list[str]]:
     tracks: dict[str, list[str]] = {r: [] for r in json.loads(doc.recipients)}
     for track, code in session.execute(select(EdxmlStatusEvent.track, EdxmlStatusEvent.code)
                                        .where(EdxmlStatusEvent.document_pk == doc.id)
-                                       .order_by(EdxmlStatusEvent.seq)).tuples():
+                                       .order_by(EdxmlStatusEvent.seq)).all():
         tracks.setdefault(track, []).append(code)
     return tracks
 

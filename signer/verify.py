@@ -195,9 +195,16 @@ def _context(trusted: tuple[Any, Any, Any], fetch: bool) -> Any:
     from pyhanko_certvalidator import ValidationContext
 
     roots, others, crls = trusted
-    return ValidationContext(trust_roots=roots, other_certs=others, crls=crls,
-                             allow_fetching=fetch,
-                             revocation_mode="soft-fail")
+    if not fetch:
+        return ValidationContext(trust_roots=roots, other_certs=others, crls=crls, allow_fetching=False,
+                                 revocation_mode="soft-fail")
+    # The requests backend: the default aiohttp one leaves a client session open per
+    # context, which asyncio reports as an error when it is collected.
+    from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+
+    return ValidationContext(trust_roots=roots, other_certs=others, crls=crls, allow_fetching=True,
+                             revocation_mode="soft-fail",
+                             fetcher_backend=RequestsFetcherBackend(per_request_timeout=10))
 
 
 # -- detection ---------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ bench: setup
 	.venv/bin/python bench/ocsp.py
 	.venv/bin/python bench/sign.py
 	.venv/bin/python bench/verify.py
+	.venv/bin/python bench/edxml.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -170,13 +170,14 @@ def trust(factory: sessionmaker[Session], settings: Settings) -> tuple[list[x509
     others: list[x509.Certificate] = []
     crls: list[asn1_crl.CertificateList] = []
     with transaction(factory) as session:
-        cas = dict(session.execute(select(CertificateAuthority.id, CertificateAuthority.serial_hex)).tuples().all())
+        cas = {ca_id: serial for ca_id, serial in session.execute(
+            select(CertificateAuthority.id, CertificateAuthority.serial_hex)).all()}
         newest = (select(PublishedCrl.issuer_id, func.max(PublishedCrl.crl_number).label("n"))
                   .group_by(PublishedCrl.issuer_id).subquery())
         crl_rows = session.execute(
             select(PublishedCrl.id, PublishedCrl.issuer_id, PublishedCrl.crl_number, PublishedCrl.this_update)
             .join(newest, (PublishedCrl.issuer_id == newest.c.issuer_id) & (PublishedCrl.crl_number == newest.c.n))
-        ).tuples().all()
+        ).all()
         for ca_id, serial in cas.items():
             cert = _parsed(("ca", serial), lambda i=ca_id: x509.Certificate.load(session.execute(
                 select(CertificateAuthority.certificate_der).where(CertificateAuthority.id == i)).scalar_one()))

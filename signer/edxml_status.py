@@ -262,14 +262,21 @@ class EdxmlStatusEvent(Base):
 
 def register_document(session: Session, document_id: str, sender: str, recipients: list[str],
                       subject: str = "") -> EdxmlDocument:
-    """The document's row, created or completed with recipients (locked for the transaction)."""
-    doc = session.execute(select(EdxmlDocument).where(EdxmlDocument.document_id == document_id)
-                          .with_for_update()).scalar_one_or_none()
+    """The document's row, created or completed with recipients (locked for the transaction).
+    Two first messages about one document at once: the one that inserts second finds the
+    other's row instead (a savepoint absorbs its failed insert)."""
+    from sqlalchemy.exc import IntegrityError
+
+    query = select(EdxmlDocument).where(EdxmlDocument.document_id == document_id).with_for_update()
+    doc = session.execute(query).scalar_one_or_none()
     if doc is None:
-        doc = EdxmlDocument(document_id=document_id, sender=sender, recipients="[]", subject=subject,
-                            created_at=utcnow())
-        session.add(doc)
-        session.flush()
+        try:
+            with session.begin_nested():
+                doc = EdxmlDocument(document_id=document_id, sender=sender, recipients="[]", subject=subject,
+                                    created_at=utcnow())
+                session.add(doc)
+        except IntegrityError:
+            doc = session.execute(query).scalar_one()
     known = json.loads(doc.recipients)
     merged = known + [r for r in recipients if r not in known]
     if merged != known:

@@ -3,6 +3,8 @@ here (not derived from the implementation), and the reason rule for 02 and 13.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from signer import edxml
@@ -79,3 +81,40 @@ def test_status_message_round_trips_with_vietnamese_text() -> None:
     assert back.staff["Staff"] == "Trần Thị Bình" and [r.organ_id for r in back.recipients] == ["000.00.12.H31"]
     with pytest.raises(edxml.EdxmlInvalid, match="status message"):
         edxml.parse(edxml.to_bytes(root))
+
+
+def test_first_messages_about_a_new_document_at_once(services: Any) -> None:
+    """Four connectors report 01 for a document Kyso has not seen, at the same moment: one is
+    recorded, the others are refused as a repeated 01 (not a database error), and the audit
+    chain holds."""
+    import threading
+
+    from kyso import audit
+    from kyso.callers import Caller, Role
+    from kyso.db import transaction
+
+    caller = Caller(1, "connector", Role.CLIENT)
+    msg = status.StatusMessage(sender=edxml.Organization("000.00.13.H31"),
+                               document_id="000.00.12.H31,2026/11/29,7/SNV", code="01")
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def report(i: int) -> None:
+        barrier.wait()
+        try:
+            with transaction(services.sessions) as session:
+                status.record(session, caller, msg, b"message %d" % i, direction="received", signature="none")
+            outcomes.append("recorded")
+        except status.StatusTransitionInvalid:
+            outcomes.append("refused")
+        except Exception as exc:  # noqa: BLE001 - what the test is about
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=report, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["recorded", "refused", "refused", "refused"]
+    with transaction(services.sessions) as session:
+        assert audit.verify_chain(session).ok

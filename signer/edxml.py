@@ -383,6 +383,10 @@ class _StreamingTarget:
         else:
             self.builder.data(text)
 
+    def doctype(self, *_args: Any) -> None:
+        raise xmlsafe.XmlDtdForbidden("the XML document declares a DTD, which is not accepted",
+                                      "tài liệu XML khai báo DTD, không được chấp nhận")
+
     def comment(self, text: str) -> Any:
         return self.builder.comment(text)
 

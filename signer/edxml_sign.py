@@ -202,4 +202,4 @@ def _also(session: Session, caller: Caller, pdf_records: list[dict[str, Any]], h
                                scheme=rec["scheme"], digest_alg="sha256", digest=rec["digest"],
                                request_id=request_id, details=rec["details"])
     edxml_status.register_document(session, h.document_id, h.sender.organ_id, [r.organ_id for r in h.recipients],
-                                   h.subject)
+                                   h.subject, known=True)

@@ -25,7 +25,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from kyso import audit
@@ -234,6 +234,9 @@ class EdxmlDocument(Base):
     document_id: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
     sender: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
     recipients: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list of OrganIds
+    # True when the package was signed here: its To list is then the whole list of recipients
+    # (otherwise they are learnt from the status messages that name them).
+    recipients_known: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     subject: Mapped[str] = mapped_column(Text, nullable=False, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
 
@@ -261,7 +264,7 @@ class EdxmlStatusEvent(Base):
 
 
 def register_document(session: Session, document_id: str, sender: str, recipients: list[str],
-                      subject: str = "") -> EdxmlDocument:
+                      subject: str = "", known: bool = False) -> EdxmlDocument:
     """The document's row, created or completed with recipients (locked for the transaction).
     Two first messages about one document at once: the one that inserts second finds the
     other's row instead (a savepoint absorbs its failed insert)."""
@@ -273,16 +276,18 @@ def register_document(session: Session, document_id: str, sender: str, recipient
         try:
             with session.begin_nested():
                 doc = EdxmlDocument(document_id=document_id, sender=sender, recipients="[]", subject=subject,
-                                    created_at=utcnow())
+                                    recipients_known=False, created_at=utcnow())
                 session.add(doc)
         except IntegrityError:
             doc = session.execute(query).scalar_one()
-    known = json.loads(doc.recipients)
-    merged = known + [r for r in recipients if r not in known]
-    if merged != known:
+    listed: list[str] = json.loads(doc.recipients)
+    merged = listed + [r for r in recipients if r not in listed]
+    if merged != listed:
         doc.recipients = json.dumps(merged)
     if subject and not doc.subject:
         doc.subject = subject
+    if known:
+        doc.recipients_known = True
     return doc
 
 
@@ -299,18 +304,28 @@ def plan(session: Session, msg: StatusMessage) -> tuple[EdxmlDocument, list[str]
     """Lock the document, check the message against it, and return the tracks it moves."""
     info = check_code(msg.code, msg.description)
     named = [r.organ_id for r in msg.recipients]
-    doc = register_document(session, msg.document_id, msg.document_sender,
-                            named if info.by_sender else [msg.sender.organ_id])
-    if info.by_sender != (msg.sender.organ_id == doc.sender):
+    query = select(EdxmlDocument).where(EdxmlDocument.document_id == msg.document_id).with_for_update()
+    existing = session.execute(query).scalar_one_or_none()
+    if info.by_sender != (msg.sender.organ_id == msg.document_sender):
         who = "the document's sender" if info.by_sender else "a recipient"
         who_vi = "cơ quan gửi văn bản" if info.by_sender else "một nơi nhận"
         raise StatusWrongParty(f"status {msg.code} is sent by {who}, not by {msg.sender.organ_id}",
                                f"trạng thái {msg.code} do {who_vi} gửi, không phải {msg.sender.organ_id}")
+    if existing is not None and existing.recipients_known:
+        strangers = sorted(set(named if info.by_sender else [msg.sender.organ_id])
+                           - set(json.loads(existing.recipients)))
+        if strangers:
+            raise StatusWrongParty(f"{', '.join(strangers)} is not a recipient of this document",
+                                   f"{', '.join(strangers)} không phải nơi nhận của văn bản này")
+    doc = register_document(session, msg.document_id, msg.document_sender,
+                            named if info.by_sender else [msg.sender.organ_id])
     tracks = _tracks(session, doc)
-    moved = (named or list(tracks)) if info.by_sender else [msg.sender.organ_id]
+    # A retrieval request without To goes to every recipient still able to answer one.
+    moved = (named or [t for t, codes in tracks.items() if "13" in allowed_after(codes)]) if info.by_sender \
+        else [msg.sender.organ_id]
     if not moved:
-        raise StatusTransitionInvalid("no recipient of this document is known: name them in To",
-                                      "chưa biết nơi nhận nào của văn bản: hãy nêu trong To")
+        raise StatusTransitionInvalid("no recipient of this document can take this status: name them in To",
+                                      "không nơi nhận nào của văn bản nhận được trạng thái này: hãy nêu trong To")
     for track in moved:
         check_transition(tracks.get(track, []), msg.code, track)
     return doc, moved
@@ -364,6 +379,10 @@ def history(factory: sessionmaker[Session], caller: Caller, document_id: str) ->
             raise NotFound("no status is recorded for this document", "chưa có trạng thái nào cho văn bản này")
         events = session.execute(select(EdxmlStatusEvent).where(EdxmlStatusEvent.document_pk == doc.id)
                                  .order_by(EdxmlStatusEvent.seq)).scalars().all()
+        if bound is not None and doc.sender not in bound:
+            # A recipient sees its own track only: not what other agencies reported.
+            recipients = [r for r in recipients if r in bound]
+            events = [e for e in events if e.track in bound]
         entries = [{"seq": e.seq, "recipient": e.track, "code": e.code, "en": CODES[e.code].en,
                     "vi": CODES[e.code].vi, "from": e.from_organ, "description": e.description,
                     "staff": json.loads(e.staff), "timestamp": e.message_timestamp, "direction": e.direction,
@@ -449,9 +468,12 @@ def send(factory: sessionmaker[Session], keystore: Any, settings: Any, caller: C
 
 def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data: bytes, *, offline: bool = False,
             request_id: str = "") -> dict[str, Any]:
-    """Parse, check and record an incoming status message. A signed message must verify
-    (not TOTAL-FAILED) and be signed by the agency in its From; an unsigned one is recorded
-    as such. The caller must be bound to an agency the message is addressed to."""
+    """Parse, check and record an incoming status message. It must be signed by the agency
+    in its From: the signature verifies (not TOTAL-FAILED), covers the whole message, sits
+    where the axis puts it, and its certificate is one this CA issued to that agency (an
+    unsigned message, or one whose signer cannot be tied to From, could be anyone's and
+    would move other agencies' tracks). The caller must be bound to an agency the message
+    is addressed to."""
     from ca_admin.registry import AgencyScopeDenied
     from signer import verify, xmldsig
     from signer.edxml_verify import position_problems
@@ -466,22 +488,28 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
         bound = _bound_codes(session, caller)
     if bound is not None and not bound & addressed:
         raise AgencyScopeDenied(", ".join(sorted(addressed))[:80])
-    signature = "none"
-    if xmldsig.find_signatures(root):
-        report = verify.verify(factory, settings, data, offline=offline, bounded=True)
-        problems = position_problems(root)
-        agencies = {s.agency_code for s in report.signatures if s.agency_code}
-        if agencies and agencies != {msg.sender.organ_id}:
-            problems.append(f"signed by {', '.join(sorted(agencies))}, not by the From agency {msg.sender.organ_id}")
-        if report.indication == "TOTAL-FAILED" or problems:
-            why = "; ".join(problems) or report.summary_en
-            raise StatusSignatureInvalid(f"the status message's signature is not acceptable: {why}",
-                                         "chữ ký của thông điệp trạng thái không hợp lệ: "
-                                         + ("; ".join(problems) or report.summary_vi))
-        signature = report.indication
+    if not xmldsig.find_signatures(root):
+        raise StatusSignatureInvalid("an incoming status message must be signed by its From agency",
+                                     "thông điệp trạng thái nhận về phải được cơ quan gửi (From) ký số")
+    report = verify.verify(factory, settings, data, offline=offline, bounded=True)
+    problems = position_problems(root)
+    if not any(s.kind == "xml" and s.coverage.get("covers_whole_document") for s in report.signatures):
+        problems.append('the signature does not cover the whole message (Reference URI="" required)')
+    agencies = {s.agency_code for s in report.signatures}
+    if agencies != {msg.sender.organ_id}:
+        who = ", ".join(sorted(a or "an unidentified signer" for a in agencies))
+        problems.append(f"signed by {who}, not by the From agency {msg.sender.organ_id}")
+    if report.indication == "TOTAL-FAILED" or problems:
+        why_en = "; ".join(problems) or report.summary_en
+        why_vi = "; ".join(problems) or report.summary_vi
+        raise StatusSignatureInvalid(f"the status message's signature is not acceptable: {why_en}",
+                                     f"chữ ký của thông điệp trạng thái không được chấp nhận: {why_vi}")
+    signature = report.indication
     with transaction(factory) as session:
         # The same message twice (a resend, or one this Kyso built and recorded already)
-        # is recorded once.
+        # is recorded once: checked under the document's lock, so two resends at once are too.
+        session.execute(select(EdxmlDocument.id).where(EdxmlDocument.document_id == msg.document_id)
+                        .with_for_update()).all()
         seen = session.execute(select(EdxmlStatusEvent.id).join(EdxmlDocument).where(
             EdxmlDocument.document_id == msg.document_id,
             EdxmlStatusEvent.message_sha256 == hashlib.sha256(data).hexdigest())).scalars().all()

@@ -80,6 +80,11 @@ def parse(data: bytes, limits: Limits = Limits()) -> Any:
     return root
 
 
+def _NOT_ASCII_COMPATIBLE(head: bytes) -> bool:  # noqa: N802 - reads as a predicate
+    head = head[:512]
+    return b"\x00" in head or head[:2] in (b"\xfe\xff", b"\xff\xfe") or head[:4] == b"\x4c\x6f\xa7\x94"
+
+
 def parse_stream(stream: Any, limits: Limits = Limits(), chunk: int = 1 << 20, target: Any = None) -> Any:
     """As ``parse``, reading ``stream`` in chunks into lxml's incremental parser: a large
     document is never held whole as bytes beside its tree. ``target``: a parser target
@@ -92,6 +97,12 @@ def parse_stream(stream: Any, limits: Limits = Limits(), chunk: int = 1 << 20, t
             block = stream.read(chunk)
             if not block:
                 break
+            if not size and _NOT_ASCII_COMPATIBLE(block):
+                # The DTD check below reads bytes: an encoding it cannot read (UTF-16, UTF-32,
+                # EBCDIC) is refused rather than trusted to the tree, which a parser target
+                # builds without its doctype.
+                raise XmlMalformed("the XML document must be encoded in UTF-8",
+                                   "tài liệu XML phải được mã hóa UTF-8")
             size += len(block)
             if size > limits.max_bytes:
                 raise XmlTooLarge(f"the XML document is larger than {limits.max_bytes} bytes",

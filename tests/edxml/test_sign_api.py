@@ -125,6 +125,11 @@ def test_bad_inputs(client: Any, services: Any, signing: dict[str, Any]) -> None
     assert r.status_code == 422 and "DocumentId" in r.get_json()["detail"]
     r = client.post("/api/v1/edxml/sign", headers=H(key), data={"metadata": "[1]"}, content_type="multipart/form-data")
     assert r.status_code == 400
+    # A DTD with entities in UTF-16, which a byte search for "<!DOCTYPE" cannot see: refused.
+    utf16 = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE e [<!ENTITY a "QUJD">]>'
+             f'<edXML xmlns="{edxml.NS}">&a;</edXML>').encode("utf-16")
+    r = client.post("/api/v1/edxml/sign", data=utf16, headers=H(key), content_type="application/xml")
+    assert r.status_code == 422 and r.get_json()["code"] in ("xml-malformed", "xml-dtd-forbidden"), r.get_json()
     # Malformed XML, and a package without its MessageHeader.
     r = client.post("/api/v1/edxml/sign", data=b"<edXML><a></edXML>", headers=H(key), content_type="application/xml")
     assert r.status_code == 422 and r.get_json()["code"] == "xml-malformed"

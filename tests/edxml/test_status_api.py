@@ -106,46 +106,70 @@ def test_package_then_statuses_then_history(client: Any, services: Any, signing:
     assert _status(client, sender, "13", sender=AGENCY, description="Lần hai", to=[OTHER_AGENCY]).status_code == 200
     assert _status(client, recipient, "15", sign=False).status_code == 200
     h = _history(client, recipient).get_json()
-    assert [e["code"] for e in h["history"] if e["recipient"] == OTHER_AGENCY] == \
-        ["01", "03", "06", "13", "16", "13", "15"]
+    assert [e["code"] for e in h["history"]] == ["01", "03", "06", "13", "16", "13", "15"]
     assert h["history"][-1]["signature"] == "none" and h["recipients"][OTHER_AGENCY]["next_allowed"] == []
-    assert h["recipients"]["000.00.14.H31"]["current"] is None
+    assert list(h["recipients"]) == [OTHER_AGENCY]  # a recipient sees its own track only
+    h = _history(client, sender).get_json()  # the sender sees every recipient's
+    assert h["recipients"]["000.00.14.H31"]["current"] is None and len(h["history"]) == 7
     # Readers: staff roles and bound clients; a client of neither side gets 404, as for an unknown id.
     assert _history(client, signing["keys"]["auditor"]).status_code == 200
     outsider = __import__("tests.conftest", fromlist=["make_user"]).make_user(services, "outsider", "client")
     assert _history(client, outsider).status_code == 404
+    # An agency that is not among the recipients of a package signed here cannot make itself
+    # one by reporting a status (and so read the history).
+    assert client.post("/api/v1/admin/agencies", headers=H(signing["keys"]["ra"]),
+                       json={"code": "000.00.15.H31", "name": "SỞ XÂY DỰNG"}).status_code == 201
+    assert client.post("/api/v1/admin/clients/outsider/agencies", headers=H(signing["keys"]["admin"]),
+                       json={"agency_code": "000.00.15.H31"}).status_code == 201
+    before = _events(services)
+    r = _status(client, outsider, "01", sender="000.00.15.H31", sign=False)
+    assert r.status_code == 409 and r.get_json()["code"] == "status-wrong-party", r.get_json()
+    assert _history(client, outsider).status_code == 404 and _events(services) == before
     r = client.get("/api/v1/edxml/documents/nope/status", headers=H(sender))
     assert r.status_code == 404 and r.get_json()["detail_vi"]
 
 
 def test_incoming_messages(client: Any, services: Any, signing: dict[str, Any]) -> None:
+    from signer import xmldsig
+    from tests.edxml.test_verify_api import _credential
+
     sender, recipient = signing["keys"]["eoffice"], signing["keys"]["other"]
-    # A recipient that does not use Kyso sends an unsigned 01: recorded as unsigned.
+    issue_in_hsm(client, signing["keys"], "agency-seal", OTHER_AGENCY, "rsa-2048")
     msg = edxml_status.StatusMessage(sender=edxml.Organization(OTHER_AGENCY, "Sở Tài chính"), document_id=DOC,
                                      code="01")
-    data = edxml.to_bytes(edxml_status.build(msg))
-    r = client.post("/api/v1/edxml/status", data=data, headers=H(sender), content_type="application/xml")
-    assert r.status_code == 200, r.get_json()
-    assert r.get_json()["signature"] == "none" and not r.get_json()["already_recorded"]
+
+    def post(data: bytes, key: str = sender) -> Any:
+        return client.post("/api/v1/edxml/status?offline=true", data=data, headers=H(key),
+                           content_type="application/xml")
+
     before = _events(services)
+    # Unsigned: anyone could have written it.
+    r = post(edxml.to_bytes(edxml_status.build(msg)))
+    assert r.status_code == 422 and r.get_json()["code"] == "status-signature-invalid" and r.get_json()["detail_vi"]
+    # Signed, but with the sender's own seal: not the From agency's.
+    root = edxml_status.build(msg)
+    label, cert, chain = _credential(services, signing["seal"])
+    xmldsig.sign_enveloped(root, edxml.header_element(root), xmldsig.SigningRequest(
+        scheme="rsa-pkcs1-sha256", certificate_der=cert, chain_der=chain,
+        sign=lambda b: services.keystore.sign(label, b, "rsa-pkcs1-sha256")))
+    r = post(edxml.to_bytes(root))
+    assert r.status_code == 422 and "not by the From agency" in r.get_json()["detail"], r.get_json()
     # The recipient agency cannot post what is addressed to the sender.
-    msg.code = "03"
-    data = edxml.to_bytes(edxml_status.build(msg))
-    r = client.post("/api/v1/edxml/status", data=data, headers=H(recipient), content_type="application/xml")
+    r = post(edxml.to_bytes(edxml_status.build(msg)), recipient)
     assert r.status_code == 403
-    # A signed message changed after signing is refused, not recorded.
-    issue_in_hsm(client, signing["keys"], "agency-seal", OTHER_AGENCY, "rsa-2048")
-    signed = _status(client, recipient, "03", description="Đã vào sổ").data
-    before = _events(services)
-    tampered = bytes(signed).replace("Đã vào sổ".encode(), "Đã từ chối".encode())
-    r = client.post("/api/v1/edxml/status?offline=true", data=tampered, headers=H(sender),
-                    content_type="application/xml")
-    assert r.status_code == 422 and r.get_json()["code"] == "status-signature-invalid", r.get_json()
-    # Not a status message, or malformed: 422 with the edXML code.
-    r = client.post("/api/v1/edxml/status", data=b"<edXML xmlns='urn:x'/>", headers=H(sender),
-                    content_type="application/xml")
-    assert r.status_code == 422 and r.get_json()["code"] == "edxml-invalid"
-    r = client.post("/api/v1/edxml/status", data=b"<!DOCTYPE x SYSTEM 'http://evil/x.dtd'><x/>", headers=H(sender),
-                    content_type="application/xml")
-    assert r.status_code == 422 and r.get_json()["code"] == "xml-dtd-forbidden"
     assert _events(services) == before
+    # A genuine message changed after signing is refused.
+    signed = _status(client, recipient, "01", description="Đã đến").data
+    before = _events(services)
+    r = post(bytes(signed).replace("Đã đến".encode(), "Đã mất".encode()))
+    assert r.status_code == 422 and r.get_json()["code"] == "status-signature-invalid", r.get_json()
+    # Malformed, not a status message, a DTD, UTF-16 (which the DTD check could not read).
+    for data, code in ((b"<edXML xmlns='urn:x'/>", "edxml-invalid"),
+                       (b"<!DOCTYPE x SYSTEM 'http://evil/x.dtd'><x/>", "xml-dtd-forbidden"),
+                       (b"<a><b></a>", "xml-malformed")):
+        r = post(data)
+        assert r.status_code == 422 and r.get_json()["code"] == code, (code, r.get_json())
+    assert _events(services) == before
+    # The genuine one, as it came back from the axis: verified and recorded once.
+    r = post(bytes(signed))
+    assert r.status_code == 200 and r.get_json()["signature"] == "TOTAL-PASSED" and r.get_json()["already_recorded"]

@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("document_id", sa.String(200), nullable=False),
         sa.Column("sender", sa.String(40), nullable=False),
         sa.Column("recipients", sa.Text, nullable=False),
+        sa.Column("recipients_known", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("subject", sa.Text, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_edxml_documents"),

@@ -380,7 +380,10 @@ def edxml_status() -> Response:
     level = str(body.get("level") or "B-B").upper()
     if level not in ("B-B", "B-T"):
         raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")
-    opts = SignOptions(xades=bool(body.get("xades")), level=level, scheme=body.get("scheme"))
+    scheme = body.get("scheme")
+    if scheme is not None and not isinstance(scheme, str):
+        raise BadRequest("'scheme' must be a string", "'scheme' phải là chuỗi")
+    opts = SignOptions(xades=bool(body.get("xades")), level=level, scheme=scheme)
     out, sig_id = status.send(svc.sessions, svc.keystore, svc.settings, current_caller(), msg,
                               sign=bool(body.get("sign")), opts=opts, request_id=request_id())
     headers = {"Content-Disposition": 'attachment; filename="trang-thai.edxml"'}

@@ -30,7 +30,7 @@ from signer import xmlsafe
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DOCUMENT_ID = re.compile(r"^[^,]{1,40},\d{4}/\d{2}/\d{2},[^,]{1,100}$")
-ORGAN_ID = re.compile(r"^(\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}|[A-Z]\d{2}(\.\d{2})*)$")
+ORGAN_ID = re.compile(r"^(?=.{1,40}$)(\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}|[A-Z]\d{2}(\.\d{2})*)$")
 MAX_ATTACHMENT = 50 * 1024 * 1024
 PLAIN_NAME = re.compile(r"^[^/\\:\x00-\x1f]{1,200}$")
 MAX_ENTRIES = 100
@@ -264,9 +264,14 @@ def _unzip(raw: bytes | bytearray, content_id: str) -> tuple[bytes, bool]:
                                          f"tệp đính kèm {content_id} quá lớn")
     data = bytes(out)
     del out
+    # Passed on only if nothing can hide in it: the local entry, its data and the central
+    # directory follow each other with no gap (a second local entry between them would be
+    # seen by readers that walk local headers, and not covered by the signed digest).
+    name_len, extra_len = int.from_bytes(raw[26:28], "little"), int.from_bytes(raw[28:30], "little")
     plain = (len(zf.infolist()) == 1 and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
              and PLAIN_NAME.match(info.filename) is not None and info.filename not in (".", "..")
-             and info.header_offset == 0 and not zf.comment
+             and info.header_offset == 0 and not zf.comment and not info.flag_bits & 0x08
+             and zf.start_dir == 30 + name_len + extra_len + info.compress_size
              and zf.start_dir + sum(len(i.filename.encode()) + len(i.extra) + len(i.comment) + 46
                                     for i in zf.infolist()) + 22 == len(raw))
     return data, plain
@@ -280,7 +285,7 @@ class _Base64Sink:
 
     def __init__(self) -> None:
         self.pending, self.out, self.size = "", bytearray(), 0
-        self.bad = self.padded = False
+        self.bad = self.padded = self.closed = False
 
     def add(self, text: str) -> None:
         self.size += len(text)
@@ -332,6 +337,11 @@ def _attachment(el: Any, decoded: dict[Any, bytearray | None] | None = None) -> 
     if decoded is not None and carrier in decoded:
         raw = decoded[carrier]
     else:
+        if carrier is not None and carrier is not el and len(carrier):
+            # A comment or element inside the base64: canonical XML leaves comments out of the
+            # signed bytes, so what follows one could change under a valid signature.
+            raise _invalid(f"attachment {cid} must hold base64 text only",
+                           f"tệp đính kèm {cid} chỉ được chứa văn bản base64")
         if carrier is not None:
             text = (carrier.text or "") if carrier is not el else "".join((el.text or "").split())
         if len(text) > MAX_ENCODED:
@@ -343,8 +353,9 @@ def _attachment(el: Any, decoded: dict[Any, bytearray | None] | None = None) -> 
     error, keep = "", False
     try:
         data, keep = _unzip(raw, cid) if zipped else (bytes(raw), False)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        data, error = b"", f"the zip is damaged ({str(exc)[:80]})"
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
+        # RuntimeError: encrypted; NotImplementedError: a compression method zipfile lacks.
+        data, error = b"", f"the zip is damaged or cannot be read ({str(exc)[:80]})"
     return Attachment(content_id=cid, name=_value(el, "AttachmentName"), content_type=_value(el, "ContentType"),
                       description=_value(el, "Description"), data=data, zipped=zipped, error=error,
                       zip_bytes=raw if keep else b"")
@@ -360,10 +371,23 @@ class _StreamingTarget:
         self.sinks: list[_Base64Sink | None] = []
         self.decoded: dict[Any, bytearray | None] = {}
 
+    def _interrupt(self) -> None:
+        """A child, comment or PI inside a carrier: base64 text is over (Attachment's own text
+        is what precedes its first child, as ``.text`` reads it) or is not plain (inside
+        ContentTransferEncoded, which must hold text only)."""
+        sink = self.sinks[-1] if self.sinks else None
+        if sink is not None:
+            if self.stack[-1] == "ContentTransferEncoded":
+                sink.bad = True
+            sink.closed = True
+
     def start(self, tag: str, attrib: Any, nsmap: Any = None) -> Any:
-        name = etree.QName(tag).localname
-        carrier = name == "ContentTransferEncoded" or (name == "Attachment"
-                                                       and self.stack[-1:] == ["AttachmentEncoded"])
+        qname = etree.QName(tag)
+        name = qname.localname
+        self._interrupt()
+        carrier = qname.namespace in (NS, None) and (
+            (name == "ContentTransferEncoded" and self.stack[-2:] == ["AttachmentEncoded", "Attachment"])
+            or (name == "Attachment" and self.stack[-1:] == ["AttachmentEncoded"]))
         self.stack.append(name)
         self.sinks.append(_Base64Sink() if carrier else None)
         return self.builder.start(tag, attrib, {(k or None): v for k, v in (nsmap or {}).items()})
@@ -378,19 +402,21 @@ class _StreamingTarget:
 
     def data(self, text: str) -> None:
         sink = self.sinks[-1] if self.sinks else None
-        if sink is not None:
-            sink.add(text)
-        else:
+        if sink is None:
             self.builder.data(text)
+        elif not sink.closed:
+            sink.add(text)
 
     def doctype(self, *_args: Any) -> None:
         raise xmlsafe.XmlDtdForbidden("the XML document declares a DTD, which is not accepted",
                                       "tài liệu XML khai báo DTD, không được chấp nhận")
 
     def comment(self, text: str) -> Any:
+        self._interrupt()
         return self.builder.comment(text)
 
     def pi(self, target: str, data: str | None = None) -> Any:
+        self._interrupt()
         return self.builder.pi(target, data)
 
     def close(self) -> Any:
@@ -463,7 +489,11 @@ def parse(data: bytes | Any, limits: xmlsafe.Limits | None = None, keep_tree: bo
 def _el(parent: Any, name: str, text: str | None = None, **attrs: str) -> Any:
     el = etree.SubElement(parent, f"{{{NS}}}{name}", **attrs)
     if text is not None:
-        el.text = unicodedata.normalize("NFC", text)
+        try:
+            el.text = unicodedata.normalize("NFC", text)
+        except ValueError:  # control characters XML 1.0 cannot carry
+            raise _invalid(f"{name} holds characters XML cannot carry (control characters)",
+                           f"{name} chứa ký tự XML không cho phép (ký tự điều khiển)") from None
     return el
 
 

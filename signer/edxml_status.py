@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from kyso.errors import Conflict, KysoError, NotFound
 from signer import edxml
 
 VN = dt.timezone(dt.timedelta(hours=7))
+TIMESTAMP = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ class StatusMessage:
             out.append(f"ResponseFor/DocumentId {self.document_id!r} is not OrganId,yyyy/MM/dd,number/notation")
         out.extend(f"To/OrganId {r.organ_id!r} is not an agency code" for r in self.recipients
                    if not edxml.ORGAN_ID.match(r.organ_id))
+        if self.timestamp and not TIMESTAMP.match(self.timestamp):
+            out.append(f"Timestamp {self.timestamp[:40]!r} is not yyyy/MM/dd HH:mm:ss")
         return out
 
 

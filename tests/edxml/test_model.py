@@ -133,3 +133,39 @@ def test_enveloped_digest_puts_the_signature_back_exactly() -> None:
         assert etree.tostring(root) == before
         stripped = etree.fromstring(doc.replace(b"<s/>", b"").replace(b"<!--c-->", b""))
         assert digest == hashlib.sha256(etree.tostring(stripped, method="c14n", exclusive=True)).digest()
+
+
+def test_a_zip_is_passed_on_only_when_nothing_can_hide_in_it() -> None:
+    """A second local entry spliced between the first entry and the central directory is
+    invisible to zipfile but not to readers that walk local headers: such a zip is zipped
+    anew, never passed on under the seal. An ordinary one is passed on as received."""
+    import struct
+
+    def one(name: str, data: bytes) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+            zf.writestr(name, data)
+        return out.getvalue()
+
+    good, evil = one("a.pdf", b"%PDF-benign"), one("evil.pdf", b"hidden")
+    assert edxml._unzip(good, "1") == (b"%PDF-benign", True)
+    start = zipfile.ZipFile(io.BytesIO(good)).start_dir
+    evil_local = evil[:zipfile.ZipFile(io.BytesIO(evil)).start_dir]
+    directory = bytearray(good[start:])
+    struct.pack_into("<I", directory, directory.rfind(b"PK\x05\x06") + 16, start + len(evil_local))
+    assert edxml._unzip(good[:start] + evil_local + bytes(directory), "1") == (b"%PDF-benign", False)
+
+
+def test_hostile_text_is_refused_not_a_crash() -> None:
+    pkg = package(1)
+    pkg.header.subject = "Tiêu đề\x01"
+    with pytest.raises(edxml.EdxmlInvalid, match="control characters"):
+        edxml.build(pkg)
+    pkg = package(1)
+    pkg.header.sender.organ_id = "A00" + ".00" * 20  # matches the pattern, longer than 40
+    assert any("From/OrganId" in f for f in pkg.findings())
+    comment = edxml.to_bytes(edxml.build(package(1))).replace(b"</edXML:ContentTransferEncoded>",
+                                                              b"<!--x-->QUJD</edXML:ContentTransferEncoded>")
+    for source in (comment, io.BytesIO(comment)):
+        with pytest.raises(edxml.EdxmlInvalid):
+            edxml.parse(source, keep_tree=isinstance(source, bytes))

@@ -19,7 +19,6 @@ import io
 import re
 import unicodedata
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -208,7 +207,8 @@ def _header(el: Any) -> MessageHeader:
         content=_text(el, "Content"), competence=_text(signer, "Competence"), position=_text(signer, "Position"),
         signer_name=_text(signer, "FullName"), due_date=_text(el, "DueDate"), response_for=_text(el, "ResponseFor"),
         steering_type=_text(el, "SteeringType"),
-        other_info={_local(c): (c.text or "").strip() for c in other} if other is not None else {},
+        other_info={_local(c): (c.text or "").strip() for c in other if isinstance(c.tag, str)}
+        if other is not None else {},
         to_places=[(p.text or "").strip() for p in _kids(places, "Place")] if places is not None else [])
 
 
@@ -244,7 +244,7 @@ def _unzip(raw: bytes | bytearray, content_id: str) -> tuple[bytes, bool]:
     entry, a plain file name, deflated or stored, nothing before or after the archive)."""
     try:
         zf = zipfile.ZipFile(_Reader(raw))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):  # UnicodeDecodeError is a ValueError
         raise _invalid(f"attachment {content_id} is not a valid zip",
                        f"tệp đính kèm {content_id} không phải zip hợp lệ") from None
     infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -262,13 +262,25 @@ def _unzip(raw: bytes | bytearray, content_id: str) -> tuple[bytes, bool]:
             if len(out) > MAX_ATTACHMENT:
                 raise AttachmentTooLarge(f"attachment {content_id} is too large",
                                          f"tệp đính kèm {content_id} quá lớn")
+        decompressor = getattr(f, "_decompressor", None)
+        # The deflate stream must end exactly where compress_size says: bytes after its end
+        # (a second local entry, say) are skipped by zipfile but seen by other readers.
+        exact = (info.compress_type == zipfile.ZIP_STORED and info.compress_size == info.file_size) or (
+            info.compress_type == zipfile.ZIP_DEFLATED and decompressor is not None
+            and getattr(decompressor, "eof", False) and not getattr(decompressor, "unused_data", b""))
     data = bytes(out)
     del out
     # Passed on only if nothing can hide in it: the local entry, its data and the central
     # directory follow each other with no gap (a second local entry between them would be
     # seen by readers that walk local headers, and not covered by the signed digest).
     name_len, extra_len = int.from_bytes(raw[26:28], "little"), int.from_bytes(raw[28:30], "little")
-    plain = (len(zf.infolist()) == 1 and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+    local_matches = (int.from_bytes(raw[8:10], "little") == info.compress_type
+                     and int.from_bytes(raw[6:8], "little") == info.flag_bits
+                     and int.from_bytes(raw[14:18], "little") == info.CRC
+                     and int.from_bytes(raw[18:22], "little") == info.compress_size
+                     and int.from_bytes(raw[22:26], "little") == info.file_size)
+    plain = exact and local_matches and (
+        len(zf.infolist()) == 1 and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
              and PLAIN_NAME.match(info.filename) is not None and info.filename not in (".", "..")
              and info.header_offset == 0 and not zf.comment and not info.flag_bits & 0x08
              and zf.start_dir == 30 + name_len + extra_len + info.compress_size
@@ -337,6 +349,9 @@ def _attachment(el: Any, decoded: dict[Any, bytearray | None] | None = None) -> 
     if decoded is not None and carrier in decoded:
         raw = decoded[carrier]
     else:
+        if carrier is el and any((c.tail or "").strip() for c in el):
+            raise _invalid(f"attachment {cid} has text on both sides of an element",
+                           f"tệp đính kèm {cid} có văn bản ở cả hai phía của một phần tử")
         if carrier is not None and carrier is not el and len(carrier):
             # A comment or element inside the base64: canonical XML leaves comments out of the
             # signed bytes, so what follows one could change under a valid signature.
@@ -353,9 +368,10 @@ def _attachment(el: Any, decoded: dict[Any, bytearray | None] | None = None) -> 
     error, keep = "", False
     try:
         data, keep = _unzip(raw, cid) if zipped else (bytes(raw), False)
-    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
-        # RuntimeError: encrypted; NotImplementedError: a compression method zipfile lacks.
-        data, error = b"", f"the zip is damaged or cannot be read ({str(exc)[:80]})"
+    except KysoError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to read an untrusted zip is a finding
+        data, error = b"", f"the zip is damaged or cannot be read ({type(exc).__name__})"
     return Attachment(content_id=cid, name=_value(el, "AttachmentName"), content_type=_value(el, "ContentType"),
                       description=_value(el, "Description"), data=data, zipped=zipped, error=error,
                       zip_bytes=raw if keep else b"")
@@ -406,6 +422,8 @@ class _StreamingTarget:
             self.builder.data(text)
         elif not sink.closed:
             sink.add(text)
+        elif text.strip():
+            sink.bad = True  # base64 on both sides of a child: which part is the attachment?
 
     def doctype(self, *_args: Any) -> None:
         raise xmlsafe.XmlDtdForbidden("the XML document declares a DTD, which is not accepted",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -21,6 +22,7 @@ from kyso.settings import Settings
 from signer import cades, credentials, edxml, xmldsig
 
 VN = dt.timezone(dt.timedelta(hours=7))
+XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 
 class PdfSignerMismatch(KysoError):
@@ -61,9 +63,14 @@ def metadata_package(meta: dict[str, Any], files: list[tuple[str, str, bytes]]) 
         "document_id", "code_number", "code_notation", "place", "promulgation_date", "document_type", "type_detail",
         "type_name", "subject", "content", "competence", "position", "signer_name", "due_date", "response_for",
         "steering_type")}
+    other, places = meta.get("other_info") or {}, meta.get("to_places") or []
+    if not isinstance(other, dict) or not all(isinstance(k, str) and XML_NAME.match(k) for k in other):
+        raise BadRequest("'other_info' must be an object whose keys are XML element names",
+                         "'other_info' phải là đối tượng có khóa là tên phần tử XML")
+    if not isinstance(places, list):
+        raise BadRequest("'to_places' must be a list", "'to_places' phải là danh sách")
     header = edxml.MessageHeader(sender=org(meta.get("from")), recipients=[org(t) for t in to], **strings,
-                                 other_info={str(k): str(v) for k, v in (meta.get("other_info") or {}).items()},
-                                 to_places=[str(p) for p in meta.get("to_places") or []])
+                                 other_info={k: str(v) for k, v in other.items()}, to_places=[str(p) for p in places])
     atts = [edxml.Attachment(content_id=f"att-{i + 1}", name=name, content_type=ctype or "application/octet-stream",
                              data=data) for i, (name, ctype, data) in enumerate(files)]
     return edxml.Package(header=header, business_doc_type=str(meta.get("business_doc_type", "0")),

@@ -285,7 +285,9 @@ def register_document(session: Session, document_id: str, sender: str, recipient
         except IntegrityError:
             doc = session.execute(query).scalar_one()
     listed: list[str] = json.loads(doc.recipients)
-    merged = listed + [r for r in recipients if r not in listed]
+    # A package signed here fixes the recipients: its To list replaces whatever status
+    # messages had named before (an agency cannot join by reporting on a DocumentId early).
+    merged = list(dict.fromkeys(recipients)) if known else listed + [r for r in recipients if r not in listed]
     if merged != listed:
         doc.recipients = json.dumps(merged)
     if subject and not doc.subject:

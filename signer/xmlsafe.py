@@ -64,9 +64,10 @@ def parse(data: bytes, limits: Limits = Limits()) -> Any:
                               "tài liệu XML khai báo DTD hoặc thực thể (entity), không được chấp nhận")
     # huge_tree lifts libxml2's 10 MB cap on one text node (an edXML attachment is one
     # base64 text node); depth and element count are checked below, the size above, and
-    # entities cannot occur (no DTD).
+    # entities cannot occur (no DTD). Comments are dropped: canonical XML leaves them out of
+    # what is signed, so "12<!---->3" must read as the "123" that was signed, not as "12".
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=True, remove_comments=False, collect_ids=False)
+                             huge_tree=True, remove_comments=True, collect_ids=False)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
@@ -90,14 +91,16 @@ def parse_stream(stream: Any, limits: Limits = Limits(), chunk: int = 1 << 20, t
     document is never held whole as bytes beside its tree. ``target``: a parser target
     that builds the tree (see signer.edxml)."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=True, remove_comments=False, collect_ids=False, target=target)
-    size, carry = 0, b""
+                             huge_tree=True, remove_comments=True, collect_ids=False, target=target)
+    size, carry, head = 0, b"", b""
     try:
         while True:
             block = stream.read(chunk)
             if not block:
                 break
-            if not size and _NOT_ASCII_COMPATIBLE(block):
+            if len(head) < 512:
+                head = (head + block)[:512]
+            if _NOT_ASCII_COMPATIBLE(head):
                 # The DTD check below reads bytes: an encoding it cannot read (UTF-16, UTF-32,
                 # EBCDIC) is refused rather than trusted to the tree, which a parser target
                 # builds without its doctype.

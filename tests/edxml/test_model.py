@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import unicodedata
 import zipfile
 
@@ -169,3 +170,41 @@ def test_hostile_text_is_refused_not_a_crash() -> None:
     for source in (comment, io.BytesIO(comment)):
         with pytest.raises(edxml.EdxmlInvalid):
             edxml.parse(source, keep_tree=isinstance(source, bytes))
+
+
+def test_a_second_entry_after_the_deflate_stream_is_not_passed_on() -> None:
+    """The second review's splice: a hidden local entry after the deflate stream, counted in
+    the central compress_size. zipfile reads the first file; the zip is zipped anew."""
+    import struct
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.pdf", b"%PDF-benign" * 100)
+    good = out.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("evil.exe", b"MZ hidden")
+    evil = out.getvalue()
+    evil_local = evil[:zipfile.ZipFile(io.BytesIO(evil)).start_dir]
+    zg = zipfile.ZipFile(io.BytesIO(good))
+    info, start = zg.infolist()[0], zg.start_dir
+    spliced = bytearray(good[:start] + evil_local + good[start:])
+    central = start + len(evil_local)
+    struct.pack_into("<I", spliced, central + 20, info.compress_size + len(evil_local))
+    struct.pack_into("<I", spliced, spliced.rfind(b"PK\x05\x06") + 16, central)
+    assert edxml._unzip(good, "1")[1] is True
+    assert edxml._unzip(bytes(spliced), "1") == (b"%PDF-benign" * 100, False)
+
+
+def test_comments_cannot_cut_signed_text() -> None:
+    """Canonical XML leaves comments out of what is signed: "12<!---->3" is the signed "123"
+    and must read so, in the header and in an attachment, parsed from bytes or a stream."""
+    raw = edxml.to_bytes(edxml.build(package(1)))
+    data = raw.replace(b",123/SNV-VP<", b",12<!---->3/SNV-VP<")
+    att = base64.b64encode(b"%PDF-1.4 whole")
+    data = re.sub(rb"(<edXML:ContentTransferEncoded>)[^<]*", lambda m: m.group(1) + att[:8] + b"<!---->" + att[8:],
+                  data)
+    for source, keep in ((data, True), (io.BytesIO(data), False)):
+        pkg = edxml.parse(source, keep_tree=keep)
+        assert pkg.header.document_id == "000.00.12.H31,2026/11/25,123/SNV-VP"
+        assert pkg.attachments[0].data == b"%PDF-1.4 whole"

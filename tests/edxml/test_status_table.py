@@ -118,3 +118,22 @@ def test_first_messages_about_a_new_document_at_once(services: Any) -> None:
     assert sorted(outcomes) == ["recorded", "refused", "refused", "refused"]
     with transaction(services.sessions) as session:
         assert audit.verify_chain(session).ok
+
+
+def test_reporting_early_does_not_make_an_agency_a_recipient(services: Any) -> None:
+    """An agency that reports on a DocumentId before the package is signed here is dropped
+    from the recipients when it is: the signed To list is the list."""
+    from kyso.callers import Caller, Role
+    from kyso.db import transaction
+
+    caller = Caller(1, "connector", Role.CLIENT)
+    doc_id = "000.00.12.H31,2026/11/29,8/SNV"
+    early = status.StatusMessage(sender=edxml.Organization("000.00.99.H31"), document_id=doc_id, code="01")
+    with transaction(services.sessions) as session:
+        status.record(session, caller, early, b"early", direction="received", signature="none")
+    with transaction(services.sessions) as session:
+        doc = status.register_document(session, doc_id, "000.00.12.H31", ["000.00.13.H31"], "V/v", known=True)
+        assert doc.recipients == '["000.00.13.H31"]' and doc.recipients_known
+    early.code = "03"
+    with transaction(services.sessions) as session, pytest.raises(status.StatusWrongParty):
+        status.plan(session, early)

@@ -264,12 +264,21 @@ def verify_document() -> Response:
             raise BadRequest("a multipart request needs a 'file' part", "yêu cầu multipart cần phần 'file'")
         data = upload.read()
         detached = request.files["data"].read() if "data" in request.files else None
+        if not data:
+            raise BadRequest("the document is empty", "tài liệu trống")
+        report = verify.verify(svc.sessions, svc.settings, data, detached,
+                               offline=_flag(dict(request.args), "offline"), bounded=True)
     else:
-        data, detached = request.get_data(cache=False), None
-    if not data:
-        raise BadRequest("the document is empty", "tài liệu trống")
-    report = verify.verify(svc.sessions, svc.settings, data, detached, offline=_flag(dict(request.args), "offline"),
-                           bounded=True)
+        # A raw body is spooled to a private file that the verification helper reads: no
+        # copy of the document through the worker's memory and the pipe.
+        with tempfile.NamedTemporaryFile(prefix="kyso-verify-") as f:
+            while chunk := request.stream.read(1 << 20):
+                f.write(chunk)
+            if not f.tell():
+                raise BadRequest("the document is empty", "tài liệu trống")
+            f.flush()
+            report = verify.verify(svc.sessions, svc.settings, f.name, None,
+                                   offline=_flag(dict(request.args), "offline"), bounded=True)
     fmt = request.args.get("format", "json")
     lang = "en" if request.args.get("lang") == "en" else "vi"
     if fmt == "pdf":

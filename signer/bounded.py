@@ -121,10 +121,25 @@ def _serve(jobs: int, results: int, memory_bytes: int) -> None:
             return  # a process that hit a limit is not reused
 
 
+_F_SETPIPE_SZ = 1031  # Linux: a pipe's capacity (64 KiB by default)
+
+
+def _widen(fd: int) -> None:
+    """A 1 MiB pipe: a 10 MB document crosses in 10 turns between the processes, not 160."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, 1 << 20)
+    except (ImportError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size: keep the default
+        pass
+
+
 class _Helper:
     def __init__(self, memory_bytes: int) -> None:
         jobs_r, jobs_w = os.pipe()
         results_r, results_w = os.pipe()
+        for fd in (jobs_w, results_w):
+            _widen(fd)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the helper never returns
             try:

@@ -733,10 +733,13 @@ _WARM: list[bool] = []
 _TRUST_CACHE: dict[bytes, tuple[Any, Any, Any]] = {}
 
 
-def check_with_ders(data: bytes, detached: bytes | None, ders: tuple[tuple[bytes, ...], ...],
+def check_with_ders(data: bytes | str, detached: bytes | None, ders: tuple[tuple[bytes, ...], ...],
                     fetch: bool, parsed_xml: Any = None) -> tuple[Report, dict[str, bytes]]:
     """_check in a bounded helper: the trust inputs arrive as DER and are parsed once per
     helper (a helper serves many checks)."""
+    if isinstance(data, str):  # a path: the document was spooled to a private file by the caller
+        with open(data, "rb") as f:
+            data = f.read()
     key = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for group in ders for d in group) +
                          bytes(len(group) for group in ders)).digest()
     trusted = _TRUST_CACHE.get(key)
@@ -810,7 +813,7 @@ def minimal_pdf(catalog_extra: bytes = b"") -> bytes:
     return bytes(out)
 
 
-def verify(factory: sessionmaker[Session], settings: Settings, data: bytes, detached: bytes | None = None,
+def verify(factory: sessionmaker[Session], settings: Settings, data: bytes | str, detached: bytes | None = None,
            *, offline: bool = False, bounded: bool = False) -> Report:
     """Verify a document. ``bounded`` (the API, the public page and the CLI) runs the work in
     a helper process with the time and memory limits of [verify]: a hostile file can cost a
@@ -819,6 +822,9 @@ def verify(factory: sessionmaker[Session], settings: Settings, data: bytes, deta
         report, certs = call_bounded(factory, settings, "signer.verify:check_with_ders", data, detached,
                                      offline=offline)
     else:
+        if isinstance(data, str):
+            with open(data, "rb") as f:
+                data = f.read()
         report, certs = _check(data, detached, trust(factory, settings),
                                not offline and settings.verify.fetch_revocation)
     _agency_codes(factory, report.signatures, certs)

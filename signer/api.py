@@ -83,15 +83,6 @@ def document_and_options() -> tuple[bytes, dict[str, Any]]:
         return stream.read(), options
 
 
-def stream_digest(stream: IO[bytes], name: str = "sha256") -> bytes:
-    h = hashlib.new(name)
-    stream.seek(0)
-    while chunk := stream.read(1 << 20):
-        h.update(chunk)
-    stream.seek(0)
-    return h.digest()
-
-
 def _flag(options: dict[str, Any], name: str, default: bool = False) -> bool:
     value = options.get(name, default)
     if isinstance(value, bool):
@@ -167,7 +158,7 @@ def sign_pdf() -> Response:
         opts = pades.parse_options(options, svc.settings)
         credential = authorised_credential(options, "sign.pdf")
         scheme = credentials.choose_scheme(svc.settings, credential, options.get("scheme"))
-        digest = stream_digest(source)
+        digest = credentials.stream_digest(source)
         signed, field = pades.sign(svc.sessions, svc.keystore, svc.settings, credential, scheme, source, opts,
                                    utcnow())
     try:

@@ -29,7 +29,7 @@ import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from asn1crypto import x509
@@ -329,6 +329,16 @@ def record(factory: sessionmaker[Session], caller: Caller, credential: Credentia
         add_record(session, caller, credential, sig_id, fmt=fmt, level=level, scheme=scheme, digest_alg=digest_alg,
                    digest=digest, count=count, request_id=request_id, details=details)
     return sig_id
+
+
+def stream_digest(stream: IO[bytes], name: str = "sha256") -> bytes:
+    """The digest of a seekable file, read in pieces; the file is left at its start."""
+    h = hashlib.new(name)
+    stream.seek(0)
+    while chunk := stream.read(1 << 20):
+        h.update(chunk)
+    stream.seek(0)
+    return h.digest()
 
 
 def add_record(session: Session, caller: Caller, credential: Credential, sig_id: str, *, fmt: str, level: str,

@@ -169,7 +169,7 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
     out = edxml.to_file(root, expander)
     del root
     try:
-        digest = _file_digest(out, scheme.hash_name)
+        digest = credentials.stream_digest(out, scheme.hash_name)
     except BaseException:
         out.close()
         raise
@@ -185,15 +185,6 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
         out.close()
         raise
     return out, sig_id
-
-
-def _file_digest(f: IO[bytes], name: str) -> bytes:
-    h = hashlib.new(name)
-    f.seek(0)
-    while chunk := f.read(1 << 20):
-        h.update(chunk)
-    f.seek(0)
-    return h.digest()
 
 
 def _also(session: Session, caller: Caller, pdf_records: list[dict[str, Any]], h: edxml.MessageHeader,

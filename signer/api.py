@@ -16,6 +16,8 @@ import hashlib
 import json
 import tempfile
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -23,7 +25,7 @@ from werkzeug.wsgi import wrap_file
 
 from ca_admin.api import STAFF, json_body
 from kyso.callers import Role
-from kyso.errors import BadRequest, PayloadTooLarge
+from kyso.errors import BadRequest, KysoError, PayloadTooLarge
 from kyso.web import body_limit, current_caller, request_id, roles, services
 from signer import cades, credentials, images
 from signer.credentials import Credential
@@ -81,6 +83,20 @@ def document_and_options() -> tuple[bytes, dict[str, Any]]:
     stream, _size, options = document_stream_and_options()
     with stream:
         return stream.read(), options
+
+
+@contextmanager
+def spooled_body(empty: KysoError) -> Iterator[str]:
+    """The raw request body in a private temporary file (its path, for a verification helper
+    to read): the worker never holds a large document as bytes nor copies it down a pipe.
+    ``empty`` is raised for an empty body. The file is removed on exit."""
+    with tempfile.NamedTemporaryFile(prefix="kyso-body-") as f:
+        while chunk := request.stream.read(1 << 20):
+            f.write(chunk)
+        if not f.tell():
+            raise empty
+        f.flush()
+        yield f.name
 
 
 def _flag(options: dict[str, Any], name: str, default: bool = False) -> bool:
@@ -262,13 +278,8 @@ def verify_document() -> Response:
     else:
         # A raw body is spooled to a private file that the verification helper reads: no
         # copy of the document through the worker's memory and the pipe.
-        with tempfile.NamedTemporaryFile(prefix="kyso-verify-") as f:
-            while chunk := request.stream.read(1 << 20):
-                f.write(chunk)
-            if not f.tell():
-                raise BadRequest("the document is empty", "tài liệu trống")
-            f.flush()
-            report = verify.verify(svc.sessions, svc.settings, f.name, None,
+        with spooled_body(BadRequest("the document is empty", "tài liệu trống")) as path:
+            report = verify.verify(svc.sessions, svc.settings, path, None,
                                    offline=_flag(dict(request.args), "offline"), bounded=True)
     fmt = request.args.get("format", "json")
     lang = "en" if request.args.get("lang") == "en" else "vi"
@@ -298,13 +309,8 @@ def verify_edxml() -> Response:
     svc = services()
     # Spooled to a private file that the verification helper reads: the worker never holds
     # the package (a 10 MB attachment) as bytes, nor copies it into the helper.
-    with tempfile.NamedTemporaryFile(prefix="kyso-edxml-", suffix=".xml") as f:
-        while chunk := request.stream.read(1 << 20):
-            f.write(chunk)
-        if not f.tell():
-            raise BadRequest("the package is empty", "gói tin trống")
-        f.flush()
-        report = verify_package(svc.sessions, svc.settings, f.name, offline=_flag(dict(request.args), "offline"))
+    with spooled_body(BadRequest("the package is empty", "gói tin trống")) as path:
+        report = verify_package(svc.sessions, svc.settings, path, offline=_flag(dict(request.args), "offline"))
     return jsonify(report)
 
 

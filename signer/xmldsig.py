@@ -70,10 +70,6 @@ def c14n(el: Any, exclusive: bool = True, with_comments: bool = False) -> bytes:
     return bytes(etree.tostring(el, method="c14n", exclusive=exclusive, with_comments=with_comments))
 
 
-def extra_ref_target(signature: Any, ref: Any) -> Any:
-    return next(o for o in _children(signature, "Object") if o.get("Id") == ref.get("URI")[1:])
-
-
 class _HashWriter:
     def __init__(self, name: str) -> None:
         self.hash = hashlib.new(name)
@@ -174,10 +170,11 @@ def sign_enveloped(root: Any, parent: Any, req: SigningRequest) -> Any:
                                 E.DigestMethod(Algorithm=DIGEST_URI[hash_name]), E.DigestValue(""),
                                 URI="#" + props_id, Type=SIGNED_PROPS_TYPE)
         signed_info.append(props_ref)
-    extra_ref = None
+    extra_ref = extra_object = None
     if req.extra_object is not None:
         extra_id = "obj-" + uuid.uuid4().hex
-        signature.append(E.Object(req.extra_object, Id=extra_id))
+        extra_object = E.Object(req.extra_object, Id=extra_id)
+        signature.append(extra_object)
         extra_ref = E.Reference(E.Transforms(E.Transform(Algorithm=EXC_C14N)),
                                 E.DigestMethod(Algorithm=DIGEST_URI[hash_name]), E.DigestValue(""), URI="#" + extra_id)
         signed_info.append(extra_ref)
@@ -185,8 +182,7 @@ def sign_enveloped(root: Any, parent: Any, req: SigningRequest) -> Any:
     reference.find(_q(DS, "DigestValue")).text = _b64(enveloped_digest(root, signature, hash_name, True,
                                                                        req.expand))
     if extra_ref is not None:
-        extra_ref.find(_q(DS, "DigestValue")).text = _b64(_digest(hash_name, c14n(extra_ref_target(signature,
-                                                                                                  extra_ref))))
+        extra_ref.find(_q(DS, "DigestValue")).text = _b64(_digest(hash_name, c14n(extra_object)))
     if props_ref is not None:
         props = signature.find(f".//{{{XADES}}}SignedProperties")
         props_ref.find(_q(DS, "DigestValue")).text = _b64(_digest(hash_name, c14n(props)))

@@ -54,34 +54,51 @@ def looks_like_xml(data: bytes) -> bool:
     return head.startswith(b"<?xml") or (head.startswith(b"<") and not head.startswith(b"<<"))
 
 
-def parse(data: bytes, limits: Limits = Limits()) -> Any:
-    """The root element of ``data``, or an XmlRejected subclass saying why not."""
-    if len(data) > limits.max_bytes:
-        raise XmlTooLarge(f"the XML document is larger than {limits.max_bytes} bytes",
-                          f"tài liệu XML lớn hơn {limits.max_bytes} byte")
-    if _DOCTYPE.search(data):
-        raise XmlDtdForbidden("the XML document declares a DTD or entities, which are not accepted",
-                              "tài liệu XML khai báo DTD hoặc thực thể (entity), không được chấp nhận")
+def _too_large(limits: Limits) -> XmlTooLarge:
+    return XmlTooLarge(f"the XML document is larger than {limits.max_bytes} bytes",
+                       f"tài liệu XML lớn hơn {limits.max_bytes} byte")
+
+
+def _declares_dtd() -> XmlDtdForbidden:
+    return XmlDtdForbidden("the XML document declares a DTD or entities, which are not accepted",
+                           "tài liệu XML khai báo DTD hoặc thực thể (entity), không được chấp nhận")
+
+
+def _parser(target: Any = None) -> Any:
     # huge_tree lifts libxml2's 10 MB cap on one text node (an edXML attachment is one
-    # base64 text node); depth and element count are checked below, the size above, and
-    # entities cannot occur (no DTD). Comments are dropped: canonical XML leaves them out of
-    # what is signed, so "12<!---->3" must read as the "123" that was signed, not as "12".
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=True, remove_comments=True, collect_ids=False)
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        raise XmlMalformed("the XML document is malformed", "tài liệu XML sai cú pháp",
-                           log_detail=str(exc)[:200]) from None
+    # base64 text node); depth and element count are checked after parsing, the size before,
+    # and entities cannot occur (no DTD). Comments are dropped: canonical XML leaves them out
+    # of what is signed, so "12<!---->3" must read as the "123" that was signed, not as "12".
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                           huge_tree=True, remove_comments=True, collect_ids=False, target=target)
+
+
+def _finish(root: Any, limits: Limits) -> Any:
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise XmlDtdForbidden("the XML document declares a DTD, which is not accepted",
-                              "tài liệu XML khai báo DTD, không được chấp nhận")
+        raise _declares_dtd()
     _check_shape(root, limits)
     return root
 
 
-def _NOT_ASCII_COMPATIBLE(head: bytes) -> bool:  # noqa: N802 - reads as a predicate
+def _malformed(exc: Exception) -> XmlMalformed:
+    return XmlMalformed("the XML document is malformed", "tài liệu XML sai cú pháp", log_detail=str(exc)[:200])
+
+
+def parse(data: bytes, limits: Limits = Limits()) -> Any:
+    """The root element of ``data``, or an XmlRejected subclass saying why not."""
+    if len(data) > limits.max_bytes:
+        raise _too_large(limits)
+    if _DOCTYPE.search(data):
+        raise _declares_dtd()
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise _malformed(exc) from None
+    return _finish(root, limits)
+
+
+def _not_ascii_compatible(head: bytes) -> bool:
     head = head[:512]
     return b"\x00" in head or head[:2] in (b"\xfe\xff", b"\xff\xfe") or head[:4] == b"\x4c\x6f\xa7\x94"
 
@@ -90,8 +107,7 @@ def parse_stream(stream: Any, limits: Limits = Limits(), chunk: int = 1 << 20, t
     """As ``parse``, reading ``stream`` in chunks into lxml's incremental parser: a large
     document is never held whole as bytes beside its tree. ``target``: a parser target
     that builds the tree (see signer.edxml)."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=True, remove_comments=True, collect_ids=False, target=target)
+    parser = _parser(target)
     size, carry, head = 0, b"", b""
     try:
         while True:
@@ -100,7 +116,7 @@ def parse_stream(stream: Any, limits: Limits = Limits(), chunk: int = 1 << 20, t
                 break
             if len(head) < 512:
                 head = (head + block)[:512]
-            if _NOT_ASCII_COMPATIBLE(head):
+            if _not_ascii_compatible(head):
                 # The DTD check below reads bytes: an encoding it cannot read (UTF-16, UTF-32,
                 # EBCDIC) is refused rather than trusted to the tree, which a parser target
                 # builds without its doctype.
@@ -108,23 +124,15 @@ def parse_stream(stream: Any, limits: Limits = Limits(), chunk: int = 1 << 20, t
                                    "tài liệu XML phải được mã hóa UTF-8")
             size += len(block)
             if size > limits.max_bytes:
-                raise XmlTooLarge(f"the XML document is larger than {limits.max_bytes} bytes",
-                                  f"tài liệu XML lớn hơn {limits.max_bytes} byte")
+                raise _too_large(limits)
             if _DOCTYPE.search(carry + block[:16]) or _DOCTYPE.search(block):  # a marker may span two chunks
-                raise XmlDtdForbidden("the XML document declares a DTD or entities, which are not accepted",
-                                      "tài liệu XML khai báo DTD hoặc thực thể (entity), không được chấp nhận")
+                raise _declares_dtd()
             carry = (carry + block[:16])[-16:] if len(block) < 16 else block[-16:]
             parser.feed(block)
         root = parser.close()
     except etree.XMLSyntaxError as exc:
-        raise XmlMalformed("the XML document is malformed", "tài liệu XML sai cú pháp",
-                           log_detail=str(exc)[:200]) from None
-    tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise XmlDtdForbidden("the XML document declares a DTD, which is not accepted",
-                              "tài liệu XML khai báo DTD, không được chấp nhận")
-    _check_shape(root, limits)
-    return root
+        raise _malformed(exc) from None
+    return _finish(root, limits)
 
 
 def _check_shape(root: Any, limits: Limits) -> None:

@@ -77,7 +77,8 @@ def create_agency() -> Response:
 @roles(*READERS)
 def list_agencies() -> Response:
     with transaction(services().sessions) as session:
-        rows = registry.search_agencies(session, request.args.get("q", ""), _int_arg("limit", 100))
+        rows = registry.search_agencies(session, request.args.get("q", ""), _int_arg("limit", 100),
+                                        caller=current_caller())
         return jsonify({"agencies": [registry.agency_view(session, a).to_json() for a in rows]})
 
 
@@ -85,7 +86,9 @@ def list_agencies() -> Response:
 @roles(*READERS)
 def get_agency(code: str) -> Response:
     with transaction(services().sessions) as session:
-        return jsonify(registry.agency_view(session, registry.get_agency(session, code)).to_json())
+        agency = registry.get_agency(session, code)
+        registry.require_agency_scope(session, current_caller(), agency)
+        return jsonify(registry.agency_view(session, agency).to_json())
 
 
 @api_bp.patch("/agencies/<code>")
@@ -112,16 +115,23 @@ def create_official() -> Response:
 @roles(*READERS)
 def list_officials() -> Response:
     with transaction(services().sessions) as session:
+        caller = current_caller()
         rows = registry.search_officials(session, request.args.get("q", ""),
-                                         request.args.get("agency", ""), _int_arg("limit", 100))
-        return jsonify({"officials": [registry.official_view(session, o).to_json() for o in rows]})
+                                         request.args.get("agency", ""), _int_arg("limit", 100),
+                                         caller=caller)
+        personal = registry.sees_personal_data(caller)
+        return jsonify({"officials": [registry.official_view(session, o).to_json(personal=personal)
+                                      for o in rows]})
 
 
 @api_bp.get("/officials/<int:official_id>")
 @roles(*READERS)
 def get_official(official_id: int) -> Response:
     with transaction(services().sessions) as session:
-        return jsonify(registry.official_view(session, registry.get_official(session, official_id)).to_json())
+        caller = current_caller()
+        official = registry.visible_official(session, caller, official_id)
+        return jsonify(registry.official_view(session, official).to_json(
+            personal=registry.sees_personal_data(caller)))
 
 
 # -- API clients -------------------------------------------------------------------------------

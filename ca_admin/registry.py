@@ -213,8 +213,12 @@ def update_agency(session: Session, code: str, data: dict[str, Any], *, actor: s
     return agency
 
 
-def search_agencies(session: Session, query: str = "", limit: int = 100) -> list[Agency]:
+def search_agencies(session: Session, query: str = "", limit: int = 100, *,
+                    caller: Caller | None = None) -> list[Agency]:
+    """Agencies by code or name; a client finds only the agencies it is bound to."""
     stmt = select(Agency).order_by(Agency.code).limit(min(max(limit, 1), 1000))
+    if caller is not None and caller.role == Role.CLIENT:
+        stmt = stmt.where(Agency.id.in_(client_agency_ids(session, caller.user_id)))
     if query:
         folded = fold(query)
         stmt = stmt.where(or_(Agency.code.like(f"%{query.strip().upper()}%"),
@@ -234,8 +238,23 @@ class OfficialView:
     email: str
     status: str
 
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    def to_json(self, *, personal: bool = True) -> dict[str, Any]:
+        """``personal=False`` leaves out the personal data (CCCD, e-mail)."""
+        body = dict(self.__dict__)
+        if not personal:
+            for key in PERSONAL_FIELDS:
+                body.pop(key)
+        return body
+
+
+# Who may read an official's personal data: the staff who register officials and check their
+# identity. Auditors and API clients see names, titles and agencies only.
+PERSONAL_DATA_ROLES = frozenset({Role.CA_ADMIN, Role.RA_OFFICER})
+PERSONAL_FIELDS = ("citizen_id", "email")
+
+
+def sees_personal_data(caller: Caller) -> bool:
+    return caller.role in PERSONAL_DATA_ROLES
 
 
 def official_view(session: Session, o: Official) -> OfficialView:
@@ -283,13 +302,27 @@ def create_official(session: Session, data: dict[str, Any], *, actor: str,
 
 
 def search_officials(session: Session, query: str = "", agency_code: str = "",
-                     limit: int = 100) -> list[Official]:
+                     limit: int = 100, *, caller: Caller | None = None) -> list[Official]:
+    """Officials by name and agency; a client finds only those of its own agencies."""
     stmt = select(Official).order_by(Official.id).limit(min(max(limit, 1), 1000))
     if query:
         stmt = stmt.where(Official.name_folded.like(f"%{fold(query)}%"))
     if agency_code:
-        stmt = stmt.where(Official.agency_id == get_agency(session, agency_code).id)
+        agency = get_agency(session, agency_code)
+        if caller is not None:
+            require_agency_scope(session, caller, agency)
+        stmt = stmt.where(Official.agency_id == agency.id)
+    if caller is not None and caller.role == Role.CLIENT:
+        stmt = stmt.where(Official.agency_id.in_(client_agency_ids(session, caller.user_id)))
     return list(session.execute(stmt).scalars())
+
+
+def visible_official(session: Session, caller: Caller, official_id: Any) -> Official:
+    """An official the caller may see; to a client, another agency's official does not exist."""
+    official = get_official(session, official_id)
+    if caller.role == Role.CLIENT and official.agency_id not in client_agency_ids(session, caller.user_id):
+        raise OfficialNotFound(official.id)
+    return official
 
 
 # -- API clients and their agencies ---------------------------------------------------

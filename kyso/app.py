@@ -21,7 +21,13 @@ from kyso.db import translate_operational_error
 from kyso.errors import BadRequest, InternalError, KysoError, PayloadTooLarge
 from kyso.services import Services
 from kyso.settings import Settings, load_settings
-from kyso.web import assign_request_id, authenticate_request, body_limit_of, problem_response
+from kyso.web import (
+    assign_request_id,
+    authenticate_request,
+    body_limit_of,
+    caller_request_id,
+    problem_response,
+)
 
 log = logging.getLogger("kyso.app")
 access_log = logging.getLogger("kyso.access")
@@ -68,6 +74,7 @@ def _install_hooks(app: Flask) -> None:
         g.started = time.perf_counter()
         rid = assign_request_id()
         logs.request_id_var.set(rid)
+        logs.caller_request_id_var.set(caller_request_id())
         limit = body_limit_of(app)
         request.max_content_length = limit
         if request.content_length is not None and request.content_length > limit:
@@ -77,6 +84,8 @@ def _install_hooks(app: Flask) -> None:
     @app.after_request
     def _finish(resp: Response) -> Response:
         resp.headers["X-Request-Id"] = g.get("request_id", "")
+        if caller_request_id():
+            resp.headers["X-Client-Request-Id"] = caller_request_id()
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Cache-Control", "no-store")
         caller = g.get("caller")

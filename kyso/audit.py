@@ -19,6 +19,7 @@ from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kyso.db import Base, UTCDateTime, utcnow
+from kyso.logs import caller_request_id_var
 
 GENESIS = "0" * 64
 
@@ -32,13 +33,15 @@ class AuditRecord(Base):
     action: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
     target: Mapped[str] = mapped_column(String(300), nullable=False, default="")
     outcome: Mapped[str] = mapped_column(String(20), nullable=False, default="success")
+    # Our own id of the request (never the caller's), and the X-Request-Id the caller sent.
     request_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    caller_request_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     details: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     record_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
 
     def payload(self) -> dict[str, Any]:
-        return {
+        payload = {
             "seq": self.seq,
             "occurred_at": _iso(self.occurred_at),
             "actor": self.actor,
@@ -49,12 +52,18 @@ class AuditRecord(Base):
             "details": self.details,  # the stored text, exactly: any edit breaks the hash
             "prev_hash": self.prev_hash,
         }
+        # Added later (issue 13): covered by the hash when present, absent from the hashes
+        # of records written before it existed, so those still verify.
+        if self.caller_request_id:
+            payload["caller_request_id"] = self.caller_request_id
+        return payload
 
     def compute_hash(self) -> str:
         return _digest(self.payload())
 
     def to_json(self) -> dict[str, Any]:
-        out = {**self.payload(), "record_hash": self.record_hash}
+        out = {**self.payload(), "caller_request_id": self.caller_request_id,
+               "record_hash": self.record_hash}
         try:
             out["details"] = json.loads(self.details)
         except ValueError:
@@ -91,9 +100,13 @@ def record(
     outcome: str = "success",
     details: dict[str, Any] | None = None,
     request_id: str = "",
+    caller_request_id: str | None = None,
     now: dt.datetime | None = None,
 ) -> AuditRecord:
-    """Append one record in ``session``'s transaction (the caller commits)."""
+    """Append one record in ``session``'s transaction (the caller commits).
+
+    ``request_id`` is ours; ``caller_request_id`` (by default the one of the request being
+    served) is what the caller sent, kept beside it."""
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).scalar_one_or_none()
@@ -108,6 +121,8 @@ def record(
         target=target[:300],
         outcome=outcome[:20],
         request_id=request_id[:64],
+        caller_request_id=(caller_request_id if caller_request_id is not None
+                           else caller_request_id_var.get())[:64],
         details=_canonical(details or {}),
         prev_hash=head.last_hash,
     )

@@ -11,6 +11,8 @@ import time
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# The X-Request-Id a caller sent (validated), kept beside our own id in logs and the audit.
+caller_request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("caller_request_id", default="")
 
 # API keys, bearer tokens and PIN-like assignments are scrubbed from every message.
 _SECRET_PATTERNS = [
@@ -47,6 +49,9 @@ class JsonFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None) or request_id_var.get()
         if rid:
             entry["request_id"] = rid
+        crid = caller_request_id_var.get()
+        if crid:
+            entry["caller_request_id"] = crid
         for key in ("method", "path", "status", "duration_ms", "caller", "incident_id", "pid"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)

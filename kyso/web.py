@@ -84,11 +84,18 @@ def request_id() -> str:
     return str(g.get("request_id", ""))
 
 
+def caller_request_id() -> str:
+    """The X-Request-Id the caller sent, when well formed (kept beside ours, never instead)."""
+    return str(g.get("caller_request_id", ""))
+
+
 def assign_request_id() -> str:
+    """Our own id for this request. A caller's X-Request-Id is only kept beside it: a caller
+    must not choose the id under which the audit trail and the logs file its actions."""
     incoming = request.headers.get("X-Request-Id", "")
-    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    g.request_id = rid
-    return rid
+    g.caller_request_id = incoming if _REQUEST_ID.match(incoming) else ""
+    g.request_id = uuid.uuid4().hex
+    return str(g.request_id)
 
 
 def authenticate_request() -> None:

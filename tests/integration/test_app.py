@@ -36,7 +36,9 @@ def _auth(key: str) -> dict[str, str]:
 def test_healthz_and_request_id(client: Any) -> None:
     resp = client.get("/healthz", headers={"X-Request-Id": "abc-123"})
     assert resp.status_code == 200 and resp.get_json() == {"status": "alive"}
-    assert resp.headers["X-Request-Id"] == "abc-123"
+    # Ours, never the caller's (issue 13): the caller's is echoed beside it.
+    assert resp.headers["X-Request-Id"] not in ("", "abc-123")
+    assert resp.headers["X-Client-Request-Id"] == "abc-123"
     generated = client.get("/healthz", headers={"X-Request-Id": "bad id <script>"})
     assert generated.headers["X-Request-Id"] not in ("", "bad id <script>")
 

@@ -24,9 +24,11 @@ class HsmModuleMissing(HsmUnavailable):
     code = "hsm-module-missing"
 
     def __init__(self, module: str) -> None:
+        # The path is the server's business: it goes to the log, never to a caller.
         super().__init__(
-            f"PKCS#11 module not found or not loadable: {module}",
-            f"không tìm thấy hoặc không nạp được mô-đun PKCS#11: {module}",
+            "the configured PKCS#11 module (hsm.module) is not found or not loadable",
+            "không tìm thấy hoặc không nạp được mô-đun PKCS#11 đã cấu hình (hsm.module)",
+            log_detail=f"module {module}",
         )
 
 

@@ -327,7 +327,11 @@ class KeyStore:
         try:
             lib = pkcs11.lib(self.module)
         except p11e.PKCS11Error as exc:
-            raise HsmModuleMissing(self.module) from exc
+            if type(exc) is p11e.PKCS11Error:  # dlopen failed: not a loadable module
+                raise HsmModuleMissing(self.module) from exc
+            # The module loaded but C_Initialize failed (a CKR_* subclass): SoftHSM2 does so
+            # when its token directory is gone, a network HSM when it cannot be reached.
+            raise HsmUnavailable(log_detail=f"C_Initialize: {type(exc).__name__}") from exc
         pid = os.getpid()
         if _INITIALISED_IN.setdefault(self.module, pid) != pid:
             # Loaded before a fork: PKCS#11 requires the child to initialise again.

@@ -134,6 +134,16 @@ def get_official(official_id: int) -> Response:
             personal=registry.sees_personal_data(caller)))
 
 
+@api_bp.patch("/officials/<int:official_id>")
+@roles(*STAFF)
+def update_official(official_id: int) -> Response:
+    """Edit an official, or deactivate them: {"status": "inactive"}."""
+    with transaction(services().sessions) as session:
+        official = registry.update_official(session, official_id, json_body(),
+                                            actor=current_caller().actor, request_id=request_id())
+        return jsonify(registry.official_view(session, official).to_json())
+
+
 # -- API clients -------------------------------------------------------------------------------
 
 @api_bp.post("/clients/<name>/agencies")
@@ -143,6 +153,16 @@ def bind_client(name: str) -> Response:
     with transaction(services().sessions) as session:
         registry.bind_client(session, name, code, actor=current_caller().actor, request_id=request_id())
     return _created({"client": name, "agency_code": code})
+
+
+@api_bp.delete("/clients/<name>/agencies/<code>")
+@roles(Role.CA_ADMIN)
+def unbind_client(name: str, code: str) -> Response:
+    """The client may no longer act for the agency (from its next request on)."""
+    with transaction(services().sessions) as session:
+        was = registry.unbind_client(session, name, code, actor=current_caller().actor,
+                                     request_id=request_id())
+    return jsonify({"client": name, "agency_code": code, "unbound": was})
 
 
 # -- requests ------------------------------------------------------------------------------------

@@ -14,26 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
-from kyso.callers import Caller, Role, User
-from kyso.cli import Context, handle_errors, pass_ctx, require_schema
+from kyso.callers import Caller, Role
+from kyso.cli import Context, handle_errors, operator_caller, operator_option, pass_ctx, require_schema
 from kyso.db import transaction
-from kyso.errors import NotFound
-
-operator_option = click.option(
-    "--as", "operator", envvar="KYSO_OPERATOR", required=True,
-    help="Registered user this command acts as (env KYSO_OPERATOR).")
 
 
 def _caller(ctx: Context, name: str) -> Caller:
-    require_schema(ctx)
-    with transaction(ctx.services.sessions) as session:
-        user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
-        if user is None or user.status != "active":
-            raise NotFound(f"no active user '{name}' (create one with 'kyso users create')",
-                           f"không có người dùng '{name}' đang hoạt động")
-        return Caller(user.id, user.name, Role(user.role))
+    caller: Caller = operator_caller(ctx, name)
+    return caller
 
 
 def _echo_json(obj: Any) -> None:
@@ -211,6 +200,32 @@ def officials_list(ctx: Context, query: str, agency: str) -> None:
             click.echo(f"{v.id}\t{v.full_name}\t{v.title}\t{v.agency_code}")
 
 
+@officials.command("update")
+@click.argument("official_id", type=int)
+@click.option("--full-name", default=None)
+@click.option("--title", default=None)
+@click.option("--citizen-id", default=None, help="CCCD, 12 digits.")
+@click.option("--email", default=None)
+@click.option("--status", type=click.Choice(["active", "inactive"]), default=None,
+              help="inactive: the official's keys no longer sign.")
+@operator_option
+@pass_ctx
+@handle_errors
+def officials_update(ctx: Context, official_id: int, full_name: str | None, title: str | None,
+                     citizen_id: str | None, email: str | None, status: str | None, operator: str) -> None:
+    """Edit an official, or deactivate / reactivate them."""
+    from ca_admin import registry
+
+    caller = _caller(ctx, operator)
+    _staff_only(caller)
+    given = {"full_name": full_name, "title": title, "citizen_id": citizen_id, "email": email,
+             "status": status}
+    with transaction(ctx.services.sessions) as session:
+        o = registry.update_official(session, official_id, {k: v for k, v in given.items() if v is not None},
+                                     actor=caller.actor)
+        _echo_json(registry.official_view(session, o).to_json())
+
+
 # -- API clients ----------------------------------------------------------------------------
 
 @click.group()
@@ -235,6 +250,26 @@ def clients_bind(ctx: Context, user_name: str, agency_code: str, operator: str) 
     with transaction(ctx.services.sessions) as session:
         registry.bind_client(session, user_name, agency_code, actor=caller.actor)
     click.echo(f"{user_name} may act for {agency_code}")
+
+
+@clients.command("unbind")
+@click.argument("user_name")
+@click.argument("agency_code")
+@operator_option
+@pass_ctx
+@handle_errors
+def clients_unbind(ctx: Context, user_name: str, agency_code: str, operator: str) -> None:
+    """Take back a client's right to act for an agency."""
+    from ca_admin import registry
+    from kyso.errors import Forbidden
+
+    caller = _caller(ctx, operator)
+    if caller.role != Role.CA_ADMIN:
+        raise Forbidden()
+    with transaction(ctx.services.sessions) as session:
+        was = registry.unbind_client(session, user_name, agency_code, actor=caller.actor)
+    click.echo(f"{user_name} may no longer act for {agency_code}" if was
+               else f"{user_name} was not bound to {agency_code}")
 
 
 # -- certificates -----------------------------------------------------------------------------

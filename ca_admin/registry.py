@@ -281,23 +281,68 @@ def get_official(session: Session, official_id: Any) -> Official:
     return row
 
 
+OFFICIAL_STATUSES = ("active", "inactive")
+
+
+def _citizen_id(value: Any) -> str:
+    citizen_id = _text(value, "citizen_id", required=False, max_len=12)
+    if citizen_id and not re.fullmatch(r"[0-9]{12}", citizen_id):
+        raise BadRequest("'citizen_id' (CCCD) must be 12 digits", "'citizen_id' (CCCD) phải gồm 12 chữ số")
+    return citizen_id
+
+
+def _email(value: Any) -> str:
+    email = _text(value, "email", required=False, max_len=254)
+    if email and not re.fullmatch(r"[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", email):
+        raise BadRequest("'email' is not an e-mail address", "'email' không phải địa chỉ thư điện tử")
+    return email
+
+
 def create_official(session: Session, data: dict[str, Any], *, actor: str,
                     request_id: str = "") -> Official:
     agency = get_agency(session, str(data.get("agency_code") or ""))
     name = _text(data.get("full_name"), "full_name", max_len=200)
-    citizen_id = _text(data.get("citizen_id"), "citizen_id", required=False, max_len=12)
-    if citizen_id and not re.fullmatch(r"[0-9]{12}", citizen_id):
-        raise BadRequest("'citizen_id' (CCCD) must be 12 digits", "'citizen_id' (CCCD) phải gồm 12 chữ số")
-    email = _text(data.get("email"), "email", required=False, max_len=254)
-    if email and not re.fullmatch(r"[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", email):
-        raise BadRequest("'email' is not an e-mail address", "'email' không phải địa chỉ thư điện tử")
     official = Official(full_name=name, name_folded=fold(name),
                         title=_text(data.get("title"), "title", required=False, max_len=200),
-                        agency_id=agency.id, citizen_id=citizen_id, email=email)
+                        agency_id=agency.id, citizen_id=_citizen_id(data.get("citizen_id")),
+                        email=_email(data.get("email")))
     session.add(official)
     session.flush()
     audit.record(session, actor=actor, action="official.create", target=f"official:{official.id}",
                  details={"agency": agency.code, "full_name": name}, request_id=request_id)
+    return official
+
+
+def update_official(session: Session, official_id: Any, data: dict[str, Any], *, actor: str,
+                    request_id: str = "") -> Official:
+    """Edit an official (name, title, CCCD, e-mail) or deactivate / reactivate them
+    (``status``: active | inactive). The audit names the fields changed, not personal values."""
+    official = get_official(session, official_id)
+    unknown = set(data) - {"full_name", "title", "citizen_id", "email", "status"}
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}",
+                         f"trường không hợp lệ: {', '.join(sorted(unknown))}")
+    changes: dict[str, Any] = {}
+    if "full_name" in data:
+        official.full_name = changes["full_name"] = _text(data["full_name"], "full_name", max_len=200)
+        official.name_folded = fold(official.full_name)
+    if "title" in data:
+        official.title = changes["title"] = _text(data["title"], "title", required=False, max_len=200)
+    if "citizen_id" in data:
+        official.citizen_id = _citizen_id(data["citizen_id"])
+        changes["citizen_id"] = "changed"
+    if "email" in data:
+        official.email = _email(data["email"])
+        changes["email"] = "changed"
+    if "status" in data:
+        if data["status"] not in OFFICIAL_STATUSES:
+            raise BadRequest(f"'status' must be one of {', '.join(OFFICIAL_STATUSES)}",
+                             f"'status' phải là một trong {', '.join(OFFICIAL_STATUSES)}")
+        changes["status"] = {"from": official.status, "to": data["status"]}
+        official.status = data["status"]
+    session.flush()
+    audit.record(session, actor=actor, action="official.update", target=f"official:{official.id}",
+                 details=changes, request_id=request_id)
     return official
 
 
@@ -343,6 +388,24 @@ def bind_client(session: Session, user_name: str, agency_code: str, *, actor: st
         session.flush()
         audit.record(session, actor=actor, action="client.bind", target=f"user:{user.name}",
                      details={"agency": agency.code}, request_id=request_id)
+
+
+def unbind_client(session: Session, user_name: str, agency_code: str, *, actor: str,
+                  request_id: str = "") -> bool:
+    """Take back a client's right to act for an agency. False when it had none."""
+    user = session.execute(select(User).where(User.name == nfc(user_name))).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user '{user_name}'", f"không có người dùng '{user_name}'")
+    agency = get_agency(session, agency_code)
+    row = session.execute(select(ClientAgency).where(
+        ClientAgency.user_id == user.id, ClientAgency.agency_id == agency.id)).scalar_one_or_none()
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    audit.record(session, actor=actor, action="client.unbind", target=f"user:{user.name}",
+                 details={"agency": agency.code}, request_id=request_id)
+    return True
 
 
 def client_agency_ids(session: Session, user_id: int) -> set[int]:

@@ -61,6 +61,34 @@ class Context:
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
 
+operator_option = click.option(
+    "--as", "operator", envvar="KYSO_OPERATOR", required=True,
+    help="Registered user this command acts as (env KYSO_OPERATOR).")
+
+
+def operator_caller(ctx: Context, name: str) -> Any:
+    """The registered user an admin command acts as; its role is enforced and recorded."""
+    from sqlalchemy import select
+
+    from kyso.callers import Caller, Role, User
+    from kyso.db import transaction
+    from kyso.errors import NotFound
+
+    require_schema(ctx)
+    with transaction(ctx.services.sessions) as session:
+        user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
+        if user is None or user.status != "active":
+            raise NotFound(f"no active user '{name}' (create one with 'kyso users create')",
+                           f"không có người dùng '{name}' đang hoạt động")
+        return Caller(user.id, user.name, Role(user.role))
+
+
+def require_role(caller: Any, *allowed: Any) -> None:
+    from kyso.errors import Forbidden
+
+    if caller.role not in allowed:
+        raise Forbidden()
+
 
 @click.group()
 @click.version_option(package_name="kyso")
@@ -271,7 +299,8 @@ def users_create(ctx: Context, name: str, role: str) -> None:
 
     require_schema(ctx)
     with transaction(ctx.services.sessions) as session:
-        user, key = callers.create_user(session, name, callers.parse_role(role), actor=_actor())
+        user, key = callers.create_user(session, name, callers.parse_role(role), actor=_actor(),
+                                        key_days=ctx.services.settings.auth.default_key_days)
         name, role = user.name, user.role
     click.echo(f"created {role} '{name}'. API key (shown once, store it now):", err=True)
     click.echo(key)
@@ -288,8 +317,98 @@ def users_add_key(ctx: Context, name: str) -> None:
 
     require_schema(ctx)
     with transaction(ctx.services.sessions) as session:
-        key = callers.add_api_key(session, name, actor=_actor())
+        key = callers.add_api_key(session, name, actor=_actor(),
+                                  key_days=ctx.services.settings.auth.default_key_days)
     click.echo(key)
+
+
+@users.command("show")
+@click.argument("name")
+@operator_option
+@pass_ctx
+@handle_errors
+def users_show(ctx: Context, name: str, operator: str) -> None:
+    """Show a user, its status and its keys (ids and dates, never secrets)."""
+    from kyso import callers
+    from kyso.db import transaction
+
+    require_role(operator_caller(ctx, operator), callers.Role.CA_ADMIN, callers.Role.AUDITOR)
+    with transaction(ctx.services.sessions) as session:
+        click.echo(json.dumps(callers.user_view(callers.get_user(session, name)).to_json(),
+                              ensure_ascii=False, indent=2))
+
+
+def _set_status(ctx: Context, name: str, operator: str, status: Any) -> None:
+    from kyso import callers
+    from kyso.db import transaction
+
+    caller = operator_caller(ctx, operator)
+    require_role(caller, callers.Role.CA_ADMIN)
+    with transaction(ctx.services.sessions) as session:
+        user = callers.set_user_status(session, caller, name, status)
+        click.echo(f"{user.name}\t{user.role}\t{user.status}")
+
+
+@users.command("disable")
+@click.argument("name")
+@operator_option
+@pass_ctx
+@handle_errors
+def users_disable(ctx: Context, name: str, operator: str) -> None:
+    """Disable a user: every key and client certificate of theirs stops at once."""
+    from kyso.callers import UserStatus
+
+    _set_status(ctx, name, operator, UserStatus.DISABLED)
+
+
+@users.command("enable")
+@click.argument("name")
+@operator_option
+@pass_ctx
+@handle_errors
+def users_enable(ctx: Context, name: str, operator: str) -> None:
+    """Enable a disabled user again."""
+    from kyso.callers import UserStatus
+
+    _set_status(ctx, name, operator, UserStatus.ACTIVE)
+
+
+@users.command("revoke-key")
+@click.argument("key_id")
+@operator_option
+@pass_ctx
+@handle_errors
+def users_revoke_key(ctx: Context, key_id: str, operator: str) -> None:
+    """Revoke an API key at once (KEY_ID: the 16 hex digits after 'kyso_')."""
+    from kyso import callers
+    from kyso.db import transaction
+
+    caller = operator_caller(ctx, operator)
+    with transaction(ctx.services.sessions) as session:
+        key = callers.revoke_api_key(session, caller, key_id)
+        click.echo(f"key {key.key_id} of {key.user.name} revoked")
+
+
+@users.command("rotate-key")
+@click.argument("name")
+@operator_option
+@pass_ctx
+@handle_errors
+def users_rotate_key(ctx: Context, name: str, operator: str) -> None:
+    """Give a user a new key (shown once); their other keys stop after [auth]
+    rotation_grace_hours."""
+    from kyso import callers
+    from kyso.db import transaction
+
+    caller = operator_caller(ctx, operator)
+    require_role(caller, callers.Role.CA_ADMIN)
+    auth = ctx.services.settings.auth
+    with transaction(ctx.services.sessions) as session:
+        plaintext, _key = callers.rotate_keys(session, name, grace_hours=auth.rotation_grace_hours,
+                                              key_days=auth.default_key_days, actor=caller.actor)
+    click.echo(f"new key for '{name}' (shown once); old keys stop in {auth.rotation_grace_hours} h:",
+               err=True)
+    click.echo(plaintext)
 
 
 @users.command("list")

@@ -106,6 +106,14 @@ class ProfileSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    # After a key is rotated, the old key keeps working this many hours (0: not at all).
+    rotation_grace_hours: int = 24
+    # New API keys expire after this many days (0: they do not expire).
+    default_key_days: int = 0
+
+
+@dataclass(frozen=True)
 class RegistrySettings:
     # The city's organisation and locality, used in agency seal subjects (O, L).
     organization: str = "UBND THÀNH PHỐ HẢI PHÒNG"
@@ -218,6 +226,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     hsm: HsmSettings = field(default_factory=HsmSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     ca: CaSettings = field(default_factory=CaSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     pki: PkiSettings = field(default_factory=PkiSettings)
@@ -397,6 +406,10 @@ def _check_values(s: Settings) -> None:
                 raise ConfigError.invalid(f"profiles.{pname}.key_types", f"among {', '.join(sorted(_KEY_TYPES))}")
         if not 1 <= p.validity_days <= 36525:
             raise ConfigError.invalid(f"profiles.{pname}.validity_days", "between 1 and 36525")
+    if not 0 <= s.auth.rotation_grace_hours <= 24 * 90:
+        raise ConfigError.invalid("auth.rotation_grace_hours", "between 0 and 2160 (90 days)")
+    if not 0 <= s.auth.default_key_days <= 3660:
+        raise ConfigError.invalid("auth.default_key_days", "between 0 (no expiry) and 3660")
     g = s.signing
     for scheme in g.allowed_schemes:
         if scheme not in _SCHEMES:

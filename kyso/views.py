@@ -9,11 +9,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from kyso import audit, migrate
-from kyso.callers import Role
-from kyso.db import schema_revision, transaction
+from kyso import audit, callers, migrate
+from kyso.callers import Role, UserStatus
+from kyso.db import read_transaction, schema_revision, transaction
 from kyso.errors import BadRequest, KysoError
-from kyso.web import PROBLEM_JSON, current_caller, public, roles, services
+from kyso.web import PROBLEM_JSON, current_caller, public, request_id, roles, services
 
 log = logging.getLogger("kyso.health")
 health_bp = Blueprint("health", __name__)
@@ -113,6 +113,76 @@ def openapi() -> Response:
 def whoami() -> Response:
     caller = current_caller()
     return jsonify({"name": caller.name, "role": caller.role.value})
+
+
+# -- users and their keys: every grant can be taken back ----------------------------------------
+
+@admin_bp.get("/users")
+@roles(Role.CA_ADMIN, Role.AUDITOR)
+def list_users() -> Response:
+    """Users, roles, status and their keys' ids and dates (never a secret)."""
+    with read_transaction(services().sessions) as session:
+        return jsonify({"users": [callers.user_view(u).to_json() for u in callers.list_users(session)]})
+
+
+def _user_status(name: str, status: UserStatus) -> Response:
+    with transaction(services().sessions) as session:
+        user = callers.set_user_status(session, current_caller(), name, status, request_id=request_id())
+        return jsonify(callers.user_view(user).to_json())
+
+
+@admin_bp.post("/users/<name>/disable")
+@roles(Role.CA_ADMIN)
+def disable_user(name: str) -> Response:
+    """Every key and client certificate of the user stops working at once."""
+    return _user_status(name, UserStatus.DISABLED)
+
+
+@admin_bp.post("/users/<name>/enable")
+@roles(Role.CA_ADMIN)
+def enable_user(name: str) -> Response:
+    return _user_status(name, UserStatus.ACTIVE)
+
+
+def _rotated(name: str, only_key_id: str = "") -> Response:
+    auth = services().settings.auth
+    with transaction(services().sessions) as session:
+        plaintext, key = callers.rotate_keys(
+            session, name, grace_hours=auth.rotation_grace_hours, key_days=auth.default_key_days,
+            actor=current_caller().actor, only_key_id=only_key_id, request_id=request_id())
+        body = {"api_key": plaintext, **callers.user_view(key.user).to_json()}
+    resp = jsonify(body)
+    resp.status_code = 201
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@admin_bp.post("/users/<name>/rotate-key")
+@roles(Role.CA_ADMIN)
+def rotate_user_key(name: str) -> Response:
+    """A new key for the user (shown once); its other keys stop after the grace period."""
+    return _rotated(name)
+
+
+@admin_bp.post("/me/rotate-key")
+@roles(*Role)
+def rotate_my_key() -> Response:
+    """A new key for the caller (shown once); the key presented stops after the grace period."""
+    caller = current_caller()
+    if not caller.key_id:
+        raise BadRequest("rotate-key needs the API key to replace in the Authorization header",
+                         "cần khóa API cần thay trong tiêu đề Authorization")
+    return _rotated(caller.name, caller.key_id)
+
+
+@admin_bp.post("/keys/<key_id>/revoke")
+@roles(*Role)
+def revoke_key(key_id: str) -> Response:
+    """Revoke a key at once: a CA admin any key, everyone else their own."""
+    with transaction(services().sessions) as session:
+        key = callers.revoke_api_key(session, current_caller(), key_id, request_id=request_id())
+        return jsonify({"key_id": key.key_id, "user": key.user.name,
+                        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None})
 
 
 def _parse_since(text: str | None) -> dt.datetime | None:

@@ -190,7 +190,7 @@ class SigningSettings:
     # Digest algorithms accepted for hashes and documents.
     allowed_digests: tuple[str, ...] = ("sha256", "sha384", "sha512")
     # An official's consent (PIN or TOTP): consecutive failures before the credential locks
-    # (an administrator unlocks it), and attempts per minute per official.
+    # (an administrator unlocks it), and wrong attempts per minute per official.
     consent_max_failures: int = 5
     consent_attempts_per_minute: int = 10
     # TOTP (RFC 6238): period, digits, and steps of clock drift accepted either side.

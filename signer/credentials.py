@@ -10,7 +10,8 @@ current seal) or ``official:<id>`` (the official's current personal certificate)
   or a TOTP code (RFC 6238) set at enrollment and checked here (sole control; the CSC SAD).
   Failures are counted in their own committed transaction; after
   ``signing.consent_max_failures`` in a row the credential locks until an administrator
-  unlocks it, and attempts are limited per minute. TOTP seeds live in the HSM as
+  unlocks it, and wrong attempts are limited per minute (right ones are not: an official
+  may sign as often as the work needs). TOTP seeds live in the HSM as
   non-extractable HMAC secrets; PINs are stored as scrypt hashes.
 - Before signing: the certificate must be good (not revoked, held, expired or not yet
   valid), its agency within the caller's scope, the scheme allowed by the policy.
@@ -24,6 +25,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import json
 import secrets
 import struct
 import uuid
@@ -120,7 +122,10 @@ class SigningConsent(Base):
     totp_label: Mapped[str | None] = mapped_column(String(100))
     failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    last_totp_step: Mapped[int | None] = mapped_column(Integer)
+    last_totp_step: Mapped[int | None] = mapped_column(Integer)  # the highest step accepted
+    # Every step accepted that is still inside the drift window (JSON list): a code is good
+    # once, and accepting the next step's code does not use up the current one.
+    used_totp_steps: Mapped[str | None] = mapped_column(String(200))
     window_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     window_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
@@ -419,6 +424,7 @@ def enroll(factory: sessionmaker[Session], keystore: KeyStore, settings: Setting
                 row = SigningConsent(official_id=official_id, method=method)
                 session.add(row)
             row.method, row.failures, row.locked_at, row.last_totp_step = method, 0, None, None
+            row.used_totp_steps = None
             row.pin_hash = _hash_pin(pin) if method == "pin" and pin is not None else None
             row.totp_label = label
             row.updated_at = utcnow()
@@ -473,10 +479,11 @@ def check_consent(factory: sessionmaker[Session], keystore: KeyStore, settings: 
             error = ConsentRequired("the official's PIN or TOTP code is required (header X-Kyso-Consent)",
                                     "cần mã PIN hoặc TOTP của cán bộ (tiêu đề X-Kyso-Consent)")
         else:
+            # Only failures count towards the per-minute limit: a right PIN or code is never
+            # throttled (an official may sign more than ten times a minute).
             if row.window_start is None or now - row.window_start >= dt.timedelta(minutes=1):
                 row.window_start, row.window_attempts = now, 0
-            row.window_attempts += 1
-            if row.window_attempts > g.consent_attempts_per_minute:
+            if row.window_attempts >= g.consent_attempts_per_minute:
                 error = ConsentRateLimited("too many consent attempts; try again in a minute",
                                            "thử xác nhận quá nhiều lần; hãy thử lại sau một phút")
             else:
@@ -484,8 +491,9 @@ def check_consent(factory: sessionmaker[Session], keystore: KeyStore, settings: 
                 if ok:
                     row.failures = 0
                     if step is not None:
-                        row.last_totp_step = step
+                        _mark_step_used(settings, row, step, now)
                 else:
+                    row.window_attempts += 1
                     row.failures += 1
                     if row.failures >= g.consent_max_failures:
                         row.locked_at = now
@@ -513,13 +521,38 @@ def _verify(keystore: KeyStore, settings: Settings, row: SigningConsent, present
     if row.totp_label is None or len(code) != g.totp_digits or not code.isdigit():
         return False, None
     current = int(now.timestamp()) // g.totp_period
-    steps = [s for s in range(current - g.totp_drift_steps, current + g.totp_drift_steps + 1)
-             if row.last_totp_step is None or s > row.last_totp_step]  # a code is used once
+    used = _used_steps(row)
+    # Each step is good once. A step further back than the drift from the newest step used
+    # is not good at all; the newest step used does not use up the ones just before it (a
+    # phone a little ahead of the server). Rows from before used_totp_steps existed know only
+    # the newest step, and everything up to it counts as used.
+    lowest = current - g.totp_drift_steps
+    if row.last_totp_step is not None:
+        lowest = max(lowest, row.last_totp_step - g.totp_drift_steps if row.used_totp_steps is not None
+                     else row.last_totp_step + 1)
+    steps = [s for s in range(lowest, current + g.totp_drift_steps + 1) if s not in used]
     if not steps:
         return False, None
     macs = keystore.hmac_sha1(row.totp_label, [struct.pack(">Q", s) for s in steps])
     matched = None
     for step, mac in zip(steps, macs, strict=True):
-        if hmac.compare_digest(_totp_code(mac, g.totp_digits), code):
-            matched = step
+        if hmac.compare_digest(_totp_code(mac, g.totp_digits), code) and matched is None:
+            matched = step  # the oldest step the code fits
     return matched is not None, matched
+
+
+def _used_steps(row: SigningConsent) -> set[int]:
+    try:
+        return {int(s) for s in json.loads(row.used_totp_steps or "[]")}
+    except (ValueError, TypeError):
+        return set()
+
+
+def _mark_step_used(settings: Settings, row: SigningConsent, step: int, now: dt.datetime) -> None:
+    """Remember ``step`` as used, with the other used steps a code could still match; steps
+    that have left the drift window can never match again and are dropped."""
+    g = settings.signing
+    oldest = int(now.timestamp()) // g.totp_period - g.totp_drift_steps
+    used = sorted(s for s in _used_steps(row) | {step} if s >= oldest)
+    row.used_totp_steps = json.dumps(used)
+    row.last_totp_step = max(step, row.last_totp_step or step)

@@ -75,8 +75,7 @@ def measure_api(port: int, key: str, csrs: list[str], clients: int) -> tuple[flo
                 if not queue:
                     break
                 _i, csr = queue.pop()
-            body = json.dumps({"profile": "client-tls", "agency_code": "000.00.12.H31",
-                               "common_name": "HP-EOFFICE", "csr": csr})
+            body = json.dumps({"profile": "client-tls", "agency_code": "000.00.12.H31", "csr": csr})
             conn.request("POST", "/api/v1/admin/requests", body=body,
                          headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
             resp = conn.getresponse()
@@ -184,7 +183,9 @@ def main() -> None:
     port = free_port()
     with pg_schema(args.database) as db_url:
         env = service_env(conf, token, pin, db_url, port, KYSO_CA__ROOT_KEY__KEY_TYPE="rsa-3072",
-                          KYSO_CA__ISSUING_KEY__KEY_TYPE=args.issuing_key)
+                          KYSO_CA__ISSUING_KEY__KEY_TYPE=args.issuing_key,
+                          # one client issues every certificate: no per-owner quota here
+                          KYSO_PROFILES__CLIENT_TLS__MAX_ACTIVE_PER_OWNER="0")
         kyso(["db", "upgrade"], env)
         kyso(["ca", "init"], env)
         kyso(["users", "create", "admin", "--role", "ca-admin"], env)

@@ -294,6 +294,7 @@ def _print_issued(pair: tuple[Any, Any], out: Path | None) -> None:
 @click.option("--agency", "agency_code", required=True)
 @click.option("--official", "official_id", type=int)
 @click.option("--common-name", default="")
+@click.option("--owner", default="", help="client-tls: the client user the certificate is for.")
 @click.option("--csr", "csr_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--generate-key", is_flag=True, help="Generate the key in the HSM.")
 @click.option("--key-type", default="")
@@ -302,7 +303,7 @@ def _print_issued(pair: tuple[Any, Any], out: Path | None) -> None:
 @pass_ctx
 @handle_errors
 def certs_request(ctx: Context, profile: str, agency_code: str, official_id: int | None, common_name: str,
-                  csr_file: Path | None, generate_key: bool, key_type: str, out: Path | None,
+                  owner: str, csr_file: Path | None, generate_key: bool, key_type: str, out: Path | None,
                   operator: str) -> None:
     """File a request (a CSR, or --generate-key for a key made in the HSM)."""
     from ca_admin import issuance
@@ -311,6 +312,8 @@ def certs_request(ctx: Context, profile: str, agency_code: str, official_id: int
     svc = ctx.services
     data: dict[str, Any] = {"profile": profile, "agency_code": agency_code, "official_id": official_id,
                             "common_name": common_name, "generate_key": generate_key}
+    if owner:
+        data["owner"] = owner
     if key_type:
         data["key_type"] = key_type
     if csr_file:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from asn1crypto import cms, pem, x509
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,7 +41,7 @@ from ca_admin.service import active_ca_row, ca_chain_der
 from ca_admin.x509build import random_serial, scheme_for, sign_certificate
 from hsm import KeyStore
 from kyso import audit
-from kyso.callers import Caller, Role
+from kyso.callers import Caller, Role, User, UserStatus
 from kyso.db import transaction, utcnow
 from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
 from kyso.settings import Settings
@@ -98,6 +98,29 @@ class WrongState(Conflict):
     code = "certificate-wrong-state"
 
 
+class SubjectNotOwn(Forbidden):
+    code = "certificate-subject-not-own"
+
+    def __init__(self) -> None:
+        super().__init__("a client certificate is issued only to the client asking for it, "
+                         "in its own name",
+                         "chứng thư máy khách chỉ được cấp cho chính ứng dụng yêu cầu, mang tên của nó")
+
+
+class OwnerInvalid(BadRequest):
+    code = "certificate-owner-invalid"
+
+
+class QuotaExceeded(Conflict):
+    code = "certificate-quota-exceeded"
+
+    def __init__(self, profile: str, limit: int) -> None:
+        super().__init__(f"the owner already holds {limit} active '{profile}' certificates or requests "
+                         "(the most allowed); revoke one first",
+                         f"chủ sở hữu đã có {limit} chứng thư/yêu cầu '{profile}' còn hiệu lực "
+                         "(mức tối đa); hãy thu hồi bớt trước", extra={"limit": limit})
+
+
 # -- views --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -115,6 +138,7 @@ class CertificateView:
     revocation_reason: str | None
     invalidity_date: dt.datetime | None
     certificate_der: bytes
+    owner: str | None = None
 
     def expiry_status(self, now: dt.datetime) -> str:
         if self.status == "revoked":
@@ -142,6 +166,7 @@ class CertificateView:
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
             "revocation_reason": self.revocation_reason,
             "invalidity_date": self.invalidity_date.isoformat() if self.invalidity_date else None,
+            "owner": self.owner,
         }
 
     @property
@@ -149,12 +174,17 @@ class CertificateView:
         return bytes(pem.armor("CERTIFICATE", self.certificate_der))
 
 
+def _owner_name(session: Session, user_id: int | None) -> str | None:
+    user = session.get(User, user_id) if user_id else None
+    return user.name if user else None
+
+
 def _cert_view(session: Session, row: IssuedCertificate) -> CertificateView:
     agency = session.get(Agency, row.agency_id) if row.agency_id else None
     return CertificateView(row.serial_hex, row.profile, agency.code if agency else None, row.official_id, row.subject,
                            row.status, row.not_before, row.not_after, row.key_label is not None,
                            row.revoked_at, row.revocation_reason, row.invalidity_date,
-                           row.certificate_der)
+                           row.certificate_der, _owner_name(session, row.owner_user_id))
 
 
 @dataclass(frozen=True)
@@ -171,6 +201,7 @@ class RequestView:
     reason: str
     certificate_serial: str | None
     ignored_csr_fields: tuple[str, ...] = ()
+    owner: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -186,7 +217,8 @@ def _request_view(session: Session, req: CertificateRequest,
         cert = session.get(IssuedCertificate, req.certificate_id)
         serial = cert.serial_hex if cert else None
     return RequestView(req.id, req.kind, req.profile, agency.code if agency else None, req.official_id, req.key_source,
-                       req.status, req.requested_by, req.decided_by, req.reason, serial, ignored)
+                       req.status, req.requested_by, req.decided_by, req.reason, serial, ignored,
+                       _owner_name(session, req.owner_user_id))
 
 
 # -- filing requests --------------------------------------------------------------------------
@@ -230,6 +262,7 @@ def file_request(
                 f"key type {requested} is not allowed by profile '{profile.name}'",
                 f"loại khóa {requested} không được hồ sơ '{profile.name}' cho phép")
         key_spec = requested
+    profile.check_key_source("csr" if parsed else "hsm")
 
     ignored = parsed.ignored if parsed else ()
     generated: list[str] = []
@@ -253,10 +286,12 @@ def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: C
     if agency.status != "active":
         raise Conflict(f"agency '{agency.code}' is {agency.status}",
                        f"cơ quan '{agency.code}' đang ở trạng thái {agency.status}")
-    official_id, common_name = _holder(session, profile, agency, data)
+    official_id, common_name, owner_id = _holder(session, caller, profile, agency, data)
+    if owner_id is not None:
+        _check_quota(session, profile, owner_id, now)
     req = CertificateRequest(
         kind="new", profile=profile.name, agency_id=agency.id, official_id=official_id,
-        common_name=common_name, key_source="csr" if parsed else "hsm",
+        owner_user_id=owner_id, common_name=common_name, key_source="csr" if parsed else "hsm",
         csr_der=parsed.der if parsed else None, spki_der=spki_der, key_spec=key_spec,
         status="pending", requested_by=caller.name,
     )
@@ -266,7 +301,8 @@ def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: C
     def audit_request() -> None:
         audit.record(session, actor=caller.actor, action="cert.request", target=f"request:{req.id}",
                      details={"profile": profile.name, "agency": agency.code,
-                              "official_id": official_id, "key_source": req.key_source,
+                              "official_id": official_id, "owner": _owner_name(session, owner_id),
+                              "key_source": req.key_source,
                               "key_spec": key_spec,
                               "ignored_csr_fields": list(parsed.ignored) if parsed else []},
                      request_id=request_id)
@@ -283,9 +319,13 @@ def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: C
     return _request_view(session, req, ignored), _cert_view(session, cert)
 
 
-def _holder(session: Session, profile: prof.Profile, agency: Agency,
-            data: dict[str, Any]) -> tuple[int | None, str]:
+def _holder(session: Session, caller: Caller, profile: prof.Profile, agency: Agency,
+            data: dict[str, Any]) -> tuple[int | None, str, int | None]:
+    """The official, common name and owning user of a new certificate's subject."""
     kind = profile.settings.subject
+    if kind == "client":
+        owner = _client_owner(session, caller, agency, data)
+        return None, owner.name, owner.id
     if kind == "official":
         official = get_official(session, data.get("official_id"))
         if official.agency_id != agency.id:
@@ -293,14 +333,70 @@ def _holder(session: Session, profile: prof.Profile, agency: Agency,
                              "cán bộ không thuộc cơ quan này")
         if official.status != "active":
             raise Conflict("the official is not active", "cán bộ không còn hoạt động")
-        return official.id, ""
-    if kind in ("client", "service", "ca"):
+        return official.id, "", None
+    if kind in ("service", "ca"):
         cn = nfc(str(data.get("common_name") or ""))
         if not cn or len(cn) > 64:
             raise BadRequest(f"profile '{profile.name}' needs a 'common_name' of 1-64 characters",
                              f"hồ sơ '{profile.name}' cần 'common_name' dài 1-64 ký tự")
-        return None, cn
-    return None, ""
+        return None, cn, None
+    return None, "", None
+
+
+def _lock_user(session: Session, stmt_filter: Any) -> User | None:
+    """The user row, locked until commit: concurrent requests for one owner queue here, so
+    that none of them counts the owner's certificates before another's are written."""
+    return session.execute(select(User).where(stmt_filter).with_for_update()).scalar_one_or_none()
+
+
+def _client_owner(session: Session, caller: Caller, agency: Agency, data: dict[str, Any]) -> User:
+    """Who a client certificate belongs to, and so whose name it carries and whom it logs in
+    as. A client asks only for itself; staff name the client user (``owner``)."""
+    asked_cn = nfc(str(data.get("common_name") or ""))
+    if caller.role == Role.CLIENT:
+        asked_owner = nfc(str(data.get("owner") or ""))
+        if (asked_cn and asked_cn != caller.name) or (asked_owner and asked_owner != caller.name):
+            raise SubjectNotOwn()
+        user = _lock_user(session, User.id == caller.user_id)
+        assert user is not None  # the caller was authenticated in this request
+        return user
+    owner_name = nfc(str(data.get("owner") or ""))
+    if not owner_name:
+        raise OwnerInvalid("a client certificate needs 'owner': the client user it is for",
+                           "chứng thư máy khách cần 'owner': người dùng (ứng dụng) sở hữu nó")
+    user = _lock_user(session, User.name == owner_name)
+    if user is None or user.role != Role.CLIENT.value or user.status != UserStatus.ACTIVE.value:
+        raise OwnerInvalid(f"'{owner_name}' is not an active client user",
+                           f"'{owner_name}' không phải người dùng ứng dụng đang hoạt động")
+    if asked_cn and asked_cn != user.name:
+        raise OwnerInvalid("a client certificate carries its owner's name; leave 'common_name' out",
+                           "chứng thư máy khách mang tên chủ sở hữu; bỏ trống 'common_name'")
+    from ca_admin.registry import client_agency_ids
+
+    if agency.id not in client_agency_ids(session, user.id):
+        raise OwnerInvalid(f"client '{user.name}' is not bound to agency '{agency.code}'",
+                           f"ứng dụng '{user.name}' không gắn với cơ quan '{agency.code}'")
+    return user
+
+
+def _check_quota(session: Session, profile: prof.Profile, owner_id: int, now: dt.datetime) -> None:
+    """At most ``max_active_per_owner`` live certificates and pending requests per owner.
+    The caller holds the owner's row lock (``_lock_user``)."""
+    limit = profile.settings.max_active_per_owner
+    if limit <= 0:
+        return
+    certs = session.execute(
+        select(func.count()).select_from(IssuedCertificate).where(
+            IssuedCertificate.owner_user_id == owner_id, IssuedCertificate.profile == profile.name,
+            IssuedCertificate.status.in_(("good", "on-hold")), IssuedCertificate.not_after > now)
+    ).scalar_one()
+    pending = session.execute(
+        select(func.count()).select_from(CertificateRequest).where(
+            CertificateRequest.owner_user_id == owner_id, CertificateRequest.profile == profile.name,
+            CertificateRequest.status == "pending")
+    ).scalar_one()
+    if certs + pending >= limit:
+        raise QuotaExceeded(profile.name, limit)
 
 
 # -- approval and issuance ------------------------------------------------------------------
@@ -452,7 +548,7 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
         agency_id=req.agency_id, official_id=req.official_id, subject=cert.subject.human_friendly,
         spki_sha256=prof.spki_fingerprint(spki_der), key_label=key_label,
         not_before=not_before, not_after=not_after, certificate_der=cert.dump(), status="good",
-        request_id=req.id,
+        request_id=req.id, owner_user_id=req.owner_user_id,
     )
     session.add(row)
     session.flush()  # the unique serial constraint speaks here, before anything is returned
@@ -460,6 +556,7 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
         before_audit()
     audit.record(session, actor=actor, action="cert.issue", target=f"cert:{row.serial_hex}",
                  details={"request": req.id, "profile": profile.name, "subject": row.subject,
+                          "owner": _owner_name(session, row.owner_user_id),
                           "not_after": not_after.isoformat(), "key_in_hsm": key_label is not None},
                  request_id=request_id)
     if req.kind == "rekey" and req.previous_id:
@@ -495,9 +592,15 @@ def renew_or_rekey(
         if old.status == "revoked":
             raise AlreadyRevoked(old.serial_hex)
         profile = prof.get_profile(settings, old.profile)
+        if profile.settings.subject == "client":
+            _renewing_owner(session, caller, old)
+            if kind == "renew":
+                assert old.owner_user_id is not None
+                _check_quota(session, profile, old.owner_user_id, now or utcnow())
         old_cert = x509.Certificate.load(old.certificate_der)
         req = CertificateRequest(kind=kind, profile=old.profile, agency_id=old.agency_id,
                                  official_id=old.official_id, previous_id=old.id,
+                                 owner_user_id=old.owner_user_id,
                                  requested_by=caller.name, status="pending")
         req.common_name = old_cert.subject.native.get("common_name", "") if profile.settings.subject in (
             "client", "service", "ca") else ""
@@ -507,11 +610,13 @@ def renew_or_rekey(
             req.key_label = old.key_label
             req.key_spec = str(profile.check_key(req.spki_der))
         elif parsed is not None:
+            profile.check_key_source("csr")
             req.key_source, req.csr_der, req.spki_der = "csr", parsed.der, parsed.spki_der
             if prof.spki_fingerprint(parsed.spki_der) == old.spki_sha256:
                 raise BadRequest("a rekey needs a new key", "đổi khóa cần một khóa mới")
             req.key_spec = str(profile.check_key(parsed.spki_der))
         else:
+            profile.check_key_source("hsm")
             req.key_source, req.key_spec = "hsm", profile.settings.hsm_key_type
         session.add(req)
         session.flush()
@@ -525,6 +630,20 @@ def renew_or_rekey(
         r = session.get(CertificateRequest, rid)
         assert r is not None
         return _request_view(session, r), None
+
+
+def _renewing_owner(session: Session, caller: Caller, old: IssuedCertificate) -> None:
+    """A client certificate is renewed or rekeyed for its owner: by the owner, or by staff.
+    One without an owner (from before owners were recorded) is reissued, not renewed."""
+    if old.owner_user_id is None:
+        raise WrongState("this client certificate has no recorded owner: request a new one",
+                         "chứng thư máy khách này chưa ghi chủ sở hữu: hãy yêu cầu chứng thư mới")
+    if caller.role == Role.CLIENT and old.owner_user_id != caller.user_id:
+        raise SubjectNotOwn()
+    owner = _lock_user(session, User.id == old.owner_user_id)
+    if owner is None or owner.status != UserStatus.ACTIVE.value:
+        raise OwnerInvalid("the certificate's owner is not an active user",
+                           "chủ sở hữu chứng thư không còn hoạt động")
 
 
 # -- revocation, hold, release --------------------------------------------------------------

@@ -65,6 +65,8 @@ class CertificateRequest(Base):
     key_spec: Mapped[str] = mapped_column(String(20), nullable=False, default="")
     key_label: Mapped[str | None] = mapped_column(String(100))
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    # The user the certificate will belong to (a client-tls certificate logs in as this user).
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending", index=True)
     requested_by: Mapped[str] = mapped_column(String(200), nullable=False)
     decided_by: Mapped[str] = mapped_column(String(200), nullable=False, default="")
@@ -97,6 +99,9 @@ class IssuedCertificate(Base):
     revocation_reason: Mapped[str | None] = mapped_column(String(40))
     invalidity_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     request_id: Mapped[int | None] = mapped_column(Integer)
+    # The user this certificate belongs to, bound at issuance: login by client certificate
+    # maps the certificate to this user, never its common name.
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     # The DER of this certificate's CRL entry, made when it is revoked or held, so that a
     # CRL of 100,000 entries is a concatenation rather than 100,000 encodings.
     crl_entry_der: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -138,3 +143,4 @@ class OcspResponse(Base):
 # command imports first (a CLI command that imports only crl.py flushed certificates whose
 # agency_id names the agencies table).
 import ca_admin.registry  # noqa: E402,F401
+import kyso.callers  # noqa: E402,F401  (users, the owners of certificates)

@@ -14,7 +14,7 @@ from asn1crypto import core, keys, x509
 
 from ca_admin.x509build import key_identifier, uri
 from hsm import KeySpec
-from kyso.errors import BadRequest, NotFound
+from kyso.errors import BadRequest, KysoError, NotFound
 from kyso.settings import ProfileSettings, Settings
 
 DOCUMENT_SIGNING = "1.3.6.1.5.5.7.3.36"  # RFC 9336
@@ -40,6 +40,12 @@ class UnknownProfile(NotFound):
 
 class KeyNotAllowed(BadRequest):
     code = "key-not-allowed"
+
+
+class KeySourceNotAllowed(KysoError):
+    code = "key-source-not-allowed"
+    status = 422
+    title_en = "Unprocessable request"
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,17 @@ class Profile:
                 extra={"key_type": spec_text},
             )
         return KeySpec.parse(spec_text)
+
+    def check_key_source(self, source: str) -> None:
+        """Refuse a key from where the profile does not take keys ("hsm": generated in the
+        token; "csr": the requester's own)."""
+        if source not in self.settings.key_sources:
+            where = {"hsm": "generated in the HSM", "csr": "from a CSR"}.get(source, source)
+            where_vi = {"hsm": "sinh trong HSM", "csr": "từ CSR"}.get(source, source)
+            raise KeySourceNotAllowed(
+                f"profile '{self.name}' does not take a key {where}",
+                f"hồ sơ '{self.name}' không nhận khóa {where_vi}",
+                extra={"key_source": source, "allowed": list(self.settings.key_sources)})
 
 
 def get_profile(settings: Settings, name: str) -> Profile:

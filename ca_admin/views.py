@@ -44,8 +44,9 @@ def register(app: Flask, *, public_only: bool) -> None:
 
 def certificate_caller(session: Any, pem_text: str) -> Any:
     """The client a TLS client certificate (PEM, from a trusted proxy) stands for: a good,
-    current client-tls certificate issued here, byte for byte, whose common name is an
-    active user with role client. None otherwise."""
+    current client-tls certificate issued here, byte for byte, and the active client user it
+    was bound to when it was issued. Never its common name: a name in a certificate is what
+    someone asked for, the binding is what this CA recorded. None otherwise."""
     from asn1crypto import pem as asn1_pem
     from asn1crypto import x509
     from sqlalchemy import select
@@ -59,16 +60,15 @@ def certificate_caller(session: Any, pem_text: str) -> Any:
         der = asn1_pem.unarmor(raw)[2] if asn1_pem.detect(raw) else b""
         cert = x509.Certificate.load(der, strict=True)
         serial_hex = format(cert.serial_number, "x")
-        cn = cert.subject.native.get("common_name", "")
     except (ValueError, TypeError, UnicodeEncodeError):
         return None
     row = session.execute(select(IssuedCertificate).where(IssuedCertificate.serial_hex == serial_hex)
                           ).scalar_one_or_none()
     now = utcnow()
     if (row is None or row.certificate_der != der or row.profile != "client-tls" or row.status != "good"
-            or not row.not_before <= now < row.not_after):
+            or not row.not_before <= now < row.not_after or row.owner_user_id is None):
         return None
-    user = session.execute(select(User).where(User.name == cn)).scalar_one_or_none()
+    user = session.get(User, row.owner_user_id)
     if user is None or user.role != Role.CLIENT.value or user.status != "active":
         return None
     return Caller(user.id, user.name, Role(user.role))

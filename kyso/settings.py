@@ -34,8 +34,8 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...] = ()
     # Header in which a trusted reverse proxy passes the TLS client certificate it verified
     # (PEM, URL-encoded as nginx's $ssl_client_escaped_cert); "" = off. Honoured only from
-    # trusted_proxies; the certificate must be a good client-tls certificate issued here
-    # whose common name is a user with role client.
+    # trusted_proxies; the certificate must be a good client-tls certificate issued here,
+    # and it logs in as the client user it was issued to (never by its common name).
     client_cert_header: str = ""
     public_only: bool = False
 
@@ -103,6 +103,12 @@ class ProfileSettings:
     ca: bool = False
     path_length: int = 0
     auto_approve: bool = False
+    # Where the key may come from: "hsm" (generated in the token) and/or "csr" (the
+    # requester's own key, in a PKCS#10 request).
+    key_sources: tuple[str, ...] = ("hsm", "csr")
+    # Most certificates of this profile one owner may hold at once (good or on hold, not
+    # expired, plus pending requests); 0 = no limit. Over it: 409 certificate-quota-exceeded.
+    max_active_per_owner: int = 0
 
 
 @dataclass(frozen=True)
@@ -406,6 +412,10 @@ def _check_values(s: Settings) -> None:
                 raise ConfigError.invalid(f"profiles.{pname}.key_types", f"among {', '.join(sorted(_KEY_TYPES))}")
         if not 1 <= p.validity_days <= 36525:
             raise ConfigError.invalid(f"profiles.{pname}.validity_days", "between 1 and 36525")
+        if not p.key_sources or not set(p.key_sources) <= {"hsm", "csr"}:
+            raise ConfigError.invalid(f"profiles.{pname}.key_sources", "among hsm, csr (at least one)")
+        if p.max_active_per_owner < 0:
+            raise ConfigError.invalid(f"profiles.{pname}.max_active_per_owner", "0 (no limit) or more")
     if not 0 <= s.auth.rotation_grace_hours <= 24 * 90:
         raise ConfigError.invalid("auth.rotation_grace_hours", "between 0 and 2160 (90 days)")
     if not 0 <= s.auth.default_key_days <= 3660:

@@ -268,8 +268,7 @@ def test_roles_and_agency_scope(client: Any, services: Any, actors: dict[str, st
     eo = H(actors["eoffice"])
     # A client acts for its own agency (client-tls is auto-approved) and for no other.
     ok = client.post("/api/v1/admin/requests", headers=eo,
-                     json={"profile": "client-tls", "agency_code": SEAL_AGENCY, "common_name": "HP-EOFFICE",
-                           "csr": make_csr()})
+                     json={"profile": "client-tls", "agency_code": SEAL_AGENCY, "csr": make_csr()})
     assert ok.status_code == 201 and ok.get_json()["certificate"]["profile"] == "client-tls"
     _problem(client.post("/api/v1/admin/requests", headers=eo,
                          json={"profile": "client-tls", "agency_code": "H27.01", "common_name": "x",

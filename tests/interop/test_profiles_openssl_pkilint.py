@@ -11,7 +11,7 @@ import pytest
 
 from ca_admin import issuance, registry, service
 from kyso import migrate
-from kyso.callers import Caller, Role
+from kyso.callers import Caller, Role, create_user
 from kyso.db import transaction
 from kyso.services import Services
 from tests.conftest import DatabaseFixture, make_settings
@@ -47,6 +47,8 @@ def issued(hsm_token: Any, keystore: Any, tmp_path_factory: pytest.TempPathFacto
         registry.create_agency(session, {"code": "000.00.12.H31", "name": "SỞ NỘI VỤ", "parent_code": "000.00.00.H31",
                                          "locality": "Hải Phòng", "tax_code": "0100686209-199"},
                                actor="t", level1_letters="GHK")
+        owner, _key = create_user(session, "HP-EOFFICE connector", Role.CLIENT, actor="t")
+        registry.bind_client(session, owner.name, "000.00.12.H31", actor="t")
         official_id = registry.create_official(
             session, {"agency_code": "000.00.12.H31", "full_name": "Trần Anh Tuấn", "title": "Phó Giám đốc",
                       "citizen_id": "001234567890", "email": "tuan@haiphong.gov.vn"}, actor="t").id
@@ -57,6 +59,8 @@ def issued(hsm_token: Any, keystore: Any, tmp_path_factory: pytest.TempPathFacto
             data["official_id"] = official_id
         if "common_name" in extra:
             data["common_name"] = extra["common_name"]
+        if name == "client-tls":
+            data["owner"] = extra["common_name"]
         if source == "hsm":
             data["generate_key"] = True
         else:

@@ -36,6 +36,7 @@ bench: setup
 	.venv/bin/python bench/sign.py
 	.venv/bin/python bench/verify.py
 	.venv/bin/python bench/edxml.py
+	.venv/bin/python bench/sign_recheck.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,9 @@ current seal) or ``official:<id>`` (the official's current personal certificate)
 - Before signing: the certificate must be good (not revoked, held, expired or not yet
   valid), its agency within the caller's scope, the scheme allowed by the policy.
 - Every signature is recorded (``signatures``) with its audit entry in one transaction
-  before the signed result is returned; refusals are audited too.
+  before the signed result is returned; refusals are audited too. That transaction checks
+  the certificate again under a share lock on its row: one revoked or held while the
+  signature was made has its result withheld (409, audited with outcome ``withheld``).
 """
 
 from __future__ import annotations
@@ -328,12 +330,52 @@ def record(factory: sessionmaker[Session], caller: Caller, credential: Credentia
     returns the signed result only after this committed. Returns the signature id. ``also``
     writes what belongs with the signature in the same transaction (given the session and id)."""
     sig_id = uuid.uuid4().hex
-    with transaction(factory) as session:
-        if also is not None:
-            also(session, sig_id)
-        add_record(session, caller, credential, sig_id, fmt=fmt, level=level, scheme=scheme, digest_alg=digest_alg,
-                   digest=digest, count=count, request_id=request_id, details=details)
+    try:
+        with transaction(factory) as session:
+            recheck(session, credential)
+            if also is not None:
+                also(session, sig_id)
+            add_record(session, caller, credential, sig_id, fmt=fmt, level=level, scheme=scheme,
+                       digest_alg=digest_alg, digest=digest, count=count, request_id=request_id, details=details)
+    except SignatureWithheld as exc:
+        withhold(factory, caller, credential, exc, fmt=fmt, digest_alg=digest_alg, digest=digest,
+                 request_id=request_id)
+        raise
     return sig_id
+
+
+class SignatureWithheld(CertificateNotValid):
+    """The credential stopped being usable while the signature was made: the signed result
+    is withheld (409 certificate-not-valid, as before signing)."""
+
+
+def recheck(session: Session, credential: Credential, now: dt.datetime | None = None) -> None:
+    """In the recording transaction: the credential's certificate is still good, read under a
+    share lock on its row. A revocation or hold that committed while the signature was made
+    is seen here (PostgreSQL waits for one in progress and reads its result; on SQLite the
+    write transaction serialises with it); one that comes later waits for this record to
+    commit, and so follows the signature."""
+    row = session.execute(
+        select(IssuedCertificate).where(IssuedCertificate.id == credential.certificate_id)
+        .with_for_update(read=True).execution_options(populate_existing=True)).scalar_one()
+    try:
+        _check_valid(row, now or utcnow())
+    except CertificateNotValid as exc:
+        raise SignatureWithheld(exc.message_en + "; the signature made meanwhile is withheld",
+                                exc.message_vi + "; chữ ký vừa tạo không được trả về",
+                                extra={**exc.extra, "withheld": True}) from None
+
+
+def withhold(factory: sessionmaker[Session], caller: Caller, credential: Credential, exc: KysoError, *, fmt: str,
+             digest_alg: str, digest: bytes, request_id: str = "") -> None:
+    """Audit a signature that was made but withheld (its own transaction: the refusal stands)."""
+    with transaction(factory) as session:
+        audit.record(session, actor=caller.actor, action=f"sign.{fmt}", target=f"credential:{credential.serial_hex}",
+                     outcome="withheld",
+                     details={"reason": exc.code, **(exc.extra or {}), "agency": credential.agency_code,
+                              "official_id": credential.official_id, "format": fmt,
+                              "document_digest": f"{digest_alg}:{digest.hex()}"},
+                     request_id=request_id)
 
 
 def stream_digest(stream: IO[bytes], name: str = "sha256") -> bytes:

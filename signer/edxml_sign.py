@@ -195,6 +195,8 @@ def _also(session: Session, caller: Caller, pdf_records: list[dict[str, Any]], h
 
     from signer import edxml_status
 
+    for rec in pdf_records:  # every certificate checked (and share-locked) before any write
+        credentials.recheck(session, rec["credential"])
     for rec in pdf_records:
         credentials.add_record(session, caller, rec["credential"], uuid.uuid4().hex, fmt="pdf", level="B-T",
                                scheme=rec["scheme"], digest_alg="sha256", digest=rec["digest"],

@@ -139,6 +139,8 @@ def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
         audit.record(session, actor=actor, action="crl.publish", target=f"crl:{role}",
                      details={"crl_number": number, "entries": len(entries),
                               "next_update": next_update.isoformat()})
+        # Each CRL also pins the audit chain: its head is signed once this commits.
+        audit.request_checkpoint(session, "crl")
         return _info(role, row)
 
 

@@ -144,6 +144,8 @@ def init_ca(
     """
     now = now or utcnow()
     ca = settings.ca
+    # The key that signs the audit trail's checkpoints is made with the CA (issue 13, item 6).
+    audit.ensure_audit_key(factory, keystore, settings.audit.key_type)
     suffix = secrets.token_hex(4)
     root_label, issuing_label = f"ca-root-{suffix}", f"ca-issuing-{suffix}"
     made: list[str] = []
@@ -370,6 +372,7 @@ def create_issuing_csr(factory: sessionmaker[Session], keystore: KeyStore, setti
     signed in the HSM, to be certified by an external root. Asked again, it returns a CSR for
     the same waiting key."""
     ca = settings.ca
+    audit.ensure_audit_key(factory, keystore, settings.audit.key_type)
     with transaction(factory) as session:
         advisory_lock(session, CA_INIT_LOCK)
         if is_initialised(session):

@@ -170,6 +170,10 @@ def ca_init(ctx: Context, if_absent: bool, issuing_csr: Path | None) -> None:
         root, issuing = service.init_ca(svc.sessions, svc.keystore, svc.settings, actor=_actor())
     except service.CaAlreadyInitialised:
         if if_absent:
+            # A CA made before audit checkpoints existed gets its audit key here (setup).
+            from kyso import audit as audit_log
+
+            audit_log.ensure_audit_key(svc.sessions, svc.keystore, svc.settings.audit.key_type)
             click.echo("CA already initialised; nothing to do")
             return
         raise
@@ -228,22 +232,94 @@ def audit() -> None:
     """The hash-chained audit trail."""
 
 
+def _audit_key(ctx: Context) -> bytes | None:
+    """The audit key's public key from the HSM; None (reported) when it is not there."""
+    from kyso import audit as audit_log
+
+    try:
+        return audit_log.audit_public_key(ctx.services.keystore)
+    except audit_log.AuditKeyMissing as exc:
+        click.echo(f"warning: {exc.message_en}", err=True)
+        return None
+
+
 @audit.command("verify")
+@click.option("--against", "against", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also check checkpoints kept outside the database: JSON lines from 'kyso audit "
+                   "checkpoints', or log lines holding 'audit checkpoint {...}' (syslog, journald).")
 @pass_ctx
 @handle_errors
-def audit_verify(ctx: Context) -> None:
-    """Check the whole chain; name the first edited or missing record."""
+def audit_verify(ctx: Context, against: Path | None) -> None:
+    """Check the whole chain and every signed checkpoint; name the first edited or missing
+    record. Fails when the audit key is missing from the HSM while checkpoints exist."""
     from kyso import audit as audit_log
-    from kyso.db import transaction
+    from kyso.db import read_transaction
 
     require_schema(ctx)
-    with transaction(ctx.services.sessions) as session:
-        report = audit_log.verify_chain(session)
+    external: list[dict[str, Any]] = []
+    if against is not None:
+        try:
+            with against.open(encoding="utf-8") as fh:
+                external = audit_log.parse_checkpoint_lines(fh)
+        except (ValueError, UnicodeDecodeError) as exc:
+            _fail("bad-request", f"--against: {exc}", f"--against: tệp không đọc được ({exc})", 2)
+        if not external:
+            _fail("bad-request", f"--against: no checkpoint found in {against}",
+                  f"--against: không có điểm kiểm tra nào trong {against}", 2)
+    key = _audit_key(ctx)
+    with read_transaction(ctx.services.sessions) as session:
+        report = audit_log.verify_chain(session, audit_key=key, external=external)
+    if report.ok and key is None and (report.checkpoints or report.external_checkpoints):
+        click.echo(report.describe(), err=True)
+        _fail("audit-key-missing", "checkpoint signatures cannot be checked without the audit key",
+              "không kiểm tra được chữ ký điểm kiểm tra khi thiếu khóa nhật ký")
     if report.ok:
         click.echo(report.describe())
         return
     click.echo(report.describe(), err=True)
     sys.exit(1)
+
+
+@audit.command("checkpoint")
+@pass_ctx
+@handle_errors
+def audit_checkpoint(ctx: Context) -> None:
+    """Sign the chain's head now (e.g. from a daily timer); makes the audit key if absent."""
+    from kyso import audit as audit_log
+
+    require_schema(ctx)
+    svc = ctx.services
+    audit_log.ensure_audit_key(svc.sessions, svc.keystore, svc.settings.audit.key_type)
+    cp = audit_log.make_checkpoint(svc.sessions, svc.keystore, "manual")
+    if cp is None:
+        click.echo("the newest checkpoint already covers the head; nothing to do")
+    else:
+        click.echo(f"checkpoint {cp.number}: record {cp.seq}, {cp.records} records, "
+                   f"hash {cp.record_hash}")
+
+
+@audit.command("checkpoints")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write JSON lines here instead of standard output.")
+@pass_ctx
+@handle_errors
+def audit_checkpoints(ctx: Context, output: Path | None) -> None:
+    """Export the signed checkpoints as JSON lines, to keep outside the database."""
+    from kyso import audit as audit_log
+    from kyso.db import read_transaction
+
+    require_schema(ctx)
+    with read_transaction(ctx.services.sessions) as session:
+        lines = [json.dumps(c.to_json(), ensure_ascii=False)
+                 for c in audit_log.list_checkpoints(session)]
+    text = "".join(line + "\n" for line in lines)
+    if output:
+        tmp = output.with_name(output.name + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)
+        click.echo(f"{len(lines)} checkpoints written to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 @audit.command("export")

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hsm import KeyStore
+from kyso import audit
 from kyso.db import make_engine, make_sessionmaker
 from kyso.errors import KysoError
 from kyso.logs import register_secret
@@ -76,7 +77,12 @@ class Services:
             from ca_admin.ocsp_files import SESSION_KEY, StaticResponses
 
             info[SESSION_KEY] = StaticResponses(Path(settings.ocsp.static_dir))
-        return cls(settings, engine, make_sessionmaker(engine, info), keystore)
+        svc = cls(settings, engine, make_sessionmaker(engine, info), keystore)
+        # The audit chain's head is signed by the audit key after commits (issue 13, item 6).
+        audit.install_checkpoints(svc.sessions, lambda: svc.keystore,
+                                  every_records=settings.audit.checkpoint_every_records,
+                                  every_minutes=settings.audit.checkpoint_every_minutes)
+        return svc
 
     @property
     def keystore(self) -> KeyStore:

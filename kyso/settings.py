@@ -120,6 +120,19 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    # The chain's head is signed by the audit key in the HSM (a checkpoint) every this many
+    # records, and at least every this many minutes while records are written, and with
+    # every CRL (0 turns the trigger off).
+    checkpoint_every_records: int = 1000
+    checkpoint_every_minutes: int = 60
+    # Key type of the audit key (label kyso-audit-checkpoint), made at CA init / setup.
+    key_type: str = "ec-p256"
+    # Largest page of records GET /api/v1/admin/audit returns (limit=), and its default.
+    max_page: int = 1000
+
+
+@dataclass(frozen=True)
 class RegistrySettings:
     # The city's organisation and locality, used in agency seal subjects (O, L).
     organization: str = "UBND THÀNH PHỐ HẢI PHÒNG"
@@ -233,6 +246,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     hsm: HsmSettings = field(default_factory=HsmSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     ca: CaSettings = field(default_factory=CaSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     pki: PkiSettings = field(default_factory=PkiSettings)
@@ -420,6 +434,11 @@ def _check_values(s: Settings) -> None:
         raise ConfigError.invalid("auth.rotation_grace_hours", "between 0 and 2160 (90 days)")
     if not 0 <= s.auth.default_key_days <= 3660:
         raise ConfigError.invalid("auth.default_key_days", "between 0 (no expiry) and 3660")
+    a = s.audit
+    if a.key_type not in _KEY_TYPES:
+        raise ConfigError.invalid("audit.key_type", f"one of {', '.join(sorted(_KEY_TYPES))}")
+    if a.checkpoint_every_records < 0 or a.checkpoint_every_minutes < 0 or not 1 <= a.max_page <= 10000:
+        raise ConfigError.invalid("audit", "checkpoint intervals >= 0 and max_page 1-10000")
     g = s.signing
     for scheme in g.allowed_schemes:
         if scheme not in _SCHEMES:

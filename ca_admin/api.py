@@ -100,6 +100,34 @@ def update_agency(code: str) -> Response:
         return jsonify(registry.agency_view(session, agency).to_json())
 
 
+@api_bp.post("/agencies/<code>/status")
+@roles(*STAFF)
+def set_agency_status(code: str) -> Response:
+    """Activate, suspend or dissolve; ``revoke_certificates`` on dissolution revokes the
+    agency's certificates (cessationOfOperation) in the same transaction."""
+    body = json_body()
+    change = issuance.set_agency_status(services().sessions, current_caller(), code,
+                                        str(body.get("status") or ""),
+                                        revoke_certificates=_bool(body.get("revoke_certificates", False),
+                                                                  "revoke_certificates"),
+                                        request_id=request_id())
+    for view in change.revoked:
+        _republish(view)
+    return jsonify(_status_change_json(change))
+
+
+def _status_change_json(change: issuance.AgencyStatusChange) -> dict[str, Any]:
+    return {"agency": change.agency.to_json(), "previous_status": change.previous,
+            "revoked": [v.serial for v in change.revoked], "certificates_still_valid": change.still_valid}
+
+
+def _bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"'{name}' must be true or false", f"'{name}' phải là true hoặc false",
+                         extra={"field": name})
+    return value
+
+
 # -- officials ----------------------------------------------------------------------------
 
 @api_bp.post("/officials")

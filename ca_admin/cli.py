@@ -147,6 +147,35 @@ def agencies_list(ctx: Context, query: str) -> None:
             click.echo(f"{a.code}\t{a.name}\t{a.status}")
 
 
+@agencies.command("status")
+@click.argument("code")
+@click.argument("status", type=click.Choice(["active", "suspended", "dissolved"]))
+@click.option("--revoke-certificates", is_flag=True,
+              help="On dissolution: revoke the agency's certificates (reason cessationOfOperation).")
+@operator_option
+@pass_ctx
+@handle_errors
+def agencies_status(ctx: Context, code: str, status: str, revoke_certificates: bool, operator: str) -> None:
+    """Activate, suspend or dissolve an agency. A suspended or dissolved agency's seal and
+    its officials' keys no longer sign; dissolution is final."""
+    from ca_admin import issuance
+
+    change = issuance.set_agency_status(ctx.services.sessions, _caller(ctx, operator), code, status,
+                                        revoke_certificates=revoke_certificates)
+    _echo_json({"agency": change.agency.to_json(), "previous_status": change.previous,
+                "revoked": [v.serial for v in change.revoked], "certificates_still_valid": change.still_valid})
+    if change.revoked:
+        svc = ctx.services
+        from ca_admin import crl, ocsp
+
+        crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
+        for view in change.revoked:
+            ocsp.refresh_after_change(svc.sessions, svc.keystore, svc.settings, view.serial, view.profile)
+    if status == "dissolved" and change.still_valid:
+        click.echo(f"{change.still_valid} certificate(s) of {change.agency.code} are still valid; revoke them "
+                   f"with: kyso agencies status {change.agency.code} dissolved --revoke-certificates", err=True)
+
+
 def _staff_only(caller: Caller) -> None:
     from kyso.errors import Forbidden
 

@@ -29,8 +29,12 @@ from ca_admin.csr import parse_csr
 from ca_admin.models import CertificateAuthority, CertificateRequest, IssuedCertificate, OcspResponse
 from ca_admin.ocsp_files import forget_certificate
 from ca_admin.registry import (
+    AGENCY_STATUSES,
     Agency,
+    AgencyDissolved,
+    AgencyView,
     Official,
+    agency_view,
     fold,
     get_agency,
     get_official,
@@ -745,6 +749,54 @@ def hold(factory: sessionmaker[Session], caller: Caller, serial: str, *, request
         if on_change:
             on_change(session, row)
         return _cert_view(session, row)
+
+
+@dataclass(frozen=True)
+class AgencyStatusChange:
+    agency: AgencyView
+    previous: str
+    revoked: tuple[CertificateView, ...]  # revoked with it (cessationOfOperation), to republish
+    still_valid: int  # the agency's certificates left good or on hold
+
+
+def set_agency_status(factory: sessionmaker[Session], caller: Caller, code: str, status: str, *,
+                      revoke_certificates: bool = False, request_id: str = "",
+                      now: dt.datetime | None = None) -> AgencyStatusChange:
+    """Activate, suspend or dissolve an agency (a suspended or dissolved agency's keys and
+    its officials' keys do not sign). On dissolution, ``revoke_certificates`` revokes every
+    certificate of the agency still good or on hold with reason cessationOfOperation, in the
+    same transaction; without it the change says how many are left."""
+    _staff(caller)
+    status = (status or "").strip().lower()
+    if status not in AGENCY_STATUSES:
+        raise BadRequest(f"'status' must be one of {', '.join(AGENCY_STATUSES)}",
+                         f"'status' phải là một trong {', '.join(AGENCY_STATUSES)}", extra={"field": "status"})
+    if revoke_certificates and status != "dissolved":
+        raise BadRequest("certificates are revoked (cessationOfOperation) only when an agency is dissolved",
+                         "chỉ thu hồi chứng thư (cessationOfOperation) khi cơ quan giải thể",
+                         extra={"field": "revoke_certificates"})
+    now = now or utcnow()
+    with transaction(factory) as session:
+        agency = get_agency(session, code)
+        previous = agency.status
+        if previous == "dissolved" and status != "dissolved":
+            raise AgencyDissolved(agency.code)
+        live = (IssuedCertificate.agency_id == agency.id, IssuedCertificate.status.in_(("good", "on-hold")))
+        revoked: list[IssuedCertificate] = []
+        if revoke_certificates:
+            # The certificate rows first, as signing's re-check takes them (then the agency's).
+            revoked = list(session.execute(select(IssuedCertificate).where(*live).order_by(IssuedCertificate.id)
+                                           .with_for_update()).scalars())
+            for row in revoked:
+                _set_revoked(session, row, "cessation_of_operation", None, now, caller.actor, request_id)
+        agency.status = status
+        session.flush()
+        still = len(session.execute(select(IssuedCertificate.id).where(*live)).all())
+        audit.record(session, actor=caller.actor, action="agency.status", target=f"agency:{agency.code}",
+                     details={"from": previous, "to": status, "certificates_revoked": len(revoked),
+                              "certificates_still_valid": still}, request_id=request_id)
+        return AgencyStatusChange(agency_view(session, agency), previous,
+                                  tuple(_cert_view(session, r) for r in revoked), still)
 
 
 def release(factory: sessionmaker[Session], caller: Caller, serial: str, *, request_id: str = "",

@@ -150,6 +150,14 @@ class AgencyNotFound(NotFound):
         super().__init__(f"no agency with code '{code}'", f"không có cơ quan mã '{code}'")
 
 
+class AgencyDissolved(Conflict):
+    code = "agency-dissolved"
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"agency '{code}' is dissolved; dissolution is final",
+                         f"cơ quan '{code}' đã giải thể; không thể khôi phục")
+
+
 def get_agency(session: Session, code: str) -> Agency:
     row = session.execute(select(Agency).where(Agency.code == code.strip())).scalar_one_or_none()
     if row is None:
@@ -200,6 +208,8 @@ def update_agency(session: Session, code: str, data: dict[str, Any], *, actor: s
         if data["status"] not in AGENCY_STATUSES:
             raise BadRequest(f"'status' must be one of {', '.join(AGENCY_STATUSES)}",
                              f"'status' phải là một trong {', '.join(AGENCY_STATUSES)}")
+        if agency.status == "dissolved" and data["status"] != "dissolved":
+            raise AgencyDissolved(agency.code)
         agency.status = changes["status"] = data["status"]
     if "parent_code" in data:
         parent = get_agency(session, str(data["parent_code"])) if data["parent_code"] else None

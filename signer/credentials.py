@@ -19,6 +19,9 @@ current seal) or ``official:<id>`` (the official's current personal certificate)
   before the signed result is returned; refusals are audited too. That transaction checks
   the certificate again under a share lock on its row: one revoked or held while the
   signature was made has its result withheld (409, audited with outcome ``withheld``).
+- A suspended or dissolved agency's keys (its seal, its officials' keys) and an inactive
+  official's key do not sign (409 agency-not-active / official-not-active), checked before
+  signing and again when recording.
 """
 
 from __future__ import annotations
@@ -71,6 +74,33 @@ class CertificateNotValid(Conflict):
     """Revoked, held, expired or not yet valid: 409."""
 
     code = "certificate-not-valid"
+
+
+class AgencyNotActive(Conflict):
+    """The agency is suspended or dissolved: neither its seal nor its officials' keys sign."""
+
+    code = "agency-not-active"
+
+    def __init__(self, agency_code: str, status: str) -> None:
+        super().__init__(f"agency '{agency_code}' is {status}: its keys do not sign",
+                         f"cơ quan '{agency_code}' đang ở trạng thái {_STATUS_VI.get(status, status)}: "
+                         "không được ký bằng khóa của cơ quan",
+                         extra={"agency_status": status})
+
+
+class OfficialNotActive(Conflict):
+    """The official was deactivated: their personal key does not sign."""
+
+    code = "official-not-active"
+
+    def __init__(self, official_id: int, status: str) -> None:
+        super().__init__(f"official {official_id} is {status}: their personal key does not sign",
+                         f"cán bộ {official_id} đang ở trạng thái {_STATUS_VI.get(status, status)}: "
+                         "không được ký bằng khóa cá nhân",
+                         extra={"official_status": status})
+
+
+_STATUS_VI = {"suspended": "tạm dừng hoạt động", "dissolved": "giải thể", "inactive": "ngừng hoạt động"}
 
 
 class SchemeNotAllowed(KysoError):
@@ -260,6 +290,8 @@ def resolve(factory: sessionmaker[Session], caller: Caller, ref: str, *, now: dt
                 raise Forbidden(f"this client may not sign for agency '{agency.code if agency else '?'}'",
                                 f"ứng dụng này không được ký cho cơ quan '{agency.code if agency else '?'}'")
             _check_valid(row, now)
+            _check_holders(session.get(Agency, row.agency_id),
+                           session.get(Official, row.official_id) if row.official_id else None)
             return credential_of(session, row)
     except KysoError as exc:
         deny(factory, caller, f"{action}.denied", f"credential:{(ref or '')[:80]}", exc.code, request_id)
@@ -281,6 +313,14 @@ def _check_valid(row: IssuedCertificate, now: dt.datetime) -> None:
                                   "chứng thư số của khóa ký này chưa có hiệu lực", extra={"status": "not-yet-valid"})
 
 
+def _check_holders(agency: Agency | None, official: Official | None) -> None:
+    """The agency is active and, for a personal key, so is the official."""
+    if agency is None or agency.status != "active":
+        raise AgencyNotActive(agency.code if agency else "?", agency.status if agency else "missing")
+    if official is not None and official.status != "active":
+        raise OfficialNotActive(official.id, official.status)
+
+
 def credentials_for(factory: sessionmaker[Session], caller: Caller, now: dt.datetime | None = None) -> list[Credential]:
     """The usable credentials of the agencies a client is bound to (CSC credentials/list)."""
     now = now or utcnow()
@@ -292,7 +332,15 @@ def credentials_for(factory: sessionmaker[Session], caller: Caller, now: dt.date
             IssuedCertificate.profile.in_(SIGNING_PROFILES), IssuedCertificate.key_label.is_not(None),
             IssuedCertificate.agency_id.in_(agencies), IssuedCertificate.status == "good",
             IssuedCertificate.not_after > now).order_by(IssuedCertificate.id)).scalars().all()
-        return [credential_of(session, r) for r in rows]
+        out = []
+        for r in rows:
+            try:
+                _check_holders(session.get(Agency, r.agency_id),
+                               session.get(Official, r.official_id) if r.official_id else None)
+            except KysoError:
+                continue  # a suspended or dissolved agency's keys, an inactive official's
+            out.append(credential_of(session, r))
+        return out
 
 
 def choose_scheme(settings: Settings, credential: Credential, requested: str | None = None,
@@ -337,7 +385,9 @@ def record(factory: sessionmaker[Session], caller: Caller, credential: Credentia
                 also(session, sig_id)
             add_record(session, caller, credential, sig_id, fmt=fmt, level=level, scheme=scheme,
                        digest_alg=digest_alg, digest=digest, count=count, request_id=request_id, details=details)
-    except SignatureWithheld as exc:
+    except (CertificateNotValid, AgencyNotActive, OfficialNotActive) as exc:
+        if not exc.extra.get("withheld"):
+            raise
         withhold(factory, caller, credential, exc, fmt=fmt, digest_alg=digest_alg, digest=digest,
                  request_id=request_id)
         raise
@@ -364,6 +414,19 @@ def recheck(session: Session, credential: Credential, now: dt.datetime | None = 
         raise SignatureWithheld(exc.message_en + "; the signature made meanwhile is withheld",
                                 exc.message_vi + "; chữ ký vừa tạo không được trả về",
                                 extra={**exc.extra, "withheld": True}) from None
+    # The agency suspended or dissolved, or the official deactivated, meanwhile: the same.
+    agency = session.execute(select(Agency).where(Agency.id == credential.agency_id)
+                             .with_for_update(read=True).execution_options(populate_existing=True)).scalar_one()
+    official = None
+    if credential.official_id is not None:
+        official = session.execute(select(Official).where(Official.id == credential.official_id)
+                                   .with_for_update(read=True).execution_options(populate_existing=True)
+                                   ).scalar_one()
+    try:
+        _check_holders(agency, official)
+    except KysoError as exc:
+        exc.extra["withheld"] = True
+        raise
 
 
 def withhold(factory: sessionmaker[Session], caller: Caller, credential: Credential, exc: KysoError, *, fmt: str,

@@ -272,6 +272,12 @@ def user_view(user: User) -> UserView:
     return UserView(user.name, user.role, user.status, user.created_at, keys)
 
 
+class UnknownApiKey(Unauthenticated):
+    """No key of ours was presented (none, malformed, or an id never issued). The caller
+    gets the same 401 as for a wrong secret; the web edge only logs and rate-limits these,
+    because anyone can make them and the audit trail must not grow at a stranger's will."""
+
+
 def authenticate(session: Session, presented: str | None) -> Caller:
     """The caller owning ``presented`` (an API key), or ``Unauthenticated``."""
     match = KEY_PATTERN.match(presented or "")
@@ -284,7 +290,9 @@ def authenticate(session: Session, presented: str | None) -> Caller:
     stored = row.secret_sha256 if row is not None else _DUMMY_HASH
     # Always compare, so an unknown key id costs the same as a wrong secret.
     good = hmac.compare_digest(stored, _hash_secret(secret or "x"))
-    if not (good and row is not None and key_usable(row) and row.user.status == UserStatus.ACTIVE):
+    if row is None:
+        raise UnknownApiKey()  # no key, a malformed one, or an id we never issued
+    if not (good and key_usable(row) and row.user.status == UserStatus.ACTIVE):
         raise Unauthenticated()
     return Caller(row.user.id, row.user.name, Role(row.user.role), row.key_id)
 

@@ -127,6 +127,21 @@ class PayloadTooLarge(KysoError):
     title_en = "Payload too large"
 
 
+class TooManyRequests(KysoError):
+    """Refused for a while; ``retry_after`` seconds go to the Retry-After header."""
+
+    code = "too-many-requests"
+    status = 429
+    title_en = "Too many requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"too many failed attempts from your address; try again in {retry_after} s",
+            f"quá nhiều lần thử không thành công từ địa chỉ của bạn; thử lại sau {retry_after} giây",
+            extra={"retry_after": retry_after},
+        )
+
+
 class ServiceUnavailable(KysoError):
     code = "service-unavailable"
     status = 503

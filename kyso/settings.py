@@ -117,6 +117,10 @@ class AuthSettings:
     rotation_grace_hours: int = 24
     # New API keys expire after this many days (0: they do not expire).
     default_key_days: int = 0
+    # Failed authentications with no key of ours (none, malformed, unknown key id) per client
+    # address per minute and worker, before 429 too-many-requests (0: no limit). They are
+    # logged, not audited; a real key with a wrong secret, revoked or expired is audited.
+    unknown_key_failures_per_minute: int = 30
 
 
 @dataclass(frozen=True)
@@ -439,6 +443,8 @@ def _check_values(s: Settings) -> None:
         raise ConfigError.invalid("audit.key_type", f"one of {', '.join(sorted(_KEY_TYPES))}")
     if a.checkpoint_every_records < 0 or a.checkpoint_every_minutes < 0 or not 1 <= a.max_page <= 10000:
         raise ConfigError.invalid("audit", "checkpoint intervals >= 0 and max_page 1-10000")
+    if not 0 <= s.auth.unknown_key_failures_per_minute <= 100000:
+        raise ConfigError.invalid("auth.unknown_key_failures_per_minute", "between 0 (off) and 100000")
     g = s.signing
     for scheme in g.allowed_schemes:
         if scheme not in _SCHEMES:

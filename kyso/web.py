@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,9 +16,9 @@ from urllib.parse import unquote
 from flask import Response, current_app, g, jsonify, request
 
 from kyso import audit
-from kyso.callers import Caller, Role, authenticate, key_id_of
+from kyso.callers import Caller, Role, UnknownApiKey, authenticate, key_id_of
 from kyso.db import read_transaction, transaction
-from kyso.errors import Forbidden, KysoError, Unauthenticated
+from kyso.errors import Forbidden, KysoError, TooManyRequests, Unauthenticated
 from kyso.services import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,23 +121,89 @@ def authenticate_request() -> None:
     try:
         with read_transaction(svc.sessions) as session:
             g.caller = authenticate(session, presented)
-    except Unauthenticated:
-        key_id = key_id_of(presented)
-        if key_id:
-            # Someone presented a key of ours that does not work: a security event.
-            _audit_denied(f"key:{key_id}", "unauthenticated")
-        else:
-            # Anonymous or malformed credentials are only logged: auditing them would let
-            # anyone grow the trail and contend for its lock without limit.
-            log.warning("refused anonymous request to %s %s", request.method, request.path)
+    except UnknownApiKey:
+        # No key of ours (none, malformed, or an id never issued): only logged and limited
+        # per address. Auditing these would let anyone grow the trail and contend for its
+        # lock without limit (issue 13, item 12).
+        _refuse_stranger(svc, key_id_of(presented))
         raise
+    except Unauthenticated:
+        # A key of ours that does not work (wrong secret, revoked, expired, user disabled):
+        # a security event about a real user.
+        _audit_denied(f"key:{key_id_of(presented)}", "unauthenticated")
+        raise
+
+
+class StrangerLimiter:
+    """Refusals of callers who presented no key of ours, per client address, in fixed
+    one-minute windows, per process. Bounded: at most ``max_tracked`` addresses are kept."""
+
+    def __init__(self, per_minute: int, *, window: float = 60.0, max_tracked: int = 10000) -> None:
+        self.per_minute = per_minute
+        self.window = window
+        self.max_tracked = max_tracked
+        self._seen: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, address: str, now: float | None = None) -> tuple[int, int]:
+        """Count one refusal; returns (count in this window, seconds to wait or 0)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            start, count = self._seen.get(address, (now, 0))
+            if now - start >= self.window:
+                start, count = now, 0
+            count += 1
+            self._seen[address] = (start, count)
+            if len(self._seen) > self.max_tracked:
+                self._prune(now)
+        if self.per_minute and count > self.per_minute:
+            return count, max(1, math.ceil(start + self.window - now))
+        return count, 0
+
+    def _prune(self, now: float) -> None:
+        for addr in [a for a, (start, _c) in self._seen.items() if now - start >= self.window]:
+            del self._seen[addr]
+        while len(self._seen) > self.max_tracked // 2:  # still full: forget the oldest
+            del self._seen[next(iter(self._seen))]
+
+
+def client_address(svc: Services) -> str:
+    """The caller's address: the peer, or behind a trusted proxy the nearest address in
+    X-Forwarded-For that is not itself a trusted proxy."""
+    peer = request.remote_addr or "?"
+    trusted = svc.settings.server.trusted_proxies
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop[:64]
+    return peer
+
+
+def _refuse_stranger(svc: Services, key_id: str) -> None:
+    limiter: StrangerLimiter | None = current_app.extensions.get("kyso.stranger_limiter")
+    if limiter is None:
+        limiter = current_app.extensions.setdefault(
+            "kyso.stranger_limiter", StrangerLimiter(svc.settings.auth.unknown_key_failures_per_minute))
+    address = client_address(svc)
+    count, retry_after = limiter.hit(address)
+    if not retry_after:
+        # The key id is not a secret; the secret part is never logged.
+        log.warning("refused %s %s from %s: %s", request.method, request.path, address,
+                    f"unknown API key id {key_id}" if key_id else "no valid API key")
+        return
+    if count == limiter.per_minute + 1:
+        log.warning("too many refused requests from %s: 429 for %d s", address, retry_after)
+    raise TooManyRequests(retry_after)
 
 
 def _certificate_caller(svc: Services, value: str) -> Caller:
     """The caller a trusted proxy vouches for with a TLS client certificate."""
     if request.remote_addr not in svc.settings.server.trusted_proxies:
+        # Anyone can send the header: logged and limited like an unknown key, not audited.
         log.warning("client certificate header from untrusted address %s ignored", request.remote_addr)
-        _audit_denied(f"address:{request.remote_addr}", "client-certificate-from-untrusted-proxy")
+        _refuse_stranger(svc, "")
         raise Unauthenticated()
     authenticator = current_app.extensions.get("kyso.certificate_authenticator")
     if authenticator is None:

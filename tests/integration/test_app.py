@@ -105,11 +105,15 @@ def test_deny_by_default_and_audit(client: Any, services: Any) -> None:
     _problem(client.get("/api/v1/admin/whoami"), 401, "unauthenticated")
     forged = "kyso_0123456789abcdef_" + "A" * 43
     _problem(client.get("/api/v1/admin/whoami", headers=_auth(forged)), 401, "unauthenticated")
+    # A key id never issued is a stranger: only logged (issue 13, item 12) ...
+    real = make_user(services, "eoffice", "client")
+    wrong = f"kyso_{real.split('_')[1]}_" + "A" * 43
+    _problem(client.get("/api/v1/admin/whoami", headers=_auth(wrong)), 401, "unauthenticated")
     with transaction(services.sessions) as session:
         denied = [r for r in audit.export(session) if r["action"] == "auth.denied"]
-    # A presented key of ours is a security event; anonymous calls are only logged.
-    assert [r["actor"] for r in denied] == ["key:0123456789abcdef"]
-    assert all(forged not in json.dumps(r) for r in denied)
+    # ... while a presented key of ours that fails is a security event.
+    assert [r["actor"] for r in denied] == [f"key:{real.split('_')[1]}"]
+    assert all(forged not in json.dumps(r) and wrong not in json.dumps(r) for r in denied)
 
 
 def test_roles(client: Any, services: Any, ca: Any) -> None:

@@ -137,6 +137,19 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    # Outgoing e-mail (activation codes for officials' consent enrolment). Off by default.
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 587
+    from_address: str = ""
+    starttls: bool = True
+    user: str = ""
+    password_file: str = ""
+    timeout_seconds: int = 10
+
+
+@dataclass(frozen=True)
 class RegistrySettings:
     # The city's organisation and locality, used in agency seal subjects (O, L).
     organization: str = "UBND THÀNH PHỐ HẢI PHÒNG"
@@ -220,6 +233,14 @@ class SigningSettings:
     totp_period: int = 30
     totp_digits: int = 6
     totp_drift_steps: int = 1
+    # Consent enrolment by the official: a PIN has at least this many characters; an
+    # activation code is good for this many hours and this many wrong tries; staff may
+    # start an enrolment by printed letter (the code is shown once to the staff member who
+    # starts it, for a sealed letter).
+    consent_pin_min_length: int = 6
+    enrolment_code_hours: int = 72
+    enrolment_code_attempts: int = 5
+    enrolment_by_letter: bool = True
     # Default PAdES level when the caller names none: B-B, B-T, B-LT or B-LTA.
     default_pdf_level: str = "B-LT"
     # Document and signature images: largest PNG accepted, in bytes and pixels a side.
@@ -251,6 +272,7 @@ class Settings:
     hsm: HsmSettings = field(default_factory=HsmSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
     ca: CaSettings = field(default_factory=CaSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     pki: PkiSettings = field(default_factory=PkiSettings)
@@ -405,6 +427,7 @@ def _anchor_paths(s: Settings) -> Settings:
         database=dataclasses.replace(s.database, url=url),
         hsm=dataclasses.replace(s.hsm, pin_file=_anchor(s.hsm.pin_file), softhsm2_conf=_anchor(s.hsm.softhsm2_conf)),
         ocsp=dataclasses.replace(s.ocsp, static_dir=_anchor(s.ocsp.static_dir)),
+        mail=dataclasses.replace(s.mail, password_file=_anchor(s.mail.password_file)),
         verify=dataclasses.replace(s.verify, trust_roots=tuple(_anchor(p) for p in s.verify.trust_roots)),
     )
 
@@ -456,6 +479,12 @@ def _check_values(s: Settings) -> None:
         raise ConfigError.invalid("signing.default_pdf_level", "B-B, B-T, B-LT or B-LTA")
     if not 1 <= g.consent_max_failures <= 20 or not 4 <= g.totp_digits <= 10 or g.totp_period < 10:
         raise ConfigError.invalid("signing", "consent_max_failures 1-20, totp_digits 4-10, totp_period >= 10")
+    if not 4 <= g.consent_pin_min_length <= 32 or not 1 <= g.enrolment_code_hours <= 24 * 30 \
+            or not 1 <= g.enrolment_code_attempts <= 20:
+        raise ConfigError.invalid("signing", "consent_pin_min_length 4-32, enrolment_code_hours 1-720, "
+                                  "enrolment_code_attempts 1-20")
+    if s.mail.enabled and (not s.mail.host or not s.mail.from_address or not 1 <= s.mail.port <= 65535):
+        raise ConfigError.invalid("mail", "host, port 1-65535 and from_address when enabled")
     if s.server.workers < 1 or s.server.max_body_bytes < 1024:
         raise ConfigError.invalid("server", "workers >= 1 and max_body_bytes >= 1024")
     if not 1 <= s.verify.max_seconds <= 600 or s.verify.max_memory_mb < 64:

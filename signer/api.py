@@ -416,7 +416,7 @@ def credential_json(c: Credential) -> dict[str, Any]:
             "profile": c.profile, "agency_code": c.agency_code, "agency_name": c.agency_name,
             "official_id": c.official_id, "official_name": c.official_name or None,
             "key_algorithm": c.key_algorithm, "not_after": c.not_after.isoformat(),
-            "consent_required": c.personal}
+            "consent_required": c.personal, "scal": c.scal}
 
 
 @sign_bp.get("/credentials")
@@ -427,21 +427,34 @@ def list_credentials() -> Response:
                                     credentials.credentials_for(svc.sessions, current_caller())]})
 
 
-# -- admin: consent enrollment, unlock, appearance images --------------------------------------------
+# -- admin: consent enrolment (started by staff, done by the official), unlock, images ------------
 
-@consent_bp.put("/officials/<int:official_id>/consent")
+@consent_bp.post("/officials/<int:official_id>/consent/enrolments")
 @roles(*STAFF)
-def enroll_consent(official_id: int) -> Response:
-    """Set an official's consent method: {"method": "pin", "pin": "..."} or {"method": "totp"}
-    (the TOTP secret and otpauth URI are in this response only)."""
+def start_consent_enrolment(official_id: int) -> Response:
+    """Start the official's own enrolment of a PIN or TOTP, after checking their identity:
+    {"channel": "email"} sends a one-time activation code to the address in the registry;
+    {"channel": "letter"} returns it this once, to print and seal. Staff never see a PIN or
+    seed."""
+    from signer import enrolment
+
     svc = services()
     body = json_body()
-    result = credentials.enroll(svc.sessions, svc.keystore, svc.settings, current_caller(), official_id,
-                                str(body.get("method", "")), body.get("pin"), request_id=request_id())
-    out: dict[str, Any] = {"official_id": official_id, "method": result.method}
-    if result.otpauth_uri:
-        out.update(otpauth_uri=result.otpauth_uri, secret_base32=result.secret_base32)
-    return jsonify(out)
+    started = enrolment.start(svc.sessions, svc.settings, current_caller(), official_id,
+                              str(body.get("channel", "")), request_id=request_id())
+    resp = jsonify(started.to_json())
+    resp.status_code = 201
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@consent_bp.get("/officials/<int:official_id>/consent")
+@roles(*STAFF)
+def consent_status(official_id: int) -> Response:
+    """The official's consent method, lock and pending enrolment (no PIN, no seed)."""
+    from signer import enrolment
+
+    return jsonify(enrolment.status(services().sessions, official_id).to_json())
 
 
 @consent_bp.post("/officials/<int:official_id>/consent/unlock")

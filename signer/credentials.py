@@ -7,7 +7,8 @@ current seal) or ``official:<id>`` (the official's current personal certificate)
 
 - A seal may be used by any client bound to its agency.
 - A personal key is used only with the official's consent for that request or batch: a PIN
-  or a TOTP code (RFC 6238) set at enrollment and checked here (sole control; the CSC SAD).
+  or a TOTP code (RFC 6238) that the official enrolled themself (signer.enrolment: staff
+  never see either), checked here (sole control; the CSC SAD).
   Failures are counted in their own committed transaction; after
   ``signing.consent_max_failures`` in a row the credential locks until an administrator
   unlocks it, and wrong attempts are limited per minute (right ones are not: an official
@@ -37,10 +38,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
-from urllib.parse import quote
 
 from asn1crypto import x509
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from ca_admin.issuance import normalize_serial
@@ -51,7 +51,7 @@ from hsm import KeyStore, SignatureScheme
 from kyso import audit
 from kyso.callers import Caller, Role
 from kyso.db import Base, UTCDateTime, transaction, utcnow
-from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
+from kyso.errors import Conflict, Forbidden, KysoError, NotFound
 from kyso.settings import Settings
 
 SIGNING_PROFILES = ("agency-seal", "official-signing")
@@ -158,6 +158,9 @@ class SigningConsent(Base):
     # Every step accepted that is still inside the drift window (JSON list): a code is good
     # once, and accepting the next step's code does not use up the current one.
     used_totp_steps: Mapped[str | None] = mapped_column(String(200))
+    # Set by the official on the enrolment page (signer.enrolment); false for a PIN or seed
+    # that staff set before that existed: such consent is not the official's sole control.
+    self_enrolled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     window_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     window_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
@@ -215,6 +218,9 @@ class Credential:
     official_title: str
     key_algorithm: str  # rsa | ec
     not_after: dt.datetime
+    # CSC sole control assurance level: "2" when each use of a personal key needs a PIN or
+    # TOTP code the official enrolled themself; "1" for seals and consent that staff set.
+    scal: str = "1"
 
     @property
     def personal(self) -> bool:
@@ -263,7 +269,15 @@ def credential_of(session: Session, row: IssuedCertificate) -> Credential:
         agency_id=agency.id, agency_code=agency.code, agency_name=agency.name,
         official_id=official.id if official else None, official_name=official.full_name if official else "",
         official_title=official.title if official else "",
-        key_algorithm="ec" if spki.algorithm == "ec" else "rsa", not_after=row.not_after)
+        key_algorithm="ec" if spki.algorithm == "ec" else "rsa", not_after=row.not_after,
+        scal=_scal(session, official.id if official else None))
+
+
+def _scal(session: Session, official_id: int | None) -> str:
+    if official_id is None:
+        return "1"
+    consent = session.get(SigningConsent, official_id)
+    return "2" if consent is not None and consent.self_enrolled else "1"
 
 
 def deny(factory: sessionmaker[Session], caller: Caller, action: str, target: str, reason: str,
@@ -472,13 +486,13 @@ def add_record(session: Session, caller: Caller, credential: Credential, sig_id:
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
-def _hash_pin(pin: str, salt: bytes | None = None) -> str:
+def hash_pin(pin: str, salt: bytes | None = None) -> str:
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.scrypt(pin.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
     return f"scrypt${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
-def _pin_matches(pin: str, stored: str) -> bool:
+def pin_matches(pin: str, stored: str) -> bool:
     try:
         _tag, salt_b64, digest_b64 = stored.split("$")
         expected = base64.b64decode(digest_b64)
@@ -492,62 +506,6 @@ def _totp_code(mac: bytes, digits: int) -> str:
     offset = mac[-1] & 0x0F
     value = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
     return str(value % (10 ** digits)).zfill(digits)
-
-
-@dataclass(frozen=True)
-class Enrollment:
-    method: str
-    otpauth_uri: str | None = None
-    secret_base32: str | None = None
-
-
-def enroll(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller, official_id: int,
-           method: str, pin: str | None = None, request_id: str = "") -> Enrollment:
-    """Set (or replace) an official's consent method. A TOTP seed is generated, stored in
-    the HSM, and shown once here for the official's authenticator app."""
-    if method not in ("pin", "totp"):
-        raise BadRequest("method must be 'pin' or 'totp'", "phương thức phải là 'pin' hoặc 'totp'")
-    if method == "pin" and (not isinstance(pin, str) or not 6 <= len(pin) <= 64):
-        raise BadRequest("a PIN of 6 to 64 characters is required", "cần mã PIN dài từ 6 đến 64 ký tự")
-    with transaction(factory) as session:
-        official = session.get(Official, official_id)
-        if official is None:
-            raise NotFound(f"no official {official_id}", f"không có cán bộ {official_id}")
-        agency = session.get(Agency, official.agency_id)
-        name = official.full_name
-    label = None
-    seed = None
-    if method == "totp":
-        seed = secrets.token_bytes(20)
-        label = f"totp-{official_id}-{secrets.token_hex(4)}"
-        keystore.import_hmac_secret(label, seed)
-    try:
-        with transaction(factory) as session:
-            row = session.get(SigningConsent, official_id, with_for_update=True)
-            old_label = row.totp_label if row is not None else None
-            if row is None:
-                row = SigningConsent(official_id=official_id, method=method)
-                session.add(row)
-            row.method, row.failures, row.locked_at, row.last_totp_step = method, 0, None, None
-            row.used_totp_steps = None
-            row.pin_hash = _hash_pin(pin) if method == "pin" and pin is not None else None
-            row.totp_label = label
-            row.updated_at = utcnow()
-            audit.record(session, actor=caller.actor, action="consent.enroll", target=f"official:{official_id}",
-                         details={"method": method}, request_id=request_id)
-    except BaseException:
-        if label:
-            keystore.delete_secret(label)
-        raise
-    if old_label:
-        keystore.delete_secret(old_label)
-    if seed is None:
-        return Enrollment(method)
-    secret32 = base64.b32encode(seed).decode().rstrip("=")
-    issuer = "Kyso " + (agency.code if agency else "")
-    uri = (f"otpauth://totp/{quote(issuer)}:{quote(name)}?secret={secret32}&issuer={quote(issuer)}"
-           f"&algorithm=SHA1&digits={settings.signing.totp_digits}&period={settings.signing.totp_period}")
-    return Enrollment(method, uri, secret32)
 
 
 def unlock(factory: sessionmaker[Session], caller: Caller, official_id: int, request_id: str = "") -> None:
@@ -598,17 +556,7 @@ def check_consent(factory: sessionmaker[Session], keystore: KeyStore, settings: 
                     if step is not None:
                         _mark_step_used(settings, row, step, now)
                 else:
-                    row.window_attempts += 1
-                    row.failures += 1
-                    if row.failures >= g.consent_max_failures:
-                        row.locked_at = now
-                        audit.record(session, actor=caller.actor, action="consent.locked", target=target,
-                                     outcome="denied", details={"failures": row.failures}, request_id=request_id)
-                        error = ConsentLocked("wrong PIN or TOTP code; the credential is now locked",
-                                              "sai mã PIN hoặc TOTP; khóa ký đã bị khóa")
-                    else:
-                        error = ConsentFailed("wrong PIN or TOTP code", "sai mã PIN hoặc TOTP",
-                                              extra={"attempts_left": g.consent_max_failures - row.failures})
+                    error = count_failure(session, settings, row, now, actor=caller.actor, request_id=request_id)
             row.updated_at = now
         if error is not None:
             audit.record(session, actor=caller.actor, action="consent.denied", target=target, outcome="denied",
@@ -617,10 +565,30 @@ def check_consent(factory: sessionmaker[Session], keystore: KeyStore, settings: 
         raise error
 
 
+def count_failure(session: Session, settings: Settings, row: SigningConsent, now: dt.datetime, *, actor: str,
+                  request_id: str = "") -> KysoError:
+    """A wrong PIN or code: counted against the per-minute limit and the lock (in the
+    caller's transaction, which must commit); the error to raise."""
+    g = settings.signing
+    if row.window_start is None or now - row.window_start >= dt.timedelta(minutes=1):
+        row.window_start, row.window_attempts = now, 0
+    row.window_attempts += 1
+    row.failures += 1
+    row.updated_at = now
+    if row.failures >= g.consent_max_failures:
+        row.locked_at = now
+        audit.record(session, actor=actor, action="consent.locked", target=f"official:{row.official_id}",
+                     outcome="denied", details={"failures": row.failures}, request_id=request_id)
+        return ConsentLocked("wrong PIN or TOTP code; the credential is now locked",
+                             "sai mã PIN hoặc TOTP; khóa ký đã bị khóa")
+    return ConsentFailed("wrong PIN or TOTP code", "sai mã PIN hoặc TOTP",
+                         extra={"attempts_left": g.consent_max_failures - row.failures})
+
+
 def _verify(keystore: KeyStore, settings: Settings, row: SigningConsent, presented: str,
             now: dt.datetime) -> tuple[bool, int | None]:
     if row.method == "pin":
-        return (row.pin_hash is not None and _pin_matches(presented, row.pin_hash)), None
+        return (row.pin_hash is not None and pin_matches(presented, row.pin_hash)), None
     g = settings.signing
     code = presented.strip()
     if row.totp_label is None or len(code) != g.totp_digits or not code.isdigit():

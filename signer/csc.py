@@ -130,7 +130,7 @@ def credentials_info() -> Response:
         "key": {"status": "enabled", "algo": _algo_oids(c), "len": cert.public_key.bit_size},
         "cert": {"status": "valid", "certificates": [base64.b64encode(d).decode() for d in certs]},
         "authMode": "explicit" if c.personal else "implicit",
-        "SCAL": "1",
+        "SCAL": c.scal,
         "multisign": svc.settings.signing.max_hashes,
         "lang": "vi-VN",
     }

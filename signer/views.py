@@ -23,8 +23,10 @@ def register(app: Flask, *, public_only: bool) -> None:
     if not public_only:
         from signer.api import consent_bp, edxml_bp, sign_bp, verify_bp
         from signer.csc import csc_bp
+        from signer.enrol_page import enrol_bp
 
         app.register_blueprint(sign_bp)
+        app.register_blueprint(enrol_bp)
         app.register_blueprint(consent_bp)
         app.register_blueprint(csc_bp)
         app.register_blueprint(verify_bp)

@@ -34,6 +34,21 @@ def issue_in_hsm(client: Any, keys: dict[str, str], profile: str, agency: str, k
     return out
 
 
+def enrol(client: Any, keys: dict[str, str], official_id: int, method: str, pin: str | None = None,
+          staff: str = "admin") -> dict[str, Any]:
+    """The official's own enrolment: staff start it by letter, the official uses the code."""
+    r = client.post(f"/api/v1/admin/officials/{official_id}/consent/enrolments", headers=H(keys[staff]),
+                    json={"channel": "letter"})
+    assert r.status_code == 201, r.get_json()
+    body: dict[str, Any] = {"activation_code": r.get_json()["activation_code"], "method": method}
+    if pin is not None:
+        body["pin"] = pin
+    r = client.post("/api/v1/consent/enrol", json=body)
+    assert r.status_code == 200, r.get_json()
+    out: dict[str, Any] = r.get_json()
+    return out
+
+
 @pytest.fixture
 def signing(client: Any, services: Any, ca: Any, tmp_path: Path) -> dict[str, Any]:
     root, issuing = ca
@@ -57,9 +72,7 @@ def signing(client: Any, services: Any, ca: Any, tmp_path: Path) -> dict[str, An
     personal = issue_in_hsm(client, keys, "official-signing", AGENCY, "ec-p256", official_id)
     (d / "seal.pem").write_text(seal["certificate_pem"])
     (d / "personal.pem").write_text(personal["certificate_pem"])
-    r = client.put(f"/api/v1/admin/officials/{official_id}/consent", headers=H(keys["ra"]),
-                   json={"method": "pin", "pin": PIN})
-    assert r.status_code == 200, r.get_json()
+    enrol(client, keys, official_id, "pin", PIN)
     return {"dir": d, "keys": keys, "official_id": official_id, "seal": seal["certificate"]["serial"],
             "personal": personal["certificate"]["serial"],
             "seal_der": pem.unarmor(seal["certificate_pem"].encode())[2]}

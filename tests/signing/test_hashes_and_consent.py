@@ -15,7 +15,7 @@ from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from tests.signing.conftest import AGENCY, PIN, H
+from tests.signing.conftest import AGENCY, PIN, H, enrol
 
 
 def _verify(cert_der: bytes, signature: bytes, digest: bytes, scheme: str) -> None:
@@ -99,9 +99,7 @@ def _totp(secret32: str, at: dt.datetime, digits: int = 6, period: int = 30) -> 
 
 def test_totp_consent_from_the_hsm_and_no_replay(client: Any, services: Any, signing: dict[str, Any]) -> None:
     oid = signing["official_id"]
-    r = client.put(f"/api/v1/admin/officials/{oid}/consent", headers=H(signing["keys"]["ra"]),
-                   json={"method": "totp"})
-    out = r.get_json()
+    out = enrol(client, signing["keys"], oid, "totp")
     assert out["method"] == "totp" and out["otpauth_uri"].startswith("otpauth://totp/")
     assert parse_qs(urlparse(out["otpauth_uri"]).query)["secret"] == [out["secret_base32"]]
     code = _totp(out["secret_base32"], dt.datetime.now(dt.UTC))

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from sqlalchemy import Integer, String, Text, event, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from kyso.db import Base, UTCDateTime, advisory_lock, transaction, utcnow
+from kyso.db import Base, UTCDateTime, advisory_lock, read_transaction, transaction, utcnow
 from kyso.errors import NotFound
 from kyso.logs import caller_request_id_var
 
@@ -572,10 +572,43 @@ def _iter_records(session: Session, batch: int, upto: int) -> Iterator[AuditReco
             session.expunge(row)
 
 
-def export(session: Session, since: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
-    """Records (with their hashes) at or after ``since``, in chain order."""
-    query = select(AuditRecord).order_by(AuditRecord.seq)
+def page(session: Session, *, after_seq: int = 0, limit: int = 1000,
+         since: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """At most ``limit`` records after ``after_seq`` (keyset paging), at or after ``since``,
+    in chain order, with their hashes."""
+    query = (select(AuditRecord).where(AuditRecord.seq > after_seq)
+             .order_by(AuditRecord.seq).limit(limit))
     if since is not None:
         query = query.where(AuditRecord.occurred_at >= since)
-    for rec in session.execute(query).scalars():
-        yield rec.to_json()
+    out = []
+    for rec in session.execute(query).scalars().all():
+        out.append(rec.to_json())
+        session.expunge(rec)  # memory stays bounded by one page
+    return out
+
+
+def export(session: Session, since: dt.datetime | None = None, *, after_seq: int = 0,
+           batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Records (with their hashes) at or after ``since``, in chain order, read a page at a
+    time in ``session``."""
+    last = after_seq
+    while True:
+        rows = page(session, after_seq=last, limit=batch, since=since)
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1]["seq"]
+
+
+def stream(factory: sessionmaker[Session], *, since: dt.datetime | None = None,
+           after_seq: int = 0, batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Like ``export``, each page in its own short read transaction (records never change
+    once committed), so a long or slow export holds no lock and no snapshot."""
+    last = after_seq
+    while True:
+        with read_transaction(factory) as session:
+            rows = page(session, after_seq=last, limit=batch, since=since)
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1]["seq"]

@@ -331,7 +331,6 @@ def audit_checkpoints(ctx: Context, output: Path | None) -> None:
 def audit_export(ctx: Context, since: str | None, output: Path | None) -> None:
     """Export records as JSON lines, with their hashes, in chain order."""
     from kyso import audit as audit_log
-    from kyso.db import transaction
 
     require_schema(ctx)
     start = None
@@ -344,16 +343,21 @@ def audit_export(ctx: Context, since: str | None, output: Path | None) -> None:
         assert start is not None
         if start.tzinfo is None:
             start = start.replace(tzinfo=dt.UTC)
-    with transaction(ctx.services.sessions) as session:
-        lines = [json.dumps(r, ensure_ascii=False) for r in audit_log.export(session, start)]
-    text = "".join(line + "\n" for line in lines)
+    # Streamed a page at a time, each page in a short read transaction: no row set in
+    # memory, no lock held (issue 13, item 27).
+    records = audit_log.stream(ctx.services.sessions, since=start)
     if output:
         tmp = output.with_name(output.name + ".part")
-        tmp.write_text(text, encoding="utf-8")
+        count = 0
+        with tmp.open("w", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                count += 1
         tmp.replace(output)  # no partial file
-        click.echo(f"{len(lines)} records written to {output}", err=True)
+        click.echo(f"{count} records written to {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        for rec in records:
+            click.echo(json.dumps(rec, ensure_ascii=False))
 
 
 # -- users -------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from typing import Any
@@ -198,18 +199,40 @@ def _parse_since(text: str | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+MAX_SEQ = 2**62
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise BadRequest(f"'{name}' must be a whole number from {low} to {high}",
+                         f"'{name}' phải là số nguyên từ {low} đến {high}")
+    return int(text)
+
+
 @admin_bp.get("/audit")
 @roles(Role.AUDITOR, Role.CA_ADMIN)
 def audit_export() -> Response:
+    """Audit records in chain order: a page (after_seq, limit) or, with format=jsonl, all of
+    them streamed as JSON lines. Reads only: no writer is held up."""
     since = _parse_since(request.args.get("since"))
-    limit = min(int(request.args.get("limit", "1000") or 1000), 10000)
-    with transaction(services().sessions) as session:
-        records = []
-        for rec in audit.export(session, since):
-            records.append(rec)
-            if len(records) >= limit:
-                break
-    return jsonify({"records": records, "count": len(records)})
+    after = _int_arg("after_seq", 0, 0, MAX_SEQ)
+    fmt = request.args.get("format", "json")
+    svc = services()
+    if fmt == "jsonl":
+        lines = (json.dumps(r, ensure_ascii=False) + "\n"
+                 for r in audit.stream(svc.sessions, since=since, after_seq=after))
+        return Response(lines, mimetype="application/x-ndjson")
+    if fmt != "json":
+        raise BadRequest("'format' must be json or jsonl", "'format' phải là json hoặc jsonl")
+    max_page = svc.settings.audit.max_page
+    limit = _int_arg("limit", max_page, 1, max_page)
+    with read_transaction(svc.sessions) as session:
+        records = audit.page(session, after_seq=after, limit=limit, since=since)
+    more = records[-1]["seq"] if len(records) == limit else None
+    return jsonify({"records": records, "count": len(records), "next_after_seq": more})
 
 
 @admin_bp.get("/audit/verify")

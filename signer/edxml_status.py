@@ -87,6 +87,12 @@ def allowed_after(history: list[str]) -> frozenset[str]:
     return _NEXT[state]
 
 
+class StatusDocumentUnknown(KysoError):
+    code = "status-document-unknown"
+    status = 422
+    title_en = "Unknown document"
+
+
 class StatusCodeUnknown(KysoError):
     code = "status-code-unknown"
     status = 422
@@ -475,7 +481,7 @@ def send(factory: sessionmaker[Session], keystore: Any, settings: Any, caller: C
 def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data: bytes, *, offline: bool = False,
             request_id: str = "") -> dict[str, Any]:
     """Parse, check and record an incoming status message. It must be signed by the agency
-    in its From: the signature verifies (not TOTAL-FAILED), covers the whole message, sits
+    in its From: the signature verifies (TOTAL-PASSED), covers the whole message, sits
     where the axis puts it, and its certificate is one this CA issued to that agency (an
     unsigned message, or one whose signer cannot be tied to From, could be anyone's and
     would move other agencies' tracks). The caller must be bound to an agency the message
@@ -505,12 +511,21 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
     if agencies != {msg.sender.organ_id}:
         who = ", ".join(sorted(a or "an unidentified signer" for a in agencies))
         problems.append(f"signed by {who}, not by the From agency {msg.sender.organ_id}")
-    if report.indication == "TOTAL-FAILED" or problems:
+    # Only a signature that passes moves a track: INDETERMINATE (a key revoked after a
+    # claimed signing time, SHA-1, an expired or unknown chain, the old un-namespaced form)
+    # proves no more than an unsigned message.
+    if report.indication != "TOTAL-PASSED" or problems:
         why_en = "; ".join(problems) or report.summary_en
         why_vi = "; ".join(problems) or report.summary_vi
         raise StatusSignatureInvalid(f"the status message's signature is not acceptable: {why_en}",
                                      f"chữ ký của thông điệp trạng thái không được chấp nhận: {why_vi}")
     signature = report.indication
+    if doc is None:
+        # Only documents Kyso has seen (signed here, or named in a status message sent or
+        # received here) have tracks: a status about any other would start one at its word.
+        raise StatusDocumentUnknown("no document with this DocumentId passed through Kyso",
+                                    "không có văn bản nào với DocumentId này đi qua Kyso",
+                                    extra={"document_id": msg.document_id[:200]})
     with transaction(factory) as session:
         # The same message twice (a resend, or one this Kyso built and recorded already)
         # is recorded once: checked under the document's lock, so two resends at once are too.

@@ -5,7 +5,9 @@ The document type comes from the content, never from a file name. pyHanko's vali
 judges each signature; its status is mapped to an ETSI EN 319 102-1 indication:
 
 - TOTAL-FAILED: HASH_FAILURE (the signed bytes changed), SIG_CRYPTO_FAILURE (the signature
-  value does not verify), REVOKED (revoked at or before the signing time),
+  value does not verify), REVOKED (revoked at or before the signing time; a key revoked for
+  keyCompromise counts as revoked from the entry's invalidity date or, without one, from the
+  certificate's notBefore, whatever time the signature claims),
   SIG_CONSTRAINTS_FAILURE (a PDF changed after signing in a way its signer did not allow);
 - INDETERMINATE: the chain does not reach a trusted root (NO_CERTIFICATE_CHAIN_FOUND, never
   a pass), revoked after the signing time without proof of existence before it
@@ -281,14 +283,53 @@ def _agency_codes(factory: sessionmaker[Session], reports: list[SignatureReport]
             report.agency_code = agency.code if agency else None
 
 
+def revoked_from(cert: x509.Certificate, revoked_at: dt.datetime, reason: str | None,
+                 ca_revoked: bool = False) -> dt.datetime:
+    """From when a revocation counts against a signature. The revocation date, except for a
+    compromised key: a signature's claimed time proves nothing, and whoever held the key
+    could have made it at any time, so a keyCompromise (or caCompromise) revocation counts
+    from its invalidity date when the CRL gives one (never later than the revocation), and
+    without one from the start of the certificate's validity."""
+    if reason not in ("key_compromise", "ca_compromise"):
+        return revoked_at
+    invalidity = None if ca_revoked else _invalidity_date(cert)
+    if invalidity is not None:
+        return min(invalidity, revoked_at)
+    return min(cert.not_valid_before, revoked_at)
+
+
+def revoked_when_signed(cert: x509.Certificate, revoked_from_: dt.datetime, signing_time: dt.datetime | None) -> bool:
+    """Whether the revocation (counting from ``revoked_from_``) precedes the signing time. No
+    signature is older than its certificate: a claimed time before notBefore counts as the
+    certificate's start."""
+    if signing_time is None:
+        return True
+    return revoked_from_ <= max(signing_time, cert.not_valid_before)
+
+
+def _invalidity_date(cert: x509.Certificate) -> dt.datetime | None:
+    """The invalidity date of the certificate's entry in a CRL this check knows (Kyso's own)."""
+    for crl in getattr(_LOCAL, "crls", ()):
+        tbs = crl["tbs_cert_list"]
+        if tbs["issuer"] != cert.issuer:
+            continue
+        for entry in tbs["revoked_certificates"]:
+            if entry["user_certificate"].native == cert.serial_number:
+                value = entry.invalidity_date_value
+                return value.native if value is not None else None
+    return None
+
+
 def _indication(status: Any, signing_time: dt.datetime | None, pdf_ok: bool) -> tuple[str, str | None]:
     if not status.intact:
         return "TOTAL-FAILED", "HASH_FAILURE"
     if not status.valid:
         return "TOTAL-FAILED", "SIG_CRYPTO_FAILURE"
     if status.revoked:
-        revoked_at = status.revocation_details.revocation_date
-        if signing_time is None or revoked_at <= signing_time:
+        details = status.revocation_details
+        revoked_at = revoked_from(status.signing_cert, details.revocation_date, details.revocation_reason.native,
+                                  details.ca_revoked)
+        if revoked_when_signed(status.signing_cert, revoked_at, signing_time):
             return "TOTAL-FAILED", "REVOKED"
         return "INDETERMINATE", "REVOKED_NO_POE"
     if not pdf_ok:  # a document changed against its signer's will fails whoever signed it
@@ -363,9 +404,11 @@ def _report(status: Any, kind: str, field_name: str | None, level: str,
     chain = [_name(c) for c in status.validation_path] if status.validation_path is not None else [_name(cert)]
     revocation: dict[str, Any] = {"revoked": status.revoked}
     if status.revoked:
-        revocation.update(date=_iso(status.revocation_details.revocation_date),
-                          reason=status.revocation_details.revocation_reason.native,
-                          ca_revoked=status.revocation_details.ca_revoked)
+        details = status.revocation_details
+        revocation.update(date=_iso(details.revocation_date), reason=details.revocation_reason.native,
+                          ca_revoked=details.ca_revoked,
+                          counts_from=_iso(revoked_from(cert, details.revocation_date,
+                                                        details.revocation_reason.native, details.ca_revoked)))
     signer = _name(cert)
     en, vi = _summaries(indication, sub, signer, _iso(signing_time))
     return SignatureReport(
@@ -607,10 +650,12 @@ def _xml_chain(check: Any, vc: Any) -> tuple[str | None, Any, dict[str, Any]]:
     try:
         path = asyncio.run(validator.async_validate_usage(set()))
     except cv.RevokedError as exc:
-        when = getattr(exc, "revocation_dt", None)
+        revoked_at = getattr(exc, "revocation_dt", None)
+        reason = getattr(getattr(exc, "reason", None), "native", None)
+        when = revoked_from(cert, revoked_at, reason) if revoked_at is not None else None
         signed = check.signing_time
-        sub = "REVOKED" if when is None or signed is None or when <= signed else "REVOKED_NO_POE"
-        return sub, None, {"revoked": True, "date": _iso(when)}
+        sub = "REVOKED" if when is None or revoked_when_signed(cert, when, signed) else "REVOKED_NO_POE"
+        return sub, None, {"revoked": True, "date": _iso(revoked_at), "reason": reason, "counts_from": _iso(when)}
     except (cv.ExpiredError, cv.NotYetValidError):
         return "OUT_OF_BOUNDS_NO_POE", None, {"revoked": False}
     except cv.PathBuildingError:
@@ -705,6 +750,7 @@ def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any],
     Returns the report and the signer certificates met, by serial. ``parsed_xml``: the root
     of ``data`` when the caller parsed it already (with signer.xmlsafe)."""
     _seen().clear()
+    _LOCAL.crls = trusted[2]  # for the invalidity dates of compromised keys (revoked_from)
     kind, info = ("xml", parsed_xml) if parsed_xml is not None else detect(data)
     vc = _context(trusted, fetch)
     if kind == "pdf":

@@ -434,16 +434,21 @@ def list_credentials() -> Response:
 def start_consent_enrolment(official_id: int) -> Response:
     """Start the official's own enrolment of a PIN or TOTP, after checking their identity:
     {"channel": "email"} sends a one-time activation code to the address in the registry;
-    {"channel": "letter"} returns it this once, to print and seal. Staff never see a PIN or
-    seed."""
+    {"channel": "letter"} returns it this once, to print and seal (``?format=pdf``: the letter
+    as a PDF). Staff never see a PIN or seed."""
     from signer import enrolment
 
     svc = services()
     body = json_body()
     started = enrolment.start(svc.sessions, svc.settings, current_caller(), official_id,
                               str(body.get("channel", "")), request_id=request_id())
-    resp = jsonify(started.to_json())
-    resp.status_code = 201
+    if started.activation_code and request.args.get("format") == "pdf":  # the letter, to print
+        resp = Response(enrolment.letter_pdf(started), status=201, mimetype="application/pdf", headers={
+            "X-Kyso-Enrolment-Reference": started.reference,
+            "Content-Disposition": f'attachment; filename="thu-kich-hoat-{started.reference}.pdf"'})
+    else:
+        resp = jsonify(started.to_json())
+        resp.status_code = 201
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -454,7 +459,7 @@ def consent_status(official_id: int) -> Response:
     """The official's consent method, lock and pending enrolment (no PIN, no seed)."""
     from signer import enrolment
 
-    return jsonify(enrolment.status(services().sessions, official_id).to_json())
+    return jsonify(enrolment.status(services().sessions, current_caller(), official_id).to_json())
 
 
 @consent_bp.post("/officials/<int:official_id>/consent/unlock")

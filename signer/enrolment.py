@@ -39,9 +39,9 @@ from ca_admin.registry import Agency, Official
 from hsm import KeyStore
 from kyso import audit, mail
 from kyso.audit import AuditRecord
-from kyso.callers import Caller
+from kyso.callers import Caller, Role
 from kyso.db import Base, UTCDateTime, transaction, utcnow
-from kyso.errors import BadRequest, Conflict, KysoError, NotFound
+from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
 from kyso.settings import Settings
 from signer.credentials import ConsentLocked, ConsentRateLimited, SigningConsent, count_failure, hash_pin, pin_matches
 
@@ -201,9 +201,27 @@ def _message(settings: Settings, official: Official, agency: Agency | None, code
         "If you did not ask to enrol, tell the IT Department at once.\n")
 
 
+def _staff_only(caller: Caller) -> None:
+    if caller.role not in (Role.CA_ADMIN, Role.RA_OFFICER):
+        raise Forbidden()
+
+
+def letter_pdf(started: Started) -> bytes:
+    """The letter (A4, Vietnamese font embedded) to print and seal."""
+    import textwrap
+
+    from signer.report_pdf import text_pdf
+
+    lines: list[str] = []
+    for line in (started.letter_text or "").splitlines():
+        lines.extend(textwrap.wrap(line, 85, drop_whitespace=False) or [""])
+    return text_pdf([lines], font_size=12, leading=17)
+
+
 def start(factory: sessionmaker[Session], settings: Settings, caller: Caller, official_id: int, channel: str,
           request_id: str = "") -> Started:
     """Start an enrolment (or re-enrolment) for an official whose identity the caller checked."""
+    _staff_only(caller)
     g = settings.signing
     if channel not in CHANNELS:
         raise BadRequest("'channel' must be email or letter", "'channel' phải là email hoặc letter")
@@ -462,8 +480,9 @@ class ConsentStatus:
         return dict(self.__dict__)
 
 
-def status(factory: sessionmaker[Session], official_id: int) -> ConsentStatus:
+def status(factory: sessionmaker[Session], caller: Caller, official_id: int) -> ConsentStatus:
     """What staff may know: the method, lock and pending enrolment; never a PIN or seed."""
+    _staff_only(caller)
     now = utcnow()
     with transaction(factory) as session:
         if session.get(Official, official_id) is None:

@@ -280,3 +280,50 @@ def test_scal_reported(client: Any, services: Any, signing: dict[str, Any]) -> N
     with transaction(services.sessions) as session:
         session.execute(update(SigningConsent).values(self_enrolled=False))
     assert scal(signing["personal"]) == "1"
+
+
+def test_only_staff_start_and_only_ca_admins_unlock(client: Any, signing: dict[str, Any]) -> None:  # noqa: F811
+    oid = signing["official_id"]
+    for key in ("eoffice", "auditor"):
+        assert _start(client, signing, "letter", staff=key).status_code == 403
+        assert client.get(f"/api/v1/admin/officials/{oid}/consent", headers=H(signing["keys"][key])).status_code == 403
+    r = client.post(f"/api/v1/admin/officials/{oid}/consent/enrolments?format=pdf", headers=H(signing["keys"]["ra"]),
+                    json={"channel": "letter"})
+    assert r.status_code == 201 and r.mimetype == "application/pdf" and r.data.startswith(b"%PDF")
+    assert len(r.headers["X-Kyso-Enrolment-Reference"]) == 8
+
+
+def test_cli_starts_a_letter_enrolment_and_cannot_set_a_pin(client: Any, database: Any, hsm_token: Any,
+                                                            signing: dict[str, Any], tmp_path: Any) -> None:  # noqa: F811
+    from tests.conftest import cli_env, run_kyso
+
+    env = cli_env(database, hsm_token, KYSO_OPERATOR="ra")
+    oid = str(signing["official_id"])
+    letter = tmp_path / "letter.txt"
+    r = run_kyso(["consent", "start", oid, "--channel", "letter", "-o", str(letter)], env)
+    assert r.returncode == 0, r.stderr
+    assert letter.stat().st_mode & 0o077 == 0
+    code = re.search(r"\b([0-9A-Z]{4}(?:-[0-9A-Z]{4}){4})\b", letter.read_text(encoding="utf-8"))
+    assert code and code.group(1) not in r.stdout + r.stderr
+    r = run_kyso(["consent", "status", oid], env)
+    assert r.returncode == 0 and json.loads(r.stdout)["pending_enrolment"]["channel"] == "letter"
+    r = run_kyso(["consent", "unlock", oid], env)
+    assert r.returncode != 0 and "forbidden" in r.stderr
+    commands = run_kyso(["consent", "--help"], env).stdout.split("Commands:")[1].split()
+    assert [c for c in commands if c in ("start", "status", "unlock", "enroll", "set-pin")] == [
+        "start", "status", "unlock"]  # no command sets a PIN or seed
+    done = client.post("/api/v1/consent/enrol", json={"activation_code": code.group(1), "method": "pin",
+                                                      "pin": "802461"})
+    assert done.status_code == 200
+
+
+def test_enrolment_page_shows_the_totp_qr_to_the_official_only(client: Any, signing: dict[str, Any]) -> None:  # noqa: F811
+    assert 'name="code"' in client.get("/consent/enrol").get_data(as_text=True)
+    code = _start(client, signing, "letter").get_json()["activation_code"]
+    page = client.post("/consent/enrol?lang=en", data={"code": code, "method": "totp"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<svg" in html and 'id="secret"' in html
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    again = client.post("/consent/enrol", data={"code": code, "method": "totp"})
+    assert again.status_code == 401 and "<svg" not in again.get_data(as_text=True)

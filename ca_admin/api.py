@@ -12,15 +12,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from ca_admin import crl, issuance, ocsp, registry
-from kyso.callers import Role
 from kyso.db import transaction
 from kyso.errors import BadRequest
-from kyso.web import current_caller, request_id, roles, services
+from kyso.policy import Action
+from kyso.web import allows, current_caller, request_id, services
 
 api_bp = Blueprint("ca_api", __name__, url_prefix="/api/v1/admin")
 
-STAFF = (Role.CA_ADMIN, Role.RA_OFFICER)
-READERS = (Role.CA_ADMIN, Role.RA_OFFICER, Role.AUDITOR, Role.CLIENT)
 
 
 def json_body() -> dict[str, Any]:
@@ -63,7 +61,7 @@ def _created(body: dict[str, Any]) -> Response:
 # -- agencies -----------------------------------------------------------------------------
 
 @api_bp.post("/agencies")
-@roles(*STAFF)
+@allows(Action.REGISTRY_WRITE)
 def create_agency() -> Response:
     svc = services()
     with transaction(svc.sessions) as session:
@@ -74,7 +72,7 @@ def create_agency() -> Response:
 
 
 @api_bp.get("/agencies")
-@roles(*READERS)
+@allows(Action.REGISTRY_READ)
 def list_agencies() -> Response:
     with transaction(services().sessions) as session:
         rows = registry.search_agencies(session, request.args.get("q", ""), _int_arg("limit", 100),
@@ -83,7 +81,7 @@ def list_agencies() -> Response:
 
 
 @api_bp.get("/agencies/<code>")
-@roles(*READERS)
+@allows(Action.REGISTRY_READ)
 def get_agency(code: str) -> Response:
     with transaction(services().sessions) as session:
         agency = registry.get_agency(session, code)
@@ -92,7 +90,7 @@ def get_agency(code: str) -> Response:
 
 
 @api_bp.patch("/agencies/<code>")
-@roles(*STAFF)
+@allows(Action.REGISTRY_WRITE)
 def update_agency(code: str) -> Response:
     with transaction(services().sessions) as session:
         agency = registry.update_agency(session, code, json_body(), actor=current_caller().actor,
@@ -101,7 +99,7 @@ def update_agency(code: str) -> Response:
 
 
 @api_bp.post("/agencies/<code>/status")
-@roles(*STAFF)
+@allows(Action.REGISTRY_WRITE)
 def set_agency_status(code: str) -> Response:
     """Activate, suspend or dissolve; ``revoke_certificates`` on dissolution revokes the
     agency's certificates (cessationOfOperation) in the same transaction."""
@@ -131,7 +129,7 @@ def _bool(value: Any, name: str) -> bool:
 # -- officials ----------------------------------------------------------------------------
 
 @api_bp.post("/officials")
-@roles(*STAFF)
+@allows(Action.REGISTRY_WRITE)
 def create_official() -> Response:
     with transaction(services().sessions) as session:
         official = registry.create_official(session, json_body(), actor=current_caller().actor,
@@ -140,7 +138,7 @@ def create_official() -> Response:
 
 
 @api_bp.get("/officials")
-@roles(*READERS)
+@allows(Action.REGISTRY_READ)
 def list_officials() -> Response:
     with transaction(services().sessions) as session:
         caller = current_caller()
@@ -153,7 +151,7 @@ def list_officials() -> Response:
 
 
 @api_bp.get("/officials/<int:official_id>")
-@roles(*READERS)
+@allows(Action.REGISTRY_READ)
 def get_official(official_id: int) -> Response:
     with transaction(services().sessions) as session:
         caller = current_caller()
@@ -163,7 +161,7 @@ def get_official(official_id: int) -> Response:
 
 
 @api_bp.patch("/officials/<int:official_id>")
-@roles(*STAFF)
+@allows(Action.REGISTRY_WRITE)
 def update_official(official_id: int) -> Response:
     """Edit an official, or deactivate them: {"status": "inactive"}."""
     with transaction(services().sessions) as session:
@@ -175,7 +173,7 @@ def update_official(official_id: int) -> Response:
 # -- API clients -------------------------------------------------------------------------------
 
 @api_bp.post("/clients/<name>/agencies")
-@roles(Role.CA_ADMIN)
+@allows(Action.CLIENTS_BIND)
 def bind_client(name: str) -> Response:
     code = str(json_body().get("agency_code") or "")
     with transaction(services().sessions) as session:
@@ -184,7 +182,7 @@ def bind_client(name: str) -> Response:
 
 
 @api_bp.delete("/clients/<name>/agencies/<code>")
-@roles(Role.CA_ADMIN)
+@allows(Action.CLIENTS_BIND)
 def unbind_client(name: str, code: str) -> Response:
     """The client may no longer act for the agency (from its next request on)."""
     with transaction(services().sessions) as session:
@@ -205,7 +203,7 @@ def _issued(pair: tuple[issuance.RequestView, issuance.CertificateView | None]) 
 
 
 @api_bp.post("/requests")
-@roles(Role.CA_ADMIN, Role.RA_OFFICER, Role.CLIENT)
+@allows(Action.REQUEST_FILE)
 def file_request() -> Response:
     svc = services()
     return _issued(issuance.file_request(svc.sessions, svc.keystore, svc.settings, current_caller(),
@@ -213,14 +211,14 @@ def file_request() -> Response:
 
 
 @api_bp.get("/requests")
-@roles(*READERS)
+@allows(Action.REQUEST_READ)
 def list_requests() -> Response:
     views = issuance.list_requests(services().sessions, current_caller(), request.args.get("status", ""))
     return jsonify({"requests": [v.to_json() for v in views]})
 
 
 @api_bp.post("/requests/<int:rid>/approve")
-@roles(Role.CA_ADMIN)
+@allows(Action.REQUEST_DECIDE)
 def approve_request(rid: int) -> Response:
     svc = services()
     pair = issuance.approve(svc.sessions, svc.keystore, svc.settings, current_caller(), rid, request_id=request_id())
@@ -232,7 +230,7 @@ def approve_request(rid: int) -> Response:
 
 
 @api_bp.post("/requests/<int:rid>/reject")
-@roles(Role.CA_ADMIN)
+@allows(Action.REQUEST_DECIDE)
 def reject_request(rid: int) -> Response:
     svc = services()
     view = issuance.reject(svc.sessions, svc.keystore, svc.settings, current_caller(), rid,
@@ -243,7 +241,7 @@ def reject_request(rid: int) -> Response:
 # -- certificates ----------------------------------------------------------------------------------
 
 @api_bp.get("/certificates")
-@roles(*READERS)
+@allows(Action.CERT_READ)
 def search_certificates() -> Response:
     official = request.args.get("official")
     views = issuance.search_certificates(
@@ -255,7 +253,7 @@ def search_certificates() -> Response:
 
 
 @api_bp.get("/certificates/expiring")
-@roles(*READERS)
+@allows(Action.CERT_READ)
 def expiring() -> Response:
     svc = services()
     views = issuance.expiring(svc.sessions, current_caller(), _int_arg("days", svc.settings.pki.expiring_days))
@@ -267,7 +265,7 @@ def expiring() -> Response:
 
 
 @api_bp.get("/certificates/<serial>")
-@roles(*READERS)
+@allows(Action.CERT_READ)
 def get_certificate(serial: str) -> Response:
     view = issuance.get_certificate(services().sessions, current_caller(), serial)
     fmt = request.args.get("format", "json")
@@ -286,7 +284,7 @@ def get_certificate(serial: str) -> Response:
 
 
 @api_bp.post("/certificates/<serial>/revoke")
-@roles(*STAFF)
+@allows(Action.CERT_REVOKE)
 def revoke(serial: str) -> Response:
     body = json_body()
     view = issuance.revoke(services().sessions, current_caller(), serial, str(body.get("reason") or ""),
@@ -303,7 +301,7 @@ def _republish(view: issuance.CertificateView) -> None:
 
 
 @api_bp.post("/certificates/<serial>/hold")
-@roles(*STAFF)
+@allows(Action.CERT_HOLD)
 def hold(serial: str) -> Response:
     view = issuance.hold(services().sessions, current_caller(), serial, request_id=request_id())
     _republish(view)
@@ -311,7 +309,7 @@ def hold(serial: str) -> Response:
 
 
 @api_bp.post("/certificates/<serial>/release")
-@roles(*STAFF)
+@allows(Action.CERT_HOLD)
 def release(serial: str) -> Response:
     view = issuance.release(services().sessions, current_caller(), serial, request_id=request_id())
     _republish(view)
@@ -319,7 +317,7 @@ def release(serial: str) -> Response:
 
 
 @api_bp.post("/certificates/<serial>/renew")
-@roles(Role.CA_ADMIN, Role.RA_OFFICER, Role.CLIENT)
+@allows(Action.CERT_RENEW)
 def renew(serial: str) -> Response:
     svc = services()
     body = json_body() if request.content_length else {}
@@ -328,7 +326,7 @@ def renew(serial: str) -> Response:
 
 
 @api_bp.post("/certificates/<serial>/rekey")
-@roles(Role.CA_ADMIN, Role.RA_OFFICER, Role.CLIENT)
+@allows(Action.CERT_RENEW)
 def rekey(serial: str) -> Response:
     svc = services()
     body = json_body() if request.content_length else {}

@@ -15,9 +15,11 @@ from typing import Any
 
 import click
 
-from kyso.callers import Caller, Role
+from kyso import policy
+from kyso.callers import Caller
 from kyso.cli import Context, handle_errors, operator_caller, operator_option, pass_ctx, require_schema
 from kyso.db import transaction
+from kyso.policy import Action
 
 
 def _caller(ctx: Context, name: str) -> Caller:
@@ -177,10 +179,8 @@ def agencies_status(ctx: Context, code: str, status: str, revoke_certificates: b
 
 
 def _staff_only(caller: Caller) -> None:
-    from kyso.errors import Forbidden
 
-    if caller.role not in (Role.CA_ADMIN, Role.RA_OFFICER):
-        raise Forbidden()
+    policy.require(caller, Action.REGISTRY_WRITE)
 
 
 # -- officials --------------------------------------------------------------------------
@@ -271,11 +271,9 @@ def clients() -> None:
 def clients_bind(ctx: Context, user_name: str, agency_code: str, operator: str) -> None:
     """Let a client user act for an agency."""
     from ca_admin import registry
-    from kyso.errors import Forbidden
 
     caller = _caller(ctx, operator)
-    if caller.role != Role.CA_ADMIN:
-        raise Forbidden()
+    policy.require(caller, Action.CLIENTS_BIND)
     with transaction(ctx.services.sessions) as session:
         registry.bind_client(session, user_name, agency_code, actor=caller.actor)
     click.echo(f"{user_name} may act for {agency_code}")
@@ -290,11 +288,9 @@ def clients_bind(ctx: Context, user_name: str, agency_code: str, operator: str) 
 def clients_unbind(ctx: Context, user_name: str, agency_code: str, operator: str) -> None:
     """Take back a client's right to act for an agency."""
     from ca_admin import registry
-    from kyso.errors import Forbidden
 
     caller = _caller(ctx, operator)
-    if caller.role != Role.CA_ADMIN:
-        raise Forbidden()
+    policy.require(caller, Action.CLIENTS_BIND)
     with transaction(ctx.services.sessions) as session:
         was = registry.unbind_client(session, user_name, agency_code, actor=caller.actor)
     click.echo(f"{user_name} may no longer act for {agency_code}" if was

@@ -44,10 +44,11 @@ from ca_admin.registry import (
 from ca_admin.service import active_ca_row, ca_chain_der
 from ca_admin.x509build import random_serial, scheme_for, sign_certificate
 from hsm import KeyStore
-from kyso import audit
+from kyso import audit, policy
 from kyso.callers import Caller, Role, User, UserStatus
 from kyso.db import transaction, utcnow
 from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
+from kyso.policy import Action
 from kyso.settings import Settings
 
 log = logging.getLogger("kyso.ca.issuance")
@@ -228,8 +229,7 @@ def _request_view(session: Session, req: CertificateRequest,
 # -- filing requests --------------------------------------------------------------------------
 
 def _require_staff_or_client(caller: Caller) -> None:
-    if caller.role not in (Role.CA_ADMIN, Role.RA_OFFICER, Role.CLIENT):
-        raise Forbidden()
+    policy.require(caller, Action.REQUEST_FILE)
 
 
 def file_request(
@@ -408,18 +408,16 @@ def _check_quota(session: Session, profile: prof.Profile, owner_id: int, now: dt
 def approve(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller,
             rid: int, *, request_id: str = "", now: dt.datetime | None = None,
             ) -> tuple[RequestView, CertificateView | None]:
-    if caller.role != Role.CA_ADMIN:
-        raise Forbidden("only a CA administrator approves requests",
-                        "chỉ quản trị viên CA được phê duyệt yêu cầu")
+    policy.require(caller, Action.REQUEST_DECIDE, "only a CA administrator approves requests",
+                   "chỉ quản trị viên CA được phê duyệt yêu cầu")
     return _decide(factory, keystore, settings, rid, caller.name, approve=True, caller=caller,
                    request_id=request_id, now=now)
 
 
 def reject(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller,
            rid: int, reason: str, *, request_id: str = "") -> RequestView:
-    if caller.role != Role.CA_ADMIN:
-        raise Forbidden("only a CA administrator rejects requests",
-                        "chỉ quản trị viên CA được từ chối yêu cầu")
+    policy.require(caller, Action.REQUEST_DECIDE, "only a CA administrator rejects requests",
+                   "chỉ quản trị viên CA được từ chối yêu cầu")
     reason = nfc(reason or "")
     if not reason:
         raise BadRequest("a rejection needs a reason", "từ chối phải kèm lý do")
@@ -589,7 +587,7 @@ def renew_or_rekey(
         old = _get_cert(session, serial)
         agency = session.get(Agency, old.agency_id) if old.agency_id else None
         if agency is None:
-            if caller.role == Role.CLIENT:
+            if policy.agency_scoped(caller):
                 raise Forbidden()
         else:
             require_agency_scope(session, caller, agency)
@@ -700,9 +698,8 @@ def _forget_ocsp(session: Session, row: IssuedCertificate) -> None:
     forget_certificate(session, row.issuer_id, row.serial_hex, everything=row.profile == "ocsp-responder")
 
 
-def _staff(caller: Caller) -> None:
-    if caller.role not in (Role.CA_ADMIN, Role.RA_OFFICER):
-        raise Forbidden()
+def _staff(caller: Caller, action: Action = Action.CERT_REVOKE) -> None:
+    policy.require(caller, action)
 
 
 OnChange = Callable[[Session, IssuedCertificate], None]
@@ -734,7 +731,7 @@ def revoke(factory: sessionmaker[Session], caller: Caller, serial: str, reason: 
 
 def hold(factory: sessionmaker[Session], caller: Caller, serial: str, *, request_id: str = "",
          now: dt.datetime | None = None, on_change: OnChange | None = None) -> CertificateView:
-    _staff(caller)
+    _staff(caller, Action.CERT_HOLD)
     now = now or utcnow()
     with transaction(factory) as session:
         row = _get_cert(session, serial)
@@ -801,7 +798,7 @@ def set_agency_status(factory: sessionmaker[Session], caller: Caller, code: str,
 
 def release(factory: sessionmaker[Session], caller: Caller, serial: str, *, request_id: str = "",
             on_change: OnChange | None = None) -> CertificateView:
-    _staff(caller)
+    _staff(caller, Action.CERT_HOLD)
     with transaction(factory) as session:
         row = _get_cert(session, serial)
         if row.status != "on-hold":
@@ -820,7 +817,7 @@ def release(factory: sessionmaker[Session], caller: Caller, serial: str, *, requ
 # -- reading ---------------------------------------------------------------------------------------
 
 def _visible_agency_ids(session: Session, caller: Caller) -> set[int] | None:
-    if caller.role == Role.CLIENT:
+    if policy.agency_scoped(caller):
         from ca_admin.registry import client_agency_ids
 
         return client_agency_ids(session, caller.user_id)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from kyso import audit
+from kyso import audit, policy
 from kyso.callers import Caller, Role, User
 from kyso.db import Base, UTCDateTime, utcnow
 from kyso.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -227,7 +227,7 @@ def search_agencies(session: Session, query: str = "", limit: int = 100, *,
                     caller: Caller | None = None) -> list[Agency]:
     """Agencies by code or name; a client finds only the agencies it is bound to."""
     stmt = select(Agency).order_by(Agency.code).limit(min(max(limit, 1), 1000))
-    if caller is not None and caller.role == Role.CLIENT:
+    if caller is not None and policy.agency_scoped(caller):
         stmt = stmt.where(Agency.id.in_(client_agency_ids(session, caller.user_id)))
     if query:
         folded = fold(query)
@@ -257,14 +257,11 @@ class OfficialView:
         return body
 
 
-# Who may read an official's personal data: the staff who register officials and check their
-# identity. Auditors and API clients see names, titles and agencies only.
-PERSONAL_DATA_ROLES = frozenset({Role.CA_ADMIN, Role.RA_OFFICER})
+# Who may read an official's personal data is the policy's Action.PERSONAL_DATA_READ: the
+# staff who register officials and check their identity. Auditors and API clients see names,
+# titles and agencies only.
 PERSONAL_FIELDS = ("citizen_id", "email")
-
-
-def sees_personal_data(caller: Caller) -> bool:
-    return caller.role in PERSONAL_DATA_ROLES
+sees_personal_data = policy.sees_personal_data
 
 
 def official_view(session: Session, o: Official) -> OfficialView:
@@ -367,7 +364,7 @@ def search_officials(session: Session, query: str = "", agency_code: str = "",
         if caller is not None:
             require_agency_scope(session, caller, agency)
         stmt = stmt.where(Official.agency_id == agency.id)
-    if caller is not None and caller.role == Role.CLIENT:
+    if caller is not None and policy.agency_scoped(caller):
         stmt = stmt.where(Official.agency_id.in_(client_agency_ids(session, caller.user_id)))
     return list(session.execute(stmt).scalars())
 
@@ -375,7 +372,7 @@ def search_officials(session: Session, query: str = "", agency_code: str = "",
 def visible_official(session: Session, caller: Caller, official_id: Any) -> Official:
     """An official the caller may see; to a client, another agency's official does not exist."""
     official = get_official(session, official_id)
-    if caller.role == Role.CLIENT and official.agency_id not in client_agency_ids(session, caller.user_id):
+    if policy.agency_scoped(caller) and official.agency_id not in client_agency_ids(session, caller.user_id):
         raise OfficialNotFound(official.id)
     return official
 
@@ -433,5 +430,5 @@ class AgencyScopeDenied(Forbidden):
 
 def require_agency_scope(session: Session, caller: Caller, agency: Agency) -> None:
     """Clients act only for the agencies they are bound to; staff roles for any."""
-    if caller.role == Role.CLIENT and agency.id not in client_agency_ids(session, caller.user_id):
+    if policy.agency_scoped(caller) and agency.id not in client_agency_ids(session, caller.user_id):
         raise AgencyScopeDenied(agency.code)

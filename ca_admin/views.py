@@ -19,8 +19,9 @@ from kyso import audit
 from kyso.callers import Role
 from kyso.db import transaction, utcnow
 from kyso.errors import BadRequest, KysoError, PayloadTooLarge
+from kyso.policy import Action
 from kyso.services import Services
-from kyso.web import current_caller, public, request_id, roles, services
+from kyso.web import allows, current_caller, public, request_id, services
 
 pki_bp = Blueprint("pki", __name__, url_prefix="/pki")
 ocsp_bp = Blueprint("ocsp", __name__)
@@ -52,7 +53,7 @@ def certificate_caller(session: Any, pem_text: str) -> Any:
     from sqlalchemy import select
 
     from ca_admin.models import IssuedCertificate
-    from kyso.callers import Caller, Role, User
+    from kyso.callers import Caller, User
     from kyso.db import utcnow
 
     try:
@@ -205,7 +206,7 @@ def ocsp_get(encoded: str) -> Response:
 
 
 @ca_admin_bp.post("/self-test")
-@roles(Role.CA_ADMIN)
+@allows(Action.CA_OPERATE)
 def self_test() -> Response:
     """Sign a fresh challenge with the issuing CA key in the HSM and check it in software."""
     svc = services()

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from kyso.errors import KysoError
+from kyso.policy import Action
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,11 +84,11 @@ def operator_caller(ctx: Context, name: str) -> Any:
         return Caller(user.id, user.name, Role(user.role))
 
 
-def require_role(caller: Any, *allowed: Any) -> None:
-    from kyso.errors import Forbidden
+def require(caller: Any, action: Any) -> None:
+    """The same policy the HTTP routes ask (kyso.policy), for a CLI operator."""
+    from kyso import policy
 
-    if caller.role not in allowed:
-        raise Forbidden()
+    policy.require(caller, action)
 
 
 @click.group()
@@ -412,7 +413,7 @@ def users_show(ctx: Context, name: str, operator: str) -> None:
     from kyso import callers
     from kyso.db import transaction
 
-    require_role(operator_caller(ctx, operator), callers.Role.CA_ADMIN, callers.Role.AUDITOR)
+    require(operator_caller(ctx, operator), Action.USERS_READ)
     with transaction(ctx.services.sessions) as session:
         click.echo(json.dumps(callers.user_view(callers.get_user(session, name)).to_json(),
                               ensure_ascii=False, indent=2))
@@ -423,7 +424,7 @@ def _set_status(ctx: Context, name: str, operator: str, status: Any) -> None:
     from kyso.db import transaction
 
     caller = operator_caller(ctx, operator)
-    require_role(caller, callers.Role.CA_ADMIN)
+    require(caller, Action.USERS_MANAGE)
     with transaction(ctx.services.sessions) as session:
         user = callers.set_user_status(session, caller, name, status)
         click.echo(f"{user.name}\t{user.role}\t{user.status}")
@@ -481,7 +482,7 @@ def users_rotate_key(ctx: Context, name: str, operator: str) -> None:
     from kyso.db import transaction
 
     caller = operator_caller(ctx, operator)
-    require_role(caller, callers.Role.CA_ADMIN)
+    require(caller, Action.USERS_MANAGE)
     auth = ctx.services.settings.auth
     with transaction(ctx.services.sessions) as session:
         plaintext, _key = callers.rotate_keys(session, name, grace_hours=auth.rotation_grace_hours,

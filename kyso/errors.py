@@ -105,8 +105,10 @@ class Forbidden(KysoError):
         self,
         message_en: str = "your role does not allow this action",
         message_vi: str = "vai trò của bạn không được phép thực hiện thao tác này",
+        *,
+        action: str | None = None,
     ) -> None:
-        super().__init__(message_en, message_vi)
+        super().__init__(message_en, message_vi, extra={"action": action} if action else None)
 
 
 class NotFound(KysoError):

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document, built from the registered routes so it cannot drift from them.
 
-Each operation lists the roles that may call it (``x-kyso-roles``), its security (bearer API
+Each operation lists the roles that may call it (``x-kyso-roles``) and the policy action that
+gives them (``x-kyso-action``, kyso.policy), its security (bearer API
 key unless public) and the problem+json error responses every endpoint shares.
 """
 
@@ -60,6 +61,9 @@ def build(app: Flask) -> dict[str, Any]:
                 op["security"] = []
             else:
                 op["x-kyso-roles"] = allowed
+                action = getattr(view, "_kyso_action", None)
+                if action is not None:
+                    op["x-kyso-action"] = action.value
             paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.1.0",

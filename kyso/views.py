@@ -11,10 +11,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from kyso import audit, callers, migrate
-from kyso.callers import Role, UserStatus
+from kyso.callers import UserStatus
 from kyso.db import read_transaction, schema_revision, transaction
 from kyso.errors import BadRequest, KysoError
-from kyso.web import PROBLEM_JSON, current_caller, public, request_id, roles, services
+from kyso.policy import Action
+from kyso.web import PROBLEM_JSON, allows, current_caller, public, request_id, services
 
 log = logging.getLogger("kyso.health")
 health_bp = Blueprint("health", __name__)
@@ -110,7 +111,7 @@ def openapi() -> Response:
 
 
 @admin_bp.get("/whoami")
-@roles(*Role)
+@allows(Action.WHOAMI)
 def whoami() -> Response:
     caller = current_caller()
     return jsonify({"name": caller.name, "role": caller.role.value})
@@ -119,7 +120,7 @@ def whoami() -> Response:
 # -- users and their keys: every grant can be taken back ----------------------------------------
 
 @admin_bp.get("/users")
-@roles(Role.CA_ADMIN, Role.AUDITOR)
+@allows(Action.USERS_READ)
 def list_users() -> Response:
     """Users, roles, status and their keys' ids and dates (never a secret)."""
     with read_transaction(services().sessions) as session:
@@ -133,14 +134,14 @@ def _user_status(name: str, status: UserStatus) -> Response:
 
 
 @admin_bp.post("/users/<name>/disable")
-@roles(Role.CA_ADMIN)
+@allows(Action.USERS_MANAGE)
 def disable_user(name: str) -> Response:
     """Every key and client certificate of the user stops working at once."""
     return _user_status(name, UserStatus.DISABLED)
 
 
 @admin_bp.post("/users/<name>/enable")
-@roles(Role.CA_ADMIN)
+@allows(Action.USERS_MANAGE)
 def enable_user(name: str) -> Response:
     return _user_status(name, UserStatus.ACTIVE)
 
@@ -159,14 +160,14 @@ def _rotated(name: str, only_key_id: str = "") -> Response:
 
 
 @admin_bp.post("/users/<name>/rotate-key")
-@roles(Role.CA_ADMIN)
+@allows(Action.USERS_MANAGE)
 def rotate_user_key(name: str) -> Response:
     """A new key for the user (shown once); its other keys stop after the grace period."""
     return _rotated(name)
 
 
 @admin_bp.post("/me/rotate-key")
-@roles(*Role)
+@allows(Action.KEY_ROTATE_OWN)
 def rotate_my_key() -> Response:
     """A new key for the caller (shown once); the key presented stops after the grace period."""
     caller = current_caller()
@@ -177,7 +178,7 @@ def rotate_my_key() -> Response:
 
 
 @admin_bp.post("/keys/<key_id>/revoke")
-@roles(*Role)
+@allows(Action.KEY_REVOKE)
 def revoke_key(key_id: str) -> Response:
     """Revoke a key at once: a CA admin any key, everyone else their own."""
     with transaction(services().sessions) as session:
@@ -213,7 +214,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 @admin_bp.get("/audit")
-@roles(Role.AUDITOR, Role.CA_ADMIN)
+@allows(Action.AUDIT_READ)
 def audit_export() -> Response:
     """Audit records in chain order: a page (after_seq, limit) or, with format=jsonl, all of
     them streamed as JSON lines. Reads only: no writer is held up."""
@@ -236,7 +237,7 @@ def audit_export() -> Response:
 
 
 @admin_bp.get("/audit/verify")
-@roles(Role.AUDITOR, Role.CA_ADMIN)
+@allows(Action.AUDIT_READ)
 def audit_verify() -> Response:
     """The chain and every signed checkpoint (signatures checked with the audit key in the
     HSM; a missing audit key fails the check when checkpoints exist)."""

@@ -15,10 +15,11 @@ from urllib.parse import unquote
 
 from flask import Response, current_app, g, jsonify, request
 
-from kyso import audit
-from kyso.callers import Caller, Role, UnknownApiKey, authenticate, key_id_of
+from kyso import audit, policy
+from kyso.callers import Caller, UnknownApiKey, authenticate, key_id_of
 from kyso.db import read_transaction, transaction
 from kyso.errors import Forbidden, KysoError, TooManyRequests, Unauthenticated
+from kyso.policy import Action
 from kyso.services import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,18 +39,19 @@ def public(view: F) -> F:
     return view
 
 
-def roles(*allowed: Role) -> Callable[[F], F]:
-    """Allow only callers with one of ``allowed`` roles. Views without this are denied."""
+def allows(action: Action) -> Callable[[F], F]:
+    """Open a view to the roles the policy gives ``action``. Views without this are denied."""
 
     def decorate(view: F) -> F:
-        view._kyso_roles = frozenset(allowed)  # type: ignore[attr-defined]
+        view._kyso_action = action  # type: ignore[attr-defined]
+        view._kyso_roles = policy.roles_for(action)  # type: ignore[attr-defined]
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             caller = current_caller()
-            if caller.role not in allowed:
+            if not policy.allowed(caller, action):
                 _audit_denied(caller.actor, "forbidden")
-                raise Forbidden()
+                raise Forbidden(action=action.value)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -102,7 +104,7 @@ def assign_request_id() -> str:
 
 
 def authenticate_request() -> None:
-    """Deny by default: every view is closed unless marked public or given roles."""
+    """Deny by default: every view is closed unless marked public or given a policy action."""
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None:
         return  # 404 / 405 are answered by Flask

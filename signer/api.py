@@ -23,10 +23,10 @@ from typing import IO, Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.wsgi import wrap_file
 
-from ca_admin.api import STAFF, json_body
-from kyso.callers import Role
+from ca_admin.api import json_body
 from kyso.errors import BadRequest, KysoError, PayloadTooLarge
-from kyso.web import body_limit, current_caller, request_id, roles, services
+from kyso.policy import Action
+from kyso.web import allows, body_limit, current_caller, request_id, services
 from signer import cades, credentials, images
 from signer.credentials import Credential
 
@@ -134,7 +134,7 @@ def _headers(sig_id: str, alg: str, digest: bytes) -> dict[str, str]:
 # -- CMS / CAdES ---------------------------------------------------------------------------------------
 
 @sign_bp.post("/cms")
-@roles(Role.CLIENT)
+@allows(Action.SIGN)
 @body_limit(_document_limit)
 def sign_cms() -> Response:
     """Any file: detached (default) or attached CAdES, B-B or B-T."""
@@ -161,7 +161,7 @@ def sign_cms() -> Response:
 # -- PDF / PAdES -------------------------------------------------------------------------------------
 
 @sign_bp.post("/pdf")
-@roles(Role.CLIENT)
+@allows(Action.SIGN)
 @body_limit(_document_limit)
 def sign_pdf() -> Response:
     """PAdES B-B, B-T, B-LT (default) or B-LTA, with a Decree 30 appearance."""
@@ -222,7 +222,7 @@ def decode_hashes(values: Any, hash_algorithm: str, limit: int) -> list[bytes]:
 
 
 @sign_bp.post("/hashes")
-@roles(Role.CLIENT)
+@allows(Action.SIGN)
 def sign_hashes() -> Response:
     """Up to signing.max_hashes digests, signed in order; one consent for the batch."""
     svc = services()
@@ -256,7 +256,7 @@ verify_bp = Blueprint("verify_api", __name__, url_prefix="/api/v1")
 
 
 @verify_bp.post("/verify")
-@roles(Role.CLIENT, Role.AUDITOR, Role.RA_OFFICER, Role.CA_ADMIN)
+@allows(Action.VERIFY)
 @body_limit(_document_limit)
 def verify_document() -> Response:
     """A signed PDF or CMS (raw body; or multipart ``file`` and, for a detached CMS, ``data``).
@@ -299,7 +299,7 @@ edxml_bp = Blueprint("edxml_api", __name__, url_prefix="/api/v1/edxml")
 
 
 @edxml_bp.post("/verify")
-@roles(Role.CLIENT, Role.AUDITOR, Role.RA_OFFICER, Role.CA_ADMIN)
+@allows(Action.VERIFY)
 @body_limit(_document_limit)
 def verify_edxml() -> Response:
     """An edXML package (raw body): the signature, the package rules and each attached PDF.
@@ -315,7 +315,7 @@ def verify_edxml() -> Response:
 
 
 @edxml_bp.post("/sign")
-@roles(Role.CLIENT)
+@allows(Action.SIGN)
 @body_limit(_document_limit)
 def sign_edxml() -> Response:
     """A complete edXML package (raw XML body), or multipart with a JSON ``metadata`` part and
@@ -365,7 +365,7 @@ def sign_edxml() -> Response:
 
 
 @edxml_bp.post("/status")
-@roles(Role.CLIENT)
+@allows(Action.SIGN)
 @body_limit(_document_limit)
 def edxml_status() -> Response:
     """JSON: build a status message for a received document (``sign``: sealed by the From
@@ -399,7 +399,7 @@ def edxml_status() -> Response:
 
 
 @edxml_bp.get("/documents/<path:document_id>/status")
-@roles(Role.CLIENT, Role.AUDITOR, Role.RA_OFFICER, Role.CA_ADMIN)
+@allows(Action.AXIS_STATUS_READ)
 def edxml_document_status(document_id: str) -> Response:
     """A document's status history, per recipient, with the codes allowed next (the
     DocumentId URL-encoded: ``000.00.12.H31%2C2026%2F11%2F25%2C123%2FSNV-VP``)."""
@@ -420,7 +420,7 @@ def credential_json(c: Credential) -> dict[str, Any]:
 
 
 @sign_bp.get("/credentials")
-@roles(Role.CLIENT)
+@allows(Action.SIGN)
 def list_credentials() -> Response:
     svc = services()
     return jsonify({"credentials": [credential_json(c) for c in
@@ -430,7 +430,7 @@ def list_credentials() -> Response:
 # -- admin: consent enrolment (started by staff, done by the official), unlock, images ------------
 
 @consent_bp.post("/officials/<int:official_id>/consent/enrolments")
-@roles(*STAFF)
+@allows(Action.CONSENT_ENROL)
 def start_consent_enrolment(official_id: int) -> Response:
     """Start the official's own enrolment of a PIN or TOTP, after checking their identity:
     {"channel": "email"} sends a one-time activation code to the address in the registry;
@@ -454,7 +454,7 @@ def start_consent_enrolment(official_id: int) -> Response:
 
 
 @consent_bp.get("/officials/<int:official_id>/consent")
-@roles(*STAFF)
+@allows(Action.CONSENT_READ)
 def consent_status(official_id: int) -> Response:
     """The official's consent method, lock and pending enrolment (no PIN, no seed)."""
     from signer import enrolment
@@ -463,7 +463,7 @@ def consent_status(official_id: int) -> Response:
 
 
 @consent_bp.post("/officials/<int:official_id>/consent/unlock")
-@roles(Role.CA_ADMIN)
+@allows(Action.CONSENT_UNLOCK)
 def unlock_consent(official_id: int) -> Response:
     svc = services()
     credentials.unlock(svc.sessions, current_caller(), official_id, request_id=request_id())
@@ -475,7 +475,7 @@ def _image_body() -> bytes:
 
 
 @consent_bp.put("/officials/<int:official_id>/signature-image")
-@roles(*STAFF)
+@allows(Action.IMAGES_WRITE)
 def put_signature_image(official_id: int) -> Response:
     svc = services()
     info = images.store(svc.sessions, svc.settings, current_caller(), "signature", str(official_id), _image_body(),
@@ -484,7 +484,7 @@ def put_signature_image(official_id: int) -> Response:
 
 
 @consent_bp.put("/agencies/<code>/seal-image")
-@roles(*STAFF)
+@allows(Action.IMAGES_WRITE)
 def put_seal_image(code: str) -> Response:
     svc = services()
     info = images.store(svc.sessions, svc.settings, current_caller(), "seal", code, _image_body(),

@@ -48,10 +48,11 @@ from ca_admin.models import CertificateAuthority, IssuedCertificate
 from ca_admin.registry import Agency, Official, client_agency_ids
 from ca_admin.service import ca_chain_der
 from hsm import KeyStore, SignatureScheme
-from kyso import audit
-from kyso.callers import Caller, Role
+from kyso import audit, policy
+from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import Conflict, Forbidden, KysoError, NotFound
+from kyso.policy import Action
 from kyso.settings import Settings
 
 SIGNING_PROFILES = ("agency-seal", "official-signing")
@@ -293,7 +294,7 @@ def resolve(factory: sessionmaker[Session], caller: Caller, ref: str, *, now: dt
     """The credential ``ref`` names, after the pre-sign checks; refusals are audited."""
     now = now or utcnow()
     try:
-        if caller.role != Role.CLIENT:
+        if not policy.allowed(caller, Action.SIGN):
             raise NotASigner()
         with transaction(factory) as session:
             row = _row_for(session, ref)
@@ -338,7 +339,7 @@ def _check_holders(agency: Agency | None, official: Official | None) -> None:
 def credentials_for(factory: sessionmaker[Session], caller: Caller, now: dt.datetime | None = None) -> list[Credential]:
     """The usable credentials of the agencies a client is bound to (CSC credentials/list)."""
     now = now or utcnow()
-    if caller.role != Role.CLIENT:
+    if not policy.allowed(caller, Action.SIGN):
         return []
     with transaction(factory) as session:
         agencies = client_agency_ids(session, caller.user_id)

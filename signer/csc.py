@@ -26,10 +26,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ca_admin.api import json_body
 from hsm import SignatureScheme
-from kyso.callers import Role
 from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import BadRequest, KysoError
-from kyso.web import current_caller, public, request_id, roles, services
+from kyso.policy import Action
+from kyso.web import allows, current_caller, public, request_id, services
 from signer import credentials
 from signer.api import decode_hashes
 from signer.credentials import Credential
@@ -101,7 +101,7 @@ def info() -> Response:
 
 
 @csc_bp.post("/credentials/list")
-@roles(Role.CLIENT)
+@allows(Action.SIGN)
 def credentials_list() -> Response:
     svc = services()
     body = json_body() if request.content_length else {}
@@ -113,7 +113,7 @@ def credentials_list() -> Response:
 
 
 @csc_bp.post("/credentials/info")
-@roles(Role.CLIENT)
+@allows(Action.SIGN)
 def credentials_info() -> Response:
     svc = services()
     body = json_body()
@@ -154,7 +154,7 @@ def credentials_info() -> Response:
 
 
 @csc_bp.post("/credentials/authorize")
-@roles(Role.CLIENT)
+@allows(Action.SIGN)
 def credentials_authorize() -> Response:
     svc = services()
     body = json_body()
@@ -214,7 +214,7 @@ def _scheme(c: Credential, hash_oid: Any, sign_oid: Any, params: Any) -> Signatu
 
 
 @csc_bp.post("/signatures/signHash")
-@roles(Role.CLIENT)
+@allows(Action.SIGN)
 def signatures_sign_hash() -> Response:
     svc = services()
     body = json_body()

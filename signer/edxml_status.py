@@ -29,8 +29,8 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from kyso import audit
-from kyso.callers import Caller, Role
+from kyso import audit, policy
+from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import Conflict, KysoError, NotFound
 from signer import edxml
@@ -373,7 +373,7 @@ def _bound_codes(session: Session, caller: Caller) -> set[str] | None:
     """Agency codes a client is bound to (None: staff roles, who see every document)."""
     from ca_admin.registry import Agency, client_agency_ids
 
-    if caller.role != Role.CLIENT:
+    if not policy.agency_scoped(caller):
         return None
     ids = client_agency_ids(session, caller.user_id)
     return set(session.execute(select(Agency.code).where(Agency.id.in_(ids))).scalars()) if ids else set()

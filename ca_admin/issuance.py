@@ -763,7 +763,9 @@ def set_agency_status(factory: sessionmaker[Session], caller: Caller, code: str,
     its officials' keys do not sign). On dissolution, ``revoke_certificates`` revokes every
     certificate of the agency still good or on hold with reason cessationOfOperation, in the
     same transaction; without it the change says how many are left."""
-    _staff(caller)
+    _staff(caller, Action.REGISTRY_WRITE)
+    if revoke_certificates:
+        _staff(caller, Action.CERT_REVOKE)
     status = (status or "").strip().lower()
     if status not in AGENCY_STATUSES:
         raise BadRequest(f"'status' must be one of {', '.join(AGENCY_STATUSES)}",

@@ -511,8 +511,7 @@ def _totp_code(mac: bytes, digits: int) -> str:
 
 def unlock(factory: sessionmaker[Session], caller: Caller, official_id: int, request_id: str = "") -> None:
     """Clear the failure lock of an official's consent: a CA admin's decision alone."""
-    if caller.role != Role.CA_ADMIN:
-        raise Forbidden()
+    policy.require(caller, Action.CONSENT_UNLOCK)
     with transaction(factory) as session:
         row = session.get(SigningConsent, official_id, with_for_update=True)
         if row is None:

@@ -241,6 +241,9 @@ class SigningSettings:
     enrolment_code_hours: int = 72
     enrolment_code_attempts: int = 5
     enrolment_by_letter: bool = True
+    # Requests per minute from one address to the anonymous enrolment and PIN-change
+    # endpoints (beyond: 429).
+    enrolment_requests_per_minute: int = 10
     # Default PAdES level when the caller names none: B-B, B-T, B-LT or B-LTA.
     default_pdf_level: str = "B-LT"
     # Document and signature images: largest PNG accepted, in bytes and pixels a side.
@@ -480,9 +483,9 @@ def _check_values(s: Settings) -> None:
     if not 1 <= g.consent_max_failures <= 20 or not 4 <= g.totp_digits <= 10 or g.totp_period < 10:
         raise ConfigError.invalid("signing", "consent_max_failures 1-20, totp_digits 4-10, totp_period >= 10")
     if not 4 <= g.consent_pin_min_length <= 32 or not 1 <= g.enrolment_code_hours <= 24 * 30 \
-            or not 1 <= g.enrolment_code_attempts <= 20:
+            or not 1 <= g.enrolment_code_attempts <= 20 or not 1 <= g.enrolment_requests_per_minute <= 10000:
         raise ConfigError.invalid("signing", "consent_pin_min_length 4-32, enrolment_code_hours 1-720, "
-                                  "enrolment_code_attempts 1-20")
+                                  "enrolment_code_attempts 1-20, enrolment_requests_per_minute 1-10000")
     if s.mail.enabled and (not s.mail.host or not s.mail.from_address or not 1 <= s.mail.port <= 65535):
         raise ConfigError.invalid("mail", "host, port 1-65535 and from_address when enabled")
     if s.server.workers < 1 or s.server.max_body_bytes < 1024:

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template_string, request
+from flask import Blueprint, Response, current_app, jsonify, render_template_string, request
 from markupsafe import Markup
 
 from ca_admin.api import json_body
-from kyso.errors import KysoError
-from kyso.web import public, request_id, services
+from kyso.errors import KysoError, TooManyRequests
+from kyso.web import StrangerLimiter, client_address, public, request_id, services
 from signer import enrolment
 
 enrol_bp = Blueprint("consent_enrol", __name__)
@@ -56,7 +56,19 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache", "Referrer-Policy"
 
 
 def _address() -> str:
-    return str(request.remote_addr or "")
+    """The caller's address, after the per-address limit on these anonymous endpoints: every
+    request counts (an official needs one or two), so guessing codes or old PINs from one
+    address is slow whatever it aims at."""
+    svc = services()
+    limiter: StrangerLimiter | None = current_app.extensions.get("kyso.enrol_limiter")
+    if limiter is None:
+        limiter = current_app.extensions.setdefault(
+            "kyso.enrol_limiter", StrangerLimiter(svc.settings.signing.enrolment_requests_per_minute))
+    address = client_address(svc)
+    _count, retry_after = limiter.hit(address)
+    if retry_after:
+        raise TooManyRequests(retry_after)
+    return address
 
 
 def _lang() -> str:
@@ -98,8 +110,9 @@ def enrol_submit() -> Response:
     if method == "pin" and form.get("pin", "") != form.get("pin2", ""):
         return _render(status=400, error=TEXT[lang]["mismatch"])
     try:
+        address = _address()
         done = enrolment.complete(svc.sessions, svc.keystore, svc.settings, form.get("code"), method,
-                                  form.get("pin"), address=_address(), request_id=request_id())
+                                  form.get("pin"), address=address, request_id=request_id())
     except KysoError as exc:
         left = exc.extra.get("attempts_left")
         message = exc.message_vi if lang == "vi" else exc.message_en
@@ -115,9 +128,10 @@ def enrol_api() -> Response:
     """The official sets their own consent: {"activation_code", "method": "pin"|"totp",
     "pin"}. For TOTP the response holds the otpauth URI, the key and a QR code (SVG), once."""
     svc = services()
+    address = _address()
     body = json_body()
     done = enrolment.complete(svc.sessions, svc.keystore, svc.settings, body.get("activation_code"),
-                              str(body.get("method", "")), body.get("pin"), address=_address(),
+                              str(body.get("method", "")), body.get("pin"), address=address,
                               request_id=request_id())
     out = done.to_json()
     if done.otpauth_uri:
@@ -135,9 +149,10 @@ def change_pin_api() -> Response:
     """The official changes the PIN: {"official_id", "old_pin", "new_pin"}. A wrong old PIN
     counts as a failed consent, as when signing."""
     svc = services()
+    address = _address()
     body = json_body()
     enrolment.change_pin(svc.sessions, svc.settings, body.get("official_id"), body.get("old_pin"),
-                         body.get("new_pin"), address=_address(), request_id=request_id())
+                         body.get("new_pin"), address=address, request_id=request_id())
     resp = jsonify({"official_id": body.get("official_id"), "changed": True})
     resp.headers.update(NO_STORE)
     return resp

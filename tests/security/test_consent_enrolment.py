@@ -57,7 +57,8 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 def settings(database: Any, hsm_token: Any, smtp: tuple[Inbox, int]) -> Any:
     return make_settings(database, hsm_token, mail={
         "enabled": True, "host": "127.0.0.1", "port": smtp[1], "starttls": False,
-        "from_address": "kyso@stttt.haiphong.gov.vn"})
+        "from_address": "kyso@stttt.haiphong.gov.vn"},
+        signing={"enrolment_requests_per_minute": 1000})  # test_enrolment_requests_limited_per_address
 
 
 def _body(text: str) -> str:
@@ -327,3 +328,19 @@ def test_enrolment_page_shows_the_totp_qr_to_the_official_only(client: Any, sign
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     again = client.post("/consent/enrol", data={"code": code, "method": "totp"})
     assert again.status_code == 401 and "<svg" not in again.get_data(as_text=True)
+
+
+def test_enrolment_requests_limited_per_address(app: Any, client: Any, signing: dict[str, Any]) -> None:  # noqa: F811
+    from kyso.web import StrangerLimiter
+
+    app.extensions["kyso.enrol_limiter"] = StrangerLimiter(3)
+    code = _start(client, signing, "letter").get_json()["activation_code"]
+    wrong = code[:10] + ("0000-0000-0000" if not code.endswith("0000-0000-0000") else "1111-1111-1111")
+    for _ in range(3):
+        r = client.post("/api/v1/consent/enrol", json={"activation_code": wrong, "method": "totp"})
+        assert r.status_code == 401 and r.get_json()["attempts_left"] is not None
+    r = client.post("/api/v1/consent/enrol", json={"activation_code": code, "method": "totp"})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert client.post("/consent/enrol", data={"code": code, "method": "totp"}).status_code == 429
+    assert client.post("/api/v1/consent/pin", json={"official_id": signing["official_id"], "old_pin": PIN,
+                                                    "new_pin": "802461"}).status_code == 429

@@ -31,7 +31,6 @@ NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DOCUMENT_ID = re.compile(r"^[^,]{1,40},\d{4}/\d{2}/\d{2},[^,]{1,100}$")
 ORGAN_ID = re.compile(r"^(?=.{1,40}$)(\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}|[A-Z]\d{2}(\.\d{2})*)$")
 MAX_ATTACHMENT = 50 * 1024 * 1024
-PLAIN_NAME = re.compile(r"^[^/\\:\x00-\x1f]{1,200}$")
 MAX_ENTRIES = 100
 MAX_RATIO = 200
 
@@ -40,6 +39,52 @@ class EdxmlInvalid(KysoError):
     code = "edxml-invalid"
     status = 422
     title_en = "Invalid edXML package"
+
+
+class AttachmentNameInvalid(KysoError):
+    code = "attachment-name-invalid"
+    status = 422
+    title_en = "Unsafe attachment name"
+
+
+# What a file name may not hold: path separators and the characters Windows refuses, control,
+# format (bidirectional overrides, zero-width), surrogate, private-use and unassigned
+# characters, line and paragraph separators.
+_NAME_FORBIDDEN = set('/\\:*?"<>|')
+_NAME_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not a safe base name for a file (None when it is): a recipient saves
+    attachments under these names, so '../../etc/cron.d/x', 'report\u202Efdp.exe' (shown as
+    'reportexe.pdf') or 'CON' must never be signed as if they were plain names."""
+    if not name:
+        return "is empty"
+    if len(name) > 200 or len(name.encode("utf-8", "surrogatepass")) > 255:
+        return "is longer than 200 characters (255 bytes)"
+    bad = [c for c in dict.fromkeys(name) if c in _NAME_FORBIDDEN or unicodedata.category(c) in _NAME_CATEGORIES]
+    if bad:
+        return "contains " + ", ".join(f"U+{ord(c):04X}" for c in bad)
+    if name.startswith(".") or name != name.strip() or name.endswith("."):
+        return "starts with a dot, or starts or ends with a space or ends with a dot"
+    if name.split(".")[0].strip().upper() in _DEVICES:
+        return "is a reserved device name"
+    return None
+
+
+def attachment_name_problems(attachments: list[Attachment]) -> list[str]:
+    """Each attachment whose name (or, zipped, whose entry's name) is not a safe base name."""
+    out = []
+    for a in attachments:
+        shown = ascii(a.name)[1:-1][:80]
+        why = name_problem(a.name) if a.name else name_problem(a.content_id)
+        if why:
+            out.append(f"attachment {ascii(a.content_id)[1:-1][:40]} has an unsafe name '{shown}': it {why}")
+        if a.entry_name and a.entry_name != a.name and (entry := name_problem(a.entry_name)):
+            out.append(f"attachment {ascii(a.content_id)[1:-1][:40]} holds a zip entry with an unsafe name "
+                       f"'{ascii(a.entry_name)[1:-1][:80]}': it {entry}")
+    return out
 
 
 class AttachmentTooLarge(KysoError):
@@ -119,6 +164,7 @@ class Attachment:
     description: str = ""
     zipped: bool = True  # how it travelled (plain base64 is accepted on input)
     error: str = ""  # why it could not be unpacked (a changed byte breaks the zip's CRC)
+    entry_name: str = ""  # the name of the file inside the zip, as received
     # The zip as received, kept only when it unpacked cleanly with exactly one plainly named
     # file: building re-emits it instead of compressing the data again. Set ``data`` through
     # ``replace_data`` so that a changed attachment is zipped anew.
@@ -158,6 +204,7 @@ class Package:
         out.extend(f"attachment {cid} is not in the manifest" for cid in have if cid not in self.manifest)
         dupes = {c for c in have if have.count(c) > 1}
         out.extend(f"ContentId {c} appears more than once" for c in sorted(dupes))
+        out.extend(attachment_name_problems(self.attachments))
         return out
 
 
@@ -241,7 +288,13 @@ class _Reader(io.RawIOBase):
 
 def _unzip(raw: bytes | bytearray, content_id: str) -> tuple[bytes, bool]:
     """The one file in the zip, and whether the zip may be passed on as it is (exactly one
-    entry, a plain file name, deflated or stored, nothing before or after the archive)."""
+    entry, a safe file name, deflated or stored, nothing before or after the archive)."""
+    data, plain, _name = _unzip_named(raw, content_id)
+    return data, plain
+
+
+def _unzip_named(raw: bytes | bytearray, content_id: str) -> tuple[bytes, bool, str]:
+    """_unzip, and the name of the entry (a finding when it is not a safe base name)."""
     try:
         zf = zipfile.ZipFile(_Reader(raw))
     except (zipfile.BadZipFile, ValueError, OSError, EOFError):  # UnicodeDecodeError is a ValueError
@@ -281,12 +334,12 @@ def _unzip(raw: bytes | bytearray, content_id: str) -> tuple[bytes, bool]:
                      and int.from_bytes(raw[22:26], "little") == info.file_size)
     plain = exact and local_matches and (
         len(zf.infolist()) == 1 and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-             and PLAIN_NAME.match(info.filename) is not None and info.filename not in (".", "..")
+             and name_problem(info.filename) is None
              and info.header_offset == 0 and not zf.comment and not info.flag_bits & 0x08
              and zf.start_dir == 30 + name_len + extra_len + info.compress_size
              and zf.start_dir + sum(len(i.filename.encode()) + len(i.extra) + len(i.comment) + 46
                                     for i in zf.infolist()) + 22 == len(raw))
-    return data, plain
+    return data, plain, info.filename
 
 
 MAX_ENCODED = MAX_ATTACHMENT * 4 // 3 + 4
@@ -365,16 +418,16 @@ def _attachment(el: Any, decoded: dict[Any, bytearray | None] | None = None) -> 
     if raw is None:
         raise _invalid(f"attachment {cid} is not base64", f"tệp đính kèm {cid} không phải base64")
     zipped = raw[:4] == b"PK\x03\x04"
-    error, keep = "", False
+    error, keep, entry = "", False, ""
     try:
-        data, keep = _unzip(raw, cid) if zipped else (bytes(raw), False)
+        data, keep, entry = _unzip_named(raw, cid) if zipped else (bytes(raw), False, "")
     except KysoError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to read an untrusted zip is a finding
         data, error = b"", f"the zip is damaged or cannot be read ({type(exc).__name__})"
     return Attachment(content_id=cid, name=_value(el, "AttachmentName"), content_type=_value(el, "ContentType"),
                       description=_value(el, "Description"), data=data, zipped=zipped, error=error,
-                      zip_bytes=raw if keep else b"")
+                      zip_bytes=raw if keep else b"", entry_name=unicodedata.normalize("NFC", entry))
 
 
 class _StreamingTarget:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -71,7 +72,8 @@ def metadata_package(meta: dict[str, Any], files: list[tuple[str, str, bytes]]) 
         raise BadRequest("'to_places' must be a list", "'to_places' phải là danh sách")
     header = edxml.MessageHeader(sender=org(meta.get("from")), recipients=[org(t) for t in to], **strings,
                                  other_info={k: str(v) for k, v in other.items()}, to_places=[str(p) for p in places])
-    atts = [edxml.Attachment(content_id=f"att-{i + 1}", name=name, content_type=ctype or "application/octet-stream",
+    atts = [edxml.Attachment(content_id=f"att-{i + 1}", name=unicodedata.normalize("NFC", name),
+                             content_type=ctype or "application/octet-stream",
                              data=data) for i, (name, ctype, data) in enumerate(files)]
     return edxml.Package(header=header, business_doc_type=str(meta.get("business_doc_type", "0")),
                          manifest=[a.content_id for a in atts], attachments=atts)
@@ -136,6 +138,14 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
     if problems:
         raise edxml.EdxmlInvalid("the header is not valid: " + "; ".join(problems),
                                  "phần đầu gói tin không hợp lệ: " + "; ".join(problems))
+    for att in pkg.attachments:  # a recipient saves each under its name: base names only
+        why = edxml.name_problem(att.name or att.content_id)
+        if why:
+            shown = ascii(att.name or att.content_id)[1:-1][:80]
+            raise edxml.AttachmentNameInvalid(
+                f"attachment name '{shown}' is not a safe file name: it {why}",
+                f"tên tệp đính kèm '{shown}' không phải tên tệp an toàn (chỉ tên tệp, không đường dẫn, "
+                "không ký tự điều khiển hay ký tự đảo chiều)", extra={"content_id": att.content_id[:80]})
     if pkg.header.document_id.split(",", 1)[0] != pkg.header.sender.organ_id:
         raise edxml.EdxmlInvalid("DocumentId must start with the From OrganId",
                                  "DocumentId phải bắt đầu bằng OrganId của From")

@@ -68,6 +68,26 @@ class EncryptedPdf(InvalidPdf):
     code = "pdf-encrypted"
 
 
+class SignatureFieldInvalid(KysoError):
+    """A signature field name that could not be carried back safely (it goes into the
+    X-Kyso-Signature-Field response header): refused before anything is signed."""
+
+    code = "signature-field-invalid"
+    status = 422
+    title_en = "Invalid signature field name"
+
+
+FIELD_NAME = re.compile(r"[\x20-\x7e]{1,100}")  # printable ASCII: safe in an HTTP header
+
+
+def check_field_name(name: str) -> str:
+    if not FIELD_NAME.fullmatch(name):
+        raise SignatureFieldInvalid(
+            "the PDF's prepared signature field has a name that is not 1 to 100 printable ASCII characters",
+            "tên trường chữ ký chuẩn bị sẵn trong tệp PDF không phải 1 đến 100 ký tự ASCII in được")
+    return name
+
+
 class AnchorNotFound(KysoError):
     code = "anchor-not-found"
     status = 422
@@ -521,7 +541,7 @@ def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise InvalidPdf("the PDF's pages cannot be read", "không đọc được các trang của tệp PDF",
                          log_detail=type(exc).__name__) from None
-    name = look.existing_field or f"Kyso-{opts.profile}-{uuid.uuid4().hex[:8]}"
+    name = check_field_name(look.existing_field or f"Kyso-{opts.profile}-{uuid.uuid4().hex[:8]}")
     if look.seal_field is not None:
         fields.append_signature_field(writer, SigFieldSpec(
             SEAL_FIELD_PREFIX + uuid.uuid4().hex[:8], on_page=look.page_index, box=look.seal_field))

@@ -204,6 +204,9 @@ class TsaSettings:
     max_request_bytes: int = 4096
     # The TSA certificate is replaced when fewer days than this remain.
     rotate_days: int = 90
+    # Tokens are audited per period, not one by one (the TSA is public): the first token of a
+    # period writes one tsa.tokens record for the tokens of the periods before it.
+    audit_period_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -471,6 +474,8 @@ def _check_values(s: Settings) -> None:
         raise ConfigError.invalid("audit", "checkpoint intervals >= 0 and max_page 1-10000")
     if not 0 <= s.auth.unknown_key_failures_per_minute <= 100000:
         raise ConfigError.invalid("auth.unknown_key_failures_per_minute", "between 0 (off) and 100000")
+    if not 1 <= s.tsa.audit_period_minutes <= 24 * 60:
+        raise ConfigError.invalid("tsa.audit_period_minutes", "between 1 and 1440")
     g = s.signing
     for scheme in g.allowed_schemes:
         if scheme not in _SCHEMES:

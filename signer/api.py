@@ -122,7 +122,7 @@ def authorised_credential(options: dict[str, Any], action: str) -> Credential:
     caller = current_caller()
     credential = credentials.resolve(svc.sessions, caller, ref, action=action, request_id=request_id())
     credentials.check_consent(svc.sessions, svc.keystore, svc.settings, caller, credential,
-                              request.headers.get(CONSENT_HEADER), request_id=request_id())
+                              request.headers.get(CONSENT_HEADER), request_id=request_id(), purpose=action)
     return credential
 
 

@@ -523,9 +523,10 @@ def unlock(factory: sessionmaker[Session], caller: Caller, official_id: int, req
 
 def check_consent(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller,
                   credential: Credential, presented: str | None, *, now: dt.datetime | None = None,
-                  request_id: str = "") -> None:
+                  request_id: str = "", purpose: str = "") -> None:
     """For a personal credential: the official's PIN or current TOTP code, or a refusal.
-    The outcome is committed before this returns or raises."""
+    The outcome, given (``consent.given``, for ``purpose``) or refused, is audited and
+    committed before this returns or raises; never the PIN or code."""
     if not credential.personal:
         return
     now = now or utcnow()
@@ -558,6 +559,10 @@ def check_consent(factory: sessionmaker[Session], keystore: KeyStore, settings: 
                     row.failures = 0
                     if step is not None:
                         _mark_step_used(settings, row, step, now)
+                    # The official's consent is a grant: audited with what it was for.
+                    audit.record(session, actor=caller.actor, action="consent.given", target=target,
+                                 details={"method": row.method, "credential": credential.serial_hex,
+                                          "for": purpose or "sign"}, request_id=request_id)
                 else:
                     error = count_failure(session, settings, row, now, actor=caller.actor, request_id=request_id)
             row.updated_at = now

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ca_admin.api import json_body
 from hsm import SignatureScheme
+from kyso import audit
 from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import BadRequest, KysoError
 from kyso.policy import Action
@@ -171,13 +172,24 @@ def credentials_authorize() -> Response:
                              extra={"error": "invalid_request", "error_description": "Invalid hash"})
     presented = body.get("PIN") or body.get("OTP")
     credentials.check_consent(svc.sessions, svc.keystore, svc.settings, current_caller(), c,
-                              str(presented) if presented is not None else None, request_id=request_id())
+                              str(presented) if presented is not None else None, request_id=request_id(),
+                              purpose="csc.authorize")
     sad = secrets.token_urlsafe(32)
+    sad_sha256 = hashlib.sha256(sad.encode()).hexdigest()
+    expires = utcnow() + dt.timedelta(seconds=SAD_SECONDS)
     with transaction(svc.sessions) as session:
         session.add(SignatureActivation(
-            sad_sha256=hashlib.sha256(sad.encode()).hexdigest(), certificate_id=c.certificate_id,
+            sad_sha256=sad_sha256, certificate_id=c.certificate_id,
             user_id=current_caller().user_id, remaining=count, hashes=json.dumps(pinned) if pinned else None,
-            expires_at=utcnow() + dt.timedelta(seconds=SAD_SECONDS)))
+            expires_at=expires))
+        # A SAD is a grant of up to numSignatures signatures: audited in its own transaction,
+        # named by a prefix of its hash (never the SAD itself).
+        audit.record(session, actor=current_caller().actor, action="csc.authorize",
+                     target=f"credential:{c.serial_hex}",
+                     details={"sad_ref": sad_sha256[:16], "num_signatures": count,
+                              "hashes_pinned": bool(pinned), "personal": c.personal,
+                              "expires_at": expires.isoformat()},
+                     request_id=request_id())
     return jsonify({"SAD": sad, "expiresIn": SAD_SECONDS})
 
 

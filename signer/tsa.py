@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from ca_admin.models import IssuedCertificate
 from ca_admin.service import ServiceCredential, forget_service_credentials, service_credential
 from ca_admin.x509build import der_sequence
 from hsm import KeyStore
+from kyso import audit
+from kyso.audit import AuditRecord
 from kyso.db import Base, UTCDateTime, advisory_lock, transaction, utcnow
 from kyso.errors import KysoError
 from kyso.settings import Settings
@@ -116,10 +119,68 @@ def _next_serial(factory: sessionmaker[Session], parsed: ParsedRequest, settings
             log.error("clock went backwards: now %s is before the last time stamp %s",
                       now.isoformat(), last.isoformat())
             raise TsaRefusal("time_not_available", "the time source is not available", http_status=503)
+        _audit_past_periods(session, settings, now)
         serial = session.execute(insert(TimestampToken).values(
             gen_time=now, hash_algorithm=parsed.hash_algorithm, imprint_hex=parsed.digest.hex(),
             policy=settings.tsa.policy_oid).returning(TimestampToken.serial)).scalar_one()
         return serial, now
+
+
+_PERIOD_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+# Per database: the period start up to which tokens are known to be audited (a cache that
+# saves one query per token; the audit trail itself is the truth).
+_AUDITED_UNTIL: dict[str, dt.datetime] = {}
+
+
+def _audit_past_periods(session: Session, settings: Settings, now: dt.datetime) -> None:
+    """One ``tsa.tokens`` audit record for the tokens issued before the current period and
+    not yet audited (issue 13, item 17). Runs under the TSA lock, where times only go
+    forward, so every token before the period start is committed and none can join later."""
+    period = dt.timedelta(minutes=settings.tsa.audit_period_minutes)
+    start = _PERIOD_EPOCH + ((now - _PERIOD_EPOCH) // period) * period
+    db = str(session.get_bind().engine.url)
+    if _AUDITED_UNTIL.get(db, _PERIOD_EPOCH) >= start:
+        return
+    last = session.execute(select(AuditRecord.details).where(AuditRecord.action == "tsa.tokens")
+                           .order_by(AuditRecord.seq.desc()).limit(1)).scalar_one_or_none()
+    after = 0
+    if last is not None:
+        try:
+            after = int(json.loads(last)["last_serial"])
+        except (ValueError, KeyError, TypeError):
+            log.error("the last tsa.tokens audit record is unreadable; auditing every token again")
+    digest = hashlib.sha256()
+    count, first, final, earliest, latest = 0, 0, 0, None, None
+    rows = session.execute(select(TimestampToken.serial, TimestampToken.gen_time, TimestampToken.hash_algorithm,
+                                  TimestampToken.imprint_hex)
+                           .where(TimestampToken.serial > after, TimestampToken.gen_time < start)
+                           .order_by(TimestampToken.serial)).yield_per(1000)
+    for serial, gen_time, alg, imprint in rows:
+        digest.update(f"{serial} {gen_time.astimezone(dt.UTC).isoformat()} {alg} {imprint}\n".encode())
+        count += 1
+        first = first or serial
+        final = serial
+        earliest = earliest or gen_time
+        latest = gen_time
+    if count:
+        assert earliest is not None and latest is not None
+        audit.record(session, actor="system:tsa", action="tsa.tokens", target="tsa",
+                     details={"tokens": count, "first_serial": first, "last_serial": final,
+                              "first_time": earliest.isoformat(), "last_time": latest.isoformat(),
+                              "until": start.isoformat(), "sha256": digest.hexdigest()})
+    _AUDITED_UNTIL[db] = start
+
+
+def tokens_digest(session: Session, first_serial: int, last_serial: int) -> str:
+    """The SHA-256 a ``tsa.tokens`` record holds, recomputed from the token table."""
+    digest = hashlib.sha256()
+    for serial, gen_time, alg, imprint in session.execute(
+            select(TimestampToken.serial, TimestampToken.gen_time, TimestampToken.hash_algorithm,
+                   TimestampToken.imprint_hex)
+            .where(TimestampToken.serial >= first_serial, TimestampToken.serial <= last_serial)
+            .order_by(TimestampToken.serial)):
+        digest.update(f"{serial} {gen_time.astimezone(dt.UTC).isoformat()} {alg} {imprint}\n".encode())
+    return digest.hexdigest()
 
 
 def stamp(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, body: bytes,

@@ -245,6 +245,7 @@ def file_request(
     """File a request; a profile marked auto-approve issues at once."""
     _require_staff_or_client(caller)
     profile = prof.get_profile(settings, str(data.get("profile") or ""))
+    profile.check_requester(caller.role.value)
     csr_text = data.get("csr")
     generate = bool(data.get("generate_key"))
     if bool(csr_text) == generate:
@@ -266,7 +267,6 @@ def file_request(
                 f"key type {requested} is not allowed by profile '{profile.name}'",
                 f"loại khóa {requested} không được hồ sơ '{profile.name}' cho phép")
         key_spec = requested
-    profile.check_key_source("csr" if parsed else "hsm")
 
     ignored = parsed.ignored if parsed else ()
     generated: list[str] = []
@@ -290,6 +290,7 @@ def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: C
     if agency.status != "active":
         raise Conflict(f"agency '{agency.code}' is {agency.status}",
                        f"cơ quan '{agency.code}' đang ở trạng thái {agency.status}")
+    profile.check_key_source("csr" if parsed else "hsm", agency.code)
     official_id, common_name, owner_id = _holder(session, caller, profile, agency, data)
     if owner_id is not None:
         _check_quota(session, profile, owner_id, now)
@@ -445,6 +446,8 @@ def _decide(
             if caller is not None and caller.name == req.requested_by:
                 raise FourEyes()
             actor = caller.actor if caller else f"system:{decider}"
+            if approve:
+                _recheck_policy(session, settings, req)
             req.decided_by = decider
             req.decided_at = now
             if not approve:
@@ -461,6 +464,21 @@ def _decide(
         return view
     finally:
         destroy_keys(keystore, generated)
+
+
+def _recheck_policy(session: Session, settings: Settings, req: CertificateRequest) -> None:
+    """At approval, the profile policy as it stands now: the requester's current role may
+    still request the profile, and the key still comes from where the profile takes keys."""
+    profile = prof.get_profile(settings, req.profile)
+    requester = session.execute(select(User).where(User.name == req.requested_by)).scalar_one_or_none()
+    if requester is None or requester.status != UserStatus.ACTIVE.value:
+        raise prof.ProfileNotAllowed(profile.name, "(no active requester)")
+    profile.check_requester(requester.role)
+    agency = session.get(Agency, req.agency_id) if req.agency_id else None
+    source = req.key_source
+    if source == "existing":  # a renewal: the key is where the certificate's key was
+        source = "hsm" if req.key_label else "csr"
+    profile.check_key_source(source, agency.code if agency else None)
 
 
 def issue_in_session(session: Session, keystore: KeyStore, settings: Settings, req: CertificateRequest,
@@ -494,6 +512,18 @@ def _issuer_parts(ca: CertificateAuthority) -> tuple[bytes, bytes]:
     return parts
 
 
+def _check_path_length(ca: CertificateAuthority, profile: prof.Profile) -> None:
+    """Never issue a CA certificate that the issuer's pathLenConstraint forbids (RFC 5280
+    4.2.1.9): below a CA with pathLen n, a CA certificate needs pathLen < n, so none below 0."""
+    if not profile.settings.ca:
+        return
+    constraints = x509.Certificate.load(ca.certificate_der).basic_constraints_value
+    limit = constraints["path_len_constraint"].native if constraints is not None else None
+    if constraints is None or not constraints["ca"].native or (
+            limit is not None and profile.settings.path_length >= limit):
+        raise prof.PathLengthExceeded()
+
+
 def _subject_data(session: Session, settings: Settings, req: CertificateRequest) -> prof.SubjectData:
     profile = prof.get_profile(settings, req.profile)
     kind = profile.settings.subject
@@ -522,6 +552,7 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
     ca = active_ca_row(session, "issuing")
     assert ca.key_label is not None  # the issuing CA's key is always ours
     issuer_name, issuer_spki = _issuer_parts(ca)
+    _check_path_length(ca, profile)
     key_label = req.key_label
     spki_der = req.spki_der
     if req.key_source == "hsm" and spki_der is None:
@@ -594,6 +625,7 @@ def renew_or_rekey(
         if old.status == "revoked":
             raise AlreadyRevoked(old.serial_hex)
         profile = prof.get_profile(settings, old.profile)
+        profile.check_requester(caller.role.value)
         if profile.settings.subject == "client":
             _renewing_owner(session, caller, old)
             if kind == "renew":
@@ -612,13 +644,13 @@ def renew_or_rekey(
             req.key_label = old.key_label
             req.key_spec = str(profile.check_key(req.spki_der))
         elif parsed is not None:
-            profile.check_key_source("csr")
+            profile.check_key_source("csr", agency.code if agency else None)
             req.key_source, req.csr_der, req.spki_der = "csr", parsed.der, parsed.spki_der
             if prof.spki_fingerprint(parsed.spki_der) == old.spki_sha256:
                 raise BadRequest("a rekey needs a new key", "đổi khóa cần một khóa mới")
             req.key_spec = str(profile.check_key(parsed.spki_der))
         else:
-            profile.check_key_source("hsm")
+            profile.check_key_source("hsm", agency.code if agency else None)
             req.key_source, req.key_spec = "hsm", profile.settings.hsm_key_type
         session.add(req)
         session.flush()

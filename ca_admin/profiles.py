@@ -14,7 +14,7 @@ from asn1crypto import core, keys, x509
 
 from ca_admin.x509build import key_identifier, uri
 from hsm import KeySpec
-from kyso.errors import BadRequest, KysoError, NotFound
+from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
 from kyso.settings import ProfileSettings, Settings
 
 DOCUMENT_SIGNING = "1.3.6.1.5.5.7.3.36"  # RFC 9336
@@ -40,6 +40,22 @@ class UnknownProfile(NotFound):
 
 class KeyNotAllowed(BadRequest):
     code = "key-not-allowed"
+
+
+class ProfileNotAllowed(Forbidden):
+    code = "profile-not-allowed"
+
+    def __init__(self, name: str, role: str) -> None:
+        super().__init__(f"role {role} may not request profile '{name}'",
+                         f"vai trò {role} không được yêu cầu hồ sơ '{name}'")
+
+
+class PathLengthExceeded(Conflict):
+    code = "path-length-exceeded"
+
+    def __init__(self) -> None:
+        super().__init__("the issuing CA's path length forbids a CA certificate below it",
+                         "độ dài đường dẫn của CA cấp phát không cho phép cấp chứng thư CA dưới nó")
 
 
 class KeySourceNotAllowed(KysoError):
@@ -78,10 +94,18 @@ class Profile:
             )
         return KeySpec.parse(spec_text)
 
-    def check_key_source(self, source: str) -> None:
+    def check_requester(self, role: str) -> None:
+        """Which role may request which profile is policy, in settings ([profiles.*]
+        requesters): CA and service profiles are for CA administrators only."""
+        if role not in self.settings.requesters:
+            raise ProfileNotAllowed(self.name, role)
+
+    def check_key_source(self, source: str, agency_code: str | None = None) -> None:
         """Refuse a key from where the profile does not take keys ("hsm": generated in the
-        token; "csr": the requester's own)."""
-        if source not in self.settings.key_sources:
+        token; "csr": the requester's own, allowed for an agency named in
+        external_token_agencies even where key_sources says hsm only)."""
+        external = source == "csr" and agency_code is not None and agency_code in self.settings.external_token_agencies
+        if source not in self.settings.key_sources and not external:
             where = {"hsm": "generated in the HSM", "csr": "from a CSR"}.get(source, source)
             where_vi = {"hsm": "sinh trong HSM", "csr": "từ CSR"}.get(source, source)
             raise KeySourceNotAllowed(

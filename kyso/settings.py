@@ -103,9 +103,14 @@ class ProfileSettings:
     ca: bool = False
     path_length: int = 0
     auto_approve: bool = False
+    # Roles that may file requests of this profile (ca-admin, ra-officer, client, auditor).
+    requesters: tuple[str, ...] = ("ca-admin", "ra-officer")
     # Where the key may come from: "hsm" (generated in the token) and/or "csr" (the
     # requester's own key, in a PKCS#10 request).
-    key_sources: tuple[str, ...] = ("hsm", "csr")
+    key_sources: tuple[str, ...] = ("hsm",)
+    # Agencies (codes) whose keys for this profile may live on an external token: a CSR is
+    # accepted for them even where key_sources does not list "csr" (seal and personal keys).
+    external_token_agencies: tuple[str, ...] = ()
     # Most certificates of this profile one owner may hold at once (good or on hold, not
     # expired, plus pending requests); 0 = no limit. Over it: 409 certificate-quota-exceeded.
     max_active_per_owner: int = 0
@@ -459,6 +464,18 @@ def _check_values(s: Settings) -> None:
                 raise ConfigError.invalid(f"profiles.{pname}.key_types", f"among {', '.join(sorted(_KEY_TYPES))}")
         if not 1 <= p.validity_days <= 36525:
             raise ConfigError.invalid(f"profiles.{pname}.validity_days", "between 1 and 36525")
+        if not set(p.requesters) <= {"ca-admin", "ra-officer", "client", "auditor"}:
+            raise ConfigError.invalid(f"profiles.{pname}.requesters", "among ca-admin, ra-officer, client, auditor")
+        # CA and service keys (sub-CA, OCSP responder, TSA) are the CA's own: in the HSM, and
+        # asked for by CA administrators only. Seal and personal keys are made in the HSM; a CSR
+        # only for the agencies named in external_token_agencies.
+        if (p.ca or p.subject in ("ca", "service")) and (
+                not set(p.requesters) <= {"ca-admin"} or p.key_sources != ("hsm",)):
+            raise ConfigError.invalid(f"profiles.{pname}", "for a CA or service profile: requesters at most "
+                                      "[\"ca-admin\"] and key_sources = [\"hsm\"]")
+        if p.subject in ("agency", "official") and "csr" in p.key_sources:
+            raise ConfigError.invalid(f"profiles.{pname}.key_sources", "[\"hsm\"] for seal and personal "
+                                      "keys (name agencies with external tokens in external_token_agencies)")
         if not p.key_sources or not set(p.key_sources) <= {"hsm", "csr"}:
             raise ConfigError.invalid(f"profiles.{pname}.key_sources", "among hsm, csr (at least one)")
         if p.max_active_per_owner < 0:

@@ -309,10 +309,9 @@ def test_hsm_down_ocsp_serves_cache_and_tsa_says_503(client: Any, services: Any,
     _root, issuing = ca
     ra, admin = make_user(services, "ra", "ra-officer"), make_user(services, "admin", "ca-admin")
     client.post("/api/v1/admin/agencies", headers=_auth(ra), json={"code": "000.00.12.H31", "name": "SỞ NỘI VỤ"})
-    from tests.pki import make_csr
-
     r = client.post("/api/v1/admin/requests", headers=_auth(ra),
-                    json={"profile": "agency-seal", "agency_code": "000.00.12.H31", "csr": make_csr()})
+                    json={"profile": "agency-seal", "agency_code": "000.00.12.H31", "generate_key": True,
+                          "key_type": "ec-p256"})
     rid = r.get_json()["request"]["id"]
     body = client.post(f"/api/v1/admin/requests/{rid}/approve", headers=_auth(admin)).get_json()
     (tmp_path / "c.pem").write_text(body["certificate_pem"])

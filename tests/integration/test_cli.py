@@ -62,17 +62,14 @@ def test_users_create_shows_key_once(database: Any, hsm_token: Any) -> None:
 def test_crl_publish_and_ocsp_refresh_commands(database: Any, hsm_token: Any, tmp_path: Path) -> None:
     """Regression: `kyso crl publish` failed with NoReferencedTableError (agencies) when the
     command imported only the CRL module."""
-    from tests.pki import make_csr
-
     env = cli_env(database, hsm_token)
     for args in (["db", "upgrade"], ["ca", "init"], ["users", "create", "ra", "--role", "ra-officer"],
                  ["users", "create", "admin", "--role", "ca-admin"],
                  ["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "ra"]):
         r = run_kyso(args, env)
         assert r.returncode == 0, (args, r.stderr)
-    (tmp_path / "s.csr").write_text(make_csr())
-    assert run_kyso(["certs", "request", "--profile", "agency-seal", "--agency", "000.00.12.H31", "--csr",
-                     str(tmp_path / "s.csr"), "--as", "ra"], env).returncode == 0
+    assert run_kyso(["certs", "request", "--profile", "agency-seal", "--agency", "000.00.12.H31",
+                     "--generate-key", "--key-type", "ec-p256", "--as", "ra"], env).returncode == 0
     r = run_kyso(["certs", "approve", "1", "--as", "admin", "--out", str(tmp_path / "s.pem")], env)
     assert r.returncode == 0, r.stderr
     published = run_kyso(["crl", "publish"], env)

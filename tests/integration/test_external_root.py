@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.conftest import cli_env, run_kyso
-from tests.pki import make_csr
 
 
 def _name(cn: str) -> x509.Name:
@@ -75,9 +74,8 @@ def test_csr_out_signed_certificate_in(database: Any, hsm_token: Any, tmp_path: 
     for args in (["users", "create", "ra", "--role", "ra-officer"], ["users", "create", "admin", "--role", "ca-admin"],
                  ["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "ra"]):
         assert run_kyso(args, env).returncode == 0
-    (tmp_path / "seal.csr").write_text(make_csr())
     r = run_kyso(["certs", "request", "--profile", "agency-seal", "--agency", "000.00.12.H31",
-                  "--csr", str(tmp_path / "seal.csr"), "--as", "ra"], env)
+                  "--generate-key", "--key-type", "ec-p256", "--as", "ra"], env)
     assert r.returncode == 0, r.stderr
     r = run_kyso(["certs", "approve", "1", "--as", "admin", "--out", str(tmp_path / "seal.pem")], env)
     assert r.returncode == 0, r.stderr

@@ -78,7 +78,8 @@ KILLER = textwrap.dedent("""
 
 
 def test_worker_killed_between_signature_and_commit(database: Any, hsm_token: Any, tmp_path: Any) -> None:
-    env = cli_env(database, hsm_token)
+    # The seal's key comes from a CSR (no HSM key involved): its agency uses an external token.
+    env = cli_env(database, hsm_token, KYSO_PROFILES__AGENCY_SEAL__EXTERNAL_TOKEN_AGENCIES="000.00.12.H31")
     for args in (["db", "upgrade"], ["ca", "init"], ["users", "create", "admin", "--role", "ca-admin"],
                  ["users", "create", "admin2", "--role", "ca-admin"],
                  ["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "admin"]):

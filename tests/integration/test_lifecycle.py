@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from ca_admin.models import CertificateRequest, IssuedCertificate
 from kyso import audit
 from kyso.db import transaction
-from tests.conftest import make_user
+from tests.conftest import make_settings, make_user
 from tests.pki import make_csr, tamper_csr_signature
 
 SEAL_AGENCY = "000.00.12.H31"
@@ -21,6 +21,13 @@ SEAL_AGENCY = "000.00.12.H31"
 
 def H(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def settings(database: Any, hsm_token: Any) -> Any:
+    # These tests exercise CSRs (what the CA ignores, bad ones, key types): the seal agency
+    # may use an external token, the one way settings allow a seal key from a CSR.
+    return make_settings(database, hsm_token, profiles={"agency-seal": {"external_token_agencies": [SEAL_AGENCY]}})
 
 
 @pytest.fixture
@@ -248,9 +255,9 @@ def test_bad_csrs_store_nothing(client: Any, services: Any, actors: dict[str, st
 
 def test_profile_forbids_key_type(client: Any, actors: dict[str, str], registry_data: Any) -> None:
     # sub-ca accepts rsa-3072, rsa-4096 and ec-p384 only
-    _problem(client.post("/api/v1/admin/requests", headers=H(actors["ra"]),
+    _problem(client.post("/api/v1/admin/requests", headers=H(actors["admin"]),
                          json={"profile": "sub-ca", "agency_code": SEAL_AGENCY, "common_name": "Sub CA",
-                               "csr": make_csr("ec-p256")}), 400, "key-not-allowed")
+                               "generate_key": True, "key_type": "ec-p256"}), 400, "key-not-allowed")
     _problem(client.post("/api/v1/admin/requests", headers=H(actors["ra"]),
                          json={"profile": "no-such-profile", "agency_code": SEAL_AGENCY, "csr": make_csr()}),
              404, "profile-unknown")

@@ -12,7 +12,6 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import make_user
-from tests.pki import make_csr
 
 AGENCY = "000.00.12.H31"
 
@@ -37,7 +36,8 @@ def issue_seal(client: Any, pki: dict[str, Any], name: str) -> str:
     """Issue an agency seal through the API; the PEM goes to <dir>/<name>.pem."""
     keys = pki["keys"]
     r = client.post("/api/v1/admin/requests", headers=H(keys["ra"]),
-                    json={"profile": "agency-seal", "agency_code": AGENCY, "csr": make_csr()})
+                    json={"profile": "agency-seal", "agency_code": AGENCY, "generate_key": True,
+                          "key_type": "ec-p256"})
     body = client.post(f"/api/v1/admin/requests/{r.get_json()['request']['id']}/approve",
                        headers=H(keys["admin"])).get_json()
     (pki["dir"] / f"{name}.pem").write_text(body["certificate_pem"])

@@ -20,12 +20,12 @@ from tests.pki import make_csr
 LINT = str(Path(sys.executable).parent / "lint_pkix_cert")
 # profile -> (openssl -purpose, request extras, key source)
 PROFILES = {
-    "agency-seal": ("any", {}, "csr"),
+    "agency-seal": ("any", {}, "hsm"),
     "official-signing": ("any", {"official": True}, "hsm"),
     "client-tls": ("sslclient", {"common_name": "HP-EOFFICE connector"}, "csr"),
     "ocsp-responder": ("ocsphelper", {"common_name": "Kyso OCSP responder"}, "hsm"),
     "tsa": ("timestampsign", {"common_name": "Kyso TSA"}, "hsm"),
-    "sub-ca": ("any", {"common_name": "Kyso Sub CA"}, "csr"),
+    "sub-ca": ("any", {"common_name": "Kyso Sub CA"}, "hsm"),
 }
 
 
@@ -33,15 +33,20 @@ PROFILES = {
 def issued(hsm_token: Any, keystore: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("profiles")
     db = DatabaseFixture("sqlite", f"sqlite:///{tmp / 'kyso.db'}", {})
+    # pathLen 1 for the issuing CA: a sub-CA below it is allowed (below pathLen 0 it is not).
     settings = make_settings(db, hsm_token, ca={"root_key": {"key_type": "rsa-3072"},
-                                                "issuing_key": {"key_type": "rsa-2048"}})
+                                                "issuing_key": {"key_type": "rsa-2048"},
+                                                "issuing_path_length": 1})
     svc = Services.build(settings, keystore=keystore)
     migrate.upgrade(svc.engine)
     root, issuing = service.init_ca(svc.sessions, keystore, settings, actor="test")
     (tmp / "root.pem").write_bytes(root.certificate_pem)
     (tmp / "issuing.pem").write_bytes(issuing.certificate_pem)
-    ra, admin = Caller(1, "ra", Role.RA_OFFICER), Caller(2, "admin", Role.CA_ADMIN)
     with transaction(svc.sessions) as session:
+        # Approval checks the requester's role again, from the database.
+        users = {name: create_user(session, name, role, actor="t")[0]
+                 for name, role in (("ra", Role.RA_OFFICER), ("admin", Role.CA_ADMIN), ("admin2", Role.CA_ADMIN))}
+        ra, admin, admin2 = (Caller(users[n].id, n, Role(users[n].role)) for n in ("ra", "admin", "admin2"))
         registry.create_agency(session, {"code": "000.00.00.H31", "name": "UBND THÀNH PHỐ HẢI PHÒNG"},
                                actor="t", level1_letters="GHK")
         registry.create_agency(session, {"code": "000.00.12.H31", "name": "SỞ NỘI VỤ", "parent_code": "000.00.00.H31",
@@ -65,9 +70,11 @@ def issued(hsm_token: Any, keystore: Any, tmp_path_factory: pytest.TempPathFacto
             data["generate_key"] = True
         else:
             data["csr"] = make_csr("rsa-3072" if name == "sub-ca" else "ec-p256")
-        req, cert = issuance.file_request(svc.sessions, keystore, settings, ra, data)
+        # CA and service profiles are for CA administrators; four eyes approve.
+        requester, approver = (admin, admin2) if name in ("ocsp-responder", "tsa", "sub-ca") else (ra, admin)
+        req, cert = issuance.file_request(svc.sessions, keystore, settings, requester, data)
         if cert is None:
-            req, cert = issuance.approve(svc.sessions, keystore, settings, admin, req.id)
+            req, cert = issuance.approve(svc.sessions, keystore, settings, approver, req.id)
         assert cert is not None
         path = tmp / f"{name}.pem"
         path.write_bytes(cert.pem)

@@ -46,8 +46,11 @@ PDFSIG_DIFFERS.update({name: _NSS_FOREIGN for name in ("pdf-foreign-trusted", "p
 
 @pytest.fixture
 def settings(database: Any, hsm_token: Any, tmp_path: Path) -> Any:
+    # The seal revoked below is made outside Kyso (a software key): its agency may use an
+    # external token.
     return make_settings(database, hsm_token, verify={"trust_roots": [str(tmp_path / "foreign-root.pem")],
-                                                      "fetch_revocation": False})
+                                                      "fetch_revocation": False},
+                         profiles={"agency-seal": {"external_token_agencies": [AGENCY]}})
 
 
 class ForeignCA:

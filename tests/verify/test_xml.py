@@ -14,7 +14,14 @@ from lxml.builder import ElementMaker
 from sqlalchemy import select
 
 from signer import xmldsig, xmlsafe
-from tests.signing.conftest import H
+from tests.conftest import make_settings
+from tests.signing.conftest import AGENCY, H
+
+
+@pytest.fixture
+def settings(database: Any, hsm_token: Any) -> Any:
+    # The legacy variants are signed with a software seal key: its agency may use an external token.
+    return make_settings(database, hsm_token, profiles={"agency-seal": {"external_token_agencies": [AGENCY]}})
 
 ED = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DOC = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -113,7 +120,6 @@ def _software_seal(client: Any, signing: dict[str, Any]) -> tuple[Any, bytes, tu
     """A seal certificate issued here from a CSR, for a software RSA key: the legacy
     variants need RSA-SHA1, which Kyso's HSM policy does not sign."""
     from tests.pki import make_csr, software_key
-    from tests.signing.conftest import AGENCY
 
     key = software_key("rsa-2048")
     keys = signing["keys"]

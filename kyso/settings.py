@@ -29,6 +29,7 @@ ENV_PREFIX = "KYSO_"
 class ServerSettings:
     bind: str = "127.0.0.1:8080"
     workers: int = 2
+    threads: int = 4  # per worker (gunicorn gthread)
     max_body_bytes: int = 10 * 1024 * 1024
     public_base_url: str = "http://127.0.0.1:8080"
     trusted_proxies: tuple[str, ...] = ()
@@ -274,6 +275,17 @@ class VerifySettings:
     # stopped after this many seconds, with at most this much memory above the worker's.
     max_seconds: int = 30
     max_memory_mb: int = 1024
+    # Verifications running at once per worker: keep it below server.threads so that a flood
+    # of hostile uploads always leaves threads for everything else (equal to it removes the
+    # cap). A request finding every slot taken waits up to busy_wait_seconds, then gets 503.
+    max_concurrent: int = 2
+    busy_wait_seconds: int = 2
+    # Most signatures one document may carry (422 too-many-signatures); 0 = no limit.
+    max_signatures: int = 50
+    # The anonymous public page: its own, shorter time limit, and uploads per client address
+    # per minute (per worker; 429 beyond); 0 = no limit.
+    public_max_seconds: int = 10
+    public_per_minute: int = 10
 
 
 @dataclass(frozen=True)
@@ -514,3 +526,11 @@ def _check_values(s: Settings) -> None:
         raise ConfigError.invalid("server", "workers >= 1 and max_body_bytes >= 1024")
     if not 1 <= s.verify.max_seconds <= 600 or s.verify.max_memory_mb < 64:
         raise ConfigError.invalid("verify", "max_seconds 1-600 and max_memory_mb >= 64")
+    if not 1 <= s.server.threads <= 64:
+        raise ConfigError.invalid("server", "threads 1-64")
+    v = s.verify
+    if (not 1 <= v.max_concurrent <= s.server.threads or not 0 <= v.busy_wait_seconds <= 60
+            or v.max_signatures < 0 or not 1 <= v.public_max_seconds <= v.max_seconds or v.public_per_minute < 0):
+        raise ConfigError.invalid("verify", "max_concurrent 1 to server.threads, busy_wait_seconds 0-60, "
+                                  "max_signatures >= 0, public_max_seconds 1 to max_seconds, "
+                                  "public_per_minute >= 0")

@@ -43,6 +43,15 @@ def _too_complex(what_en: str, what_vi: str) -> TooComplex:
                       f"không kiểm tra được tài liệu trong giới hạn cho phép: {what_vi}")
 
 
+# Limits the job's code reads (bounded.limit), set by the parent for each job.
+LIMITS: dict[str, int] = {}
+
+
+def limit(name: str, default: int = 0) -> int:
+    """A limit given with the current job (``call(..., limits=...)``), or ``default``."""
+    return LIMITS.get(name, default)
+
+
 class _Gone(Exception):
     """The helper died or stopped answering."""
 
@@ -99,9 +108,11 @@ def _serve(jobs: int, results: int, memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     while True:
         try:
-            func, args = pickle.loads(_read(jobs, None))  # noqa: S301 - from our own parent
+            func, args, limits = pickle.loads(_read(jobs, None))  # noqa: S301 - from our own parent
         except _Gone:
             return
+        LIMITS.clear()
+        LIMITS.update(limits)
         try:
             result: tuple[str, Any] = ("ok", _resolve(func)(*args))
         except KysoError as exc:
@@ -150,9 +161,10 @@ class _Helper:
         os.close(results_w)
         self.pid, self.jobs, self.results = pid, jobs_w, results_r
 
-    def call(self, func: str, args: tuple[Any, ...], deadline: float) -> tuple[str, Any]:
+    def call(self, func: str, args: tuple[Any, ...], deadline: float,
+             limits: dict[str, int] | None = None) -> tuple[str, Any]:
         try:
-            _write(self.jobs, pickle.dumps((func, args), protocol=5))
+            _write(self.jobs, pickle.dumps((func, args, dict(limits or {})), protocol=5))
         except (BrokenPipeError, OSError):
             raise _Gone from None
         result: tuple[str, Any] = pickle.loads(_read(self.results, deadline))  # noqa: S301 - our helper
@@ -198,13 +210,14 @@ def _give_back(helper: _Helper) -> None:
     helper.close()
 
 
-def call(func: str, *args: Any, seconds: float, memory_bytes: int) -> Any:
-    """``func`` ("module:function") applied to ``args`` in a helper, within the limits."""
+def call(func: str, *args: Any, seconds: float, memory_bytes: int, limits: dict[str, int] | None = None) -> Any:
+    """``func`` ("module:function") applied to ``args`` in a helper, within the limits;
+    ``limits`` are what the job's own code reads with ``limit()``."""
     deadline = time.monotonic() + seconds
     for attempt in (1, 2):
         helper = _take(memory_bytes)
         try:
-            kind, value = helper.call(func, args, deadline)
+            kind, value = helper.call(func, args, deadline, limits)
         except TimeoutError:
             helper.close(kill=True)
             raise _too_complex(f"it took longer than {seconds:g} s", f"quá {seconds:g} giây") from None

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, render_template_string, request
+from flask import Blueprint, Response, current_app, render_template_string, request
 
 from kyso.errors import BadRequest, KysoError, PayloadTooLarge
-from kyso.web import body_limit, public, services
+from kyso.web import StrangerLimiter, body_limit, client_address, public, services
 
 page_bp = Blueprint("verify_page", __name__)
 
@@ -76,6 +76,7 @@ def verify_upload() -> Response:
     svc = services()
     lang = _lang()
     try:
+        _count_upload(svc)
         upload = request.files.get("file")
         if upload is None or not upload.filename and not request.content_length:
             raise BadRequest("choose a file", "hãy chọn một tệp")
@@ -85,7 +86,32 @@ def verify_upload() -> Response:
             raise BadRequest("the file is empty", "tệp trống")
         if len(data) + len(detached or b"") > svc.settings.verify.public_max_bytes:
             raise PayloadTooLarge("the file is too large", "tệp quá lớn")
-        report = verify.verify(svc.sessions, svc.settings, data, detached or None, offline=True, bounded=True)
+        report = verify.verify(svc.sessions, svc.settings, data, detached or None, offline=True, bounded=True,
+                               seconds=svc.settings.verify.public_max_seconds)
     except KysoError as exc:
-        return _render(status=exc.status, error=exc.message_vi if lang == "vi" else exc.message_en)
+        resp = _render(status=exc.status, error=exc.message_vi if lang == "vi" else exc.message_en)
+        if exc.status in (429, 503):
+            resp.headers["Retry-After"] = str(exc.extra.get("retry_after", 5))
+        return resp
     return _render(report=report.to_json())
+
+
+class PublicVerifyLimited(KysoError):
+    code = "verify-rate-limited"
+    status = 429
+    title_en = "Too many uploads"
+
+
+def _count_upload(svc: Any) -> None:
+    """Uploads per client address per minute on this anonymous page (verify.public_per_minute,
+    per worker): one address cannot keep the verification slots busy."""
+    per_minute = svc.settings.verify.public_per_minute
+    if not per_minute:
+        return
+    limiter: StrangerLimiter = current_app.extensions.setdefault("kyso.public_verify_limiter",
+                                                                 StrangerLimiter(per_minute))
+    _count, retry_after = limiter.hit(client_address(svc))
+    if retry_after:
+        raise PublicVerifyLimited(f"too many uploads from your address; try again in {retry_after} s",
+                                  f"quá nhiều lần tải lên từ địa chỉ của bạn; hãy thử lại sau {retry_after} giây",
+                                  extra={"retry_after": retry_after})

@@ -30,7 +30,10 @@ import glob
 import hashlib
 import io
 import logging
+import math
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import field as dc_field
 from pathlib import Path
@@ -480,6 +483,7 @@ def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
     except (PdfError, ValueError, KeyError, TypeError) as exc:
         raise UnsupportedDocument("the PDF cannot be read", "không đọc được tệp PDF",
                                   log_detail=type(exc).__name__) from None
+    check_signature_count(len(found))
     file_problem = pdf_checks.tail_problem(data, reader)
     sigs: list[tuple[Any, Any]] = []
     out: list[SignatureReport] = []
@@ -569,6 +573,7 @@ def _verify_cms(info: cms.ContentInfo, detached: bytes | None,
     from signer.pdf_checks import Problem
 
     signed = info["content"]
+    check_signature_count(len(signed["signer_infos"]))
     content = signed["encap_content_info"]["content"]
     econtent = bytes(content.native) if content.native is not None else None
     if econtent is None and detached is None:
@@ -619,6 +624,7 @@ def _verify_asic(data: bytes, vc: Any) -> list[SignatureReport]:
     from signer.asic import open_container
 
     container = open_container(data)
+    check_signature_count(len(container.checks))
     out = []
     for check in container.checks:
         kind, info = detect(check.signature_der)
@@ -687,7 +693,9 @@ def _verify_xml(root: Any, vc: Any) -> list[SignatureReport]:
     from signer.pdf_checks import Problem
 
     out = []
-    for index, (element, namespaced) in enumerate(xmldsig.find_signatures(root), 1):
+    found = xmldsig.find_signatures(root)
+    check_signature_count(len(found))
+    for index, (element, namespaced) in enumerate(found, 1):
         check = xmldsig.check(root, element, namespaced)
         label = element.get("Id") or f"Signature {index}"
         if check.certificate_der is None or check.format_problems:
@@ -860,34 +868,85 @@ def minimal_pdf(catalog_extra: bytes = b"") -> bytes:
 
 
 def verify(factory: sessionmaker[Session], settings: Settings, data: bytes | str, detached: bytes | None = None,
-           *, offline: bool = False, bounded: bool = False) -> Report:
+           *, offline: bool = False, bounded: bool = False, seconds: float | None = None) -> Report:
     """Verify a document. ``bounded`` (the API, the public page and the CLI) runs the work in
-    a helper process with the time and memory limits of [verify]: a hostile file can cost a
-    helper, never the worker."""
+    a helper process with the time and memory limits of [verify] (``seconds`` instead of
+    verify.max_seconds): a hostile file can cost a helper, never the worker."""
     if bounded:
         report, certs = call_bounded(factory, settings, "signer.verify:check_with_ders", data, detached,
-                                     offline=offline)
+                                     offline=offline, seconds=seconds)
     else:
+        from signer import bounded as bounded_mod
+
         if isinstance(data, str):
             with open(data, "rb") as f:
                 data = f.read()
+        bounded_mod.LIMITS["max_signatures"] = settings.verify.max_signatures
         report, certs = _check(data, detached, trust(factory, settings),
                                not offline and settings.verify.fetch_revocation)
     _agency_codes(factory, report.signatures, certs)
     return report
 
 
+class VerifyBusy(KysoError):
+    code = "verify-busy"
+    status = 503
+    title_en = "Verification busy"
+
+
+class TooManySignatures(KysoError):
+    code = "too-many-signatures"
+    status = 422
+    title_en = "Too many signatures"
+
+
+_SLOTS: dict[int, threading.BoundedSemaphore] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+@contextmanager
+def verification_slot(settings: Settings) -> Iterator[None]:
+    """One of the worker's verify.max_concurrent verification slots, for the whole check:
+    verifications never take every thread of a worker. Waits up to busy_wait_seconds."""
+    size = settings.verify.max_concurrent
+    with _SLOTS_LOCK:
+        slots = _SLOTS.setdefault(size, threading.BoundedSemaphore(size))
+    if not slots.acquire(timeout=settings.verify.busy_wait_seconds):
+        raise VerifyBusy("too many verifications are running; try again shortly",
+                         "đang có quá nhiều yêu cầu kiểm tra; hãy thử lại sau ít phút",
+                         extra={"retry_after": max(1, math.ceil(settings.verify.busy_wait_seconds)) + 1})
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def check_signature_count(count: int) -> None:
+    """Refuse a document with more signatures than verify.max_signatures before checking any
+    (1,500 copies of one signature cost 30 s of CPU)."""
+    from signer.bounded import limit
+
+    most = limit("max_signatures")
+    if most and count > most:
+        raise TooManySignatures(f"the document has {count} signatures; at most {most} are checked",
+                                f"tài liệu có {count} chữ ký; chỉ kiểm tra tối đa {most} chữ ký",
+                                extra={"limit": most})
+
+
 def call_bounded(factory: sessionmaker[Session], settings: Settings, func: str, *args: Any,
-                 offline: bool = False) -> Any:
-    """``func(*args, ders, fetch)`` in a bounded helper, with the trust inputs as DER."""
+                 offline: bool = False, seconds: float | None = None) -> Any:
+    """``func(*args, ders, fetch)`` in a bounded helper, with the trust inputs as DER, in
+    one of the worker's verification slots; ``seconds`` overrides verify.max_seconds."""
     from signer import bounded as bounded_mod
 
-    trusted = trust(factory, settings)
-    _warm()
-    ders = tuple(tuple(item.dump() for item in group) for group in trusted)
-    return bounded_mod.call(func, *args, ders, not offline and settings.verify.fetch_revocation,
-                            seconds=settings.verify.max_seconds,
-                            memory_bytes=settings.verify.max_memory_mb * 1024 * 1024)
+    with verification_slot(settings):
+        trusted = trust(factory, settings)
+        _warm()
+        ders = tuple(tuple(item.dump() for item in group) for group in trusted)
+        return bounded_mod.call(func, *args, ders, not offline and settings.verify.fetch_revocation,
+                                seconds=seconds or settings.verify.max_seconds,
+                                memory_bytes=settings.verify.max_memory_mb * 1024 * 1024,
+                                limits={"max_signatures": settings.verify.max_signatures})
 
 
 name_agencies = _agency_codes

@@ -479,7 +479,7 @@ def _check_checkpoints(cps: list[dict[str, Any]], audit_key: bytes | None,
 
 
 def verify_chain(session: Session, batch: int = 1000, *, audit_key: bytes | None = None,
-                 external: Iterable[dict[str, Any]] = ()) -> ChainReport:
+                 external: Iterable[dict[str, Any]] = (), every_records: int = 0) -> ChainReport:
     """Walk the chain from the start; name the first edited, missing or reordered record.
 
     The head must exist and the records must add up to it; every checkpoint in the database
@@ -487,7 +487,9 @@ def verify_chain(session: Session, batch: int = 1000, *, audit_key: bytes | None
     key (``audit_key``: its SPKI, from the HSM; without it signatures are not checked) and
     match the chain: record ``seq`` has the hash signed and ``records`` records lead to it.
     The head is read first and the walk stops at the record it names, so appends made while
-    the walk runs are not mistaken for tampering.
+    the walk runs are not mistaken for tampering. With ``every_records`` (the checkpoint
+    interval), far more records than that after the newest checkpoint give a warning: the
+    newest checkpoints may have been deleted (only a copy kept outside can tell).
     """
     head = session.get(AuditHead, 1)
     if head is None:
@@ -554,7 +556,13 @@ def verify_chain(session: Session, batch: int = 1000, *, audit_key: bytes | None
     if top > again.last_seq:
         return _bad(count, again.last_seq + 1,
                     f"records up to {top} exist beyond the head ({again.last_seq})", **kw)
-    return ChainReport(True, count, **kw)
+    covered = max((cp["seq"] for cp in stored + ext), default=0)
+    warnings = []
+    if every_records and count - covered > 2 * every_records:
+        warnings.append(f"{count - covered} records after the newest checkpoint (one is made every "
+                        f"{every_records}): checkpoints may have been deleted or the audit key was "
+                        "unavailable; check against a copy kept outside (--against)")
+    return ChainReport(True, count, warnings=tuple(warnings), **kw)
 
 
 def _iter_records(session: Session, batch: int, upto: int) -> Iterator[AuditRecord]:

@@ -269,7 +269,11 @@ def audit_verify(ctx: Context, against: Path | None) -> None:
                   f"--against: không có điểm kiểm tra nào trong {against}", 2)
     key = _audit_key(ctx)
     with read_transaction(ctx.services.sessions) as session:
-        report = audit_log.verify_chain(session, audit_key=key, external=external)
+        report = audit_log.verify_chain(
+            session, audit_key=key, external=external,
+            every_records=ctx.services.settings.audit.checkpoint_every_records)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if report.ok and key is None and (report.checkpoints or report.external_checkpoints):
         click.echo(report.describe(), err=True)
         _fail("audit-key-missing", "checkpoint signatures cannot be checked without the audit key",

@@ -246,9 +246,11 @@ def audit_verify() -> Response:
     except audit.AuditKeyMissing:
         key = None
     with read_transaction(services().sessions) as session:
-        report = audit.verify_chain(session, audit_key=key)
+        report = audit.verify_chain(session, audit_key=key,
+                                    every_records=services().settings.audit.checkpoint_every_records)
     ok = report.ok and (key is not None or not report.checkpoints)
     return jsonify({"ok": ok, "records": report.records, "checkpoints": report.checkpoints,
                     "signatures_checked": report.signatures_checked,
                     "first_bad_seq": report.first_bad_seq, "problem": report.problem,
+                    "warnings": list(report.warnings),
                     "summary": report.describe()})

@@ -191,3 +191,15 @@ def test_cli_verify_against_a_file_kept_outside(checkpointed: Any, database: Any
     bad = run_kyso(["audit", "verify", "--against", str(out)], env)
     assert bad.returncode == 1, bad.stdout
     assert "broken" in bad.stderr
+
+
+def test_many_records_after_the_newest_checkpoint_warn(checkpointed: Any) -> None:
+    """Deleting the newest checkpoints leaves more records after the newest remaining one
+    than the interval allows: verify says so (only a copy outside can prove it)."""
+    key = audit.audit_public_key(checkpointed.keystore)
+    _append(checkpointed, 6)
+    with read_transaction(checkpointed.sessions) as session:
+        report = audit.verify_chain(session, audit_key=key, every_records=2)
+    assert report.ok and report.warnings and "checkpoints may have been deleted" in report.warnings[0]
+    with read_transaction(checkpointed.sessions) as session:
+        assert not audit.verify_chain(session, audit_key=key, every_records=1000).warnings

@@ -37,11 +37,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from ca_admin.registry import Agency, Official
 from hsm import KeyStore
-from kyso import audit, mail
+from kyso import audit, mail, policy
 from kyso.audit import AuditRecord
-from kyso.callers import Caller, Role
+from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
-from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
+from kyso.errors import BadRequest, Conflict, KysoError, NotFound
+from kyso.policy import Action
 from kyso.settings import Settings
 from signer.credentials import ConsentLocked, ConsentRateLimited, SigningConsent, count_failure, hash_pin, pin_matches
 
@@ -201,11 +202,6 @@ def _message(settings: Settings, official: Official, agency: Agency | None, code
         "If you did not ask to enrol, tell the IT Department at once.\n")
 
 
-def _staff_only(caller: Caller) -> None:
-    if caller.role not in (Role.CA_ADMIN, Role.RA_OFFICER):
-        raise Forbidden()
-
-
 def letter_pdf(started: Started) -> bytes:
     """The letter (A4, Vietnamese font embedded) to print and seal."""
     import textwrap
@@ -221,7 +217,7 @@ def letter_pdf(started: Started) -> bytes:
 def start(factory: sessionmaker[Session], settings: Settings, caller: Caller, official_id: int, channel: str,
           request_id: str = "") -> Started:
     """Start an enrolment (or re-enrolment) for an official whose identity the caller checked."""
-    _staff_only(caller)
+    policy.require(caller, Action.CONSENT_ENROL)
     g = settings.signing
     if channel not in CHANNELS:
         raise BadRequest("'channel' must be email or letter", "'channel' phải là email hoặc letter")
@@ -482,7 +478,7 @@ class ConsentStatus:
 
 def status(factory: sessionmaker[Session], caller: Caller, official_id: int) -> ConsentStatus:
     """What staff may know: the method, lock and pending enrolment; never a PIN or seed."""
-    _staff_only(caller)
+    policy.require(caller, Action.CONSENT_READ)
     now = utcnow()
     with transaction(factory) as session:
         if session.get(Official, official_id) is None:

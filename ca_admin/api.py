@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ca_admin import crl, issuance, ocsp, registry
+from ca_admin import crl, issuance, ocsp, registry, revocation
 from kyso.db import transaction
 from kyso.errors import BadRequest
 from kyso.policy import Action
@@ -286,10 +286,43 @@ def get_certificate(serial: str) -> Response:
 @api_bp.post("/certificates/<serial>/revoke")
 @allows(Action.CERT_REVOKE)
 def revoke(serial: str) -> Response:
+    """Revoke at once; for the CA's own service certificates, 202 with a revocation request
+    that a second CA admin approves."""
     body = json_body()
-    view = issuance.revoke(services().sessions, current_caller(), serial, str(body.get("reason") or ""),
-                           _date(body.get("invalidity_date"), "invalidity_date"), request_id=request_id())
+    result = revocation.revoke_or_request(services().sessions, current_caller(), serial,
+                                          str(body.get("reason") or ""),
+                                          _date(body.get("invalidity_date"), "invalidity_date"),
+                                          request_id=request_id())
+    if isinstance(result, revocation.RevocationRequestView):
+        resp = jsonify({"revocation_request": result.to_json()})
+        resp.status_code = 202
+        return resp
+    _republish(result)
+    return jsonify(result.to_json())
+
+
+@api_bp.get("/revocations")
+@allows(Action.CERT_REVOKE_CA_INTERNAL)
+def list_revocations() -> Response:
+    found = revocation.list_requests(services().sessions, current_caller(),
+                                     request.args.get("status", "pending"))
+    return jsonify({"revocation_requests": [r.to_json() for r in found]})
+
+
+@api_bp.post("/revocations/<int:rid>/approve")
+@allows(Action.CERT_REVOKE_CA_INTERNAL)
+def approve_revocation(rid: int) -> Response:
+    """A second CA admin approves: the certificate is revoked now."""
+    view = revocation.approve(services().sessions, current_caller(), rid, request_id=request_id())
     _republish(view)
+    return jsonify(view.to_json())
+
+
+@api_bp.post("/revocations/<int:rid>/reject")
+@allows(Action.CERT_REVOKE_CA_INTERNAL)
+def reject_revocation(rid: int) -> Response:
+    view = revocation.reject(services().sessions, current_caller(), rid,
+                             str(json_body().get("reason") or ""), request_id=request_id())
     return jsonify(view.to_json())
 
 

@@ -401,7 +401,7 @@ def certs_reject(ctx: Context, request_id: int, reason: str, operator: str) -> N
 @handle_errors
 def certs_revoke(ctx: Context, serial: str, reason: str, invalidity_date: str | None, operator: str) -> None:
     """Revoke a certificate with an RFC 5280 reason."""
-    from ca_admin import issuance
+    from ca_admin import revocation
     from kyso.errors import BadRequest
 
     when = None
@@ -411,9 +411,56 @@ def certs_revoke(ctx: Context, serial: str, reason: str, invalidity_date: str | 
         except ValueError:
             raise BadRequest("--invalidity-date must be ISO 8601", "--invalidity-date phải theo ISO 8601") from None
         when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    view = issuance.revoke(ctx.services.sessions, _caller(ctx, operator), serial, reason, when)
+    result = revocation.revoke_or_request(ctx.services.sessions, _caller(ctx, operator), serial, reason, when)
+    if isinstance(result, revocation.RevocationRequestView):
+        _echo_json({"revocation_request": result.to_json()})
+        click.echo(f"waiting for a second CA admin: kyso certs revocations approve {result.id}", err=True)
+        return
+    _echo_json(result.to_json())
+    _republish(ctx, result)
+
+
+@certs.group("revocations")
+def certs_revocations() -> None:
+    """Revocations of the CA's own service certificates, waiting for a second CA admin."""
+
+
+@certs_revocations.command("list")
+@click.option("--status", default="pending", type=click.Choice(["pending", "approved", "rejected", "all"]))
+@operator_option
+@pass_ctx
+@handle_errors
+def revocations_list(ctx: Context, status: str, operator: str) -> None:
+    from ca_admin import revocation
+
+    for r in revocation.list_requests(ctx.services.sessions, _caller(ctx, operator), status):
+        _echo_json(r.to_json())
+
+
+@certs_revocations.command("approve")
+@click.argument("revocation_id", type=int)
+@operator_option
+@pass_ctx
+@handle_errors
+def revocations_approve(ctx: Context, revocation_id: int, operator: str) -> None:
+    """Approve another CA admin's revocation request: the certificate is revoked now."""
+    from ca_admin import revocation
+
+    view = revocation.approve(ctx.services.sessions, _caller(ctx, operator), revocation_id)
     _echo_json(view.to_json())
     _republish(ctx, view)
+
+
+@certs_revocations.command("reject")
+@click.argument("revocation_id", type=int)
+@click.option("--reason", required=True)
+@operator_option
+@pass_ctx
+@handle_errors
+def revocations_reject(ctx: Context, revocation_id: int, reason: str, operator: str) -> None:
+    from ca_admin import revocation
+
+    _echo_json(revocation.reject(ctx.services.sessions, _caller(ctx, operator), revocation_id, reason).to_json())
 
 
 def _republish(ctx: Context, view: Any | None = None) -> None:

@@ -84,6 +84,24 @@ class FourEyes(Forbidden):
                          "yêu cầu phải được phê duyệt bởi người khác với người đề nghị")
 
 
+class CertificateOnHold(Conflict):
+    code = "certificate-on-hold"
+
+    def __init__(self, serial: str) -> None:
+        super().__init__(f"certificate {serial} is on hold: release it before renewing or rekeying",
+                         f"chứng thư {serial} đang bị tạm dừng: hãy bỏ tạm dừng trước khi gia hạn hoặc đổi khóa")
+
+
+class RevocationNeedsSecondAdmin(Conflict):
+    code = "revocation-needs-second-admin"
+
+    def __init__(self, serial: str) -> None:
+        super().__init__(f"certificate {serial} is one of the CA's own service certificates: its revocation "
+                         "is requested by one CA admin and approved by another",
+                         f"chứng thư {serial} là chứng thư dịch vụ của CA: việc thu hồi do một quản trị viên CA "
+                         "đề nghị và một quản trị viên khác phê duyệt")
+
+
 class RequestNotPending(Conflict):
     code = "request-not-pending"
 
@@ -624,6 +642,10 @@ def renew_or_rekey(
             require_agency_scope(session, caller, agency)
         if old.status == "revoked":
             raise AlreadyRevoked(old.serial_hex)
+        if old.status == "on-hold":
+            # A hold is a question still open (lost token, an inquiry): a new certificate on
+            # the same key, or a successor, would answer it behind the staff's back.
+            raise CertificateOnHold(old.serial_hex)
         profile = prof.get_profile(settings, old.profile)
         profile.check_requester(caller.role.value)
         if profile.settings.subject == "client":
@@ -734,27 +756,64 @@ def _staff(caller: Caller, action: Action = Action.CERT_REVOKE) -> None:
     policy.require(caller, action)
 
 
+# The CA's own service certificates. Revoking or holding one (for keyCompromise above all)
+# turns every earlier B-T/B-LT document or OCSP answer it vouched for INDETERMINATE: CA admins
+# only, and a revocation needs a second CA admin (ca_admin.revocation).
+CA_INTERNAL_PROFILES = frozenset({"ocsp-responder", "tsa", "sub-ca"})
+
+
+def _require_internal(caller: Caller, row: IssuedCertificate) -> None:
+    if row.profile in CA_INTERNAL_PROFILES:
+        policy.require(caller, Action.CERT_REVOKE_CA_INTERNAL,
+                       "only a CA administrator changes the status of the CA's own service certificates",
+                       "chỉ quản trị viên CA được thay đổi trạng thái chứng thư dịch vụ của CA")
+
+
+def revocation_args(reason: str, invalidity_date: dt.datetime | None, now: dt.datetime) -> str:
+    """The RFC 5280 reason, normalised, after checking it and the invalidity date."""
+    reason = (reason or "unspecified").strip().lower().replace("-", "_")
+    if reason not in REVOCATION_REASONS:
+        raise BadRequest(f"reason must be one of {', '.join(REVOCATION_REASONS)}",
+                         f"lý do phải là một trong {', '.join(REVOCATION_REASONS)}",
+                         extra={"field": "reason"})
+    if invalidity_date is not None and invalidity_date > now:
+        raise BadRequest("the invalidity date cannot be in the future",
+                         "ngày mất hiệu lực không thể ở tương lai")
+    return reason
+
+
+def set_revoked(session: Session, row: IssuedCertificate, reason: str, invalidity: dt.datetime | None,
+                now: dt.datetime, actor: str, request_id: str) -> None:
+    """Revoke ``row`` in the caller's transaction (for ca_admin.revocation's approval)."""
+    _set_revoked(session, row, reason, invalidity, now, actor, request_id)
+
+
+def locked_certificate(session: Session, serial: str) -> IssuedCertificate:
+    return _get_cert(session, serial)
+
+
+def certificate_view(session: Session, row: IssuedCertificate) -> CertificateView:
+    return _cert_view(session, row)
+
+
 OnChange = Callable[[Session, IssuedCertificate], None]
 
 
 def revoke(factory: sessionmaker[Session], caller: Caller, serial: str, reason: str,
            invalidity_date: dt.datetime | None = None, *, request_id: str = "",
            now: dt.datetime | None = None, on_change: OnChange | None = None) -> CertificateView:
-    """Revoke with an RFC 5280 reason (certificateHold has its own verb: hold)."""
+    """Revoke with an RFC 5280 reason (certificateHold has its own verb: hold). The CA's own
+    service certificates are not revoked here: see ca_admin.revocation (four eyes)."""
     _staff(caller)
-    reason = (reason or "unspecified").strip().lower().replace("-", "_")
-    if reason not in REVOCATION_REASONS:
-        raise BadRequest(f"reason must be one of {', '.join(REVOCATION_REASONS)}",
-                         f"lý do phải là một trong {', '.join(REVOCATION_REASONS)}",
-                         extra={"field": "reason"})
     now = now or utcnow()
-    if invalidity_date is not None and invalidity_date > now:
-        raise BadRequest("the invalidity date cannot be in the future",
-                         "ngày mất hiệu lực không thể ở tương lai")
+    reason = revocation_args(reason, invalidity_date, now)
     with transaction(factory) as session:
         row = _get_cert(session, serial)
+        _require_internal(caller, row)
         if row.status == "revoked":
             raise AlreadyRevoked(row.serial_hex)
+        if row.profile in CA_INTERNAL_PROFILES:
+            raise RevocationNeedsSecondAdmin(row.serial_hex)
         _set_revoked(session, row, reason, invalidity_date, now, caller.actor, request_id)
         if on_change:
             on_change(session, row)
@@ -767,6 +826,7 @@ def hold(factory: sessionmaker[Session], caller: Caller, serial: str, *, request
     now = now or utcnow()
     with transaction(factory) as session:
         row = _get_cert(session, serial)
+        _require_internal(caller, row)
         if row.status != "good":
             raise WrongState(f"only a good certificate can be put on hold (it is {row.status})",
                              f"chỉ chứng thư còn hiệu lực mới tạm dừng được (hiện: {row.status})")
@@ -835,6 +895,7 @@ def release(factory: sessionmaker[Session], caller: Caller, serial: str, *, requ
     _staff(caller, Action.CERT_HOLD)
     with transaction(factory) as session:
         row = _get_cert(session, serial)
+        _require_internal(caller, row)
         if row.status != "on-hold":
             raise WrongState(f"only a held certificate can be released (it is {row.status})",
                              f"chỉ chứng thư đang tạm dừng mới khôi phục được (hiện: {row.status})")

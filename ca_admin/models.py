@@ -144,3 +144,23 @@ class OcspResponse(Base):
 # agency_id names the agencies table).
 import ca_admin.registry  # noqa: E402,F401
 import kyso.callers  # noqa: E402,F401  (users, the owners of certificates)
+
+
+class RevocationRequest(Base):
+    """A revocation of one of the CA's own service certificates (OCSP responder, TSA, a
+    subordinate CA), asked by one CA admin and carried out only when a second approves:
+    revoking them turns every earlier B-T/B-LT document INDETERMINATE (issue 13, item 15)."""
+
+    __tablename__ = "revocation_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), nullable=False, index=True)
+    reason: Mapped[str] = mapped_column(String(40), nullable=False)
+    invalidity_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # pending | approved | rejected
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
+    requested_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str | None] = mapped_column(Text)

@@ -167,7 +167,7 @@ def test_responses_of_a_responder_revoked_elsewhere_are_not_cached(client: Any, 
     """A worker still holding a responder another worker revoked must not cache what it signed."""
     from sqlalchemy import select
 
-    from ca_admin import issuance, ocsp
+    from ca_admin import ocsp
     from ca_admin.models import IssuedCertificate, OcspResponse
     from kyso.callers import Caller, Role
     from kyso.db import transaction
@@ -178,7 +178,11 @@ def test_responses_of_a_responder_revoked_elsewhere_are_not_cached(client: Any, 
         cert_pk = session.execute(select(IssuedCertificate.id)
                                   .where(IssuedCertificate.serial_hex == serial)).scalar_one()
         rserial = session.get(IssuedCertificate, responder.certificate_id).serial_hex
-    issuance.revoke(services.sessions, Caller(1, "ra", Role.RA_OFFICER), rserial, "key_compromise")
+    # The responder is a CA service certificate: one CA admin asks, another approves (item 15).
+    from ca_admin import revocation
+
+    pending = revocation.request(services.sessions, Caller(1, "admin-a", Role.CA_ADMIN), rserial, "key_compromise")
+    revocation.approve(services.sessions, Caller(2, "admin-b", Role.CA_ADMIN), pending.id)
     ans = ocsp.Answer(b"0\x03\n\x01\x00", ocsp.utcnow(), ocsp.utcnow(), True, responder.certificate_id)
     ocsp._store(services.sessions, cert_pk, "sha1", ans, ("good", None, None))
     with transaction(services.sessions) as session:

@@ -123,9 +123,16 @@ def test_revoked_responder_rotates(client: Any, services: Any, pki: dict[str, An
     listed = client.get("/api/v1/admin/certificates?q=OCSP", headers=H(pki["keys"]["ra"])).get_json()
     responder = [c for c in listed["certificates"] if c["profile"] == "ocsp-responder"]
     assert len(responder) == 1
-    r = client.post(f"/api/v1/admin/certificates/{responder[0]['serial']}/revoke", headers=H(pki["keys"]["ra"]),
+    # A CA service certificate: one CA admin asks, a second approves (issue 13, item 15).
+    from tests.conftest import make_user
+
+    r = client.post(f"/api/v1/admin/certificates/{responder[0]['serial']}/revoke", headers=H(pki["keys"]["admin"]),
                     json={"reason": "key_compromise"})
-    assert r.status_code == 200
+    assert r.status_code == 202, r.get_json()
+    second = make_user(services, "admin-two", "ca-admin")
+    r = client.post(f"/api/v1/admin/revocations/{r.get_json()['revocation_request']['id']}/approve",
+                    headers=H(second))
+    assert r.status_code == 200, r.get_json()
     res = _openssl_ocsp(pki, server, "-cert", str(d / "r.pem"), nonce=False)
     assert ": good" in res.stdout and "Response verify OK" in res.stderr + res.stdout
     listed = client.get("/api/v1/admin/certificates?q=OCSP&status=good", headers=H(pki["keys"]["ra"])).get_json()

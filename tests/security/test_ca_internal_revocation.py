@@ -117,4 +117,5 @@ def test_a_held_certificate_is_not_renewed_or_rekeyed(client: Any, services: Any
     assert r.status_code == 409, r.get_json()
     assert r.get_json()["code"] == "certificate-on-hold"
     assert client.post(f"/api/v1/admin/certificates/{serial}/release", headers=ra).status_code == 200
-    assert client.post(f"/api/v1/admin/certificates/{serial}/{kind}", headers=ra, json={}).status_code in (200, 201, 202)
+    after = client.post(f"/api/v1/admin/certificates/{serial}/{kind}", headers=ra, json={})
+    assert after.status_code in (200, 201, 202), after.get_json()

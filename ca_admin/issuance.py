@@ -318,8 +318,12 @@ def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: C
         csr_der=parsed.der if parsed else None, spki_der=spki_der, key_spec=key_spec,
         status="pending", requested_by=caller.name,
     )
+    if spki_der is not None:
+        req.key_sha256 = prof.key_sha256(spki_der)
     session.add(req)
     session.flush()
+    if req.key_sha256 is not None:
+        _check_key_history(session, settings, req, req.key_sha256)
 
     def audit_request() -> None:
         audit.record(session, actor=caller.actor, action="cert.request", target=f"request:{req.id}",
@@ -530,6 +534,47 @@ def _issuer_parts(ca: CertificateAuthority) -> tuple[bytes, bytes]:
     return parts
 
 
+def _subject_identity(profile: str, agency_id: int | None, official_id: int | None,
+                      owner_user_id: int | None, service_name: str) -> tuple[Any, ...]:
+    """Whom a certificate certifies, for 'one key, one subject': the profile and the
+    registry's holder (agency, official, owning client); for CA and service certificates,
+    which have no holder in the registry, also their name."""
+    return (profile, agency_id, official_id, owner_user_id, service_name)
+
+
+_CA_KEY_HASHES: dict[tuple[int, str], str] = {}
+
+
+def _check_key_history(session: Session, settings: Settings, req: CertificateRequest, key_hash: str) -> None:
+    """Refuse a key of any certificate revoked for keyCompromise (409 key-compromised), and a
+    key certified for another subject or profile, or a CA's own key (409 key-in-use)."""
+    kind = prof.get_profile(settings, req.profile).settings.subject
+    service = kind in ("service", "ca")
+    wanted = _subject_identity(req.profile, req.agency_id, req.official_id, req.owner_user_id,
+                               req.common_name if service else "")
+    rows = session.execute(
+        select(IssuedCertificate.status, IssuedCertificate.revocation_reason, IssuedCertificate.profile,
+               IssuedCertificate.agency_id, IssuedCertificate.official_id, IssuedCertificate.owner_user_id,
+               IssuedCertificate.request_id)
+        .where(IssuedCertificate.key_sha256 == key_hash)).all()
+    if any(r.status == "revoked" and r.revocation_reason == "key_compromise" for r in rows):
+        raise prof.KeyCompromised()
+    for r in rows:
+        name = ""
+        if service:
+            earlier = session.get(CertificateRequest, r.request_id) if r.request_id else None
+            name = earlier.common_name if earlier else "?"
+        if _subject_identity(r.profile, r.agency_id, r.official_id, r.owner_user_id, name) != wanted:
+            raise prof.KeyInUse()
+    for ca in session.execute(select(CertificateAuthority)).scalars():
+        ca_hash = _CA_KEY_HASHES.get((ca.id, ca.serial_hex))
+        if ca_hash is None:
+            ca_hash = _CA_KEY_HASHES[(ca.id, ca.serial_hex)] = prof.key_sha256(
+                x509.Certificate.load(ca.certificate_der).public_key.dump())
+        if ca_hash == key_hash:
+            raise prof.KeyInUse()
+
+
 def _check_path_length(ca: CertificateAuthority, profile: prof.Profile) -> None:
     """Never issue a CA certificate that the issuer's pathLenConstraint forbids (RFC 5280
     4.2.1.9): below a CA with pathLen n, a CA certificate needs pathLen < n, so none below 0."""
@@ -580,6 +625,9 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
         spki_der = info.public_key_der
         req.key_label, req.spki_der = key_label, spki_der
     assert spki_der is not None
+    key_hash = prof.key_sha256(spki_der)
+    req.key_sha256 = key_hash
+    _check_key_history(session, settings, req, key_hash)
     subject = _subject_data(session, settings, req)
     name = prof.subject_name(subject)
     not_before = now.replace(microsecond=0) - dt.timedelta(minutes=5)
@@ -597,7 +645,7 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
     row = IssuedCertificate(
         serial_hex=format(cert.serial_number, "x"), issuer_id=ca.id, profile=profile.name,
         agency_id=req.agency_id, official_id=req.official_id, subject=cert.subject.human_friendly,
-        spki_sha256=prof.spki_fingerprint(spki_der), key_label=key_label,
+        spki_sha256=prof.spki_fingerprint(spki_der), key_sha256=key_hash, key_label=key_label,
         not_before=not_before, not_after=not_after, certificate_der=cert.dump(), status="good",
         request_id=req.id, owner_user_id=req.owner_user_id,
     )

@@ -64,6 +64,8 @@ class CertificateRequest(Base):
     spki_der: Mapped[bytes | None] = mapped_column(LargeBinary)
     key_spec: Mapped[str] = mapped_column(String(20), nullable=False, default="")
     key_label: Mapped[str | None] = mapped_column(String(100))
+    # The hash of the key itself (profiles.key_sha256), once the key is known.
+    key_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
     # The user the certificate will belong to (a client-tls certificate logs in as this user).
     owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
@@ -90,6 +92,9 @@ class IssuedCertificate(Base):
     official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"), index=True)
     subject: Mapped[str] = mapped_column(Text, nullable=False)
     spki_sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    # The hash of the key itself, whatever its encoding (profiles.key_sha256): a key revoked
+    # for keyCompromise, or certified for another subject, is found by it.
+    key_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     key_label: Mapped[str | None] = mapped_column(String(100))
     not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)

@@ -58,6 +58,22 @@ class PathLengthExceeded(Conflict):
                          "độ dài đường dẫn của CA cấp phát không cho phép cấp chứng thư CA dưới nó")
 
 
+class KeyCompromised(Conflict):
+    code = "key-compromised"
+
+    def __init__(self) -> None:
+        super().__init__("this key belongs to a certificate revoked for key compromise; use a new key",
+                         "khóa này thuộc một chứng thư đã bị thu hồi do lộ khóa; hãy dùng khóa mới")
+
+
+class KeyInUse(Conflict):
+    code = "key-in-use"
+
+    def __init__(self) -> None:
+        super().__init__("this key is already certified for another subject or purpose; use a new key",
+                         "khóa này đã được chứng thực cho chủ thể hoặc mục đích khác; hãy dùng khóa mới")
+
+
 class KeySourceNotAllowed(KysoError):
     code = "key-source-not-allowed"
     status = 422
@@ -245,3 +261,28 @@ def _static_extensions(profile: Profile, settings: Settings, issuer_spki_der: by
 
 def spki_fingerprint(spki_der: bytes) -> str:
     return hashlib.sha256(spki_der).hexdigest()
+
+
+def key_sha256(spki_der: bytes) -> str:
+    """The hash of the key itself: RSA modulus and exponent, EC curve and point. Two
+    encodings of one key (RSA parameters NULL or absent, a compressed EC point) hash alike,
+    so a compromised or already certified key cannot come back in another encoding."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    try:
+        key = serialization.load_der_public_key(spki_der)
+    except (ValueError, TypeError):
+        key = None
+    if isinstance(key, rsa.RSAPublicKey):
+        numbers = key.public_numbers()
+        text = f"rsa:{numbers.n:x}:{numbers.e:x}"
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        point = key.public_numbers()
+        text = f"ec:{key.curve.name}:{point.x:x}:{point.y:x}"
+    elif key is not None:
+        text = "spki:" + key.public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo).hex()
+    else:
+        text = f"der:{spki_der.hex()}"
+    return hashlib.sha256(text.encode("ascii")).hexdigest()

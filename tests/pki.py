@@ -42,3 +42,24 @@ def tamper_csr_signature(pem_text: str) -> str:
     body = base64.b64encode(bytes(der)).decode()
     return "-----BEGIN CERTIFICATE REQUEST-----\n" + "\n".join(
         body[i:i + 64] for i in range(0, len(body), 64)) + "\n-----END CERTIFICATE REQUEST-----\n"
+
+
+def csr_with_spki(key: Any, spki_der: bytes) -> str:
+    """A CSR signed by ``key`` that carries ``spki_der`` as is (e.g. another encoding of the
+    key's public key, which the cryptography builder would normalise)."""
+    from asn1crypto import csr as asn1_csr
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import pem as asn1_pem
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    info = asn1_csr.CertificationRequestInfo({
+        "version": "v1", "subject": asn1_x509.Name.build({"common_name": "ignored by the CA"}),
+        "subject_pk_info": asn1_keys.PublicKeyInfo.load(spki_der), "attributes": []})
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature, algorithm = key.sign(info.dump(), padding.PKCS1v15(), hashes.SHA256()), "sha256_rsa"
+    else:
+        signature, algorithm = key.sign(info.dump(), ec.ECDSA(hashes.SHA256())), "sha256_ecdsa"
+    req = asn1_csr.CertificationRequest({"certification_request_info": info,
+                                         "signature_algorithm": {"algorithm": algorithm}, "signature": signature})
+    return bytes(asn1_pem.armor("CERTIFICATE REQUEST", req.dump())).decode()

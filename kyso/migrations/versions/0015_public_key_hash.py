@@ -5,8 +5,8 @@ key_sha256 is the SHA-256 of the key itself (RSA modulus and exponent; EC curve 
 so that two encodings of one key (RSA parameters NULL or absent, a compressed EC point) are
 the same key. Existing certificates get it from their DER.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-03
 """
 
@@ -15,8 +15,8 @@ import hashlib
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -250,6 +250,9 @@ class SigningSettings:
     enrolment_code_hours: int = 72
     enrolment_code_attempts: int = 5
     enrolment_by_letter: bool = True
+    # Refuse consent that staff set before officials enrolled themselves (such PINs and
+    # seeds may be known to staff); false only while officials re-enrol after an upgrade.
+    require_self_enrolment: bool = True
     # Requests per minute from one address to the anonymous enrolment and PIN-change
     # endpoints (beyond: 429).
     enrolment_requests_per_minute: int = 10

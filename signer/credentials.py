@@ -539,6 +539,12 @@ def check_consent(factory: sessionmaker[Session], keystore: KeyStore, settings: 
         if row is None:
             error = ConsentRequired("this official has not enrolled a PIN or TOTP for signing",
                                     "cán bộ này chưa đăng ký mã PIN hoặc TOTP để ký")
+        elif not row.self_enrolled and g.require_self_enrolment:
+            # Set by staff before the official could enrol themself: staff may know it.
+            error = ConsentRequired("this official's PIN or TOTP was set by staff: the official must enrol it "
+                                    "again (an enrolment started by staff, completed by the official)",
+                                    "mã PIN hoặc TOTP của cán bộ này do cán bộ Sở đặt: cán bộ cần tự đăng ký lại",
+                                    extra={"reason": "re-enrolment-required"})
         elif row.locked_at is not None:
             error = ConsentLocked("too many wrong PIN or TOTP codes: an administrator must unlock this credential",
                                   "nhập sai PIN hoặc TOTP quá nhiều lần: quản trị viên cần mở khóa khóa ký này")

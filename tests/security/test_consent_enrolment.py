@@ -283,6 +283,29 @@ def test_scal_reported(client: Any, services: Any, signing: dict[str, Any]) -> N
     assert scal(signing["personal"]) == "1"
 
 
+def test_consent_set_by_staff_is_refused_until_the_official_re_enrols(client: Any, services: Any,
+                                                                     signing: dict[str, Any]) -> None:  # noqa: F811
+    import dataclasses
+
+    from signer.credentials import SigningConsent
+
+    with transaction(services.sessions) as session:  # a PIN an RA officer set before the upgrade
+        session.execute(update(SigningConsent).values(self_enrolled=False))
+    r = _sign(client, signing, PIN)
+    assert r.status_code == 401 and r.get_json()["reason"] == "re-enrolment-required"
+    authorize = client.post("/csc/v1/credentials/authorize", headers=H(signing["keys"]["eoffice"]),
+                            json={"credentialID": signing["personal"], "numSignatures": 1, "PIN": PIN})
+    assert authorize.status_code == 401
+    # Transition setting: it works again, reported as SCAL 1.
+    services.settings = dataclasses.replace(services.settings, signing=dataclasses.replace(
+        services.settings.signing, require_self_enrolment=False))
+    assert _sign(client, signing, PIN).status_code == 200
+    services.settings = dataclasses.replace(services.settings, signing=dataclasses.replace(
+        services.settings.signing, require_self_enrolment=True))
+    enrol(client, signing["keys"], signing["official_id"], "pin", "802461")
+    assert _sign(client, signing, "802461").status_code == 200
+
+
 def test_only_staff_start_and_only_ca_admins_unlock(client: Any, signing: dict[str, Any]) -> None:  # noqa: F811
     oid = signing["official_id"]
     for key in ("eoffice", "auditor"):

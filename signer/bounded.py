@@ -43,12 +43,18 @@ def _too_complex(what_en: str, what_vi: str) -> TooComplex:
                       f"không kiểm tra được tài liệu trong giới hạn cho phép: {what_vi}")
 
 
-# Limits the job's code reads (bounded.limit), set by the parent for each job.
-LIMITS: dict[str, int] = {}
+# Limits and settings the job's code reads (bounded.limit, bounded.given), set by the
+# parent for each job.
+LIMITS: dict[str, Any] = {}
 
 
 def limit(name: str, default: int = 0) -> int:
     """A limit given with the current job (``call(..., limits=...)``), or ``default``."""
+    return int(LIMITS.get(name, default))
+
+
+def given(name: str, default: Any = None) -> Any:
+    """Any other value given with the current job, or ``default``."""
     return LIMITS.get(name, default)
 
 
@@ -162,7 +168,7 @@ class _Helper:
         self.pid, self.jobs, self.results = pid, jobs_w, results_r
 
     def call(self, func: str, args: tuple[Any, ...], deadline: float,
-             limits: dict[str, int] | None = None) -> tuple[str, Any]:
+             limits: dict[str, Any] | None = None) -> tuple[str, Any]:
         try:
             _write(self.jobs, pickle.dumps((func, args, dict(limits or {})), protocol=5))
         except (BrokenPipeError, OSError):
@@ -210,7 +216,7 @@ def _give_back(helper: _Helper) -> None:
     helper.close()
 
 
-def call(func: str, *args: Any, seconds: float, memory_bytes: int, limits: dict[str, int] | None = None) -> Any:
+def call(func: str, *args: Any, seconds: float, memory_bytes: int, limits: dict[str, Any] | None = None) -> Any:
     """``func`` ("module:function") applied to ``args`` in a helper, within the limits;
     ``limits`` are what the job's own code reads with ``limit()``."""
     deadline = time.monotonic() + seconds

@@ -38,9 +38,10 @@ def throwaway_token(work: Path, label: str = "kyso-bench") -> tuple[Path, str, s
     conf = work / "softhsm2.conf"
     conf.write_text(f"directories.tokendir = {work / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
     pin = secrets.token_hex(8)
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin,
-                    "--so-pin", secrets.token_hex(8)], check=True, capture_output=True,
-                   env={**os.environ, "SOFTHSM2_CONF": str(conf)})
+    subprocess.run([sys.executable, "-m", "hsm.tokeninit", "--module", "/usr/lib/softhsm/libsofthsm2.so",
+                    "--label", label], check=True, capture_output=True,
+                   env={**os.environ, "SOFTHSM2_CONF": str(conf), "KYSO_HSM__PIN": pin,
+                        "KYSO_SETUP_SO_PIN": secrets.token_hex(8)})
     return conf, label, pin
 
 

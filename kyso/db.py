@@ -8,6 +8,8 @@ them failing late; on PostgreSQL the audit chain head is locked with ``FOR UPDAT
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from kyso.errors import DatabaseNotInitialised, DatabaseUnavailable
+
+log = logging.getLogger("kyso.db")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -70,6 +74,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5,
         if parsed.database and parsed.database != ":memory:":
             path = Path(parsed.database).expanduser().resolve()
             path.parent.mkdir(parents=True, exist_ok=True)
+            restrict_sqlite_files(path)
             parsed = parsed.set(database=str(path))
         args.setdefault("timeout", 30)
         engine = create_engine(parsed, connect_args=args, **kwargs)
@@ -94,6 +99,29 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5,
     kwargs["pool_size"] = pool_size
     kwargs["pool_pre_ping"] = True
     return create_engine(parsed, connect_args=args, **kwargs)
+
+
+def restrict_sqlite_files(path: Path) -> None:
+    """The database holds API key hashes, consent state and the audit trail: create its file
+    0600 before SQLite does (SQLite gives the -wal and -shm files the database file's mode),
+    and take group and other access away from files an older version left 0644
+    (issue 13, item 28)."""
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        f = path.with_name(path.name + suffix)
+        try:
+            mode = f.stat().st_mode & 0o777
+            if mode & 0o077:
+                os.chmod(f, mode & 0o700)
+                log.warning("database file %s was readable by others (mode %o); now %o", f, mode, mode & 0o700)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            log.warning("database file %s is readable by others and cannot be changed", f)
 
 
 def make_sessionmaker(engine: Engine, info: dict[str, object] | None = None) -> sessionmaker[Session]:

@@ -4,6 +4,9 @@
 #   -> PINs in var/secrets/ (0600) -> database migrated -> CA created if absent.
 # A second run reuses everything. Secrets are never printed.
 set -euo pipefail
+# Everything this script creates under var/ (token, PINs, database and its -wal/-shm, the
+# SoftHSM2 configuration) is for the service user alone (issue 13, item 28).
+umask 077
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VAR=$ROOT/var
@@ -77,14 +80,14 @@ fi
 export SOFTHSM2_CONF=${SOFTHSM2_CONF:-$VAR/softhsm2.conf}
 LABEL=${KYSO_HSM__TOKEN_LABEL:-kyso}
 
-secret() {  # secret NAME ENVVAR: the value from the environment, else from (or into) a 0600 file
+ensure_secret() {  # ensure_secret NAME ENVVAR: unless ENVVAR is set, a 0600 file holds the value.
+  # The value never passes through a shell variable or a command line (ps shows those).
   local file=$VAR/secrets/$1 env=$2
-  if [ -n "${!env:-}" ]; then printf '%s' "${!env}"; return; fi
+  [ -n "${!env:-}" ] && return
   if [ ! -s "$file" ]; then
-    (umask 077; python3 -c 'import secrets; print(secrets.token_hex(12))' >"$file")
+    python3 -c 'import secrets; print(secrets.token_hex(12))' >"$file"
   fi
   chmod 600 "$file"
-  tr -d '\n' <"$file"
 }
 
 if [ -n "${KYSO_HSM__MODULE:-}" ] && [ "$KYSO_HSM__MODULE" != /usr/lib/softhsm/libsofthsm2.so ]; then
@@ -95,10 +98,14 @@ elif softhsm2-util --show-slots 2>/dev/null | grep -Eq "^[[:space:]]*Label:[[:sp
     || die "token '$LABEL' exists but var/secrets/user.pin is missing: set KYSO_HSM__PIN or restore the file"
 else
   say "creating SoftHSM2 token '$LABEL' in var/tokens"
-  USER_PIN=$(secret user.pin KYSO_HSM__PIN)
-  SO_PIN=$(secret so.pin KYSO_SETUP_SO_PIN)
-  softhsm2-util --init-token --free --label "$LABEL" --pin "$USER_PIN" --so-pin "$SO_PIN" >/dev/null \
-    || die "softhsm2-util could not create the token"
+  ensure_secret user.pin KYSO_HSM__PIN
+  ensure_secret so.pin KYSO_SETUP_SO_PIN
+  # The PINs go to the module from the environment or the 0600 files, never on a command
+  # line: `softhsm2-util --pin` would show them in ps (issue 13, item 28).
+  "$ROOT/.venv/bin/python" -m hsm.tokeninit --module /usr/lib/softhsm/libsofthsm2.so --label "$LABEL" \
+      --pin-file "$VAR/secrets/user.pin" --pin-env KYSO_HSM__PIN \
+      --so-pin-file "$VAR/secrets/so.pin" --so-pin-env KYSO_SETUP_SO_PIN >/dev/null \
+    || die "could not create the token"
 fi
 
 # 4. Database and CA ----------------------------------------------------------------

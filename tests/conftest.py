@@ -47,10 +47,11 @@ class TokenFixture:
 
 def init_token(conf: Path, label: str) -> tuple[str, str]:
     pin, so_pin = secrets.token_hex(8), secrets.token_hex(8)
+    # As scripts/setup.sh does: the PINs reach the module from the environment, never argv.
     subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin,
-         "--so-pin", so_pin],
-        check=True, capture_output=True, env={**os.environ, "SOFTHSM2_CONF": str(conf)},
+        [sys.executable, "-m", "hsm.tokeninit", "--module", MODULE, "--label", label],
+        check=True, capture_output=True, cwd=ROOT,
+        env={**os.environ, "SOFTHSM2_CONF": str(conf), "KYSO_HSM__PIN": pin, "KYSO_SETUP_SO_PIN": so_pin},
     )
     return pin, so_pin
 

@@ -196,7 +196,7 @@ def _message(settings: Settings, official: Official, agency: Agency | None, code
         f"    {code}\n\n"
         f"Trang đăng ký / enrolment page: {enrol_url(settings)}\n"
         f"Hết hạn / expires: {until} (giờ Việt Nam)\n\n"
-        "Chỉ ông/bà được dùng mã này; không ai, kể cả cán bộ Sở, được hỏi mã này hay mã PIN.\n"
+        "Chỉ ông/bà được dùng mã này; không ai, kể cả cán bộ Sở, sẽ hỏi ông/bà mã này hay mã PIN.\n"
         "Only you may use this code; nobody, IT Department staff included, will ask for it or for your PIN.\n"
         "Nếu ông/bà không yêu cầu đăng ký, hãy báo ngay cho Sở Thông tin và Truyền thông.\n"
         "If you did not ask to enrol, tell the IT Department at once.\n")
@@ -346,8 +346,11 @@ def complete(factory: sessionmaker[Session], keystore: KeyStore, settings: Setti
             citizen_id, official_id, name = official.citizen_id, official.id, official.full_name
             agency = session.get(Agency, official.agency_id)
             agency_code = agency.code if agency else ""
+            active = official.status == "active"
     if row is None:
         raise _fail(factory, settings, reference, address, request_id)
+    if not active:  # deactivated after the enrolment was started
+        raise EnrolmentRefused("this official is not active", "cán bộ này không còn hoạt động")
     if method == "pin":
         problem = pin_problem(pin, settings.signing.consent_pin_min_length, citizen_id)
         if problem:

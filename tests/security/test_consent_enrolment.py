@@ -367,3 +367,13 @@ def test_enrolment_requests_limited_per_address(app: Any, client: Any, signing: 
     assert client.post("/consent/enrol", data={"code": code, "method": "totp"}).status_code == 429
     assert client.post("/api/v1/consent/pin", json={"official_id": signing["official_id"], "old_pin": PIN,
                                                     "new_pin": "802461"}).status_code == 429
+
+
+def test_no_enrolment_for_an_inactive_official(client: Any, signing: dict[str, Any]) -> None:  # noqa: F811
+    code = _start(client, signing, "letter").get_json()["activation_code"]
+    r = client.patch(f"/api/v1/admin/officials/{signing['official_id']}", headers=H(signing["keys"]["admin"]),
+                     json={"status": "inactive"})
+    assert r.status_code == 200
+    r = client.post("/api/v1/consent/enrol", json={"activation_code": code, "method": "pin", "pin": "802461"})
+    assert r.status_code == 409 and r.get_json()["code"] == "enrolment-refused"
+    assert _start(client, signing, "letter").status_code == 409

@@ -409,7 +409,7 @@ def official_email(session: Session, official_id: int) -> str:
 
 def _tell_official(settings: Settings, email: str, name: str, official_id: int) -> None:
     """After a letter enrolment: the official hears of it by a channel the letter's printer
-    does not hold. A failure to send does not undo the enrolment (it is audited)."""
+    does not hold. A failure to send (logged) does not undo the enrolment, which is audited."""
     text = (f"Kính gửi {name},\n\nMã PIN hoặc TOTP ký số của ông/bà vừa được đăng ký trên Kyso.\n"
             "Your signing PIN or TOTP has just been enrolled on Kyso.\n\n"
             "Nếu không phải ông/bà thực hiện, hãy báo ngay cho Sở Thông tin và Truyền thông.\n"

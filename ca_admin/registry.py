@@ -75,6 +75,41 @@ def fold(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+class NameCharactersNotAllowed(BadRequest):
+    code = "name-characters-not-allowed"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            f"'{field}' may hold Latin (Vietnamese) letters, digits, spaces and punctuation only: no "
+            "invisible, control or direction-changing characters, and no letters of other scripts",
+            f"'{field}' chỉ được gồm chữ Latinh (tiếng Việt), chữ số, dấu cách và dấu câu: không có ký tự "
+            "ẩn, ký tự điều khiển, ký tự đổi chiều viết hay chữ của hệ chữ khác",
+            extra={"field": field})
+
+
+def check_name_characters(value: str, field: str) -> str:
+    """A name that goes into certificates and onto documents reads as what it is: no control,
+    format (zero-width, bidi overrides and isolates, marks) or unusual space characters, and
+    letters of the Latin script only (Vietnamese is written in it), so that neither mixed
+    scripts nor look-alike letters (Cyrillic 'О', fullwidth or mathematical forms) pass."""
+    for c in value:
+        category = unicodedata.category(c)
+        if category[0] == "C" or category in ("Zl", "Zp") or (category == "Zs" and c != " "):
+            raise NameCharactersNotAllowed(field)
+        if unicodedata.bidirectional(c) in ("R", "AL", "AN"):
+            raise NameCharactersNotAllowed(field)
+        if category[0] == "L" and not unicodedata.name(c, "").startswith("LATIN "):
+            raise NameCharactersNotAllowed(field)
+    return value
+
+
+def _name(value: Any, field: str, *, required: bool = True, max_len: int = 300) -> str:
+    """Text for a name that reaches a certificate subject (agency, official, title, locality)."""
+    if isinstance(value, str):
+        check_name_characters(nfc(value), field)
+    return _text(value, field, required=required, max_len=max_len)
+
+
 def _text(value: Any, field: str, *, required: bool = True, max_len: int = 300) -> str:
     if value is None:
         value = ""
@@ -179,12 +214,13 @@ def create_agency(session: Session, data: dict[str, Any], *, actor: str, level1_
     if session.execute(select(Agency.id).where(Agency.code == code)).first():
         raise Conflict(f"agency code '{code}' is already registered",
                        f"mã cơ quan '{code}' đã được đăng ký", extra={"field": "code"})
-    name = _text(data.get("name"), "name")
+    name = _name(data.get("name"), "name")
     parent_id = None
     if data.get("parent_code"):
         parent_id = get_agency(session, str(data["parent_code"])).id
+    _refuse_duplicate_name(session, name, parent_id)
     agency = Agency(code=code, name=name, name_folded=fold(name), parent_id=parent_id,
-                    locality=_text(data.get("locality"), "locality", required=False, max_len=200),
+                    locality=_name(data.get("locality"), "locality", required=False, max_len=200),
                     tax_code=_tax_code(data.get("tax_code")), status="active")
     session.add(agency)
     session.flush()
@@ -193,15 +229,33 @@ def create_agency(session: Session, data: dict[str, Any], *, actor: str, level1_
     return agency
 
 
+class AgencyNameTaken(Conflict):
+    code = "agency-name-taken"
+
+    def __init__(self, other: str) -> None:
+        super().__init__(f"agency '{other}' under the same parent already has this name",
+                         f"cơ quan '{other}' cùng cấp trên đã mang tên này", extra={"field": "name"})
+
+
+def _refuse_duplicate_name(session: Session, name: str, parent_id: int | None, self_id: int | None = None) -> None:
+    """Two agencies under one parent (the O of a seal's subject) never share a name, compared
+    without case or diacritics ('SỞ NỘI VỤ', 'Sở Nội Vụ', 'SO NOI VU'): their seals would read alike."""
+    stmt = select(Agency).where(Agency.name_folded == fold(name),
+                                Agency.parent_id.is_(None) if parent_id is None else Agency.parent_id == parent_id)
+    for other in session.execute(stmt).scalars():
+        if other.id != self_id:
+            raise AgencyNameTaken(other.code)
+
+
 def update_agency(session: Session, code: str, data: dict[str, Any], *, actor: str,
                   request_id: str = "") -> Agency:
     agency = get_agency(session, code)
     changes: dict[str, Any] = {}
     if "name" in data:
-        agency.name = changes["name"] = _text(data["name"], "name")
+        agency.name = changes["name"] = _name(data["name"], "name")
         agency.name_folded = fold(agency.name)
     if "locality" in data:
-        agency.locality = changes["locality"] = _text(data["locality"], "locality", required=False)
+        agency.locality = changes["locality"] = _name(data["locality"], "locality", required=False, max_len=200)
     if "tax_code" in data:
         agency.tax_code = changes["tax_code"] = _tax_code(data["tax_code"])
     if "status" in data:
@@ -217,6 +271,8 @@ def update_agency(session: Session, code: str, data: dict[str, Any], *, actor: s
             raise BadRequest("an agency cannot be its own parent", "cơ quan không thể là cấp trên của chính nó")
         agency.parent_id = parent.id if parent else None
         changes["parent_code"] = parent.code if parent else None
+    if "name" in data or "parent_code" in data:
+        _refuse_duplicate_name(session, agency.name, agency.parent_id, agency.id)
     session.flush()
     audit.record(session, actor=actor, action="agency.update", target=f"agency:{agency.code}",
                  details=changes, request_id=request_id)
@@ -308,9 +364,9 @@ def _email(value: Any) -> str:
 def create_official(session: Session, data: dict[str, Any], *, actor: str,
                     request_id: str = "") -> Official:
     agency = get_agency(session, str(data.get("agency_code") or ""))
-    name = _text(data.get("full_name"), "full_name", max_len=200)
+    name = _name(data.get("full_name"), "full_name", max_len=200)
     official = Official(full_name=name, name_folded=fold(name),
-                        title=_text(data.get("title"), "title", required=False, max_len=200),
+                        title=_name(data.get("title"), "title", required=False, max_len=200),
                         agency_id=agency.id, citizen_id=_citizen_id(data.get("citizen_id")),
                         email=_email(data.get("email")))
     session.add(official)
@@ -331,10 +387,10 @@ def update_official(session: Session, official_id: Any, data: dict[str, Any], *,
                          f"trường không hợp lệ: {', '.join(sorted(unknown))}")
     changes: dict[str, Any] = {}
     if "full_name" in data:
-        official.full_name = changes["full_name"] = _text(data["full_name"], "full_name", max_len=200)
+        official.full_name = changes["full_name"] = _name(data["full_name"], "full_name", max_len=200)
         official.name_folded = fold(official.full_name)
     if "title" in data:
-        official.title = changes["title"] = _text(data["title"], "title", required=False, max_len=200)
+        official.title = changes["title"] = _name(data["title"], "title", required=False, max_len=200)
     if "citizen_id" in data:
         official.citizen_id = _citizen_id(data["citizen_id"])
         changes["citizen_id"] = "changed"

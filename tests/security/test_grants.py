@@ -15,6 +15,7 @@ from kyso import audit
 from kyso.callers import ApiKey
 from kyso.db import transaction
 from tests.conftest import cli_env, make_settings, make_user, run_kyso
+from tests.pki import make_csr
 
 AGENCY = "000.00.12.H31"
 
@@ -146,8 +147,9 @@ def test_unbound_client_no_longer_acts_for_the_agency(client: Any, services: Any
     r = client.delete(f"/api/v1/admin/clients/eoffice/agencies/{AGENCY}", headers=H(keys["admin"]))
     assert r.status_code == 200 and r.get_json()["unbound"] is True
     assert client.get("/api/v1/admin/agencies", headers=H(keys["eoffice"])).get_json()["agencies"] == []
+    # (client-tls: the profile a client may request; the agency scope is what refuses it)
     r = client.post("/api/v1/admin/requests", headers=H(keys["eoffice"]),
-                    json={"profile": "agency-seal", "agency_code": AGENCY, "generate_key": True})
+                    json={"profile": "client-tls", "agency_code": AGENCY, "csr": make_csr()})
     assert r.status_code == 403 and r.get_json()["code"] == "agency-not-bound"
     assert ("client.unbind", "user:eoffice", {"agency": AGENCY}) in actions(services)
 

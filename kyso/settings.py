@@ -271,6 +271,11 @@ class VerifySettings:
     # Fetch OCSP/CRL over the network for certificates of other CAs when the document has
     # no revocation data (the CLI's --offline turns it off per run).
     fetch_revocation: bool = True
+    # Where verification may fetch from (OCSP, CRLs, issuer certificates named in uploaded
+    # certificates): host names, ".suffix" for a domain and its subdomains, or IP networks.
+    # Addresses that are not public (loopback, private, link-local...) only when their network
+    # is listed. Empty: nothing is fetched.
+    fetch_hosts: tuple[str, ...] = ()
     # Largest upload on the public page /verify, in bytes. The page never fetches revocation
     # data over the network (a document's certificates must not make the server call out).
     public_max_bytes: int = 20 * 1024 * 1024

@@ -16,8 +16,9 @@ judges each signature; its status is mapped to an ETSI EN 319 102-1 indication:
 
 Trust: the city's root plus the roots in ``verify.trust_roots`` (PEM or DER files, e.g.
 the national government CA's published certificates). Revocation: the data embedded in the
-document, Kyso's own current CRLs for certificates of this CA, and, unless offline (or
-``verify.fetch_revocation = false``), OCSP/CRL fetched over the network for others.
+document, Kyso's own current CRLs for certificates of this CA (answered in process), and,
+unless offline (or ``verify.fetch_revocation = false``), OCSP/CRL fetched over the network for
+others, only from the hosts in ``verify.fetch_hosts`` (signer/fetching.py).
 """
 
 from __future__ import annotations
@@ -206,56 +207,14 @@ def _context(trusted: tuple[Any, Any, Any], fetch: bool) -> Any:
     if not fetch:
         return ValidationContext(trust_roots=roots, other_certs=others, crls=crls, allow_fetching=False,
                                  revocation_mode="soft-fail")
-    # The requests backend: the default aiohttp one leaves a client session open per
-    # context, which asyncio reports as an error when it is collected.
-    from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
-
-    return ValidationContext(trust_roots=roots, other_certs=others, crls=crls, allow_fetching=True,
-                             revocation_mode="soft-fail",
-                             fetchers=own_first(RequestsFetcherBackend(per_request_timeout=10).get_fetchers(), crls))
-
-
-def own_first(fetchers: Any, crls: list[asn1_crl.CertificateList]) -> Any:
-    """Fetchers that never go over the network for a certificate of this CA: its status is
-    answered in process, from the CA's current CRL (already in the validation context,
-    republished with every revocation and hold). Fetching it by OCSP went to Kyso's own
-    responder over HTTP and waited for a free worker: with ten verifications at once, eight
-    took 10 s. Other CAs' certificates go to ``fetchers``."""
-    from pyhanko_certvalidator.errors import OCSPFetchError
-    from pyhanko_certvalidator.fetchers.api import CRLFetcher, Fetchers, OCSPFetcher
-
     from signer.bounded import given
+    from signer.fetching import HostPolicy, guarded_fetchers
 
-    ours = {crl["tbs_cert_list"]["issuer"].hashable for crl in crls} | set(given("own_ca_names", ()))
-
-    def own(cert: Any) -> bool:
-        return isinstance(cert, x509.Certificate) and cert.issuer.hashable in ours
-
-    class OwnOcsp(OCSPFetcher):
-        async def fetch(self, cert: Any, authority: Any) -> Any:
-            if own(cert):
-                raise OCSPFetchError("a certificate of this CA: its status comes from the CA's own CRL")
-            return await fetchers.ocsp_fetcher.fetch(cert, authority)
-
-        def fetched_responses(self) -> Any:
-            return fetchers.ocsp_fetcher.fetched_responses()
-
-        def fetched_responses_for_cert(self, cert: Any) -> Any:
-            return [] if own(cert) else fetchers.ocsp_fetcher.fetched_responses_for_cert(cert)
-
-    class OwnCrl(CRLFetcher):
-        async def fetch(self, cert: Any, *, use_deltas: Any = None) -> Any:
-            if own(cert):
-                return []  # the CA's CRL is in the context already
-            return await fetchers.crl_fetcher.fetch(cert, use_deltas=use_deltas)
-
-        def fetched_crls(self) -> Any:
-            return fetchers.crl_fetcher.fetched_crls()
-
-        def fetched_crls_for_cert(self, cert: Any) -> Any:
-            return [] if own(cert) else fetchers.crl_fetcher.fetched_crls_for_cert(cert)
-
-    return Fetchers(ocsp_fetcher=OwnOcsp(), crl_fetcher=OwnCrl(), cert_fetcher=fetchers.cert_fetcher)
+    # Fetchers built here (requests, no aiohttp session left open): this CA's certificates
+    # answered from its CRL, anything else only from verify.fetch_hosts (signer/fetching.py).
+    fetchers = guarded_fetchers(HostPolicy(given("fetch_hosts", ())), set(given("own_ca_names", ())), crls)
+    return ValidationContext(trust_roots=roots, other_certs=others, crls=crls, allow_fetching=True,
+                             revocation_mode="soft-fail", fetchers=fetchers)
 
 
 # -- detection ---------------------------------------------------------------------------------------
@@ -996,7 +955,8 @@ def call_bounded(factory: sessionmaker[Session], settings: Settings, func: str, 
 
 def _job_values(settings: Settings) -> dict[str, Any]:
     """What a check needs from the worker besides its arguments (bounded.limit / given)."""
-    return {"max_signatures": settings.verify.max_signatures, "own_ca_names": sorted(_OWN_CA_NAMES)}
+    return {"max_signatures": settings.verify.max_signatures, "own_ca_names": sorted(_OWN_CA_NAMES),
+            "fetch_hosts": list(settings.verify.fetch_hosts)}
 
 
 name_agencies = _agency_codes

@@ -598,13 +598,16 @@ def _subject_data(session: Session, settings: Settings, req: CertificateRequest)
         parent = session.get(Agency, agency.parent_id) if agency.parent_id else None
         uids = (f"MST:{agency.tax_code}",) if agency.tax_code else ()
         return prof.SubjectData("agency", agency.name, parent.name if parent else settings.registry.organization,
-                                locality, uids=uids)
+                                locality, uids=uids,
+                                organization_identifier=settings.registry.organization_identifier_prefix + agency.code)
     if kind == "official":
         official = session.get(Official, req.official_id)
         assert official is not None
         uids = (f"CCCD:{official.citizen_id}",) if official.citizen_id else ()
+        surname, given_name = prof.split_vietnamese_name(official.full_name)
         return prof.SubjectData("official", official.full_name, agency.name, locality,
-                                title=official.title, uids=uids, email=official.email)
+                                title=official.title, uids=uids, email=official.email,
+                                given_name=given_name, surname=surname)
     return prof.SubjectData(kind, req.common_name, agency.name, locality)
 
 

@@ -191,13 +191,32 @@ class SubjectData:
     title: str = ""
     uids: tuple[str, ...] = ()  # "MST:0101234567", "CCCD:001234567890"
     email: str = ""
+    organization_identifier: str = ""  # a legal person's (ETSI EN 319 412-3): the agency code
+    given_name: str = ""  # a natural person's (ETSI EN 319 412-2)
+    surname: str = ""
+
+
+def split_vietnamese_name(full_name: str) -> tuple[str, str]:
+    """(surname, given name) of a Vietnamese full name: the family name (họ) comes first, the
+    middle and given names (tên đệm, tên) after it: 'Trần Anh Tuấn' -> ('Trần', 'Anh Tuấn').
+    A one-word name is a given name only."""
+    words = full_name.split()
+    if len(words) < 2:
+        return "", full_name.strip()
+    return words[0], " ".join(words[1:])
 
 
 def subject_name(data: SubjectData) -> x509.Name:
     parts = [("country_name", "VN"), ("locality_name", data.locality),
              ("organization_name", data.organization)]
+    if data.organization_identifier:
+        parts.append(("organization_identifier", data.organization_identifier))
     if data.title:
         parts.append(("title", data.title))
+    if data.surname:
+        parts.append(("surname", data.surname))
+    if data.given_name:
+        parts.append(("given_name", data.given_name))
     parts.append(("common_name", data.common_name))
     parts.extend(("user_id", uid) for uid in data.uids)
     return build_subject(parts)

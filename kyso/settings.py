@@ -165,6 +165,9 @@ class RegistrySettings:
     # Letters allowed for the level-1 part of an agency code (G ministries, H provincial
     # People's Committees, K provincial People's Councils).
     level1_letters: str = "GHK"
+    # organizationIdentifier of seal subjects: this prefix (ETSI EN 319 412-1 national
+    # scheme "XX:CC-"), then the agency's code.
+    organization_identifier_prefix: str = "MD:VN-"
 
 
 @dataclass(frozen=True)

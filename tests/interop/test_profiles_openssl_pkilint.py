@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import pem, x509
 
 from ca_admin import issuance, registry, service
 from kyso import migrate
@@ -18,6 +19,7 @@ from tests.conftest import DatabaseFixture, make_settings
 from tests.pki import make_csr
 
 LINT = str(Path(sys.executable).parent / "lint_pkix_cert")
+ETSI_LINT = str(Path(sys.executable).parent / "lint_etsi_cert")
 # profile -> (openssl -purpose, request extras, key source)
 PROFILES = {
     "agency-seal": ("any", {}, "hsm"),
@@ -34,9 +36,11 @@ def issued(hsm_token: Any, keystore: Any, tmp_path_factory: pytest.TempPathFacto
     tmp = tmp_path_factory.mktemp("profiles")
     db = DatabaseFixture("sqlite", f"sqlite:///{tmp / 'kyso.db'}", {})
     # pathLen 1 for the issuing CA: a sub-CA below it is allowed (below pathLen 0 it is not).
+    # A public host name: ETSI lints refuse internal names (127.0.0.1) in CRL and AIA URLs.
     settings = make_settings(db, hsm_token, ca={"root_key": {"key_type": "rsa-3072"},
                                                 "issuing_key": {"key_type": "rsa-2048"},
-                                                "issuing_path_length": 1})
+                                                "issuing_path_length": 1},
+                             server={"public_base_url": "http://ca.haiphong.gov.vn"})
     svc = Services.build(settings, keystore=keystore)
     migrate.upgrade(svc.engine)
     root, issuing = service.init_ca(svc.sessions, keystore, settings, actor="test")
@@ -88,6 +92,22 @@ def issued(hsm_token: Any, keystore: Any, tmp_path_factory: pytest.TempPathFacto
 def test_pkilint_clean(issued: dict[str, Path], profile: str) -> None:
     res = subprocess.run([LINT, "lint", "-s", "WARNING", str(issued[profile])], capture_output=True, text=True)
     assert res.returncode == 0 and not res.stdout.strip(), res.stdout
+
+
+@pytest.mark.parametrize(("profile", "etsi_type"), [("agency-seal", "NCP-LEGAL-PERSON-CERTIFICATE"),
+                                                    ("official-signing", "NCP-NATURAL-PERSON-CERTIFICATE")])
+def test_etsi_lints_for_legal_and_natural_persons(issued: dict[str, Path], profile: str, etsi_type: str) -> None:
+    """Issue 13, item 22: a seal names its agency by organizationIdentifier (the agency code),
+    an official's certificate carries surname and givenName. Errors only: digitalSignature with
+    nonRepudiation is ETSI's 'mixed key usage' warning, kept as Vietnamese signing certificates use it."""
+    res = subprocess.run([ETSI_LINT, "lint", "-t", etsi_type, "-s", "ERROR", str(issued[profile])],
+                         capture_output=True, text=True)
+    assert res.returncode == 0 and not res.stdout.strip(), res.stdout + res.stderr
+    subject = x509.Certificate.load(pem.unarmor(issued[profile].read_bytes())[2]).subject.native
+    if profile == "agency-seal":
+        assert subject["organization_identifier"] == "MD:VN-000.00.12.H31"
+    else:
+        assert (subject["surname"], subject["given_name"]) == ("Trần", "Anh Tuấn")
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))

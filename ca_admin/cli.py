@@ -52,16 +52,27 @@ def crl_group() -> None:
 @pass_ctx
 @handle_errors
 def crl_publish(ctx: Context, role: str) -> None:
-    """Publish full CRLs now (run from a timer; also done on every revocation)."""
+    """Publish full CRLs now (run from a timer; also done on every revocation).
+
+    With the root in its own token ([hsm.root]), the root CRL is a ceremony: "all" publishes
+    it only when that token is connected, "--role root" fails when it is not."""
     from ca_admin import crl
+    from hsm import RootTokenUnavailable
 
     require_schema(ctx)
     svc = ctx.services
-    for r in (("root", "issuing") if role == "all" else (role,)):
+    for r in (("issuing", "root") if role == "all" else (role,)):
         try:
-            info = crl.publish(svc.sessions, svc.keystore, svc.settings, r, actor="cli:crl-publish")
+            store = svc.root_keystore if r == "root" else svc.keystore
+            info = crl.publish(svc.sessions, store, svc.settings, r, actor="cli:crl-publish")
         except crl.CrlNotFound:
             click.echo(f"{r}: external CA, publishes its own CRL")
+            continue
+        except RootTokenUnavailable:
+            if role != "all":
+                raise
+            click.echo("root: its token is not connected; publish the root CRL at a ceremony "
+                       "('kyso crl publish --role root')")
             continue
         click.echo(f"{r}: CRL number {info.crl_number}, {info.entries} entries, next update "
                    f"{info.next_update:%Y-%m-%dT%H:%M:%SZ}")

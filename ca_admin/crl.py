@@ -17,12 +17,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin.models import IssuedCertificate, PublishedCrl
-from ca_admin.service import active_ca_row
+from ca_admin.service import active_ca_row, require_root_token
 from ca_admin.x509build import bit_string, der_length, der_sequence, key_identifier, scheme_for, x509_time
 from hsm import KeyStore
 from hsm.keystore import verify_signature
 from kyso import audit
-from kyso.db import advisory_lock, transaction, utcnow
+from kyso.db import advisory_lock, read_transaction, transaction, utcnow
 from kyso.errors import NotFound
 from kyso.settings import Settings
 
@@ -72,6 +72,11 @@ def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
     With ``only_if_stale``, a CRL another process published meanwhile is returned instead
     (requests finding a stale CRL must not each sign a new one)."""
     now = (now or utcnow()).replace(microsecond=0)
+    if role == "root" and settings.hsm.separate_root:
+        # With the root in its own token, its CRL is a ceremony: ``keystore`` is that token's.
+        with read_transaction(factory) as session:
+            root_label = active_ca_row(session, "root").key_label
+        require_root_token(keystore, settings, root_label)
     with transaction(factory) as session:
         ca = active_ca_row(session, role)
         if ca.key_label is None:

@@ -18,9 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin.models import CertificateAuthority, HsmKeyIntent
 from ca_admin.x509build import CaCertificateRequest, build_ca_certificate, build_name, scheme_for
-from hsm import KeyNotFound, KeySpec, KeyStore, SignatureScheme
+from hsm import (
+    HsmPinIncorrect,
+    HsmUnavailable,
+    KeyNotFound,
+    KeySpec,
+    KeyStore,
+    RootTokenUnavailable,
+    SignatureScheme,
+)
 from kyso import audit
-from kyso.db import advisory_lock, transaction, utcnow
+from kyso.db import advisory_lock, read_transaction, transaction, utcnow
 from kyso.errors import BadRequest, Conflict, NotFound
 from kyso.settings import CaKeySettings, CaNameSettings, Settings
 
@@ -128,6 +136,20 @@ def _validity(now: dt.datetime, key: CaKeySettings) -> tuple[dt.datetime, dt.dat
     return start, start + dt.timedelta(days=key.validity_days)
 
 
+def require_root_token(root_keystore: KeyStore, settings: Settings, probe_label: str | None = None) -> None:
+    """With the root in a token of its own ([hsm.root]), check it is connected (and, with
+    ``probe_label``, that the root key signs) before a ceremony starts:
+    ``RootTokenUnavailable`` (503, a clear message) otherwise."""
+    if not settings.hsm.separate_root:
+        return
+    try:
+        root_keystore.check_present(probe_label)
+    except HsmPinIncorrect:
+        raise
+    except HsmUnavailable as exc:
+        raise RootTokenUnavailable(settings.hsm.root.token_label, log_detail=exc.code) from exc
+
+
 def init_ca(
     factory: sessionmaker[Session],
     keystore: KeyStore,
@@ -136,19 +158,29 @@ def init_ca(
     actor: str,
     request_id: str = "",
     now: dt.datetime | None = None,
+    root_keystore: KeyStore | None = None,
 ) -> tuple[CaCertificate, CaCertificate]:
     """Create the root and issuing CAs: keys in the token, certificates signed there.
 
+    The root key goes to ``root_keystore`` ([hsm.root]'s own token in production, which
+    must be connected for this ceremony), the issuing key to ``keystore``.
     Refuses when a CA exists. A key whose certificate row was not committed is destroyed,
     so a failure at any step leaves neither keys nor rows behind.
     """
     now = now or utcnow()
     ca = settings.ca
+    root_store = root_keystore if root_keystore is not None else keystore
+    if settings.hsm.separate_root and root_store is keystore:
+        raise AssertionError("[hsm.root] is set: give init_ca the root token's key store")
+    with read_transaction(factory) as session:
+        if is_initialised(session):
+            raise CaAlreadyInitialised()
+    require_root_token(root_store, settings)
     # The key that signs the audit trail's checkpoints is made with the CA (issue 13, item 6).
     audit.ensure_audit_key(factory, keystore, settings.audit.key_type)
     suffix = secrets.token_hex(4)
     root_label, issuing_label = f"ca-root-{suffix}", f"ca-issuing-{suffix}"
-    made: list[str] = []
+    made: list[tuple[KeyStore, str]] = []
     # Announce the keys (committed) before they exist, so that a crash is explained later.
     with transaction(factory) as session:
         for label in (root_label, issuing_label):
@@ -161,28 +193,28 @@ def init_ca(
             advisory_lock(session, CA_INIT_LOCK)
             if is_initialised(session):
                 raise CaAlreadyInitialised()
-            _remove_orphan_ca_keys(session, keystore, {root_label, issuing_label})
+            _remove_orphan_ca_keys(session, (keystore, root_store), {root_label, issuing_label})
             root_spec = KeySpec.parse(ca.root_key.key_type)
             issuing_spec = KeySpec.parse(ca.issuing_key.key_type)
 
-            root_key = keystore.generate_key_pair(root_label, root_spec)
-            made.append(root_label)
+            root_key = root_store.generate_key_pair(root_label, root_spec)
+            made.append((root_store, root_label))
             root_scheme = scheme_for(root_key.public_key_der, ca.root_key.signature_scheme, ca.root_key.hash)
             root_name = _name(ca.root_name, "Kyso Root CA")
             nb, na = _validity(now, ca.root_key)
             root_cert = build_ca_certificate(
-                keystore, root_label, root_scheme,
+                root_store, root_label, root_scheme,
                 CaCertificateRequest(subject=root_name, subject_spki_der=root_key.public_key_der,
                                      not_before=nb, not_after=na, path_length=None),
             )
 
             issuing_key = keystore.generate_key_pair(issuing_label, issuing_spec)
-            made.append(issuing_label)
+            made.append((keystore, issuing_label))
             nb_i, na_i = _validity(now, ca.issuing_key)
             na_i = min(na_i, na)  # never outlive the root
             base = settings.server.public_base_url.rstrip("/")
             issuing_cert = build_ca_certificate(
-                keystore, root_label, root_scheme,
+                root_store, root_label, root_scheme,
                 CaCertificateRequest(
                     subject=_name(ca.issuing_name, "Kyso Issuing CA"),
                     subject_spki_der=issuing_key.public_key_der,
@@ -211,9 +243,9 @@ def init_ca(
         made.clear()  # committed: the keys belong to the stored CAs
         return result
     finally:
-        for label in made:
+        for store, label in made:
             try:
-                keystore.delete_key(label)
+                store.delete_key(label)
                 log.warning("removed key %s of an unfinished CA initialisation", label)
             except Exception:  # noqa: BLE001 - report, keep the original error
                 log.exception("could not remove key %s of an unfinished CA initialisation", label)
@@ -224,19 +256,21 @@ def init_ca(
             log.exception("could not clear HSM key intents")
 
 
-def _remove_orphan_ca_keys(session: Session, keystore: KeyStore, ours: set[str]) -> None:
+def _remove_orphan_ca_keys(session: Session, stores: tuple[KeyStore, ...], ours: set[str]) -> None:
     """Keys this database announced for an initialisation that never committed (a killed
-    process): no CA row names them. Only announced keys are touched: the token may be shared."""
+    process): no CA row names them. Only announced keys are touched: the token may be shared.
+    A root key may be in the root's own token: every store given is cleaned."""
     known = set(session.execute(select(CertificateAuthority.key_label)).scalars())
     for intent in list(session.execute(select(HsmKeyIntent).where(HsmKeyIntent.purpose == "ca")).scalars()):
         if intent.label in ours:
             continue
         if intent.label not in known:
-            try:
-                keystore.delete_key(intent.label)
-                log.warning("removed key %s left by an interrupted CA initialisation", intent.label)
-            except KeyNotFound:
-                pass
+            for store in dict.fromkeys(stores):
+                try:
+                    store.delete_key(intent.label)
+                    log.warning("removed key %s left by an interrupted CA initialisation", intent.label)
+                except KeyNotFound:
+                    pass
         session.delete(intent)
 
 

@@ -120,7 +120,12 @@ def _crl(role: str) -> Response:
         stale = info.next_update <= utcnow()
     except crl.CrlNotFound:
         info, stale = None, True
-    if stale:
+    if stale and role == "root" and svc.settings.hsm.separate_root:
+        # The root's own token is connected only for ceremonies: its CRL (long-lived) is
+        # published there, never on a public request (which would only probe an absent token).
+        if info is None:
+            raise crl.CrlNotFound()
+    elif stale:
         # The schedule should have published; do it now (the public sees at most one stale
         # answer per worker, and only if the HSM is down).
         try:

@@ -7,6 +7,7 @@ from hsm.errors import (
     HsmUnavailable,
     KeyAlreadyExists,
     KeyNotFound,
+    RootTokenUnavailable,
     UnsupportedAlgorithm,
 )
 from hsm.keystore import KeyInfo, KeySpec, KeyStore, SignatureScheme
@@ -21,6 +22,7 @@ __all__ = [
     "KeyNotFound",
     "KeySpec",
     "KeyStore",
+    "RootTokenUnavailable",
     "SignatureScheme",
     "UnsupportedAlgorithm",
 ]

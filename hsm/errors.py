@@ -42,6 +42,22 @@ class HsmPinIncorrect(HsmUnavailable):
         )
 
 
+class RootTokenUnavailable(ServiceUnavailable):
+    """The root CA's own token ([hsm.root]) is not connected: it is needed only for ceremonies."""
+
+    code = "root-token-unavailable"
+
+    def __init__(self, label: str, log_detail: str | None = None) -> None:
+        super().__init__(
+            f"the root CA token '{label}' is not connected: the root key signs only in ceremonies "
+            "(creating the CA, certifying the issuing CA, the root CRL); connect the token and "
+            "run the ceremony again",
+            f"chưa kết nối token của CA gốc '{label}': khóa CA gốc chỉ ký trong các phiên nghi thức "
+            "(tạo CA, cấp chứng thư CA cấp phát, CRL của CA gốc); hãy kết nối token rồi thực hiện lại",
+            log_detail=log_detail,
+        )
+
+
 class KeyNotFound(NotFound):
     code = "hsm-key-not-found"
 

@@ -447,6 +447,16 @@ class KeyStore:
 
         return self._call(op)
 
+    def check_present(self, probe_label: str | None = None) -> dict[str, str]:
+        """``ping`` after starting the module afresh: SoftHSM2 keeps answering from memory for
+        a token that is gone, and learns of one that came back only at C_Initialize. For
+        ceremonies (is the root's own token connected?), never on a hot path: other stores of
+        this process reopen their sessions afterwards."""
+        with _MODULE_LOCK:
+            self._drop()
+            self._reinitialise(self._lib())
+            return self.ping(probe_label)
+
     def generate_key_pair(self, label: str, spec: KeySpec | str) -> KeyInfo:
         """Generate a sensitive, non-extractable key pair inside the token."""
         if isinstance(spec, str):

@@ -168,7 +168,15 @@ def ca_init(ctx: Context, if_absent: bool, issuing_csr: Path | None) -> None:
                    "'kyso ca import-issuing CERT CHAIN'")
         return
     try:
-        root, issuing = service.init_ca(svc.sessions, svc.keystore, svc.settings, actor=_actor())
+        # Checked before the root token is asked for: with the root in its own token, an
+        # existing CA must not need that token (set-up runs 'ca init --if-absent').
+        from kyso.db import read_transaction
+
+        with read_transaction(svc.sessions) as session:
+            if service.is_initialised(session):
+                raise service.CaAlreadyInitialised()
+        root, issuing = service.init_ca(svc.sessions, svc.keystore, svc.settings, actor=_actor(),
+                                        root_keystore=svc.root_keystore)
     except service.CaAlreadyInitialised:
         if if_absent:
             # A CA made before audit checkpoints existed gets its audit key here (setup).
@@ -184,7 +192,11 @@ def ca_init(ctx: Context, if_absent: bool, issuing_csr: Path | None) -> None:
     from ca_admin import crl
 
     for role in ("root", "issuing"):
-        crl.publish(svc.sessions, svc.keystore, svc.settings, role, actor=_actor())
+        crl.publish(svc.sessions, svc.root_keystore if role == "root" else svc.keystore, svc.settings, role,
+                    actor=_actor())
+    if svc.settings.hsm.separate_root:
+        click.echo(f"the root key is in token '{svc.settings.hsm.root.token_label}': disconnect it until "
+                   "the next ceremony")
 
 
 @ca.command("import-issuing")
@@ -524,6 +536,16 @@ def hsm_status(ctx: Context) -> None:
     """Check the token answers."""
     info = ctx.services.keystore.ping()
     click.echo(f"token '{info['label']}' ({info['manufacturer']} {info['model']}) is reachable")
+    root = ctx.services.settings.hsm.root
+    if root.token_label:
+        # The root's own token is normally absent: say so, never fail for it.
+        from hsm import HsmUnavailable
+
+        try:
+            ctx.services.root_keystore.ping()
+            click.echo(f"root CA token '{root.token_label}' is connected (disconnect it after the ceremony)")
+        except HsmUnavailable:
+            click.echo(f"root CA token '{root.token_label}' is not connected (needed only for ceremonies)")
 
 
 @hsm.command("list")

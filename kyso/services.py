@@ -50,6 +50,25 @@ def read_pin(settings: Settings) -> str:
     return pin
 
 
+def read_root_pin(settings: Settings) -> str:
+    """The root token's PIN ([hsm.root] pin or pin_file), read only for a ceremony."""
+    root = settings.hsm.root
+    if root.pin:
+        return root.pin
+    if not root.pin_file:
+        raise SetupMissing("the root CA token's PIN is not configured: set KYSO_HSM__ROOT__PIN or hsm.root.pin_file",
+                           "chưa cấu hình mã PIN của token CA gốc: đặt KYSO_HSM__ROOT__PIN hoặc hsm.root.pin_file")
+    path = Path(root.pin_file).expanduser()
+    try:
+        pin = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise SetupMissing(f"root CA token PIN file {path} not found (hsm.root.pin_file)",
+                           f"không tìm thấy tệp PIN của token CA gốc {path} (hsm.root.pin_file)") from None
+    if not pin:
+        raise SetupMissing(f"root CA token PIN file {path} is empty", f"tệp PIN của token CA gốc {path} trống")
+    return pin
+
+
 def apply_softhsm_conf(settings: Settings) -> None:
     """Point SoftHSM2 at the project's own configuration unless the environment already does."""
     conf = settings.hsm.softhsm2_conf
@@ -63,6 +82,7 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     _keystore: KeyStore | None = None
+    _root_keystore: KeyStore | None = None
     readiness_checks: list[tuple[str, ReadinessCheck]] = field(default_factory=list)
     ready_cache: tuple[float, dict[str, dict[str, Any]]] | None = None
 
@@ -95,3 +115,20 @@ class Services:
                 open_retries=self.settings.hsm.open_retries,
             )
         return self._keystore
+
+    @property
+    def root_keystore(self) -> KeyStore:
+        """The store holding the root CA key: [hsm.root]'s own token when configured (present
+        only for ceremonies; its PIN is read only now), else the main one (demo layout)."""
+        root = self.settings.hsm.root
+        if not root.token_label:
+            return self.keystore
+        if self._root_keystore is None:
+            apply_softhsm_conf(self.settings)
+            pin = read_root_pin(self.settings)
+            register_secret(pin)
+            self._root_keystore = KeyStore(
+                root.module or self.settings.hsm.module, root.token_label, pin,
+                open_retries=self.settings.hsm.open_retries,
+            )
+        return self._root_keystore

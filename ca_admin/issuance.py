@@ -46,7 +46,7 @@ from ca_admin.x509build import random_serial, scheme_for, sign_certificate
 from hsm import KeyStore
 from kyso import audit, policy
 from kyso.callers import Caller, Role, User, UserStatus
-from kyso.db import transaction, utcnow
+from kyso.db import advisory_lock, transaction, utcnow
 from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
 from kyso.policy import Action
 from kyso.settings import Settings
@@ -263,7 +263,7 @@ def file_request(
     """File a request; a profile marked auto-approve issues at once."""
     _require_staff_or_client(caller)
     profile = prof.get_profile(settings, str(data.get("profile") or ""))
-    profile.check_requester(caller.role.value)
+    policy.require_profile(caller.role.value, profile.name, settings)
     csr_text = data.get("csr")
     generate = bool(data.get("generate_key"))
     if bool(csr_text) == generate:
@@ -494,8 +494,8 @@ def _recheck_policy(session: Session, settings: Settings, req: CertificateReques
     profile = prof.get_profile(settings, req.profile)
     requester = session.execute(select(User).where(User.name == req.requested_by)).scalar_one_or_none()
     if requester is None or requester.status != UserStatus.ACTIVE.value:
-        raise prof.ProfileNotAllowed(profile.name, "(no active requester)")
-    profile.check_requester(requester.role)
+        raise policy.ProfileNotAllowed(profile.name, "(no active requester)")
+    policy.require_profile(requester.role, profile.name, settings)
     agency = session.get(Agency, req.agency_id) if req.agency_id else None
     source = req.key_source
     if source == "existing":  # a renewal: the key is where the certificate's key was
@@ -548,6 +548,9 @@ _CA_KEY_HASHES: dict[tuple[int, str], str] = {}
 def _check_key_history(session: Session, settings: Settings, req: CertificateRequest, key_hash: str) -> None:
     """Refuse a key of any certificate revoked for keyCompromise (409 key-compromised), and a
     key certified for another subject or profile, or a CA's own key (409 key-in-use)."""
+    # One transaction at a time per key, until commit: two approvals of one key for two
+    # subjects cannot both find it unused (PostgreSQL; SQLite transactions here are serial).
+    advisory_lock(session, int(key_hash[:15], 16))
     kind = prof.get_profile(settings, req.profile).settings.subject
     service = kind in ("service", "ca")
     wanted = _subject_identity(req.profile, req.agency_id, req.official_id, req.owner_user_id,
@@ -698,7 +701,7 @@ def renew_or_rekey(
             # the same key, or a successor, would answer it behind the staff's back.
             raise CertificateOnHold(old.serial_hex)
         profile = prof.get_profile(settings, old.profile)
-        profile.check_requester(caller.role.value)
+        policy.require_profile(caller.role.value, profile.name, settings)
         if profile.settings.subject == "client":
             _renewing_owner(session, caller, old)
             if kind == "renew":

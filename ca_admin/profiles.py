@@ -14,7 +14,7 @@ from asn1crypto import core, keys, x509
 
 from ca_admin.x509build import key_identifier, uri
 from hsm import KeySpec
-from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
+from kyso.errors import BadRequest, Conflict, KysoError, NotFound
 from kyso.settings import ProfileSettings, Settings
 
 DOCUMENT_SIGNING = "1.3.6.1.5.5.7.3.36"  # RFC 9336
@@ -40,14 +40,6 @@ class UnknownProfile(NotFound):
 
 class KeyNotAllowed(BadRequest):
     code = "key-not-allowed"
-
-
-class ProfileNotAllowed(Forbidden):
-    code = "profile-not-allowed"
-
-    def __init__(self, name: str, role: str) -> None:
-        super().__init__(f"role {role} may not request profile '{name}'",
-                         f"vai trò {role} không được yêu cầu hồ sơ '{name}'")
 
 
 class PathLengthExceeded(Conflict):
@@ -109,12 +101,6 @@ class Profile:
                 extra={"key_type": spec_text},
             )
         return KeySpec.parse(spec_text)
-
-    def check_requester(self, role: str) -> None:
-        """Which role may request which profile is policy, in settings ([profiles.*]
-        requesters): CA and service profiles are for CA administrators only."""
-        if role not in self.settings.requesters:
-            raise ProfileNotAllowed(self.name, role)
 
     def check_key_source(self, source: str, agency_code: str | None = None) -> None:
         """Refuse a key from where the profile does not take keys ("hsm": generated in the

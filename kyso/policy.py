@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from kyso.callers import Caller, Role
 from kyso.errors import Forbidden
+from kyso.settings import Settings
 
 
 class Action(StrEnum):
@@ -113,3 +114,26 @@ def agency_scoped(caller: Caller) -> bool:
 
 def sees_personal_data(caller: Caller) -> bool:
     return allowed(caller, Action.PERSONAL_DATA_READ)
+
+
+class ProfileNotAllowed(Forbidden):
+    code = "profile-not-allowed"
+
+    def __init__(self, profile: str, role: str) -> None:
+        super().__init__(f"role {role} may not request profile '{profile}'",
+                         f"vai trò {role} không được yêu cầu hồ sơ '{profile}'",
+                         action=Action.REQUEST_FILE.value)
+
+
+def may_request_profile(role: str, profile: str, settings: Settings) -> bool:
+    """Which role may request which certificate profile: [profiles.NAME] requesters in
+    settings (start-up refuses settings that open CA or service profiles beyond CA admins)."""
+    p = settings.profiles.get(profile)
+    return p is not None and role in p.requesters
+
+
+def require_profile(role: str, profile: str, settings: Settings) -> None:
+    """Raise ProfileNotAllowed (403 profile-not-allowed) unless ``role`` may request ``profile``;
+    asked when a request is filed and again, with the requester's current role, at approval."""
+    if not may_request_profile(role, profile, settings):
+        raise ProfileNotAllowed(profile, role)

@@ -112,3 +112,24 @@ def test_another_encoding_of_the_key_is_the_same_key(client: Any, keys: dict[str
                                      "public_key": compressed}).dump()
     assert other != der
     _problem(_file(client, keys, AGENCIES[1], csr_with_spki(key, other)), 409, "key-in-use")
+
+
+def test_concurrent_approvals_of_one_key_for_two_subjects(app: Any, client: Any, keys: dict[str, str]) -> None:
+    import threading
+
+    key = software_key("ec-p256")
+    rids = [_file(client, keys, agency, make_csr(key=key)).get_json()["request"]["id"] for agency in AGENCIES]
+    codes: list[int] = []
+    start = threading.Barrier(len(rids))
+
+    def approve(rid: int) -> None:
+        c = app.test_client()
+        start.wait()
+        codes.append(c.post(f"/api/v1/admin/requests/{rid}/approve", headers=H(keys["admin"])).status_code)
+
+    threads = [threading.Thread(target=approve, args=(rid,)) for rid in rids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [201] + [409] * (len(rids) - 1)

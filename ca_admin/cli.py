@@ -38,6 +38,9 @@ def register(main: click.Group) -> None:
     main.add_command(officials)
     main.add_command(clients)
     main.add_command(certs)
+    hsm_group = main.commands.get("hsm")
+    if isinstance(hsm_group, click.Group):
+        hsm_group.add_command(hsm_sweep)
 
 
 # -- CRLs ---------------------------------------------------------------------------------------
@@ -602,3 +605,28 @@ def certs_expiring(ctx: Context, days: int | None, fmt: str, operator: str) -> N
         click.echo(issuance.expiring_csv(views), nl=False)
     else:
         _echo_json({"certificates": [v.to_json() for v in views]})
+
+
+# -- HSM keys of issuances that never committed ----------------------------------------------------
+
+@click.command("sweep")
+@click.option("--older-than", "older_than", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Minutes since the key was announced (younger issuances may still be running).")
+@click.option("--destroy", is_flag=True, help="Delete the keys found (default: only list them).")
+@operator_option
+@pass_ctx
+@handle_errors
+def hsm_sweep(ctx: Context, older_than: int, destroy: bool, operator: str) -> None:
+    """List (or --destroy) end-entity keys left in the token by an issuance that never
+    committed (a process killed between key generation and the certificate's commit)."""
+    from ca_admin import issuance
+
+    require_schema(ctx)
+    svc = ctx.services
+    found = issuance.sweep_orphan_keys(svc.sessions, svc.keystore, _caller(ctx, operator),
+                                       older_than=dt.timedelta(minutes=older_than), destroy=destroy)
+    for key in found:
+        state = "destroyed" if key.destroyed else ("in token" if key.in_token else "not in token")
+        click.echo(f"{key.label}\tannounced {key.announced_at:%Y-%m-%dT%H:%M:%SZ}\t{state}")
+    verb = "destroyed" if destroy else "found (dry run; --destroy deletes them)"
+    click.echo(f"{sum(k.in_token for k in found)} orphan key(s) {verb}")

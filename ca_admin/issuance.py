@@ -14,7 +14,8 @@ import datetime as dt
 import io
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca_admin import profiles as prof
 from ca_admin.crl import entry_der as crl_entry
 from ca_admin.csr import parse_csr
-from ca_admin.models import CertificateAuthority, CertificateRequest, IssuedCertificate, OcspResponse
+from ca_admin.models import CertificateAuthority, CertificateRequest, HsmKeyIntent, IssuedCertificate, OcspResponse
 from ca_admin.ocsp_files import forget_certificate
 from ca_admin.registry import (
     AGENCY_STATUSES,
@@ -43,10 +44,10 @@ from ca_admin.registry import (
 )
 from ca_admin.service import active_ca_row, ca_chain_der
 from ca_admin.x509build import random_serial, scheme_for, sign_certificate
-from hsm import KeyStore
+from hsm import KeyNotFound, KeyStore
 from kyso import audit, policy
 from kyso.callers import Caller, Role, User, UserStatus
-from kyso.db import advisory_lock, transaction, utcnow
+from kyso.db import advisory_lock, read_transaction, transaction, utcnow
 from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
 from kyso.policy import Action
 from kyso.settings import Settings
@@ -288,19 +289,22 @@ def file_request(
 
     ignored = parsed.ignored if parsed else ()
     generated: list[str] = []
-    try:
-        with transaction(factory) as session:
-            result = _file_in(session, keystore, settings, caller, data, profile, parsed, spki_der, key_spec,
-                              request_id, now or utcnow(), generated, ignored)
-        generated.clear()  # committed: any HSM key now belongs to its certificate
-        return result
-    finally:
-        destroy_keys(keystore, generated)
+    with announced_key(factory, keystore, generate and profile.settings.auto_approve) as intent:
+        try:
+            with transaction(factory) as session:
+                result = _file_in(session, keystore, settings, caller, data, profile, parsed, spki_der, key_spec,
+                                  request_id, now or utcnow(), generated, ignored, intent)
+            generated.clear()  # committed: any HSM key now belongs to its certificate
+            if intent is not None:
+                intent.done = True
+            return result
+        finally:
+            destroy_keys(keystore, generated)
 
 
 def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: Caller, data: dict[str, Any],
              profile: prof.Profile, parsed: Any, spki_der: bytes | None, key_spec: str, request_id: str,
-             now: dt.datetime, generated: list[str], ignored: tuple[str, ...],
+             now: dt.datetime, generated: list[str], ignored: tuple[str, ...], intent: KeyIntent | None = None,
              ) -> tuple[RequestView, CertificateView | None]:
     """Record the request; with an auto-approve profile, issue in the same transaction."""
     agency = get_agency(session, str(data.get("agency_code") or ""))
@@ -341,7 +345,7 @@ def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: C
     # The audit trail's head is locked from the first record to the commit: write the records
     # after the HSM signature, so that concurrent issuances sign in parallel.
     cert = _issue(session, keystore, settings, req, "system:auto-approve", now, generated, request_id,
-                  before_audit=audit_request)
+                  before_audit=audit_request, intent=intent)
     req.status, req.certificate_id = "issued", cert.id
     return _request_view(session, req, ignored), _cert_view(session, cert)
 
@@ -455,6 +459,22 @@ def _decide(
     now: dt.datetime | None = None, ignored: tuple[str, ...] = (),
 ) -> tuple[RequestView, CertificateView | None]:
     now = now or utcnow()
+    needs_key = False
+    if approve:
+        with read_transaction(factory) as session:
+            pending = session.get(CertificateRequest, rid)
+            needs_key = (pending is not None and pending.status == "pending" and pending.key_source == "hsm"
+                         and pending.spki_der is None)
+    with announced_key(factory, keystore, needs_key, str(rid)) as intent:
+        return _decide_in(factory, keystore, settings, rid, decider, approve=approve, caller=caller,
+                          reason=reason, request_id=request_id, now=now, ignored=ignored, intent=intent)
+
+
+def _decide_in(
+    factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, rid: int, decider: str,
+    *, approve: bool, caller: Caller | None, reason: str, request_id: str,
+    now: dt.datetime, ignored: tuple[str, ...], intent: KeyIntent | None,
+) -> tuple[RequestView, CertificateView | None]:
     generated: list[str] = []
     try:
         with transaction(factory) as session:
@@ -478,11 +498,13 @@ def _decide(
                 audit.record(session, actor=actor, action="cert.reject", target=f"request:{rid}",
                              details={"reason": reason}, request_id=request_id)
                 return _request_view(session, req), None
-            cert = _issue(session, keystore, settings, req, actor, now, generated, request_id)
+            cert = _issue(session, keystore, settings, req, actor, now, generated, request_id, intent=intent)
             req.status = "issued"
             req.certificate_id = cert.id
             view = _request_view(session, req, ignored), _cert_view(session, cert)
         generated.clear()  # committed: the keys now belong to certificates
+        if intent is not None:
+            intent.done = True
         return view
     finally:
         destroy_keys(keystore, generated)
@@ -504,12 +526,111 @@ def _recheck_policy(session: Session, settings: Settings, req: CertificateReques
 
 
 def issue_in_session(session: Session, keystore: KeyStore, settings: Settings, req: CertificateRequest,
-                     actor: str, now: dt.datetime, generated: list[str]) -> IssuedCertificate:
+                     actor: str, now: dt.datetime, generated: list[str],
+                     intent: KeyIntent | None = None) -> IssuedCertificate:
     """Issue for a request of the CA's own (the OCSP responder) inside the caller's transaction."""
     req.decided_by, req.decided_at = actor, now
-    row = _issue(session, keystore, settings, req, actor, now, generated, "")
+    row = _issue(session, keystore, settings, req, actor, now, generated, "", intent=intent)
     req.status, req.certificate_id = "issued", row.id
     return row
+
+
+ISSUANCE_INTENT = "issuance"
+
+
+@dataclass
+class KeyIntent:
+    """An end-entity key announced (committed) before it is generated in the HSM, so that a
+    process killed between key generation and the certificate's commit leaves a key that
+    ``sweep_orphan_keys`` can find (issue 13, item 21). The certificate's transaction deletes
+    the intent (done); ``done`` is set once that committed."""
+
+    label: str
+    done: bool = False
+
+
+@contextmanager
+def announced_key(factory: sessionmaker[Session], keystore: KeyStore, needed: bool,
+                  prefix: str = "new") -> Iterator[KeyIntent | None]:
+    """Commit an intent for a key about to be generated, and clear it when nothing came of
+    it. A key left in the token (its destruction failed) keeps its intent for the sweep."""
+    if not needed:
+        yield None
+        return
+    intent = KeyIntent(f"ee-{prefix}-{secrets.token_hex(4)}")
+    with transaction(factory) as session:
+        session.add(HsmKeyIntent(label=intent.label, purpose=ISSUANCE_INTENT))
+    try:
+        yield intent
+    finally:
+        if not intent.done:
+            try:
+                keystore.find(intent.label)
+                kept = True
+            except KeyNotFound:
+                kept = False
+            except Exception:  # noqa: BLE001 - HSM unreachable: keep the intent for the sweep
+                kept = True
+            if not kept:
+                try:
+                    with transaction(factory) as session:
+                        session.execute(delete(HsmKeyIntent).where(HsmKeyIntent.label == intent.label))
+                except Exception:  # noqa: BLE001 - a stale intent without a key is harmless
+                    log.exception("could not clear the HSM key intent %s", intent.label)
+
+
+@dataclass(frozen=True)
+class OrphanKey:
+    """An end-entity key announced for an issuance that never committed."""
+
+    label: str
+    announced_at: dt.datetime
+    in_token: bool
+    destroyed: bool
+
+
+def sweep_orphan_keys(factory: sessionmaker[Session], keystore: KeyStore, caller: Caller, *,
+                      older_than: dt.timedelta, destroy: bool = False, request_id: str = "",
+                      now: dt.datetime | None = None) -> list[OrphanKey]:
+    """Keys announced for an issuance longer than ``older_than`` ago whose certificate never
+    committed (a process killed between key generation and commit): listed, and with
+    ``destroy`` deleted from the token, their intents cleared and an audit record written in
+    the same transaction. A key a certificate holds is never touched (its stale intent is
+    only cleared), and only keys this database announced are looked at: the token may be
+    shared. CA administrators only."""
+    policy.require(caller, Action.CA_OPERATE, "only a CA administrator sweeps HSM keys",
+                   "chỉ quản trị viên CA được dọn khóa trong HSM")
+    now = now or utcnow()
+    found: list[OrphanKey] = []
+    with transaction(factory) as session:
+        intents = list(session.execute(
+            select(HsmKeyIntent).where(HsmKeyIntent.purpose == ISSUANCE_INTENT,
+                                       HsmKeyIntent.created_at < now - older_than)
+            .order_by(HsmKeyIntent.id).with_for_update()).scalars())
+        for intent in intents:
+            held = session.execute(select(IssuedCertificate.id).where(
+                IssuedCertificate.key_label == intent.label).limit(1)).first() is not None
+            if held:
+                if destroy:
+                    session.delete(intent)
+                continue
+            try:
+                keystore.find(intent.label)
+                in_token = True
+            except KeyNotFound:
+                in_token = False
+            if destroy:
+                if in_token:
+                    keystore.delete_key(intent.label)
+                session.delete(intent)
+            found.append(OrphanKey(intent.label, intent.created_at, in_token, destroy and in_token))
+        if destroy and found:
+            audit.record(session, actor=caller.actor, action="hsm.sweep", target="hsm:orphan-keys",
+                         details={"destroyed": [k.label for k in found if k.destroyed],
+                                  "intents_cleared": [k.label for k in found],
+                                  "older_than_minutes": int(older_than.total_seconds() // 60)},
+                         request_id=request_id)
+    return found
 
 
 def destroy_keys(keystore: KeyStore, labels: list[str]) -> None:
@@ -616,7 +737,8 @@ def _subject_data(session: Session, settings: Settings, req: CertificateRequest)
 
 def _issue(session: Session, keystore: KeyStore, settings: Settings, req: CertificateRequest,
            actor: str, now: dt.datetime, generated: list[str], request_id: str,
-           before_audit: Callable[[], None] | None = None) -> IssuedCertificate:
+           before_audit: Callable[[], None] | None = None,
+           intent: KeyIntent | None = None) -> IssuedCertificate:
     profile = prof.get_profile(settings, req.profile)
     ca = active_ca_row(session, "issuing")
     assert ca.key_label is not None  # the issuing CA's key is always ours
@@ -625,7 +747,11 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
     key_label = req.key_label
     spki_der = req.spki_der
     if req.key_source == "hsm" and spki_der is None:
-        key_label = f"ee-{req.id}-{secrets.token_hex(4)}"
+        # Announced before this transaction began (announced_key), so a crash from here to
+        # the commit leaves an intent the sweep explains; without one, the old way.
+        key_label = intent.label if intent is not None else f"ee-{req.id}-{secrets.token_hex(4)}"
+        if intent is None:
+            log.warning("HSM key %s generated without an announced intent", key_label)
         info = keystore.generate_key_pair(key_label, req.key_spec)
         generated.append(key_label)
         spki_der = info.public_key_der
@@ -657,6 +783,9 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
     )
     session.add(row)
     session.flush()  # the unique serial constraint speaks here, before anything is returned
+    if intent is not None and key_label == intent.label:
+        # Done in the certificate's own transaction: the key now belongs to this row.
+        session.execute(delete(HsmKeyIntent).where(HsmKeyIntent.label == key_label))
     if before_audit is not None:
         before_audit()
     audit.record(session, actor=actor, action="cert.issue", target=f"cert:{row.serial_hex}",

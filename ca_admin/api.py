@@ -14,31 +14,27 @@ from flask import Blueprint, Response, jsonify, request
 from ca_admin import crl, issuance, ocsp, registry, revocation
 from kyso.db import transaction
 from kyso.errors import BadRequest
+from kyso.limits import as_id, int_option
 from kyso.policy import Action
-from kyso.web import allows, current_caller, request_id, services
+from kyso.web import allows, current_caller, json_body, request_id, services
 
 api_bp = Blueprint("ca_api", __name__, url_prefix="/api/v1/admin")
 
 
 
-def json_body() -> dict[str, Any]:
-    if not request.is_json:
-        raise BadRequest("the body must be JSON (Content-Type: application/json)",
-                         "nội dung phải là JSON (Content-Type: application/json)")
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object", "nội dung phải là một đối tượng JSON")
-    return data
-
-
-def _int_arg(name: str, default: int) -> int:
+def _int_arg(name: str, default: int, low: int = 1, high: int = 1000) -> int:
+    """A query integer within [low, high] (limit: 1 to 1000, the services' page bound), else 400."""
     raw = request.args.get(name)
     if raw in (None, ""):
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"'{name}' must be an integer", f"'{name}' phải là số nguyên") from None
+    return int_option(raw, name, low, high)
+
+
+def _official_filter(raw: str | None) -> int | None:
+    """?official=<id>: an id no official can have finds nothing (0 never names a row)."""
+    if raw in (None, ""):
+        return None
+    return as_id(raw) or 0
 
 
 def _date(value: Any, field: str) -> dt.datetime | None:
@@ -243,10 +239,9 @@ def reject_request(rid: int) -> Response:
 @api_bp.get("/certificates")
 @allows(Action.CERT_READ)
 def search_certificates() -> Response:
-    official = request.args.get("official")
     views = issuance.search_certificates(
         services().sessions, current_caller(), agency_code=request.args.get("agency", ""),
-        official_id=int(official) if official and official.isdigit() else None,
+        official_id=_official_filter(request.args.get("official")),
         serial=request.args.get("serial", ""), status=request.args.get("status", ""),
         subject=request.args.get("q", ""), limit=_int_arg("limit", 100))
     return jsonify({"certificates": [v.to_json() for v in views]})
@@ -256,7 +251,7 @@ def search_certificates() -> Response:
 @allows(Action.CERT_READ)
 def expiring() -> Response:
     svc = services()
-    views = issuance.expiring(svc.sessions, current_caller(), _int_arg("days", svc.settings.pki.expiring_days))
+    views = issuance.expiring(svc.sessions, current_caller(), _int_arg("days", svc.settings.pki.expiring_days, 0, 3650))
     if request.args.get("format", "json") == "csv":
         resp = Response(issuance.expiring_csv(views), mimetype="text/csv")
         resp.headers["Content-Disposition"] = 'attachment; filename="expiring.csv"'

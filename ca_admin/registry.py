@@ -19,6 +19,7 @@ from kyso import audit, policy
 from kyso.callers import Caller, Role, User
 from kyso.db import Base, UTCDateTime, utcnow
 from kyso.errors import BadRequest, Conflict, Forbidden, NotFound
+from kyso.limits import as_id, check_length
 
 AGENCY_STATUSES = ("active", "suspended", "dissolved")
 
@@ -119,7 +120,8 @@ def _text(value: Any, field: str, *, required: bool = True, max_len: int = 300) 
     value = nfc(value)
     if required and not value:
         raise BadRequest(f"'{field}' is required", f"thiếu '{field}'", extra={"field": field})
-    if len(value) > max_len or any(ord(c) < 32 for c in value):
+    check_length(value, field, max_len)  # max_len is the column's length: 400 value-too-long
+    if any(ord(c) < 32 for c in value):
         raise BadRequest(f"'{field}' must be at most {max_len} printable characters",
                          f"'{field}' tối đa {max_len} ký tự in được", extra={"field": field})
     return value
@@ -334,10 +336,9 @@ class OfficialNotFound(NotFound):
 
 
 def get_official(session: Session, official_id: Any) -> Official:
-    try:
-        oid = int(official_id)
-    except (TypeError, ValueError):
-        raise OfficialNotFound(official_id) from None
+    oid = as_id(official_id)
+    if oid is None:  # not an id, or beyond the id column (a 500 from the database before)
+        raise OfficialNotFound(str(official_id)[:20])
     row = session.get(Official, oid)
     if row is None:
         raise OfficialNotFound(oid)

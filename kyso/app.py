@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from kyso import logs
 from kyso.db import translate_operational_error
 from kyso.errors import BadRequest, InternalError, KysoError, PayloadTooLarge
+from kyso.limits import IdConverter
 from kyso.services import Services
 from kyso.settings import Settings, load_settings
 from kyso.web import (
@@ -46,6 +47,7 @@ def create_app(
     if configure_logging:
         logs.configure(settings.logging.level, settings.logging.json)
     app = Flask("kyso")
+    app.url_map.converters["int"] = IdConverter  # <int:id> beyond the id columns: 404, not a 500
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]

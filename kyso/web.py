@@ -18,7 +18,8 @@ from flask import Response, current_app, g, jsonify, request
 from kyso import audit, policy
 from kyso.callers import Caller, UnknownApiKey, authenticate, key_id_of
 from kyso.db import read_transaction, transaction
-from kyso.errors import Forbidden, KysoError, TooManyRequests, Unauthenticated
+from kyso.errors import BadRequest, Forbidden, KysoError, TooManyRequests, Unauthenticated
+from kyso.limits import parse_json
 from kyso.policy import Action
 from kyso.services import Services
 
@@ -26,6 +27,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("kyso.auth")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PROBLEM_JSON = "application/problem+json"
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object: 400 when it is not JSON or not an object, 400 json-too-deep
+    when nested deeper than kyso.limits.MAX_JSON_DEPTH (decoded without the decoder recursing
+    into a 500)."""
+    if not request.is_json:
+        raise BadRequest("the body must be JSON (Content-Type: application/json)",
+                         "nội dung phải là JSON (Content-Type: application/json)")
+    try:
+        data = parse_json(request.get_data(cache=True))
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object", "nội dung phải là một đối tượng JSON")
+    return data
 
 
 def services() -> Services:

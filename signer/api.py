@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import tempfile
 import unicodedata
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from werkzeug.wsgi import wrap_file
 
 from ca_admin.api import json_body
 from kyso.errors import BadRequest, KysoError, PayloadTooLarge
+from kyso.limits import parse_json
 from kyso.policy import Action
 from kyso.web import allows, body_limit, current_caller, request_id, services
 from signer import cades, credentials, images
@@ -54,7 +54,7 @@ def document_stream_and_options() -> tuple[IO[bytes], int, dict[str, Any]]:
                                               if "options" in request.files else "")
         if raw:
             try:
-                parsed = json.loads(raw)
+                parsed = parse_json(raw)
             except ValueError:
                 raise BadRequest("the 'options' part must be JSON", "phần 'options' phải là JSON") from None
             if not isinstance(parsed, dict):
@@ -331,7 +331,7 @@ def sign_edxml() -> Response:
     if request.mimetype == "multipart/form-data":
         options.update(request.form)
         try:
-            meta = json.loads(request.form.get("metadata") or "")
+            meta = parse_json(request.form.get("metadata") or "")
         except ValueError:
             raise BadRequest("'metadata' must be a JSON object", "'metadata' phải là một đối tượng JSON") from None
         if not isinstance(meta, dict):

@@ -52,6 +52,7 @@ from kyso import audit, policy
 from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import Conflict, Forbidden, KysoError, NotFound
+from kyso.limits import as_id
 from kyso.policy import Action
 from kyso.settings import Settings
 
@@ -244,11 +245,11 @@ def _row_for(session: Session, ref: str) -> IssuedCertificate | None:
             *usable, IssuedCertificate.agency_id == agency.id, IssuedCertificate.profile == "agency-seal")
             .order_by(*newest).limit(1)).scalar_one_or_none()
     if ref.startswith("official:"):
-        text = ref[9:].strip()
-        if not text.isdigit():
+        official_id = as_id(ref[9:])
+        if official_id is None:
             return None
         return session.execute(select(IssuedCertificate).where(
-            *usable, IssuedCertificate.official_id == int(text), IssuedCertificate.profile == "official-signing")
+            *usable, IssuedCertificate.official_id == official_id, IssuedCertificate.profile == "official-signing")
             .order_by(*newest).limit(1)).scalar_one_or_none()
     serial = normalize_serial(ref)
     if serial is None:

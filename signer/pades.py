@@ -47,6 +47,7 @@ from kyso.db import transaction
 from kyso.errors import BadRequest, KysoError
 from kyso.settings import Settings
 from signer import cmsbuild, images
+from signer.bounded import TooComplex
 from signer.cades import tsa_reply
 from signer.credentials import Credential
 
@@ -517,7 +518,20 @@ def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
          scheme: SignatureScheme, source: IO[bytes] | bytes, opts: PdfOptions,
          now: dt.datetime) -> tuple[IO[bytes], str]:
     """The signed PDF (an incremental update of ``source``) in a temporary file, positioned
-    at its start, and the signature field name. Neither document is held whole in memory."""
+    at its start, and the signature field name. Neither document is held whole in memory.
+
+    pyHanko reads and writes nested objects recursively: a PDF whose objects nest thousands
+    deep ends in 422 document-too-complex (as verification does), before anything is signed."""
+    try:
+        return _sign(factory, keystore, settings, credential, scheme, source, opts, now)
+    except RecursionError:
+        raise TooComplex("the document could not be signed: its objects are nested too deeply",
+                         "không ký được tài liệu: các đối tượng lồng nhau quá sâu") from None
+
+
+def _sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, credential: Credential,
+          scheme: SignatureScheme, source: IO[bytes] | bytes, opts: PdfOptions,
+          now: dt.datetime) -> tuple[IO[bytes], str]:
     data: IO[bytes] = io.BytesIO(source) if isinstance(source, bytes) else source
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.misc import PdfError

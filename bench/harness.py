@@ -134,12 +134,13 @@ def agency_with_seal(env: dict[str, str], agency: str, key_type: str) -> str:
 
     kyso(["db", "upgrade"], env)
     kyso(["ca", "init"], env)
-    kyso(["users", "create", "admin", "--role", "ca-admin"], env)
-    kyso(["users", "create", "ra", "--role", "ra-officer"], env)
-    key = kyso(["users", "create", "eoffice", "--role", "client"], env).strip()
-    kyso(["agencies", "add", agency, "SỞ NỘI VỤ", "--as", "admin"], env)
-    kyso(["clients", "bind", "eoffice", agency, "--as", "admin"], env)
+    # The first CA admin is created locally; admin commands act with the operator's own key.
+    admin = {**env, "KYSO_API_KEY": kyso(["users", "create", "admin", "--role", "ca-admin"], env).strip()}
+    ra = {**env, "KYSO_API_KEY": kyso(["users", "create", "ra", "--role", "ra-officer"], admin).strip()}
+    key = kyso(["users", "create", "eoffice", "--role", "client"], admin).strip()
+    kyso(["agencies", "add", agency, "SỞ NỘI VỤ"], admin)
+    kyso(["clients", "bind", "eoffice", agency], admin)
     filed = json.loads(kyso(["certs", "request", "--profile", "agency-seal", "--agency", agency,
-                             "--generate-key", "--key-type", key_type, "--as", "ra"], env))
-    kyso(["certs", "approve", str(filed["request"]["id"]), "--as", "admin"], env)
+                             "--generate-key", "--key-type", key_type], ra))
+    kyso(["certs", "approve", str(filed["request"]["id"])], admin)
     return key

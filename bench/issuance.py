@@ -188,10 +188,10 @@ def main() -> None:
                           KYSO_PROFILES__CLIENT_TLS__MAX_ACTIVE_PER_OWNER="0")
         kyso(["db", "upgrade"], env)
         kyso(["ca", "init"], env)
-        kyso(["users", "create", "admin", "--role", "ca-admin"], env)
-        key = kyso(["users", "create", "connector", "--role", "client"], env).strip()
-        kyso(["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "admin"], env)
-        kyso(["clients", "bind", "connector", "000.00.12.H31", "--as", "admin"], env)
+        admin = {**env, "KYSO_API_KEY": kyso(["users", "create", "admin", "--role", "ca-admin"], env).strip()}
+        key = kyso(["users", "create", "connector", "--role", "client"], admin).strip()
+        kyso(["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ"], admin)
+        kyso(["clients", "bind", "connector", "000.00.12.H31"], admin)
         label = next(line.split("\t")[0] for line in kyso(["hsm", "list"], env).splitlines()
                      if line.startswith("ca-issuing-"))
         scheme = "ecdsa-sha256" if args.issuing_key.startswith("ec") else "rsa-pkcs1-sha256"

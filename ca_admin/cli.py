@@ -1,8 +1,9 @@
 """CLI for the registry and the certificate lifecycle (`kyso agencies|officials|clients|certs`).
 
-The CLI reaches the database and the token directly, so it acts as a named user (``--as``,
-or ``KYSO_OPERATOR``): that user's role is enforced and recorded, and four eyes apply to
-approvals exactly as over HTTP.
+The CLI reaches the database and the token directly, so it acts for the user whose own API
+key it is given (``KYSO_API_KEY`` or a 0600 ``KYSO_API_KEY_FILE``, checked as over HTTP;
+``--as`` only cross-checks the name): that user's role is enforced and recorded with the OS
+user, and four eyes apply to approvals exactly as over HTTP.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from kyso.db import Base, UTCDateTime, advisory_lock, read_transaction, transaction, utcnow
 from kyso.errors import NotFound
-from kyso.logs import caller_request_id_var
+from kyso.logs import caller_request_id_var, origin_var
 
 GENESIS = "0" * 64
 # The audit key's label in the token: reserved, never used for anything else.
@@ -153,6 +153,13 @@ def _digest(payload: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(payload).encode("utf-8")).hexdigest()
 
 
+def _with_origin(details: dict[str, Any] | None) -> dict[str, Any]:
+    origin = origin_var.get()
+    if not origin:
+        return details or {}
+    return {**(details or {}), "origin": origin}
+
+
 def record(
     session: Session,
     *,
@@ -185,7 +192,7 @@ def record(
         request_id=request_id[:64],
         caller_request_id=(caller_request_id if caller_request_id is not None
                            else caller_request_id_var.get())[:64],
-        details=_canonical(details or {}),
+        details=_canonical(_with_origin(details)),
         prev_hash=head.last_hash,
     )
     rec.record_hash = rec.compute_hash()

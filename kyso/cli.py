@@ -63,25 +63,81 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
 
 operator_option = click.option(
-    "--as", "operator", envvar="KYSO_OPERATOR", required=True,
-    help="Registered user this command acts as (env KYSO_OPERATOR).")
+    "--as", "operator", envvar="KYSO_OPERATOR", default=None,
+    help="Optional check: the user you mean to act as; it must own the API key given in "
+         "KYSO_API_KEY or KYSO_API_KEY_FILE (env KYSO_OPERATOR).")
 
 
-def operator_caller(ctx: Context, name: str) -> Any:
-    """The registered user an admin command acts as; its role is enforced and recorded."""
-    from sqlalchemy import select
+def os_user() -> str:
+    return _actor().removeprefix("cli:")
 
-    from kyso.callers import Caller, Role, User
-    from kyso.db import transaction
-    from kyso.errors import NotFound
+
+def operator_key() -> str:
+    """The operator's own API key: ``KYSO_API_KEY``, or ``KYSO_API_KEY_FILE`` naming a file
+    that only its owner can read (0600). A name alone proves nothing (issue 13, item 7)."""
+    import os
+    import stat
+
+    from kyso.errors import Unauthenticated
+
+    key = os.environ.get("KYSO_API_KEY", "").strip()
+    path = os.environ.get("KYSO_API_KEY_FILE", "").strip()
+    if key and path:
+        raise Unauthenticated("set KYSO_API_KEY or KYSO_API_KEY_FILE, not both",
+                              "chỉ đặt một trong KYSO_API_KEY hoặc KYSO_API_KEY_FILE")
+    if path:
+        try:
+            st = os.stat(path)
+        except OSError:
+            raise Unauthenticated("KYSO_API_KEY_FILE cannot be read", "không đọc được KYSO_API_KEY_FILE") from None
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO) or st.st_uid != os.getuid():
+            raise Unauthenticated("KYSO_API_KEY_FILE must be yours and readable by you alone (chmod 600)",
+                                  "tệp KYSO_API_KEY_FILE phải thuộc về bạn và chỉ mình bạn đọc được (chmod 600)")
+        with open(path, encoding="ascii", errors="replace") as fh:
+            key = fh.read().strip()
+    if not key:
+        raise Unauthenticated("this command acts for a user: give that user's API key in KYSO_API_KEY or "
+                              "KYSO_API_KEY_FILE (mode 0600)",
+                              "lệnh này thực hiện thay một người dùng: cung cấp khóa API của người đó qua "
+                              "KYSO_API_KEY hoặc KYSO_API_KEY_FILE (chế độ 0600)")
+    return key
+
+
+def operator_caller(ctx: Context, name: str | None) -> Any:
+    """The user an admin command acts for, authenticated by their own API key exactly as the
+    HTTP API does (revoked, expired and disabled keys refused); the policy then applies to
+    it, and the audit records it with the OS user who ran the command."""
+    from kyso import audit
+    from kyso.callers import UnknownApiKey, authenticate, key_id_of
+    from kyso.db import read_transaction, transaction
+    from kyso.errors import Forbidden, Unauthenticated
+    from kyso.logs import origin_var
 
     require_schema(ctx)
-    with transaction(ctx.services.sessions) as session:
-        user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
-        if user is None or user.status != "active":
-            raise NotFound(f"no active user '{name}' (create one with 'kyso users create')",
-                           f"không có người dùng '{name}' đang hoạt động")
-        return Caller(user.id, user.name, Role(user.role))
+    key = operator_key()
+    origin_var.set({"via": "cli", "os_user": os_user()})
+    try:
+        with read_transaction(ctx.services.sessions) as session:
+            caller = authenticate(session, key)
+    except UnknownApiKey:
+        raise Unauthenticated() from None
+    except Unauthenticated:
+        with transaction(ctx.services.sessions) as session:
+            audit.record(session, actor=f"key:{key_id_of(key)}", action="auth.denied", target="cli",
+                         outcome="denied", details={"reason": "unauthenticated"})
+        raise
+    if name and name != caller.name:
+        raise Forbidden(f"--as names '{name[:80]}', but the API key belongs to another user",
+                        f"--as ghi '{name[:80]}' nhưng khóa API thuộc về người dùng khác")
+    return caller
+
+
+def local_command(what: str) -> None:
+    """Commands that must work before any user exists (or that the host's own jobs run) act
+    with the token PIN and the database alone; they say so, and the audit records the OS user."""
+    from kyso.logs import origin_var
+
+    origin_var.set({"via": "cli-local", "os_user": os_user(), "command": what})
 
 
 def require(caller: Any, action: Any) -> None:
@@ -387,16 +443,36 @@ def users() -> None:
 @users.command("create")
 @click.argument("name")
 @click.option("--role", required=True, type=click.Choice(["ca-admin", "ra-officer", "auditor", "client"]))
+@operator_option
 @pass_ctx
 @handle_errors
-def users_create(ctx: Context, name: str, role: str) -> None:
-    """Create a user; print its API key (shown this once only)."""
+def users_create(ctx: Context, name: str, role: str, operator: str | None) -> None:
+    """Create a user; print its API key (shown this once only). A CA admin does this with
+    their own API key; only the very first user, a CA admin, is created locally."""
+    from sqlalchemy import func, select
+
     from kyso import callers
     from kyso.db import transaction
+    from kyso.errors import Forbidden
 
     require_schema(ctx)
     with transaction(ctx.services.sessions) as session:
-        user, key = callers.create_user(session, name, callers.parse_role(role), actor=_actor(),
+        first = session.execute(select(func.count()).select_from(callers.User)).scalar_one() == 0
+    if first:
+        if callers.parse_role(role) != callers.Role.CA_ADMIN:
+            raise Forbidden("the first user is a CA admin (created locally); that admin creates the others",
+                            "người dùng đầu tiên là quản trị viên CA (tạo cục bộ); người đó tạo những người khác")
+        local_command("users create (first user)")
+        actor = _actor()
+    else:
+        caller = operator_caller(ctx, operator)
+        require(caller, Action.USERS_MANAGE)
+        actor = caller.actor
+    with transaction(ctx.services.sessions) as session:
+        if first and session.execute(select(func.count()).select_from(callers.User)).scalar_one():
+            raise Forbidden("another user was created meanwhile; create this one with a CA admin's key",
+                            "đã có người dùng khác được tạo; hãy tạo người này bằng khóa của quản trị viên CA")
+        user, key = callers.create_user(session, name, callers.parse_role(role), actor=actor,
                                         key_days=ctx.services.settings.auth.default_key_days)
         name, role = user.name, user.role
     click.echo(f"created {role} '{name}'. API key (shown once, store it now):", err=True)
@@ -405,16 +481,18 @@ def users_create(ctx: Context, name: str, role: str) -> None:
 
 @users.command("add-key")
 @click.argument("name")
+@operator_option
 @pass_ctx
 @handle_errors
-def users_add_key(ctx: Context, name: str) -> None:
-    """Give a user another API key (shown once)."""
+def users_add_key(ctx: Context, name: str, operator: str | None) -> None:
+    """Give a user another API key (shown once). CA admins only."""
     from kyso import callers
     from kyso.db import transaction
 
-    require_schema(ctx)
+    caller = operator_caller(ctx, operator)
+    require(caller, Action.USERS_MANAGE)
     with transaction(ctx.services.sessions) as session:
-        key = callers.add_api_key(session, name, actor=_actor(),
+        key = callers.add_api_key(session, name, actor=caller.actor,
                                   key_days=ctx.services.settings.auth.default_key_days)
     click.echo(key)
 

@@ -89,11 +89,9 @@ class Unauthenticated(KysoError):
     status = 401
     title_en = "Authentication required"
 
-    def __init__(self) -> None:
-        super().__init__(
-            "a valid API key is required",
-            "cần khóa API hợp lệ",
-        )
+    def __init__(self, message_en: str = "a valid API key is required",
+                 message_vi: str = "cần khóa API hợp lệ") -> None:
+        super().__init__(message_en, message_vi)
 
 
 class Forbidden(KysoError):

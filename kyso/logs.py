@@ -13,6 +13,9 @@ from typing import Any
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 # The X-Request-Id a caller sent (validated), kept beside our own id in logs and the audit.
 caller_request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("caller_request_id", default="")
+# Where an action came from when it is not an HTTP request: the CLI sets {"via": "cli",
+# "os_user": ...}, and every audit record made meanwhile carries it in its details.
+origin_var: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("origin", default=None)
 
 # API keys, bearer tokens and PIN-like assignments are scrubbed from every message.
 _SECRET_PATTERNS = [

@@ -418,7 +418,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 # KYSO_* variables that are not settings (no "__"): anything else is a mistyped setting.
 NON_SETTING_VARIABLES = {
-    "KYSO_CONFIG", "KYSO_OPERATOR", "KYSO_TEST_DATABASE_URL", "KYSO_TEST_REQUIRE_POSTGRES",
+    "KYSO_CONFIG", "KYSO_OPERATOR", "KYSO_API_KEY", "KYSO_API_KEY_FILE",
+    "KYSO_TEST_DATABASE_URL", "KYSO_TEST_REQUIRE_POSTGRES",
     "KYSO_SETUP_SO_PIN", "KYSO_SETUP_SKIP_CA", "KYSO_SETUP_SKIP_PACKAGES", "KYSO_SETUP_SKIP_VENV",
     "KYSO_SETUP_TEST_TOOLS",
 }

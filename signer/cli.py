@@ -1,7 +1,7 @@
 """`kyso verify` and `kyso edxml build|sign|verify|status`: documents, edXML packages and
 status messages from the command line, for connectors that prefer files. Signing and status
-commands act as a registered client (``--as`` or KYSO_OPERATOR), bound to its agencies as
-over HTTP."""
+commands act for the client whose API key they are given (KYSO_API_KEY or a 0600
+KYSO_API_KEY_FILE; ``--as`` only cross-checks the name), bound to its agencies as over HTTP."""
 
 from __future__ import annotations
 

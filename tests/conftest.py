@@ -29,7 +29,8 @@ REQUIRE_PG = os.environ.get("KYSO_TEST_REQUIRE_POSTGRES") == "1"
 
 # Never let a developer's own settings leak into the tests.
 for _name in list(os.environ):
-    if _name.startswith("KYSO_") and ("__" in _name or _name in ("KYSO_CONFIG", "KYSO_OPERATOR")):
+    if _name.startswith("KYSO_") and ("__" in _name or _name in ("KYSO_CONFIG", "KYSO_OPERATOR",
+                                                                 "KYSO_API_KEY", "KYSO_API_KEY_FILE")):
         del os.environ[_name]
 
 
@@ -223,6 +224,18 @@ def run_kyso(args: list[str], env: dict[str, str], cwd: Path | None = None,
     )
 
 
+def cli_users(env: dict[str, str], *users: tuple[str, str]) -> dict[str, dict[str, str]]:
+    """Create users through the CLI as an operator would: the first (a CA admin) locally, the
+    others with that admin's API key. Returns, per user name, ``env`` with that user's key
+    (KYSO_API_KEY): admin commands act with the operator's own key (issue 13, item 7)."""
+    out: dict[str, dict[str, str]] = {}
+    for name, role in users:
+        made = run_kyso(["users", "create", name, "--role", role], next(iter(out.values()), env))
+        assert made.returncode == 0, made.stderr
+        out[name] = {**env, "KYSO_API_KEY": made.stdout.strip()}
+    return out
+
+
 def cli_env(database: DatabaseFixture, token: TokenFixture, **extra: str) -> dict[str, str]:
     return {
         **database.env(),
@@ -236,4 +249,4 @@ def cli_env(database: DatabaseFixture, token: TokenFixture, **extra: str) -> dic
 
 
 __all__ = ["ROOT", "MODULE", "TokenFixture", "DatabaseFixture", "make_settings", "make_user",
-           "run_kyso", "cli_env", "init_token", "token_dir_of", "shutil"]
+           "run_kyso", "cli_env", "cli_users", "init_token", "token_dir_of", "shutil"]

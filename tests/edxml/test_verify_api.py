@@ -114,6 +114,9 @@ def test_cli_build_and_verify(client: Any, services: Any, signing: dict[str, Any
     from tests.edxml.test_sign_api import META
 
     env = cli_env(database, hsm_token)
+    # CLI commands that act for a client carry its own API key (issue 13, item 7).
+    as_eoffice = {**env, "KYSO_API_KEY": signing["keys"]["eoffice"]}
+    as_other = {**env, "KYSO_API_KEY": signing["keys"]["other"]}
     (tmp_path / "meta.json").write_text(json.dumps(META, ensure_ascii=False), encoding="utf-8")
     (tmp_path / "cong-van.pdf").write_bytes(letter_pdf())
     r = run_kyso(["edxml", "build", "--metadata", str(tmp_path / "meta.json"), "--file",
@@ -123,7 +126,7 @@ def test_cli_build_and_verify(client: Any, services: Any, signing: dict[str, Any
     assert built.header.subject == META["subject"]
     assert built.attachments[0].data == (tmp_path / "cong-van.pdf").read_bytes()
     r = run_kyso(["edxml", "sign", str(tmp_path / "pkg.xml"), "-o", str(tmp_path / "signed.xml"), "--as", "eoffice"],
-                 env)
+                 as_eoffice)
     assert r.returncode == 0, r.stderr
     signed = (tmp_path / "signed.xml").read_bytes()
     r = run_kyso(["edxml", "verify", str(tmp_path / "signed.xml"), "--offline", "--json"], env)
@@ -132,15 +135,15 @@ def test_cli_build_and_verify(client: Any, services: Any, signing: dict[str, Any
     # The recipient reports 01 (sealed), and the sender reads the history.
     issue_in_hsm(client, signing["keys"], "agency-seal", OTHER_AGENCY, "rsa-2048")
     r = run_kyso(["edxml", "status", "send", "--document-id", META["document_id"], "--from", OTHER_AGENCY, "--code",
-                  "01", "--staff", "Trần Thị Bình", "-o", str(tmp_path / "s01.xml"), "--as", "other"], env)
+                  "01", "--staff", "Trần Thị Bình", "-o", str(tmp_path / "s01.xml"), "--as", "other"], as_other)
     assert r.returncode == 0, r.stderr
     assert _xmlsec_ok((tmp_path / "s01.xml").read_bytes(), signing["dir"])
-    r = run_kyso(["edxml", "status", "receive", str(tmp_path / "s01.xml"), "--offline", "--as", "eoffice"], env)
+    r = run_kyso(["edxml", "status", "receive", str(tmp_path / "s01.xml"), "--offline", "--as", "eoffice"], as_eoffice)
     assert r.returncode == 0 and "already recorded" in r.stdout, r.stdout + r.stderr
-    r = run_kyso(["edxml", "status", "history", META["document_id"], "--as", "eoffice"], env)
+    r = run_kyso(["edxml", "status", "history", META["document_id"], "--as", "eoffice"], as_eoffice)
     assert r.returncode == 0 and f"{OTHER_AGENCY} 01 đã đến" in r.stdout, r.stdout + r.stderr
     r = run_kyso(["edxml", "status", "send", "--document-id", META["document_id"], "--from", OTHER_AGENCY, "--code",
-                  "02", "-o", str(tmp_path / "s02.xml"), "--as", "other"], env)
+                  "02", "-o", str(tmp_path / "s02.xml"), "--as", "other"], as_other)
     assert r.returncode != 0 and "status-reason-required" in r.stderr and not (tmp_path / "s02.xml").exists()
     (tmp_path / "bad.xml").write_bytes(signed.replace(b"V/v", b"V/V", 1))
     r = run_kyso(["edxml", "verify", str(tmp_path / "bad.xml"), "--offline"], env)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import cli_env, run_kyso
+from tests.conftest import cli_env, cli_users, run_kyso
 
 
 def _clear_failure(result: Any, code: str) -> None:
@@ -46,16 +46,17 @@ def test_before_setup(tmp_path: Path) -> None:
 def test_users_create_shows_key_once(database: Any, hsm_token: Any) -> None:
     env = cli_env(database, hsm_token)
     assert run_kyso(["db", "upgrade"], env).returncode == 0
-    made = run_kyso(["users", "create", "Nguyễn Văn An", "--role", "ra-officer"], env)
+    admin = cli_users(env, ("admin", "ca-admin"))["admin"]
+    made = run_kyso(["users", "create", "Nguyễn Văn An", "--role", "ra-officer"], admin)
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     assert key.startswith("kyso_")
     listed = run_kyso(["users", "list"], env)
     assert "Nguyễn Văn An\tra-officer" in listed.stdout
     assert key.split("_", 2)[2] not in listed.stdout
-    dup = run_kyso(["users", "create", "Nguyễn Văn An", "--role", "auditor"], env)
+    dup = run_kyso(["users", "create", "Nguyễn Văn An", "--role", "auditor"], admin)
     _clear_failure(dup, "conflict")
-    bad_role = run_kyso(["users", "create", "x", "--role", "root"], env)
+    bad_role = run_kyso(["users", "create", "x", "--role", "root"], admin)
     assert bad_role.returncode == 2
 
 
@@ -63,14 +64,15 @@ def test_crl_publish_and_ocsp_refresh_commands(database: Any, hsm_token: Any, tm
     """Regression: `kyso crl publish` failed with NoReferencedTableError (agencies) when the
     command imported only the CRL module."""
     env = cli_env(database, hsm_token)
-    for args in (["db", "upgrade"], ["ca", "init"], ["users", "create", "ra", "--role", "ra-officer"],
-                 ["users", "create", "admin", "--role", "ca-admin"],
-                 ["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "ra"]):
+    for args in (["db", "upgrade"], ["ca", "init"]):
         r = run_kyso(args, env)
         assert r.returncode == 0, (args, r.stderr)
+    op = cli_users(env, ("admin", "ca-admin"), ("ra", "ra-officer"))
+    r = run_kyso(["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "ra"], op["ra"])
+    assert r.returncode == 0, r.stderr
     assert run_kyso(["certs", "request", "--profile", "agency-seal", "--agency", "000.00.12.H31",
-                     "--generate-key", "--key-type", "ec-p256", "--as", "ra"], env).returncode == 0
-    r = run_kyso(["certs", "approve", "1", "--as", "admin", "--out", str(tmp_path / "s.pem")], env)
+                     "--generate-key", "--key-type", "ec-p256", "--as", "ra"], op["ra"]).returncode == 0
+    r = run_kyso(["certs", "approve", "1", "--as", "admin", "--out", str(tmp_path / "s.pem")], op["admin"])
     assert r.returncode == 0, r.stderr
     published = run_kyso(["crl", "publish"], env)
     assert published.returncode == 0, published.stderr

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import cli_env, run_kyso
+from tests.conftest import cli_env, cli_users, run_kyso
 
 
 def _name(cn: str) -> x509.Name:
@@ -71,13 +71,12 @@ def test_csr_out_signed_certificate_in(database: Any, hsm_token: Any, tmp_path: 
     assert again.returncode == 1 and "ca-already-initialised" in again.stderr
 
     # The CA now issues under the external root, and openssl follows the whole chain.
-    for args in (["users", "create", "ra", "--role", "ra-officer"], ["users", "create", "admin", "--role", "ca-admin"],
-                 ["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "ra"]):
-        assert run_kyso(args, env).returncode == 0
+    op = cli_users(env, ("admin", "ca-admin"), ("ra", "ra-officer"))
+    assert run_kyso(["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "ra"], op["ra"]).returncode == 0
     r = run_kyso(["certs", "request", "--profile", "agency-seal", "--agency", "000.00.12.H31",
-                  "--generate-key", "--key-type", "ec-p256", "--as", "ra"], env)
+                  "--generate-key", "--key-type", "ec-p256", "--as", "ra"], op["ra"])
     assert r.returncode == 0, r.stderr
-    r = run_kyso(["certs", "approve", "1", "--as", "admin", "--out", str(tmp_path / "seal.pem")], env)
+    r = run_kyso(["certs", "approve", "1", "--as", "admin", "--out", str(tmp_path / "seal.pem")], op["admin"])
     assert r.returncode == 0, r.stderr
     (tmp_path / "root.pem").write_bytes(_pem(root))
     (tmp_path / "untrusted.pem").write_bytes(_pem(ours, sub))

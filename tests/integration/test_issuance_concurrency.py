@@ -16,7 +16,7 @@ from ca_admin import registry
 from ca_admin.models import CertificateRequest, IssuedCertificate
 from kyso import audit
 from kyso.db import transaction
-from tests.conftest import ROOT, cli_env, make_settings, make_user, run_kyso
+from tests.conftest import ROOT, cli_env, cli_users, make_settings, make_user, run_kyso
 from tests.pki import make_csr
 
 
@@ -80,18 +80,20 @@ KILLER = textwrap.dedent("""
 def test_worker_killed_between_signature_and_commit(database: Any, hsm_token: Any, tmp_path: Any) -> None:
     # The seal's key comes from a CSR (no HSM key involved): its agency uses an external token.
     env = cli_env(database, hsm_token, KYSO_PROFILES__AGENCY_SEAL__EXTERNAL_TOKEN_AGENCIES="000.00.12.H31")
-    for args in (["db", "upgrade"], ["ca", "init"], ["users", "create", "admin", "--role", "ca-admin"],
-                 ["users", "create", "admin2", "--role", "ca-admin"],
-                 ["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "admin"]):
+    for args in (["db", "upgrade"], ["ca", "init"]):
         r = run_kyso(args, env)
+        assert r.returncode == 0, (args, r.stderr)
+    op = cli_users(env, ("admin", "ca-admin"), ("admin2", "ca-admin"))
+    for args in (["agencies", "add", "000.00.12.H31", "SỞ NỘI VỤ", "--as", "admin"],):
+        r = run_kyso(args, op["admin"])
         assert r.returncode == 0, (args, r.stderr)
     csr = tmp_path / "seal.csr"
     csr.write_text(make_csr("ec-p256"))
     r = run_kyso(["certs", "request", "--profile", "agency-seal", "--agency", "000.00.12.H31",
-                  "--csr", str(csr), "--as", "admin"], env)
+                  "--csr", str(csr), "--as", "admin"], op["admin"])
     assert r.returncode == 0, r.stderr
     base = {k: v for k, v in os.environ.items() if not k.startswith("KYSO_")}
-    killed = subprocess.run([sys.executable, "-c", KILLER, "1"], env={**base, **env}, cwd=ROOT,
+    killed = subprocess.run([sys.executable, "-c", KILLER, "1"], env={**base, **op["admin2"]}, cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == 9 and "signed" in killed.stdout, killed.stderr
     # Nothing the database does not know: no certificate row, the request still pending,
@@ -107,6 +109,6 @@ def test_worker_killed_between_signature_and_commit(database: Any, hsm_token: An
         assert audit.verify_chain(session).ok
         assert "cert.issue" not in [rec["action"] for rec in audit.export(session)]
     engine.dispose()
-    again = run_kyso(["certs", "approve", "1", "--as", "admin2"], env)
+    again = run_kyso(["certs", "approve", "1", "--as", "admin2"], op["admin2"])
     assert again.returncode == 0, again.stderr
     assert '"status": "issued"' in again.stdout

@@ -321,7 +321,7 @@ def test_cli_starts_a_letter_enrolment_and_cannot_set_a_pin(client: Any, databas
                                                             signing: dict[str, Any], tmp_path: Any) -> None:  # noqa: F811
     from tests.conftest import cli_env, run_kyso
 
-    env = cli_env(database, hsm_token, KYSO_OPERATOR="ra")
+    env = cli_env(database, hsm_token, KYSO_OPERATOR="ra", KYSO_API_KEY=signing["keys"]["ra"])
     oid = str(signing["official_id"])
     letter = tmp_path / "letter.txt"
     r = run_kyso(["consent", "start", oid, "--channel", "letter", "-o", str(letter)], env)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from kyso import audit
 from kyso.callers import ApiKey
 from kyso.db import transaction
-from tests.conftest import cli_env, make_settings, make_user, run_kyso
+from tests.conftest import cli_env, cli_users, make_settings, make_user, run_kyso
 from tests.pki import make_csr
 
 AGENCY = "000.00.12.H31"
@@ -179,12 +179,11 @@ def test_official_edited_and_deactivated_without_personal_data_in_the_audit(
 def test_cli_takes_grants_back(database: Any, hsm_token: Any, tmp_path: Any) -> None:
     env = cli_env(database, hsm_token)
     assert run_kyso(["db", "upgrade"], env).returncode == 0
-    for name, role in (("admin", "ca-admin"), ("eoffice", "client")):
-        assert run_kyso(["users", "create", name, "--role", role], env).returncode == 0
-    made = run_kyso(["users", "add-key", "eoffice"], env)
+    op = cli_users(env, ("admin", "ca-admin"), ("eoffice", "client"))
+    made = run_kyso(["users", "add-key", "eoffice"], op["admin"])
     kid = made.stdout.strip().split("_")[1]
-    as_admin = {**env, "KYSO_OPERATOR": "admin"}
-    as_client = {**env, "KYSO_OPERATOR": "eoffice"}
+    as_admin = {**op["admin"], "KYSO_OPERATOR": "admin"}
+    as_client = {**op["eoffice"], "KYSO_OPERATOR": "eoffice"}
     denied = run_kyso(["users", "disable", "admin"], as_client)
     assert denied.returncode != 0 and "forbidden" in denied.stderr
     assert run_kyso(["users", "revoke-key", kid], as_admin).returncode == 0

@@ -145,7 +145,7 @@ def test_suspended_while_signing_is_withheld(client: Any, services: Any, signing
 
 def test_cli_dissolves_and_revokes(services: Any, signing: dict[str, Any], database: Any,  # noqa: F811
                                    hsm_token: Any) -> None:
-    env = {**cli_env(database, hsm_token), "KYSO_OPERATOR": "admin"}
+    env = {**cli_env(database, hsm_token), "KYSO_OPERATOR": "admin", "KYSO_API_KEY": signing["keys"]["admin"]}
     done = run_kyso(["agencies", "status", AGENCY, "dissolved"], env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["certificates_still_valid"] == 2

@@ -23,7 +23,7 @@ from kyso.db import transaction
 from kyso.policy import Action
 
 
-def _caller(ctx: Context, name: str) -> Caller:
+def _caller(ctx: Context, name: str | None) -> Caller:
     caller: Caller = operator_caller(ctx, name)
     return caller
 
@@ -136,7 +136,7 @@ def agencies() -> None:
 @pass_ctx
 @handle_errors
 def agencies_add(ctx: Context, code: str, name: str, parent_code: str | None, locality: str,
-                 tax_code: str, operator: str) -> None:
+                 tax_code: str, operator: str | None) -> None:
     """Register an agency."""
     from ca_admin import registry
 
@@ -172,7 +172,7 @@ def agencies_list(ctx: Context, query: str) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def agencies_status(ctx: Context, code: str, status: str, revoke_certificates: bool, operator: str) -> None:
+def agencies_status(ctx: Context, code: str, status: str, revoke_certificates: bool, operator: str | None) -> None:
     """Activate, suspend or dissolve an agency. A suspended or dissolved agency's seal and
     its officials' keys no longer sign; dissolution is final."""
     from ca_admin import issuance
@@ -215,7 +215,7 @@ def officials() -> None:
 @pass_ctx
 @handle_errors
 def officials_add(ctx: Context, agency_code: str, full_name: str, title: str, citizen_id: str,
-                  email: str, operator: str) -> None:
+                  email: str, operator: str | None) -> None:
     """Register an official of an agency."""
     from ca_admin import registry
 
@@ -256,7 +256,7 @@ def officials_list(ctx: Context, query: str, agency: str) -> None:
 @pass_ctx
 @handle_errors
 def officials_update(ctx: Context, official_id: int, full_name: str | None, title: str | None,
-                     citizen_id: str | None, email: str | None, status: str | None, operator: str) -> None:
+                     citizen_id: str | None, email: str | None, status: str | None, operator: str | None) -> None:
     """Edit an official, or deactivate / reactivate them."""
     from ca_admin import registry
 
@@ -283,7 +283,7 @@ def clients() -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def clients_bind(ctx: Context, user_name: str, agency_code: str, operator: str) -> None:
+def clients_bind(ctx: Context, user_name: str, agency_code: str, operator: str | None) -> None:
     """Let a client user act for an agency."""
     from ca_admin import registry
 
@@ -300,7 +300,7 @@ def clients_bind(ctx: Context, user_name: str, agency_code: str, operator: str) 
 @operator_option
 @pass_ctx
 @handle_errors
-def clients_unbind(ctx: Context, user_name: str, agency_code: str, operator: str) -> None:
+def clients_unbind(ctx: Context, user_name: str, agency_code: str, operator: str | None) -> None:
     """Take back a client's right to act for an agency."""
     from ca_admin import registry
 
@@ -344,7 +344,7 @@ def _print_issued(pair: tuple[Any, Any], out: Path | None) -> None:
 @handle_errors
 def certs_request(ctx: Context, profile: str, agency_code: str, official_id: int | None, common_name: str,
                   owner: str, csr_file: Path | None, generate_key: bool, key_type: str, out: Path | None,
-                  operator: str) -> None:
+                  operator: str | None) -> None:
     """File a request (a CSR, or --generate-key for a key made in the HSM)."""
     from ca_admin import issuance
 
@@ -366,7 +366,7 @@ def certs_request(ctx: Context, profile: str, agency_code: str, official_id: int
 @operator_option
 @pass_ctx
 @handle_errors
-def certs_requests(ctx: Context, status: str, operator: str) -> None:
+def certs_requests(ctx: Context, status: str, operator: str | None) -> None:
     """List requests."""
     from ca_admin import issuance
 
@@ -381,7 +381,7 @@ def certs_requests(ctx: Context, status: str, operator: str) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def certs_approve(ctx: Context, request_id: int, out: Path | None, operator: str) -> None:
+def certs_approve(ctx: Context, request_id: int, out: Path | None, operator: str | None) -> None:
     """Approve a request (a CA admin other than the requester) and issue."""
     from ca_admin import issuance
 
@@ -398,7 +398,7 @@ def certs_approve(ctx: Context, request_id: int, out: Path | None, operator: str
 @operator_option
 @pass_ctx
 @handle_errors
-def certs_reject(ctx: Context, request_id: int, reason: str, operator: str) -> None:
+def certs_reject(ctx: Context, request_id: int, reason: str, operator: str | None) -> None:
     """Reject a request with a reason."""
     from ca_admin import issuance
 
@@ -414,7 +414,7 @@ def certs_reject(ctx: Context, request_id: int, reason: str, operator: str) -> N
 @operator_option
 @pass_ctx
 @handle_errors
-def certs_revoke(ctx: Context, serial: str, reason: str, invalidity_date: str | None, operator: str) -> None:
+def certs_revoke(ctx: Context, serial: str, reason: str, invalidity_date: str | None, operator: str | None) -> None:
     """Revoke a certificate with an RFC 5280 reason."""
     from ca_admin import revocation
     from kyso.errors import BadRequest
@@ -445,7 +445,7 @@ def certs_revocations() -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def revocations_list(ctx: Context, status: str, operator: str) -> None:
+def revocations_list(ctx: Context, status: str, operator: str | None) -> None:
     from ca_admin import revocation
 
     for r in revocation.list_requests(ctx.services.sessions, _caller(ctx, operator), status):
@@ -457,7 +457,7 @@ def revocations_list(ctx: Context, status: str, operator: str) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def revocations_approve(ctx: Context, revocation_id: int, operator: str) -> None:
+def revocations_approve(ctx: Context, revocation_id: int, operator: str | None) -> None:
     """Approve another CA admin's revocation request: the certificate is revoked now."""
     from ca_admin import revocation
 
@@ -472,7 +472,7 @@ def revocations_approve(ctx: Context, revocation_id: int, operator: str) -> None
 @operator_option
 @pass_ctx
 @handle_errors
-def revocations_reject(ctx: Context, revocation_id: int, reason: str, operator: str) -> None:
+def revocations_reject(ctx: Context, revocation_id: int, reason: str, operator: str | None) -> None:
     from ca_admin import revocation
 
     _echo_json(revocation.reject(ctx.services.sessions, _caller(ctx, operator), revocation_id, reason).to_json())
@@ -494,7 +494,7 @@ def _republish(ctx: Context, view: Any | None = None) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def certs_hold(ctx: Context, serial: str, operator: str) -> None:
+def certs_hold(ctx: Context, serial: str, operator: str | None) -> None:
     """Suspend a certificate (certificateHold)."""
     from ca_admin import issuance
 
@@ -508,7 +508,7 @@ def certs_hold(ctx: Context, serial: str, operator: str) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def certs_release(ctx: Context, serial: str, operator: str) -> None:
+def certs_release(ctx: Context, serial: str, operator: str | None) -> None:
     """Release a held certificate."""
     from ca_admin import issuance
 
@@ -523,7 +523,7 @@ def certs_release(ctx: Context, serial: str, operator: str) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def certs_renew(ctx: Context, serial: str, out: Path | None, operator: str) -> None:
+def certs_renew(ctx: Context, serial: str, out: Path | None, operator: str | None) -> None:
     """Request a renewal (same key)."""
     from ca_admin import issuance
 
@@ -539,7 +539,7 @@ def certs_renew(ctx: Context, serial: str, out: Path | None, operator: str) -> N
 @operator_option
 @pass_ctx
 @handle_errors
-def certs_rekey(ctx: Context, serial: str, csr_file: Path | None, out: Path | None, operator: str) -> None:
+def certs_rekey(ctx: Context, serial: str, csr_file: Path | None, out: Path | None, operator: str | None) -> None:
     """Request a rekey (a new CSR, or a new key in the HSM)."""
     from ca_admin import issuance
 
@@ -556,7 +556,7 @@ def certs_rekey(ctx: Context, serial: str, csr_file: Path | None, out: Path | No
 @operator_option
 @pass_ctx
 @handle_errors
-def certs_show(ctx: Context, serial: str, fmt: str, out: Path | None, operator: str) -> None:
+def certs_show(ctx: Context, serial: str, fmt: str, out: Path | None, operator: str | None) -> None:
     """Show or download a certificate (json, pem, der, p7b chain)."""
     from ca_admin import issuance
 
@@ -580,7 +580,7 @@ def certs_show(ctx: Context, serial: str, fmt: str, out: Path | None, operator: 
 @operator_option
 @pass_ctx
 @handle_errors
-def certs_list(ctx: Context, agency: str, official: int | None, serial: str, status: str, operator: str) -> None:
+def certs_list(ctx: Context, agency: str, official: int | None, serial: str, status: str, operator: str | None) -> None:
     """Search certificates by agency, official, serial and status."""
     from ca_admin import issuance
 
@@ -595,7 +595,7 @@ def certs_list(ctx: Context, agency: str, official: int | None, serial: str, sta
 @operator_option
 @pass_ctx
 @handle_errors
-def certs_expiring(ctx: Context, days: int | None, fmt: str, operator: str) -> None:
+def certs_expiring(ctx: Context, days: int | None, fmt: str, operator: str | None) -> None:
     """Certificates expiring within N days (JSON or CSV)."""
     from ca_admin import issuance
 
@@ -617,7 +617,7 @@ def certs_expiring(ctx: Context, days: int | None, fmt: str, operator: str) -> N
 @operator_option
 @pass_ctx
 @handle_errors
-def hsm_sweep(ctx: Context, older_than: int, destroy: bool, operator: str) -> None:
+def hsm_sweep(ctx: Context, older_than: int, destroy: bool, operator: str | None) -> None:
     """List (or --destroy) end-entity keys left in the token by an issuance that never
     committed (a process killed between key generation and the certificate's commit)."""
     from ca_admin import issuance

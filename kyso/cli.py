@@ -502,7 +502,7 @@ def users_add_key(ctx: Context, name: str, operator: str | None) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def users_show(ctx: Context, name: str, operator: str) -> None:
+def users_show(ctx: Context, name: str, operator: str | None) -> None:
     """Show a user, its status and its keys (ids and dates, never secrets)."""
     from kyso import callers
     from kyso.db import transaction
@@ -513,7 +513,7 @@ def users_show(ctx: Context, name: str, operator: str) -> None:
                               ensure_ascii=False, indent=2))
 
 
-def _set_status(ctx: Context, name: str, operator: str, status: Any) -> None:
+def _set_status(ctx: Context, name: str, operator: str | None, status: Any) -> None:
     from kyso import callers
     from kyso.db import transaction
 
@@ -529,7 +529,7 @@ def _set_status(ctx: Context, name: str, operator: str, status: Any) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def users_disable(ctx: Context, name: str, operator: str) -> None:
+def users_disable(ctx: Context, name: str, operator: str | None) -> None:
     """Disable a user: every key and client certificate of theirs stops at once."""
     from kyso.callers import UserStatus
 
@@ -541,7 +541,7 @@ def users_disable(ctx: Context, name: str, operator: str) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def users_enable(ctx: Context, name: str, operator: str) -> None:
+def users_enable(ctx: Context, name: str, operator: str | None) -> None:
     """Enable a disabled user again."""
     from kyso.callers import UserStatus
 
@@ -553,7 +553,7 @@ def users_enable(ctx: Context, name: str, operator: str) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def users_revoke_key(ctx: Context, key_id: str, operator: str) -> None:
+def users_revoke_key(ctx: Context, key_id: str, operator: str | None) -> None:
     """Revoke an API key at once (KEY_ID: the 16 hex digits after 'kyso_')."""
     from kyso import callers
     from kyso.db import transaction
@@ -569,7 +569,7 @@ def users_revoke_key(ctx: Context, key_id: str, operator: str) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def users_rotate_key(ctx: Context, name: str, operator: str) -> None:
+def users_rotate_key(ctx: Context, name: str, operator: str | None) -> None:
     """Give a user a new key (shown once); their other keys stop after [auth]
     rotation_grace_hours."""
     from kyso import callers

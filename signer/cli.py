@@ -38,7 +38,7 @@ def consent_group() -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def consent_start(ctx: Context, official_id: int, channel: str, output: Path | None, operator: str) -> None:
+def consent_start(ctx: Context, official_id: int, channel: str, output: Path | None, operator: str | None) -> None:
     """Start an official's enrolment, after checking their identity."""
     import os
 
@@ -67,7 +67,7 @@ def consent_start(ctx: Context, official_id: int, channel: str, output: Path | N
 @operator_option
 @pass_ctx
 @handle_errors
-def consent_status(ctx: Context, official_id: int, operator: str) -> None:
+def consent_status(ctx: Context, official_id: int, operator: str | None) -> None:
     """The official's consent method, lock and pending enrolment."""
     from signer import enrolment
 
@@ -80,7 +80,7 @@ def consent_status(ctx: Context, official_id: int, operator: str) -> None:
 @operator_option
 @pass_ctx
 @handle_errors
-def consent_unlock(ctx: Context, official_id: int, operator: str) -> None:
+def consent_unlock(ctx: Context, official_id: int, operator: str | None) -> None:
     """Clear the lock after repeated wrong PINs or codes (CA admins only)."""
     from signer import credentials
 
@@ -174,7 +174,7 @@ def _write(output: Path, data: bytes) -> None:
 @pass_ctx
 @handle_errors
 def edxml_sign(ctx: Context, file: Path, output: Path, level: str, xades: bool, sign_pdfs: bool,
-               pdf_appearance: str, scheme: str | None, operator: str) -> None:
+               pdf_appearance: str, scheme: str | None, operator: str | None) -> None:
     """Sign a package (from 'kyso edxml build') with the seal of its From agency."""
     from signer import edxml
     from signer.edxml_sign import SignOptions, sign_package
@@ -210,7 +210,7 @@ def status_group() -> None:
 @handle_errors
 def status_send(ctx: Context, document_id: str, sender: str, code: str, description: str,
                 recipients: tuple[str, ...], staff: str, department: str, sign: bool, output: Path,
-                operator: str) -> None:
+                operator: str | None) -> None:
     """Build, record and (by default) seal a status message."""
     from signer import edxml_status
 
@@ -230,7 +230,7 @@ def status_send(ctx: Context, document_id: str, sender: str, code: str, descript
 @operator_option
 @pass_ctx
 @handle_errors
-def status_receive(ctx: Context, file: Path, offline: bool, operator: str) -> None:
+def status_receive(ctx: Context, file: Path, offline: bool, operator: str | None) -> None:
     """Check and record an incoming status message."""
     from signer import edxml_status
 
@@ -248,7 +248,7 @@ def status_receive(ctx: Context, file: Path, offline: bool, operator: str) -> No
 @operator_option
 @pass_ctx
 @handle_errors
-def status_history(ctx: Context, document_id: str, as_json: bool, operator: str) -> None:
+def status_history(ctx: Context, document_id: str, as_json: bool, operator: str | None) -> None:
     """A document's status history, per recipient."""
     from signer import edxml_status
 

@@ -173,7 +173,7 @@ def test_cli_sweep_lists_then_destroys(services: Any, crashed: dict[str, Any], d
 
     with transaction(services.sessions) as s:  # an hour has passed
         s.execute(update(HsmKeyIntent).values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
-    env = cli_env(database, hsm_token)
+    env = cli_env(database, hsm_token, KYSO_API_KEY=crashed["keys"]["admin"])
     listed = run_kyso(["hsm", "sweep", "--as", "admin"], env)
     assert listed.returncode == 0, listed.stderr
     assert crashed["label"] in listed.stdout and "dry run" in listed.stdout

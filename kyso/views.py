@@ -207,7 +207,8 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     text = request.args.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    # ASCII digits only: "²" passed isdigit() and failed int(), a 500.
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise BadRequest(f"'{name}' must be a whole number from {low} to {high}",
                          f"'{name}' phải là số nguyên từ {low} đến {high}")
     return int(text)

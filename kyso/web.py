@@ -200,19 +200,28 @@ def client_address(svc: Services) -> str:
     return peer
 
 
-def _refuse_stranger(svc: Services, key_id: str) -> None:
-    limiter: StrangerLimiter | None = current_app.extensions.get("kyso.stranger_limiter")
+def count_address(name: str, per_minute: int) -> tuple[str, int, int]:
+    """Count this request against the per-address limiter ``name`` (one per process, made on
+    first use with ``per_minute``): the address, its count in this window and, past the limit,
+    the seconds to wait (0 within it)."""
+    svc = services()
+    limiter: StrangerLimiter | None = current_app.extensions.get(name)
     if limiter is None:
-        limiter = current_app.extensions.setdefault(
-            "kyso.stranger_limiter", StrangerLimiter(svc.settings.auth.unknown_key_failures_per_minute))
+        limiter = current_app.extensions.setdefault(name, StrangerLimiter(per_minute))
     address = client_address(svc)
     count, retry_after = limiter.hit(address)
+    return address, count, retry_after
+
+
+def _refuse_stranger(svc: Services, key_id: str) -> None:
+    per_minute = svc.settings.auth.unknown_key_failures_per_minute
+    address, count, retry_after = count_address("kyso.stranger_limiter", per_minute)
     if not retry_after:
         # The key id is not a secret; the secret part is never logged.
         log.warning("refused %s %s from %s: %s", request.method, request.path, address,
                     f"unknown API key id {key_id}" if key_id else "no valid API key")
         return
-    if count == limiter.per_minute + 1:
+    if count == per_minute + 1:
         log.warning("too many refused requests from %s: 429 for %d s", address, retry_after)
     raise TooManyRequests(retry_after)
 

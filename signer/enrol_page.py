@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template_string, request
+from flask import Blueprint, Response, jsonify, render_template_string, request
 from markupsafe import Markup
 
 from ca_admin.api import json_body
 from kyso.errors import KysoError, TooManyRequests
-from kyso.web import StrangerLimiter, client_address, public, request_id, services
+from kyso.web import count_address, public, request_id, services
 from signer import enrolment
 
 enrol_bp = Blueprint("consent_enrol", __name__)
@@ -59,13 +59,8 @@ def _address() -> str:
     """The caller's address, after the per-address limit on these anonymous endpoints: every
     request counts (an official needs one or two), so guessing codes or old PINs from one
     address is slow whatever it aims at."""
-    svc = services()
-    limiter: StrangerLimiter | None = current_app.extensions.get("kyso.enrol_limiter")
-    if limiter is None:
-        limiter = current_app.extensions.setdefault(
-            "kyso.enrol_limiter", StrangerLimiter(svc.settings.signing.enrolment_requests_per_minute))
-    address = client_address(svc)
-    _count, retry_after = limiter.hit(address)
+    address, _count, retry_after = count_address("kyso.enrol_limiter",
+                                                 services().settings.signing.enrolment_requests_per_minute)
     if retry_after:
         raise TooManyRequests(retry_after)
     return address

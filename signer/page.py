@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template_string, request
+from flask import Blueprint, Response, render_template_string, request
 
 from kyso.errors import BadRequest, KysoError, PayloadTooLarge
-from kyso.web import StrangerLimiter, body_limit, client_address, public, services
+from kyso.web import body_limit, count_address, public, services
 
 page_bp = Blueprint("verify_page", __name__)
 
@@ -108,9 +108,7 @@ def _count_upload(svc: Any) -> None:
     per_minute = svc.settings.verify.public_per_minute
     if not per_minute:
         return
-    limiter: StrangerLimiter = current_app.extensions.setdefault("kyso.public_verify_limiter",
-                                                                 StrangerLimiter(per_minute))
-    _count, retry_after = limiter.hit(client_address(svc))
+    _address, _count, retry_after = count_address("kyso.public_verify_limiter", per_minute)
     if retry_after:
         raise PublicVerifyLimited(f"too many uploads from your address; try again in {retry_after} s",
                                   f"quá nhiều lần tải lên từ địa chỉ của bạn; hãy thử lại sau {retry_after} giây",

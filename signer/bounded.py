@@ -3,7 +3,9 @@ and an address-space limit.
 
 A hostile file (deeply nested objects, a decompression bomb, a pathological xref) can then
 cost only a helper: it is killed at the deadline, or fails its allocations, and the request
-ends in 422 with a stable code; the worker and its other threads never notice.
+ends in 422 with a stable code; the worker and its other threads never notice. Only a limit
+(time, memory, recursion) is 422 document-too-complex; any other exception in the job is a
+bug and comes back as HelperCrash with the helper's traceback (500 with an incident id).
 
 Helpers are forked from the worker on demand and kept for the next job (a fork per request
 cost 30-50 ms of page-table copying and copy-on-write); one that timed out, ran out of memory
@@ -24,6 +26,7 @@ import signal
 import struct
 import threading
 import time
+import traceback
 from typing import Any
 
 from kyso.errors import KysoError
@@ -56,6 +59,19 @@ def limit(name: str, default: int = 0) -> int:
 def given(name: str, default: Any = None) -> Any:
     """Any other value given with the current job, or ``default``."""
     return LIMITS.get(name, default)
+
+
+class HelperCrash(RuntimeError):
+    """A job failed in its helper with an exception no limit explains: a bug, not the
+    document's fault. Not a KysoError, so the app logs it with its traceback (the helper's,
+    as the cause) and answers 500 with an incident id."""
+
+
+class _RemoteTraceback(Exception):
+    """The helper's traceback, as text, chained to HelperCrash so that the log shows it."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class _Gone(Exception):
@@ -129,7 +145,7 @@ def _serve(jobs: int, results: int, memory_bytes: int) -> None:
         except RecursionError:
             result = ("recursion", None)
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
-            result = ("error", type(exc).__name__)
+            result = ("error", (type(exc).__name__, traceback.format_exc()))
         try:
             _write(results, pickle.dumps(result, protocol=5))
         except MemoryError:
@@ -246,4 +262,6 @@ def call(func: str, *args: Any, seconds: float, memory_bytes: int, limits: dict[
         raise _too_complex("it needs more memory than allowed", "cần nhiều bộ nhớ hơn mức cho phép")
     if kind == "recursion":
         raise _too_complex("its objects are nested too deeply", "các đối tượng lồng nhau quá sâu")
-    raise _too_complex(f"it could not be parsed ({value})", f"không phân tích được ({value})")
+    # Anything else is a bug in the job, not a limit: never shown as the document's fault.
+    name, remote = value
+    raise HelperCrash(f"{name} in bounded job {func}") from _RemoteTraceback(f"\n\n(in the helper)\n{remote}")

@@ -73,6 +73,30 @@ class UnsupportedDocument(KysoError):
     title_en = "Unsupported document"
 
 
+class DocumentUnreadable(KysoError):
+    """A document of a known type whose structure cannot be read (a parse error met while
+    checking it): the report cannot be made, and the caller is told what could not be read.
+    Not a limit (document-too-complex) and not a bug (500 with an incident id)."""
+
+    code = "document-unreadable"
+    status = 422
+    title_en = "Document unreadable"
+
+
+def _parse_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "this file's structure cannot be read" and nothing else."""
+    import zipfile
+
+    from lxml import etree
+    from pyhanko.pdf_utils.misc import PdfReadError
+
+    return PdfReadError, etree.XMLSyntaxError, zipfile.BadZipFile
+
+
+_WHAT_EN = {"pdf": "PDF file", "cms": "CMS signature", "xml": "XML file", "asic-e": "ASiC container"}
+_WHAT_VI = {"pdf": "tệp PDF", "cms": "chữ ký CMS", "xml": "tệp XML", "asic-e": "gói ASiC"}
+
+
 class UnsupportedFormat(KysoError):
     """Content of no type Kyso verifies (415); a known type that is broken is a 422."""
 
@@ -485,8 +509,8 @@ def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
         found = pdf_checks.collect(reader)
         signature_fields = {name for name, _v, _f in enumerate_sig_fields(reader)}
     except (PdfError, ValueError, KeyError, TypeError) as exc:
-        raise UnsupportedDocument("the PDF cannot be read", "không đọc được tệp PDF",
-                                  log_detail=type(exc).__name__) from None
+        raise DocumentUnreadable("the structure of the PDF file cannot be read", "không đọc được cấu trúc tệp PDF",
+                                 log_detail=type(exc).__name__) from None
     check_signature_count(len(found))
     file_problem = pdf_checks.tail_problem(data, reader)
     sigs: list[tuple[Any, Any]] = []
@@ -765,14 +789,20 @@ def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any],
     _LOCAL.crls = trusted[2]  # for the invalidity dates of compromised keys (revoked_from)
     kind, info = ("xml", parsed_xml) if parsed_xml is not None else detect(data)
     vc = _context(trusted, fetch)
-    if kind == "pdf":
-        sigs = _verify_pdf(data, vc)
-    elif kind == "asic-e":
-        sigs = _verify_asic(data, vc)
-    elif kind == "xml":
-        sigs = _verify_xml(info, vc)
-    else:
-        sigs = _verify_cms(info, detached, vc)
+    try:
+        if kind == "pdf":
+            sigs = _verify_pdf(data, vc)
+        elif kind == "asic-e":
+            sigs = _verify_asic(data, vc)
+        elif kind == "xml":
+            sigs = _verify_xml(info, vc)
+        else:
+            sigs = _verify_cms(info, detached, vc)
+    except _parse_errors() as exc:
+        raise DocumentUnreadable(
+            f"the structure of the {_WHAT_EN.get(kind, kind)} cannot be read",
+            f"không đọc được cấu trúc {_WHAT_VI.get(kind, kind)}",
+            log_detail=f"{type(exc).__name__}: {str(exc)[:300]}") from None
     certs = {format(c.serial_number, "x"): c.dump() for c in _seen()}
     _seen().clear()
     if not sigs:

@@ -142,7 +142,7 @@ def test_cms_attached_detached_and_tampered(client: Any, signing: dict[str, Any]
     r = client.post("/api/v1/verify", data=b"just text", headers=H(signing["keys"]["auditor"]))
     assert r.status_code == 415 and r.get_json()["code"] == "unsupported-format" and r.get_json()["detail_vi"]
     r = client.post("/api/v1/verify", data=b"%PDF-1.7\nbroken beyond repair", headers=H(signing["keys"]["auditor"]))
-    assert r.status_code == 422 and r.get_json()["code"] == "unsupported-document"
+    assert r.status_code == 422 and r.get_json()["code"] == "document-unreadable" and "PDF" in r.get_json()["detail"]
 
 
 def test_cli_exit_codes(client: Any, signing: dict[str, Any], database: Any, hsm_token: Any,

@@ -33,6 +33,7 @@ import io
 import logging
 import math
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -461,6 +462,23 @@ def _broken(field_name: str | None, problem: Any, kind: str = "pdf") -> Signatur
         summary_en=en, summary_vi=vi, problems=[problem.to_json()])
 
 
+def _not_checked(field_name: str | None, exc: BaseException, kind: str = "pdf") -> SignatureReport:
+    """A signature whose check failed unexpectedly (a bug, or a part Kyso cannot read): that
+    signature alone is INDETERMINATE with a finding, the others are judged normally (issue 14,
+    item 3). Logged with its traceback under an incident id, as the app does for a 500."""
+    from signer.pdf_checks import Problem
+
+    incident = uuid.uuid4().hex[:12]
+    log.error("verify.signature_not_checked %s", type(exc).__name__, exc_info=exc, extra={"incident_id": incident})
+    problem = Problem("SIGNATURE_NOT_CHECKED", f"this signature could not be checked (incident {incident})",
+                      f"không kiểm tra được chữ ký này (mã sự cố {incident})")
+    report = _broken(field_name, problem, kind=kind)
+    report.indication = "INDETERMINATE"
+    report.summary_en, report.summary_vi = _summaries("INDETERMINATE", problem.sub_indication, "", None, problem)
+    report.problems[0]["incident_id"] = incident
+    return report
+
+
 def _with_problems(report: SignatureReport, problems: list[Any]) -> SignatureReport:
     """Kyso's own findings turn a verdict that would pass (or be indeterminate) into a failure."""
     if not problems:
@@ -499,7 +517,6 @@ def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.fields import enumerate_sig_fields
-    from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 
     from signer import pdf_checks
@@ -531,39 +548,53 @@ def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
     doc_ts = [e for _i, e in sigs if e.sig_object_type == "/DocTimeStamp"]
     has_dss = "/DSS" in reader.root
     for index, (item, sig) in enumerate(sigs):
-        problems = [p for p in (file_problem,) if p is not None]
-        if not item.in_last_revision:
-            problems.append(pdf_checks.removed_problem())
-        ranges = [int(v) for v in sig.byte_range]
-        problems.extend(p for _i, earlier in sigs[:index]
-                        if (p := pdf_checks.ranges_problem([int(v) for v in earlier.byte_range], ranges)))
-        if sig.sig_object_type == "/DocTimeStamp":
-            out.append(_with_problems(_timestamp_report(sig, vc), problems))
-            continue
-        status = validate_pdf_signature(sig, vc)
-        later_ts = [t for t in doc_ts if t.signed_revision > sig.signed_revision]
-        level = "B-B"
-        if status.timestamp_validity is not None:
-            level = "B-T"
-            if has_dss:
-                level = "B-LT"
-                if later_ts:
-                    level = "B-LTA"
-        modification = status.modification_level.name if status.modification_level is not None else None
-        # pyHanko's rule: changes after signing are judged against the document's DocMDP
-        # policy (form filling at most when none is set), and seed values must hold.
-        allowed = bool((status.docmdp_ok or status.modification_level is None) and status.seed_value_ok)
-        changed = set(getattr(status.diff_result, "changed_form_fields", None) or ())
-        if (p := pdf_checks.form_filling_problem(changed, signature_fields, docmdp)) is not None:
-            problems.append(p)
-        covered = status.coverage.name if status.coverage is not None else None
-        coverage = {"coverage": covered, "modification_level": modification,
-                    "docmdp_ok": status.docmdp_ok, "changed_form_fields": sorted(changed),
-                    "covers_whole_document": covered == "ENTIRE_FILE" and not problems,
-                    "changes_after_signing_allowed": allowed and not problems}
-        out.append(_with_problems(_report(status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed),
-                                  problems))
+        try:
+            out.append(_judge_pdf(index, item, sig, sigs, file_problem, doc_ts, has_dss, signature_fields,
+                                  docmdp, vc))
+        except (KysoError, MemoryError, RecursionError):
+            raise  # a limit or a refusal is the whole document's answer
+        except Exception as exc:  # noqa: BLE001 - one signature's failure is that signature's finding
+            out.append(_not_checked(item.name, exc))
     return out
+
+
+def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], file_problem: Any, doc_ts: list[Any],
+               has_dss: bool, signature_fields: set[str], docmdp: Any, vc: Any) -> SignatureReport:
+    """One PDF signature's report (the loop body of _verify_pdf)."""
+    from pyhanko.sign.validation import validate_pdf_signature
+
+    from signer import pdf_checks
+
+    problems = [p for p in (file_problem,) if p is not None]
+    if not item.in_last_revision:
+        problems.append(pdf_checks.removed_problem())
+    ranges = [int(v) for v in sig.byte_range]
+    problems.extend(p for _i, earlier in sigs[:index]
+                    if (p := pdf_checks.ranges_problem([int(v) for v in earlier.byte_range], ranges)))
+    if sig.sig_object_type == "/DocTimeStamp":
+        return _with_problems(_timestamp_report(sig, vc), problems)
+    status = validate_pdf_signature(sig, vc)
+    later_ts = [t for t in doc_ts if t.signed_revision > sig.signed_revision]
+    level = "B-B"
+    if status.timestamp_validity is not None:
+        level = "B-T"
+        if has_dss:
+            level = "B-LT"
+            if later_ts:
+                level = "B-LTA"
+    modification = status.modification_level.name if status.modification_level is not None else None
+    # pyHanko's rule: changes after signing are judged against the document's DocMDP
+    # policy (form filling at most when none is set), and seed values must hold.
+    allowed = bool((status.docmdp_ok or status.modification_level is None) and status.seed_value_ok)
+    changed = set(getattr(status.diff_result, "changed_form_fields", None) or ())
+    if (p := pdf_checks.form_filling_problem(changed, signature_fields, docmdp)) is not None:
+        problems.append(p)
+    covered = status.coverage.name if status.coverage is not None else None
+    coverage = {"coverage": covered, "modification_level": modification,
+                "docmdp_ok": status.docmdp_ok, "changed_form_fields": sorted(changed),
+                "covers_whole_document": covered == "ENTIRE_FILE" and not problems,
+                "changes_after_signing_allowed": allowed and not problems}
+    return _with_problems(_report(status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed), problems)
 
 
 def _der_signer_info(signer_info: cms.SignerInfo) -> cms.SignerInfo:

@@ -114,3 +114,44 @@ def test_a_parse_error_met_later_in_the_check_is_document_unreadable(
     monkeypatch.setattr(signer.verify, "_verify_pdf", unreadable)
     r = client.post("/api/v1/verify?offline=true", data=letter_pdf(), headers=H(signing["keys"]["eoffice"]))
     assert r.status_code == 422 and r.get_json()["code"] == "document-unreadable", r.get_data(as_text=True)[:300]
+
+
+def test_one_signature_that_cannot_be_checked_does_not_take_down_the_others(
+        client: Any, services: Any, signing: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 14, item 3: each signature is judged on its own; an unexpected failure in one is
+    that signature's INDETERMINATE with a finding and an incident id (traceback logged), the
+    others keep their verdicts, and the document is never TOTAL-PASSED."""
+    import pyhanko.sign.validation as validation
+
+    from signer import verify
+    from tests.signing.conftest import AGENCY
+
+    key = H(signing["keys"]["eoffice"])
+    once = client.post(f"/api/v1/sign/pdf?credential=agency:{AGENCY}&level=B-B", data=letter_pdf(), headers=key)
+    twice = client.post(f"/api/v1/sign/pdf?credential=agency:{AGENCY}&level=B-B", data=once.data, headers=key)
+    assert once.status_code == twice.status_code == 200
+    good = verify.verify(services.sessions, services.settings, twice.data, offline=True)
+    assert [s.indication for s in good.signatures] == ["TOTAL-PASSED", "TOTAL-PASSED"], good.to_json()
+
+    real = validation.validate_pdf_signature
+    calls: list[int] = []
+
+    def first_one_breaks(sig: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise AssertionError("injected failure in one signature")
+        return real(sig, *args, **kwargs)
+
+    monkeypatch.setattr(validation, "validate_pdf_signature", first_one_breaks)
+    with caplog.at_level(logging.ERROR):
+        report = verify.verify(services.sessions, services.settings, twice.data, offline=True)
+    first, second = report.signatures
+    assert first.indication == "INDETERMINATE" and first.problems[0]["sub_indication"] == "SIGNATURE_NOT_CHECKED"
+    incident = first.problems[0]["incident_id"]
+    assert incident in first.summary_en and incident in first.summary_vi
+    assert second.indication == "TOTAL-PASSED", report.to_json()
+    assert report.indication == "INDETERMINATE"
+    (record,) = [r for r in caplog.records if getattr(r, "incident_id", None) == incident]
+    text = logging.Formatter().formatException(record.exc_info)  # type: ignore[arg-type]
+    assert "injected failure in one signature" in text and "first_one_breaks" in text

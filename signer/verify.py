@@ -225,13 +225,15 @@ def trust(factory: sessionmaker[Session], settings: Settings) -> tuple[list[x509
     return roots, others, crls
 
 
-def _context(trusted: tuple[Any, Any, Any], fetch: bool) -> Any:
+def _context(trusted: tuple[Any, Any, Any], fetch: bool, moment: dt.datetime | None = None) -> Any:
+    """``moment``: validate as of that time instead of now (the foreign corpus replays each
+    source project's tests at the time they assert, when the test PKI was still valid)."""
     from pyhanko_certvalidator import ValidationContext
 
     roots, others, crls = trusted
     if not fetch:
         return ValidationContext(trust_roots=roots, other_certs=others, crls=crls, allow_fetching=False,
-                                 revocation_mode="soft-fail")
+                                 revocation_mode="soft-fail", moment=moment)
     from signer.bounded import given
     from signer.fetching import HostPolicy, guarded_fetchers
 
@@ -239,7 +241,7 @@ def _context(trusted: tuple[Any, Any, Any], fetch: bool) -> Any:
     # answered from its CRL, anything else only from verify.fetch_hosts (signer/fetching.py).
     fetchers = guarded_fetchers(HostPolicy(given("fetch_hosts", ())), set(given("own_ca_names", ())), crls)
     return ValidationContext(trust_roots=roots, other_certs=others, crls=crls, allow_fetching=True,
-                             revocation_mode="soft-fail", fetchers=fetchers)
+                             revocation_mode="soft-fail", fetchers=fetchers, moment=moment)
 
 
 # -- detection ---------------------------------------------------------------------------------------
@@ -812,14 +814,14 @@ def _verify_xml(root: Any, vc: Any) -> list[SignatureReport]:
 
 
 def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any],
-           fetch: bool, parsed_xml: Any = None) -> tuple[Report, dict[str, bytes]]:
+           fetch: bool, parsed_xml: Any = None, moment: dt.datetime | None = None) -> tuple[Report, dict[str, bytes]]:
     """The verification proper: no database, so that it can run in a bounded child process.
     Returns the report and the signer certificates met, by serial. ``parsed_xml``: the root
     of ``data`` when the caller parsed it already (with signer.xmlsafe)."""
     _seen().clear()
     _LOCAL.crls = trusted[2]  # for the invalidity dates of compromised keys (revoked_from)
     kind, info = ("xml", parsed_xml) if parsed_xml is not None else detect(data)
-    vc = _context(trusted, fetch)
+    vc = _context(trusted, fetch, moment)
     try:
         if kind == "pdf":
             sigs = _verify_pdf(data, vc)
@@ -853,7 +855,8 @@ _TRUST_CACHE: dict[bytes, tuple[Any, Any, Any]] = {}
 
 
 def check_with_ders(data: bytes | str, detached: bytes | None, ders: tuple[tuple[bytes, ...], ...],
-                    fetch: bool, parsed_xml: Any = None) -> tuple[Report, dict[str, bytes]]:
+                    fetch: bool, parsed_xml: Any = None,
+                    moment: dt.datetime | None = None) -> tuple[Report, dict[str, bytes]]:
     """_check in a bounded helper: the trust inputs arrive as DER and are parsed once per
     helper (a helper serves many checks)."""
     if isinstance(data, str):  # a path: the document was spooled to a private file by the caller
@@ -868,7 +871,7 @@ def check_with_ders(data: bytes | str, detached: bytes | None, ders: tuple[tuple
                    [asn1_crl.CertificateList.load(d) for d in crls])
         _TRUST_CACHE.clear()
         _TRUST_CACHE[key] = trusted
-    return _check(data, detached, trusted, fetch, parsed_xml)
+    return _check(data, detached, trusted, fetch, parsed_xml, moment)
 
 
 def _warm() -> None:

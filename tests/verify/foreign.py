@@ -1,0 +1,126 @@
+"""The foreign corpus (tests/corpus/foreign/README.md): loading the manifests and judging
+Kyso's verdict on one file against what the file's source project asserts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent / "corpus" / "foreign"
+FORMATS = ("pdf", "cms", "xml", "asic")
+KINDS = {"valid", "tampered", "attack", "legacy", "unsigned", "malformed"}
+EXPECTS = {"TOTAL-PASSED", "TOTAL-FAILED", "INDETERMINATE", "INTACT", "NO-SIGNATURE", "UNREADABLE"}
+SOURCE_KEYS = {"repo", "commit", "path", "license"}
+
+
+@dataclass
+class Entry:
+    format: str
+    path: str
+    kind: str
+    expect: str
+    source: dict[str, str]
+    asserts: str
+    trust: list[str] = field(default_factory=list)
+    detached: str | None = None
+    at: str | None = None
+    disagreement: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.format}/{self.path}"
+
+    @property
+    def file(self) -> Path:
+        return ROOT / self.format / self.path
+
+    @property
+    def moment(self) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(self.at.replace("Z", "+00:00")) if self.at else None
+
+    def trust_ders(self) -> tuple[bytes, ...]:
+        from signer.verify import _load_certs
+
+        return tuple(c.dump() for name in self.trust for c in _load_certs(ROOT / "trust" / name))
+
+
+def entries(fmt: str | None = None) -> list[Entry]:
+    out = []
+    for f in FORMATS if fmt is None else (fmt,):
+        manifest = ROOT / f / "manifest.toml"
+        if not manifest.exists():
+            continue
+        for raw in tomllib.loads(manifest.read_text()).get("file", []):
+            out.append(Entry(format=f, **raw))
+    return out
+
+
+def problems_of(entry: Entry) -> list[str]:
+    """What is wrong with a manifest entry itself (the corpus test checks every entry)."""
+    out = []
+    if entry.kind not in KINDS:
+        out.append(f"kind {entry.kind!r} not in {sorted(KINDS)}")
+    if entry.expect not in EXPECTS:
+        out.append(f"expect {entry.expect!r} not in {sorted(EXPECTS)}")
+    if set(entry.source) != SOURCE_KEYS or not all(entry.source.values()):
+        out.append(f"source needs exactly {sorted(SOURCE_KEYS)}")
+    if not entry.asserts:
+        out.append("asserts is empty: say what the source's own test asserts")
+    if not entry.file.is_file():
+        out.append(f"{entry.file} is missing")
+    for name in entry.trust:
+        if not (ROOT / "trust" / name).is_file():
+            out.append(f"trust/{name} is missing")
+    if entry.detached and not (ROOT / entry.format / entry.detached).is_file():
+        out.append(f"detached data {entry.detached} is missing")
+    if entry.kind == "attack" and entry.expect == "TOTAL-PASSED":
+        out.append("an attack cannot be expected to pass")
+    return out
+
+
+@dataclass
+class Outcome:
+    verdict: str  # an indication, NO-SIGNATURE, UNREADABLE, or CRASH
+    detail: str = ""
+    intact: bool = False
+    report: Any = None
+
+
+def run(entry: Entry, seconds: float = 60.0) -> Outcome:
+    """Kyso's verdict on one corpus file, through the bounded helper as in production."""
+    from kyso.errors import KysoError
+    from signer import bounded
+    from signer.verify import DocumentUnreadable, UnsupportedFormat
+
+    detached = (ROOT / entry.format / entry.detached).read_bytes() if entry.detached else None
+    ders = (entry.trust_ders(), (), ())
+    try:
+        report, _certs = bounded.call("signer.verify:check_with_ders", entry.file.read_bytes(), detached, ders,
+                                      False, None, entry.moment, seconds=seconds, memory_bytes=1024 * 1024 * 1024)
+    except (DocumentUnreadable, UnsupportedFormat) as exc:
+        return Outcome("UNREADABLE", f"{exc.code}: {exc}")
+    except KysoError as exc:
+        return Outcome("CRASH" if exc.status >= 500 else "REFUSED", f"{exc.code}: {exc}")
+    except bounded.HelperCrash as exc:
+        return Outcome("CRASH", str(exc))
+    crashed = [p for s in report.signatures for p in s.problems if p.get("sub_indication") == "SIGNATURE_NOT_CHECKED"]
+    if crashed:
+        return Outcome("CRASH", "a signature could not be checked", report=report)
+    if report.sub_indication == "SIGNED_DATA_NOT_FOUND" and not report.signatures:
+        return Outcome("NO-SIGNATURE", report=report)
+    intact = bool(report.signatures) and all(s.integrity and s.signature_valid for s in report.signatures)
+    subs = ", ".join(sorted({str(s.sub_indication) for s in report.signatures if s.sub_indication}))
+    return Outcome(report.indication, subs, intact, report)
+
+
+def right(entry: Entry, outcome: Outcome) -> bool:
+    if outcome.verdict == "CRASH":
+        return False
+    if entry.kind == "attack" and outcome.verdict == "TOTAL-PASSED":
+        return False
+    if entry.expect == "INTACT":
+        return outcome.verdict in ("TOTAL-PASSED", "INDETERMINATE") and outcome.intact
+    return outcome.verdict == entry.expect

@@ -31,13 +31,32 @@ def _fail(code: str, en: str, vi: str, status: int = 1) -> None:
     sys.exit(status)
 
 
+INTERNAL_ERROR_EXIT = 4  # an unexpected error: a bug with an incident id, never the user's fault
+
+
 def handle_errors(fn: F) -> F:
+    """A refusal (KysoError) prints its code and message and exits 1; anything unexpected is
+    an incident, as over HTTP: the traceback goes to the log under an incident id, the user
+    sees the id, and the command exits 4."""
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except KysoError as exc:
             _fail(exc.code, exc.message_en, exc.message_vi)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence of every command
+            import logging
+            import uuid
+
+            from kyso.errors import InternalError
+
+            incident = uuid.uuid4().hex[:12]
+            logging.getLogger("kyso.cli").error("unhandled %s", type(exc).__name__, exc_info=exc,
+                                                extra={"incident_id": incident})
+            err = InternalError(incident)
+            _fail(err.code, err.message_en, err.message_vi, status=INTERNAL_ERROR_EXIT)
     return wrapper  # type: ignore[return-value]
 
 

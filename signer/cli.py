@@ -14,6 +14,7 @@ import click
 
 from ca_admin.cli import _caller, operator_option
 from kyso.cli import Context, handle_errors, pass_ctx, require_schema
+from kyso.errors import KysoError
 
 
 def register(main: click.Group) -> None:
@@ -264,6 +265,9 @@ def status_history(ctx: Context, document_id: str, as_json: bool, operator: str 
                    f"[{e['direction']}, {e['signature']}] {e['description']}")
 
 
+NOT_VERIFIED_EXIT = 3
+
+
 @click.command("verify")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -275,15 +279,21 @@ def status_history(ctx: Context, document_id: str, as_json: bool, operator: str 
 @handle_errors
 def verify_command(ctx: Context, file: Path, data_file: Path | None, as_json: bool, offline: bool,
                    lang: str) -> None:
-    """Verify a signed PDF or CMS signature. Exit code: 0 passed, 1 failed, 2 indeterminate."""
+    """Verify a signed document (PDF, CMS, XML, ASiC). Exit code: 0 passed, 1 failed,
+    2 indeterminate, 3 not verified (the error says why: unreadable, unsupported, a limit),
+    4 internal error (an incident id; the traceback is in the log)."""
     from signer import verify
 
     # pyHanko logs each chain it cannot build with a traceback: the report says it better.
     _quiet_validators()
     require_schema(ctx)
     svc = ctx.services
-    report = verify.verify(svc.sessions, svc.settings, file.read_bytes(),
-                           data_file.read_bytes() if data_file else None, offline=offline, bounded=True)
+    try:
+        report = verify.verify(svc.sessions, svc.settings, file.read_bytes(),
+                               data_file.read_bytes() if data_file else None, offline=offline, bounded=True)
+    except KysoError as exc:  # not a verdict: exit 1 would say "forged"
+        click.echo(f"error [{exc.code}]: {exc.message_en}\n  ({exc.message_vi})", err=True)
+        sys.exit(NOT_VERIFIED_EXIT)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:

@@ -152,8 +152,11 @@ def test_cli_exit_codes(client: Any, signing: dict[str, Any], database: Any, hsm
     bad[bad.index(b"Do Q")] = ord("D") ^ 1
     (tmp_path / "good.pdf").write_bytes(good)
     (tmp_path / "bad.pdf").write_bytes(bytes(bad))
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\nbroken beyond repair")
     env = cli_env(database, hsm_token)
-    for name, code, word in (("good.pdf", 0, "TOTAL-PASSED"), ("bad.pdf", 1, "TOTAL-FAILED")):
+    # A file that cannot be read is not a verdict: 3, never 1 (which says "forged").
+    for name, code, word in (("good.pdf", 0, "TOTAL-PASSED"), ("bad.pdf", 1, "TOTAL-FAILED"),
+                             ("broken.pdf", 3, "")):
         r = run_kyso(["verify", str(tmp_path / name), "--offline"], env)
         assert r.returncode == code and word in r.stdout, r.stdout + r.stderr
     r = run_kyso(["verify", str(tmp_path / "good.pdf"), "--offline", "--json"], env)

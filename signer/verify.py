@@ -246,43 +246,53 @@ def _context(trusted: tuple[Any, Any, Any], fetch: bool, moment: dt.datetime | N
 
 # -- detection ---------------------------------------------------------------------------------------
 
+def _as_cms(der: bytes) -> Any:
+    """The ContentInfo of a CMS SignedData, or None."""
+    try:
+        info = cms.ContentInfo.load(der, strict=False)
+        if info["content_type"].native != "signed_data":
+            return None
+        # Parse the structure now (a malformed one is not CMS), without .native on the
+        # whole: with pyHanko loaded, asn1crypto re-encodes each mutated parent and
+        # that costs seconds on a time-stamped signature.
+        for si in info["content"]["signer_infos"]:
+            si["sid"].native  # noqa: B018
+            si["signature"].native  # noqa: B018
+        return info
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
 def detect(data: bytes) -> tuple[str, Any]:
     """('pdf', None), ('asic-e', None), ('xml', root element) or ('cms', ContentInfo); the
-    content decides, never a name."""
+    content decides, never a name. A DER CMS is recognised before the PDF header is looked
+    for: a CMS that signs a PDF carries '%PDF-' in its first kilobyte (issue 14, item 8)."""
     from signer import xmlsafe
     from signer.asic import is_asic
 
+    if data[:1] == b"\x30" and (info := _as_cms(data)) is not None:
+        return "cms", info
     if b"%PDF-" in data[:1024]:
         return "pdf", None
     if is_asic(data):
         return "asic-e", None
     if xmlsafe.looks_like_xml(data):
         return "xml", xmlsafe.parse(data)
-    candidates = [data]
     stripped = data.strip()
+    der = None
     if pem.detect(stripped):
         try:
-            candidates.insert(0, pem.unarmor(stripped)[2])
+            der = pem.unarmor(stripped)[2]
         except ValueError:
             pass
     elif stripped[:1] == b"M":  # base64 of a DER SEQUENCE
         try:
-            candidates.insert(0, base64.b64decode(stripped, validate=False))
+            der = base64.b64decode(stripped, validate=False)
         except (binascii.Error, ValueError):
             pass
-    for der in candidates:
-        try:
-            info = cms.ContentInfo.load(der, strict=False)
-            if info["content_type"].native == "signed_data":
-                # Parse the structure now (a malformed one is not CMS), without .native on the
-                # whole: with pyHanko loaded, asn1crypto re-encodes each mutated parent and
-                # that costs seconds on a time-stamped signature.
-                for si in info["content"]["signer_infos"]:
-                    si["sid"].native  # noqa: B018
-                    si["signature"].native  # noqa: B018
-                return "cms", info
-        except (ValueError, TypeError, KeyError):
-            continue
+    for candidate in (der, data):
+        if candidate is not None and (info := _as_cms(candidate)) is not None:
+            return "cms", info
     raise UnsupportedFormat("not a PDF, CMS signature, XML document or ASiC-E container",
                             "không phải PDF, chữ ký CMS, tài liệu XML hay gói ASiC-E")
 
@@ -599,14 +609,124 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
     return _with_problems(_report(status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed), problems)
 
 
-def _der_signer_info(signer_info: cms.SignerInfo) -> cms.SignerInfo:
-    """RFC 5652 5.4: the signature is over the DER encoding of the signed attributes, whatever
-    encoding travelled (BER is legal in CMS). Re-encode them, as EU DSS does."""
-    copy = cms.SignerInfo.load(signer_info.dump())
-    attrs = copy["signed_attrs"]
-    if not isinstance(attrs, core.Void):
-        copy["signed_attrs"] = cms.CMSAttributes.load(attrs.untag().dump(force=True))
-    return copy
+def _der(encoded: bytes, set_of: bool = False) -> bytes:
+    """The DER form of one BER element, by its tags alone (asn1crypto's typed re-encoding
+    fails on values it cannot parse, and on some it parses, e.g. a content-type of tst_info):
+    definite lengths, constructed strings joined, the elements of every SET sorted."""
+    from asn1crypto import parser
+
+    cls, constructed, tag, _header, contents, _trailer = parser.parse(encoded)
+    if not constructed:
+        return parser.emit(cls, 0, tag, contents)
+    children = []
+    rest = contents
+    while rest:
+        child = parser.parse(rest)
+        size = len(child[3]) + len(child[4]) + len(child[5])
+        children.append(_der(rest[:size]))
+        rest = rest[size:]
+    if cls == 0 and tag in (3, 4, 12, 19, 22, 26, 30):  # a constructed (BER) string: one primitive
+        return parser.emit(cls, 0, tag, b"".join(parser.parse(c)[4] for c in children))
+    if set_of or (cls == 0 and tag == 17):  # set_of: an implicitly tagged SET OF
+        children.sort()
+    return parser.emit(cls, 1, tag, b"".join(children))
+
+
+def _elements(encoded: bytes) -> list[bytes]:
+    """The encodings of a constructed element's children, as received (BER or DER)."""
+    from asn1crypto import parser
+
+    out, rest = [], parser.parse(encoded)[4]
+    while rest:
+        child = parser.parse(rest)
+        size = len(child[3]) + len(child[4]) + len(child[5])
+        out.append(rest[:size])
+        rest = rest[size:]
+    return out
+
+
+def _received(value: Any) -> bytes:
+    """A parsed value's encoding as it was received: asn1crypto's dump() re-encodes anything of
+    indefinite length, and its re-encoding fails on some valid values (a tst_info content type)."""
+    return bytes(value._header) + bytes(value.contents) + bytes(value._trailer or b"")
+
+
+def _one_signer(signed_der: bytes, signer_der: bytes) -> cms.SignedData:
+    """The SignedData with one SignerInfo and no encapsulated content (the data is given
+    apart), assembled from the received encodings so that nothing signed is re-encoded."""
+    from asn1crypto import parser
+
+    fields = _elements(signed_der)
+    econtent_type = _elements(fields[2])[0]
+    kept = [fields[0], fields[1], parser.emit(0, 1, 16, econtent_type)]
+    kept += [f for f in fields[3:-1] if f[0] in (0xA0, 0xA1)]  # certificates, crls
+    kept.append(parser.emit(0, 1, 17, signer_der))
+    return cms.SignedData.load(parser.emit(0, 1, 16, b"".join(kept)))
+
+
+def _econtent(signed_der: bytes) -> bytes | None:
+    """The encapsulated content's octets, whatever its declared type and encoding."""
+    from asn1crypto import parser
+
+    encap = _elements(_elements(signed_der)[2])
+    if len(encap) < 2:
+        return None
+    (octets,) = _elements(encap[1])  # [0] EXPLICIT
+    return parser.parse(_der(octets))[4]
+
+
+def _der_signer_info(signer_info: bytes) -> bytes:
+    """RFC 5652 5.4: the signature is over the DER encoding of the signed attributes. They are
+    verified as received when they are DER; only signed attributes that travelled in another
+    (BER) encoding are re-encoded, as EU DSS does. Re-encoding DER is never needed and once
+    made a valid signature fail (issue 14, item 8)."""
+    from asn1crypto import parser
+
+    fields = _elements(signer_info)
+    for i, f in enumerate(fields):
+        if f[0] == 0xA0:  # [0] IMPLICIT SignedAttributes
+            try:
+                der = _der(f, set_of=True)
+            except ValueError:  # not even BER: leave it to the validator to fail on
+                return signer_info
+            if der == f:
+                return signer_info
+            fields[i] = der
+            return parser.emit(0, 1, 16, b"".join(fields))
+    return signer_info
+
+
+_RSA_BY_HASH = {"sha224": "sha224_rsa", "sha256": "sha256_rsa", "sha384": "sha384_rsa", "sha512": "sha512_rsa"}
+
+
+def _rsa_named_as_signed(signer_der: bytes, cert: x509.Certificate) -> bytes | None:
+    """An RSA PKCS#1 v1.5 SignerInfo whose signatureAlgorithm names another hash than the one
+    the signature was made with (EU DSS's DSS-1419 files; openssl and DSS verify them, as they
+    take the hash from the DigestInfo that the signature itself protects), or names a hash
+    asn1crypto does not know (SHA-3 with RSA): the SignerInfo with the algorithm that was
+    used, or None. The signatureAlgorithm field is not signed; the DigestInfo is."""
+    from asn1crypto import algos, parser
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    si = cms.SignerInfo.load(signer_der)
+    if cert.public_key.algorithm != "rsa" or si["signature_algorithm"]["algorithm"].native == "rsassa_pss":
+        return None
+    key = serialization.load_der_public_key(cert.public_key.dump())
+    assert isinstance(key, rsa.RSAPublicKey)
+    try:
+        digest_info = algos.DigestInfo.load(
+            key.recover_data_from_signature(si["signature"].native, padding.PKCS1v15(), None))
+        used = digest_info["digest_algorithm"]["algorithm"].native
+    except (ValueError, TypeError):
+        return None
+    name = "rsassa_pkcs1v15" if used == si["digest_algorithm"]["algorithm"].native else _RSA_BY_HASH.get(used)
+    if name is None or name == si["signature_algorithm"]["algorithm"].native:
+        return None
+    fields = _elements(signer_der)
+    at = 4 if fields[3][0] == 0xA0 else 3
+    fields[at] = algos.SignedDigestAlgorithm({"algorithm": name}).dump()
+    return parser.emit(0, 1, 16, b"".join(fields))
 
 
 def _signer_cert_present(signed: cms.SignedData, signer_info: cms.SignerInfo) -> bool:
@@ -623,20 +743,48 @@ def _signer_cert_present(signed: cms.SignedData, signer_info: cms.SignerInfo) ->
     return False
 
 
+def _validate_one(data: bytes, signed_der: bytes, signer_der: bytes, vc: Any) -> Any:
+    """pyHanko's verdict on one SignerInfo over ``data``."""
+    from pyhanko.sign.validation.errors import SignatureValidationError
+    from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
+
+    status = asyncio.run(async_validate_detached_cms(data, _one_signer(signed_der, signer_der),
+                                                     signer_validation_context=vc))
+    if status.intact and not status.valid and (fixed := _rsa_named_as_signed(signer_der, status.signing_cert)):
+        try:
+            retried = asyncio.run(async_validate_detached_cms(data, _one_signer(signed_der, fixed),
+                                                              signer_validation_context=vc))
+        except SignatureValidationError:  # e.g. an algorithm-protection attribute names the wrong one
+            return status
+        if retried.valid:
+            return retried
+    return status
+
+
+def _without_unsigned(signer_der: bytes) -> bytes | None:
+    """The SignerInfo without its unsigned attributes, or None when it has none."""
+    from asn1crypto import parser
+
+    fields = _elements(signer_der)
+    if fields[-1][0] != 0xA1:
+        return None
+    return parser.emit(0, 1, 16, b"".join(fields[:-1]))
+
+
 def _verify_cms(info: cms.ContentInfo, detached: bytes | None,
                 vc: Any) -> list[SignatureReport]:
     """Every SignerInfo on its own (several are legal: RFC 5652 5.1), over the detached data or
     the encapsulated content. Both present and different is a format failure: which one was
     signed is then the attacker's choice."""
     from pyhanko.sign.validation.errors import SignatureValidationError
-    from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
 
     from signer.pdf_checks import Problem
 
     signed = info["content"]
     check_signature_count(len(signed["signer_infos"]))
-    content = signed["encap_content_info"]["content"]
-    econtent = bytes(content.native) if content.native is not None else None
+    signed_der = _elements(_received(info))[1]  # [0] EXPLICIT SignedData
+    (signed_der,) = _elements(signed_der)
+    econtent = _econtent(signed_der)
     if econtent is None and detached is None:
         raise UnsupportedDocument("a detached CMS signature needs its data (a second part, or --data)",
                                   "chữ ký CMS tách rời cần kèm dữ liệu đã ký (phần thứ hai, hoặc --data)")
@@ -646,8 +794,7 @@ def _verify_cms(info: cms.ContentInfo, detached: bytes | None,
                                 "data given with it", "chữ ký mang sẵn nội dung, khác với dữ liệu được gửi kèm"))
     data = detached if detached is not None else econtent
     assert data is not None
-    base = cms.SignedData.load(signed.untag().dump())
-    base["encap_content_info"] = {"content_type": base["encap_content_info"]["content_type"].native}
+    signer_ders = _elements(_elements(signed_der)[-1])
     stamped_types = ("signature_time_stamp_token",)
     out = []
     for index, original in enumerate(signed["signer_infos"]):
@@ -661,21 +808,41 @@ def _verify_cms(info: cms.ContentInfo, detached: bytes | None,
                                                               missing)
             out.append(report)
             continue
-        one = base.copy()
-        one["signer_infos"] = [_der_signer_info(original)]
+        signer_der = _der_signer_info(signer_ders[index])
+        unreadable = None
         try:
-            status = asyncio.run(async_validate_detached_cms(data, one, signer_validation_context=vc))
+            status = _validate_one(data, signed_der, signer_der, vc)
         except (SignatureValidationError, ValueError, KeyError, TypeError) as exc:
-            bad = Problem("FORMAT_FAILURE", "the CMS signature is malformed", "chữ ký CMS sai cấu trúc")
-            log.info("verify.cms_malformed", extra={"detail": str(exc)[:200]})
-            out.append(_broken(name, bad, kind="cms"))
-            continue
+            log.info("verify.cms_malformed %s", str(exc)[:200])
+            # Unsigned attributes (time stamps, validation data) that cannot be read or checked
+            # do not make the signature itself malformed: judge it without them, and say so.
+            bare = _without_unsigned(signer_der)
+            status = None
+            if bare is not None:
+                try:
+                    status = _validate_one(data, signed_der, bare, vc)
+                except (SignatureValidationError, ValueError, KeyError, TypeError):
+                    pass
+            if status is None:
+                bad = Problem("FORMAT_FAILURE", "the CMS signature is malformed", "chữ ký CMS sai cấu trúc")
+                out.append(_broken(name, bad, kind="cms"))
+                continue
+            unreadable = Problem("GENERIC", "its unsigned attributes (time stamp or validation data) cannot be "
+                                 "read or checked, so they were left aside",
+                                 "không đọc hoặc kiểm tra được các thuộc tính không ký (dấu thời gian, dữ liệu "
+                                 "kiểm tra) nên đã bỏ qua chúng")
         unsigned = original["unsigned_attrs"]
         types = [] if isinstance(unsigned, core.Void) else [a["type"].native for a in unsigned]
         level = "B-T" if any(t in stamped_types for t in types) else "B-B"
         coverage = {"coverage": "attached content" if detached is None else "detached data",
                     "covers_whole_document": not problems}
         report = _report(status, "cms", name if len(signed["signer_infos"]) > 1 else None, level, coverage)
+        if unreadable is not None:
+            report.problems.append(unreadable.to_json())
+            if report.indication == "TOTAL-PASSED":
+                report.indication, report.sub_indication = "INDETERMINATE", unreadable.sub_indication
+                report.summary_en, report.summary_vi = _summaries(
+                    "INDETERMINATE", None, report.signer, report.claimed_signing_time, unreadable)
         out.append(_with_problems(report, problems))
     return out
 

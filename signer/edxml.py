@@ -199,9 +199,10 @@ class Package:
         if not h.subject:
             out.append("Subject is empty")
         out.extend(f"attachment {a.content_id} cannot be unpacked: {a.error}" for a in self.attachments if a.error)
-        have = [a.content_id for a in self.attachments]
-        out.extend(f"the manifest names {cid}, which is not attached" for cid in self.manifest if cid not in have)
-        out.extend(f"attachment {cid} is not in the manifest" for cid in have if cid not in self.manifest)
+        have = [content_key(a.content_id) for a in self.attachments]
+        named = [content_key(c) for c in self.manifest]
+        out.extend(f"the manifest names {cid}, which is not attached" for cid in named if cid not in have)
+        out.extend(f"attachment {cid} is not in the manifest" for cid in have if cid not in named)
         dupes = {c for c in have if have.count(c) > 1}
         out.extend(f"ContentId {c} appears more than once" for c in sorted(dupes))
         out.extend(attachment_name_problems(self.attachments))
@@ -284,6 +285,16 @@ class _Reader(io.RawIOBase):
         out = bytes(self.view[self.pos:end])
         self.pos = max(self.pos, end)
         return out
+
+
+def content_key(value: str) -> str:
+    """One ContentId as the manifest and the attachment both mean it: the national SDK writes
+    the same ``cid:...`` value on both sides (the manifest's href or ContentId and the
+    Attachment's ContentId), others write ``cid:`` in the href only; MIME wraps it in <>."""
+    value = value.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1].strip()
+    return value[4:] if value[:4].lower() == "cid:" else value
 
 
 def _unzip(raw: bytes | bytearray, content_id: str) -> tuple[bytes, bool]:
@@ -539,7 +550,7 @@ def parse(data: bytes | Any, limits: xmlsafe.Limits | None = None, keep_tree: bo
     for ref in _kids(manifest, "Reference") if manifest is not None else []:
         href = next((v for k, v in ref.attrib.items() if etree.QName(k).localname == "href"), "") or \
             _value(ref, "ContentId")
-        refs.append(href.removeprefix("cid:"))
+        refs.append(content_key(href))
     encoded = _kid(root, "AttachmentEncoded")
     from signer import xmldsig
 
@@ -690,7 +701,7 @@ def build(pkg: Package, consume: bool = False, expander: Expander | None = None)
     manifest = _el(body_element(root), "edXMLManifest", version="1.0")
     for att in pkg.attachments:
         ref = _el(manifest, "Reference")
-        ref.set("href", "cid:" + att.content_id)
+        ref.set("href", "cid:" + content_key(att.content_id))
         _el(ref, "AttachmentName", att.name)
         _el(ref, "ContentType", att.content_type)
     encoded = _el(root, "AttachmentEncoded")

@@ -49,7 +49,8 @@ def _what_changed(pkg: edxml.Package) -> list[str]:
     refs = [r.get("URI") for r in element.iter(f"{{{xmldsig.DS}}}Reference")]
     if not check.signature_valid or f"#{object_id}" not in refs or f"#{object_id}" in check.changed:
         return []
-    have = {a.content_id: a for a in pkg.attachments}
+    have = {edxml.content_key(a.content_id): a for a in pkg.attachments}
+    digests = {edxml.content_key(cid): value for cid, value in digests.items()}
     out = [f"attachment {cid} ({a.name}) changed after signing" for cid, a in have.items()
            if cid in digests and not a.error and hashlib.sha256(a.data).digest() != digests[cid]]
     out.extend(f"attachment {cid}, signed, is missing" for cid in digests if cid not in have)

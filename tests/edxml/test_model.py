@@ -89,6 +89,20 @@ def test_zip_bombs_and_odd_archives_are_refused() -> None:
         edxml.parse(LEGACY.format(b64="not base64 !!").encode())
 
 
+@pytest.mark.parametrize("reference", ['<Reference><ContentId>cid:a1</ContentId></Reference>',
+                                       '<Reference href="cid:a1"/>'])
+def test_the_national_sdk_writes_the_same_cid_on_both_sides(reference: str) -> None:
+    """The SDK's manifest and Attachment carry the same 'cid:a1'; with the prefix stripped on
+    one side only, both were reported missing (issue 14, item 9)."""
+    data = LEGACY.format(b64=base64.b64encode(b"%PDF-1.4 plain").decode())
+    data = data.replace('<Reference href="cid:a1"/>', reference).replace('ContentId="a1"', 'ContentId="cid:a1"')
+    pkg = edxml.parse(data.encode())
+    assert pkg.attachments[0].content_id == "cid:a1"
+    assert pkg.findings() == []
+    rebuilt = edxml.to_bytes(edxml.build(pkg))
+    assert b'href="cid:a1"' in rebuilt and edxml.parse(rebuilt).findings() == []
+
+
 def test_findings_name_what_is_wrong() -> None:
     pkg = package(2)
     pkg.manifest = ["att-0", "att-9"]

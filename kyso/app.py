@@ -7,12 +7,15 @@ CRL, OCSP, TSA and verification) for hosts behind a CDN.
 
 from __future__ import annotations
 
+import io
 import logging
+import tempfile
 import time
 import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
+from flask import Request as FlaskRequest
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -34,6 +37,19 @@ log = logging.getLogger("kyso.app")
 access_log = logging.getLogger("kyso.access")
 
 
+class KysoRequest(FlaskRequest):
+    """Multipart parts beyond 500 KiB go to a named temporary file (removed when the request
+    closes it), as a raw body is spooled: a view can hand a verification helper the file's
+    path instead of reading the document into the worker's memory and down a pipe. Smaller
+    parts stay in memory, as werkzeug keeps them. The body limits apply unchanged."""
+
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None, content_length: int | None = None) -> Any:
+        if total_content_length is None or total_content_length > 500 * 1024:
+            return tempfile.NamedTemporaryFile(prefix="kyso-part-")
+        return io.BytesIO()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -47,6 +63,7 @@ def create_app(
     if configure_logging:
         logs.configure(settings.logging.level, settings.logging.json)
     app = Flask("kyso")
+    app.request_class = KysoRequest
     app.url_map.converters["int"] = IdConverter  # <int:id> beyond the id columns: 404, not a 500
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import tempfile
 import unicodedata
 from collections.abc import Iterator
@@ -83,6 +84,23 @@ def document_and_options() -> tuple[bytes, dict[str, Any]]:
     stream, _size, options = document_stream_and_options()
     with stream:
         return stream.read(), options
+
+
+def uploaded_document(upload: Any, empty: KysoError) -> tuple[bytes | str, int]:
+    """A multipart part as a verification helper takes it, and its size: a large part is
+    already in a named temporary file (kyso.app.KysoRequest) and goes by its path, as a
+    spooled raw body does; a small one as bytes. ``empty`` is raised for an empty part."""
+    spooled = getattr(upload.stream, "name", None)
+    if isinstance(spooled, str) and os.path.isfile(spooled):
+        upload.stream.flush()
+        size = os.path.getsize(spooled)
+        if not size:
+            raise empty
+        return spooled, size
+    data = upload.read()
+    if not data:
+        raise empty
+    return data, len(data)
 
 
 @contextmanager
@@ -269,11 +287,9 @@ def verify_document() -> Response:
         upload = request.files.get("file")
         if upload is None:
             raise BadRequest("a multipart request needs a 'file' part", "yêu cầu multipart cần phần 'file'")
-        data = upload.read()
         detached = request.files["data"].read() if "data" in request.files else None
-        if not data:
-            raise BadRequest("the document is empty", "tài liệu trống")
-        report = verify.verify(svc.sessions, svc.settings, data, detached,
+        document, _size = uploaded_document(upload, BadRequest("the document is empty", "tài liệu trống"))
+        report = verify.verify(svc.sessions, svc.settings, document, detached,
                                offline=_flag(dict(request.args), "offline"), bounded=True)
     else:
         # A raw body is spooled to a private file that the verification helper reads: no

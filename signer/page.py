@@ -72,6 +72,7 @@ def verify_form() -> Response:
 @body_limit(_limit)
 def verify_upload() -> Response:
     from signer import verify
+    from signer.api import uploaded_document
 
     svc = services()
     lang = _lang()
@@ -80,11 +81,9 @@ def verify_upload() -> Response:
         upload = request.files.get("file")
         if upload is None or not upload.filename and not request.content_length:
             raise BadRequest("choose a file", "hãy chọn một tệp")
-        data = upload.read()
+        data, size = uploaded_document(upload, BadRequest("the file is empty", "tệp trống"))
         detached = request.files["data"].read() if "data" in request.files else None
-        if not data:
-            raise BadRequest("the file is empty", "tệp trống")
-        if len(data) + len(detached or b"") > svc.settings.verify.public_max_bytes:
+        if size + len(detached or b"") > svc.settings.verify.public_max_bytes:
             raise PayloadTooLarge("the file is too large", "tệp quá lớn")
         report = verify.verify(svc.sessions, svc.settings, data, detached or None, offline=True, bounded=True,
                                seconds=svc.settings.verify.public_max_seconds)

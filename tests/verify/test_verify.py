@@ -50,6 +50,31 @@ def test_kyso_pdfs_pass_at_their_level(client: Any, signing: dict[str, Any], lev
     assert "hợp lệ" in report["summary_vi"] and "valid" in report["summary_en"]
 
 
+def test_a_large_multipart_upload_is_verified_from_its_spooled_part(client: Any, signing: dict[str, Any],
+                                                                     monkeypatch: Any) -> None:
+    """A part beyond 500 KiB goes to a named temporary file and the helper gets its path, as for
+    a raw body (issue 14, Speed): the worker never holds the document whole."""
+    from signer import verify
+
+    pdf = _sign_pdf(client, signing, f"credential=agency:{AGENCY}&level=B-B",
+                    pdf=letter_pdf(filler_bytes=700 * 1024))
+    given: list[Any] = []
+    real = verify.verify
+
+    def spy(factory: Any, settings: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
+        given.append(data)
+        return real(factory, settings, data, *args, **kwargs)
+
+    monkeypatch.setattr(verify, "verify", spy)
+    r = client.post("/api/v1/verify?offline=true", headers=H(signing["keys"]["auditor"]),
+                    content_type="multipart/form-data", data={"file": (io.BytesIO(pdf), "letter.pdf")})
+    assert r.status_code == 200 and r.get_json()["indication"] == "TOTAL-PASSED", r.get_json()
+    assert len(given) == 1 and isinstance(given[0], str)  # a path, not the bytes
+    empty = client.post("/api/v1/verify?offline=true", headers=H(signing["keys"]["auditor"]),
+                        content_type="multipart/form-data", data={"file": (io.BytesIO(b""), "empty.pdf")})
+    assert empty.status_code == 400
+
+
 def test_leader_then_seal_both_pass(client: Any, signing: dict[str, Any]) -> None:
     first = _sign_pdf(client, signing, f"credential=official:{signing['official_id']}&level=B-T&certify=true",
                       consent=PIN)

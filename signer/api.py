@@ -103,6 +103,14 @@ def uploaded_document(upload: Any, empty: KysoError) -> tuple[bytes | str, int]:
     return data, len(data)
 
 
+def _head(document: bytes | str) -> bytes:
+    """The first bytes of an uploaded document (bytes, or the path of a spooled part)."""
+    if isinstance(document, bytes):
+        return document[:512]
+    with open(document, "rb") as f:
+        return f.read(512)
+
+
 @contextmanager
 def spooled_body(empty: KysoError) -> Iterator[str]:
     """The raw request body in a private temporary file (its path, for a verification helper
@@ -277,18 +285,23 @@ verify_bp = Blueprint("verify_api", __name__, url_prefix="/api/v1")
 @allows(Action.VERIFY)
 @body_limit(_document_limit)
 def verify_document() -> Response:
-    """A signed PDF or CMS (raw body; or multipart ``file`` and, for a detached CMS, ``data``).
+    """A signed PDF, CMS or XML (raw body; or multipart ``file`` and, for a detached CMS, ``data``;
+    for XML with detached references, each referenced file as a further part under its name).
     The type comes from the content. ``?offline=true`` fetches no revocation data;
     ``?format=json|html|pdf`` and ``?lang=vi|en`` choose the report."""
-    from signer import verify
+    from signer import verify, xmldsig, xmlsafe
 
     svc = services()
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
             raise BadRequest("a multipart request needs a 'file' part", "yêu cầu multipart cần phần 'file'")
-        detached = request.files["data"].read() if "data" in request.files else None
         document, _size = uploaded_document(upload, BadRequest("the document is empty", "tài liệu trống"))
+        parts = [(name, part.filename or name, part.read()) for name, part in request.files.items(multi=True)
+                 if name not in ("file", "options")]
+        detached: bytes | dict[str, bytes] | None = next((body for name, _f, body in parts if name == "data"), None)
+        if xmlsafe.looks_like_xml(_head(document)):  # detached references: the other parts, by file name
+            detached = {xmldsig.external_key(filename): body for _n, filename, body in parts}
         report = verify.verify(svc.sessions, svc.settings, document, detached,
                                offline=_flag(dict(request.args), "offline"), bounded=True)
     else:

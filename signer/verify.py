@@ -34,7 +34,7 @@ import logging
 import math
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import field as dc_field
@@ -915,8 +915,9 @@ def _xml_timestamp(check: Any, vc: Any) -> tuple[bool, dt.datetime | None]:
     return ok, kw.get("timestamp")
 
 
-def _verify_xml(root: Any, vc: Any) -> list[SignatureReport]:
-    """Each XML-DSig signature in the document (see signer/xmldsig.py for what is accepted)."""
+def _verify_xml(root: Any, vc: Any, external: Mapping[str, bytes] | None = None) -> list[SignatureReport]:
+    """Each XML-DSig signature in the document (see signer/xmldsig.py for what is accepted);
+    ``external``: the data of detached references, by file name."""
     from signer import xmldsig
     from signer.pdf_checks import Problem
 
@@ -924,7 +925,7 @@ def _verify_xml(root: Any, vc: Any) -> list[SignatureReport]:
     found = xmldsig.find_signatures(root)
     check_signature_count(len(found))
     for index, (element, namespaced) in enumerate(found, 1):
-        check = xmldsig.check(root, element, namespaced)
+        check = xmldsig.check(root, element, namespaced, external=external)
         label = element.get("Id") or f"Signature {index}"
         if check.certificate_der is None or check.format_problems:
             why = "; ".join(check.format_problems) or "the signature cannot be read"
@@ -946,6 +947,10 @@ def _verify_xml(root: Any, vc: Any) -> list[SignatureReport]:
             indication, sub = "TOTAL-FAILED", "SIG_CRYPTO_FAILURE"
         elif chain_sub == "REVOKED":
             indication, sub = "TOTAL-FAILED", "REVOKED"
+        elif check.unverifiable:
+            indication, sub = "INDETERMINATE", "SIGNED_DATA_NOT_FOUND"
+            problem = Problem(sub, "; ".join(en for en, _vi in check.unverifiable),
+                              "; ".join(vi for _en, vi in check.unverifiable))
         elif chain_sub is not None:
             indication, sub = "INDETERMINATE", chain_sub
         elif check.weak_algorithms:
@@ -980,11 +985,12 @@ def _verify_xml(root: Any, vc: Any) -> list[SignatureReport]:
     return out
 
 
-def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any],
+def _check(data: bytes, detached: bytes | Mapping[str, bytes] | None, trusted: tuple[Any, Any, Any],
            fetch: bool, parsed_xml: Any = None, moment: dt.datetime | None = None) -> tuple[Report, dict[str, bytes]]:
     """The verification proper: no database, so that it can run in a bounded child process.
     Returns the report and the signer certificates met, by serial. ``parsed_xml``: the root
-    of ``data`` when the caller parsed it already (with signer.xmlsafe)."""
+    of ``data`` when the caller parsed it already (with signer.xmlsafe). ``detached``: the
+    data of a detached CMS, or for XML the detached references' data by file name."""
     _seen().clear()
     _LOCAL.crls = trusted[2]  # for the invalidity dates of compromised keys (revoked_from)
     kind, info = ("xml", parsed_xml) if parsed_xml is not None else detect(data)
@@ -995,9 +1001,9 @@ def _check(data: bytes, detached: bytes | None, trusted: tuple[Any, Any, Any],
         elif kind == "asic-e":
             sigs = _verify_asic(data, vc)
         elif kind == "xml":
-            sigs = _verify_xml(info, vc)
+            sigs = _verify_xml(info, vc, detached if isinstance(detached, Mapping) else None)
         else:
-            sigs = _verify_cms(info, detached, vc)
+            sigs = _verify_cms(info, detached if isinstance(detached, bytes) else None, vc)
     except _parse_errors() as exc:
         raise DocumentUnreadable(
             f"the structure of the {_WHAT_EN.get(kind, kind)} cannot be read",
@@ -1021,8 +1027,8 @@ _WARM: list[bool] = []
 _TRUST_CACHE: dict[bytes, tuple[Any, Any, Any]] = {}
 
 
-def check_with_ders(data: bytes | str, detached: bytes | None, ders: tuple[tuple[bytes, ...], ...],
-                    fetch: bool, parsed_xml: Any = None,
+def check_with_ders(data: bytes | str, detached: bytes | Mapping[str, bytes] | None,
+                    ders: tuple[tuple[bytes, ...], ...], fetch: bool, parsed_xml: Any = None,
                     moment: dt.datetime | None = None) -> tuple[Report, dict[str, bytes]]:
     """_check in a bounded helper: the trust inputs arrive as DER and are parsed once per
     helper (a helper serves many checks)."""
@@ -1102,7 +1108,8 @@ def minimal_pdf(catalog_extra: bytes = b"") -> bytes:
     return bytes(out)
 
 
-def verify(factory: sessionmaker[Session], settings: Settings, data: bytes | str, detached: bytes | None = None,
+def verify(factory: sessionmaker[Session], settings: Settings, data: bytes | str,
+           detached: bytes | Mapping[str, bytes] | None = None,
            *, offline: bool = False, bounded: bool = False, seconds: float | None = None) -> Report:
     """Verify a document. ``bounded`` (the API, the public page and the CLI) runs the work in
     a helper process with the time and memory limits of [verify] (``seconds`` instead of

@@ -19,8 +19,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,6 +239,9 @@ class XmlSignatureCheck:
     weak_algorithms: list[str] = field(default_factory=list)
     format_problems: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    # What Kyso could not check (detached data not given, an unsupported transform), as
+    # (English, Vietnamese) sentences: the signature is then never a pass.
+    unverifiable: list[tuple[str, str]] = field(default_factory=list)
     signing_time: dt.datetime | None = None
     signed_properties: Any = None  # the SignedProperties element a reference covers
     timestamp_token: bytes | None = None
@@ -290,18 +294,31 @@ def _name(el: Any) -> str:
     return etree.QName(el).localname
 
 
-def check(root: Any, signature: Any, namespaced: bool) -> XmlSignatureCheck:
-    """Digests, signature value and structure of one signature (no trust decision)."""
+def external_key(uri: str) -> str:
+    """The name under which a detached reference's data is looked up: the URI percent-decoded,
+    without a leading "./"."""
+    name = urllib.parse.unquote(uri)
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def check(root: Any, signature: Any, namespaced: bool, *,
+          external: Mapping[str, bytes] | None = None) -> XmlSignatureCheck:
+    """Digests, signature value and structure of one signature (no trust decision).
+    ``external``: the data of detached references (a URI neither "" nor "#id"), by
+    external_key(URI); a reference whose data is not given is reported in ``unverifiable``,
+    never as verified."""
     result = XmlSignatureCheck(element=signature, namespaced=namespaced)
     try:
-        _check(root, signature, result)
+        _check(root, signature, result, external or {})
     except (ValueError, TypeError, KeyError, AttributeError, etree.Error) as exc:
         result.format_problems.append(f"the signature cannot be read ({type(exc).__name__})")
         result.signature_valid = result.digests_valid = False
     return result
 
 
-def _check(root: Any, signature: Any, result: XmlSignatureCheck) -> None:
+def _check(root: Any, signature: Any, result: XmlSignatureCheck, external: Mapping[str, bytes]) -> None:
     signed_infos = _children(signature, "SignedInfo")
     values = _children(signature, "SignatureValue")
     if len(signed_infos) != 1 or len(values) != 1:
@@ -372,8 +389,19 @@ def _check(root: Any, signature: Any, result: XmlSignatureCheck) -> None:
             data = c14n(target, exclusive, comments)
             result.covered.append(_name(target))
         else:
-            result.format_problems.append(f"reference URI {uri!r} is not accepted (only \"\" or #id)")
-            return
+            name = external_key(uri) if uri is not None else None
+            if name is None or name not in external:
+                result.unverifiable.append(
+                    (f"detached data not given: {name}", f"không có dữ liệu tách rời được ký: {name}") if name else
+                    ("a reference without a URI: its data cannot be found",
+                     "một tham chiếu không có URI: không tìm được dữ liệu được ký"))
+                continue
+            data = external[name]
+            if transforms:  # C14N of a detached XML document
+                from signer import xmlsafe
+
+                data = c14n(xmlsafe.parse(data), exclusive, comments)
+            result.covered.append(name)
         expected = _text_b64(_child(ref, "DigestValue"))
         got = enveloped_digest(root, signature, DIGESTS[digest_uri], exclusive) if data is None else \
             _digest(DIGESTS[digest_uri], data)

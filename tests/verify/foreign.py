@@ -26,6 +26,9 @@ class Entry:
     asserts: str
     trust: list[str] = field(default_factory=list)
     detached: str | None = None
+    # XML detached references: the referenced files, as paths relative to the manifest's
+    # directory (looked up by their file name) or a table {URI name: path}.
+    external: list[str] | dict[str, str] = field(default_factory=list)
     at: str | None = None
     disagreement: str | None = None
 
@@ -40,6 +43,11 @@ class Entry:
     @property
     def moment(self) -> dt.datetime | None:
         return dt.datetime.fromisoformat(self.at.replace("Z", "+00:00")) if self.at else None
+
+    def external_paths(self) -> dict[str, Path]:
+        pairs = self.external.items() if isinstance(self.external, dict) else \
+            ((Path(p).name, p) for p in self.external)
+        return {name: ROOT / self.format / path for name, path in pairs}
 
     def trust_ders(self) -> tuple[bytes, ...]:
         from signer.verify import _load_certs
@@ -76,6 +84,9 @@ def problems_of(entry: Entry) -> list[str]:
             out.append(f"trust/{name} is missing")
     if entry.detached and not (ROOT / entry.format / entry.detached).is_file():
         out.append(f"detached data {entry.detached} is missing")
+    for name, path in entry.external_paths().items():
+        if not path.is_file():
+            out.append(f"external data {name} ({path}) is missing")
     if entry.kind == "attack" and entry.expect == "TOTAL-PASSED":
         out.append("an attack cannot be expected to pass")
     return out
@@ -95,7 +106,10 @@ def run(entry: Entry, seconds: float = 60.0) -> Outcome:
     from signer import bounded
     from signer.verify import DocumentUnreadable, UnsupportedFormat
 
-    detached = (ROOT / entry.format / entry.detached).read_bytes() if entry.detached else None
+    detached: bytes | dict[str, bytes] | None = \
+        (ROOT / entry.format / entry.detached).read_bytes() if entry.detached else None
+    if entry.external:
+        detached = {name: path.read_bytes() for name, path in entry.external_paths().items()}
     ders = (entry.trust_ders(), (), ())
     try:
         report, _certs = bounded.call("signer.verify:check_with_ders", entry.file.read_bytes(), detached, ders,

@@ -22,6 +22,7 @@ def test_manifests_are_well_formed() -> None:
     assert not [i for i, n in ids.items() if n > 1], "a file is listed twice"
     listed = {e.file.resolve() for e in ENTRIES} | {(foreign.ROOT / e.format / e.detached).resolve()
                                                      for e in ENTRIES if e.detached}
+    listed |= {p.resolve() for e in ENTRIES for p in e.external_paths().values()}
     on_disk = {p.resolve() for f in foreign.FORMATS for p in (foreign.ROOT / f).rglob("*")
                if p.is_file() and p.name != "manifest.toml"}
     assert not sorted(map(str, on_disk - listed)), "a corpus file that no manifest lists"

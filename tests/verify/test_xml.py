@@ -250,3 +250,64 @@ def test_hostile_xml_is_refused_with_a_code(client: Any, signing: dict[str, Any]
 def test_unsigned_xml_has_no_signature(services: Any, signing: dict[str, Any]) -> None:
     report = _verify(services, DOC)
     assert (report.indication, report.sub_indication) == ("INDETERMINATE", "SIGNED_DATA_NOT_FOUND")
+
+
+def _detached_signature(uri: str, data: bytes) -> tuple[Any, Any]:
+    """A self-signed RSA key signing one detached reference (no HSM: xmldsig.check alone)."""
+    import datetime as dt
+    import hashlib
+
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = cx509.Name([cx509.NameAttribute(cx509.oid.NameOID.COMMON_NAME, "detached")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (cx509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    E = ElementMaker(namespace=xmldsig.DS, nsmap={"ds": xmldsig.DS})  # noqa: N806
+    si = E.SignedInfo(E.CanonicalizationMethod(Algorithm=xmldsig.EXC_C14N),
+                      E.SignatureMethod(Algorithm=xmldsig.MORE + "rsa-sha256"),
+                      E.Reference(E.DigestMethod(Algorithm=xmldsig.DIGEST_URI["sha256"]),
+                                  E.DigestValue(base64.b64encode(hashlib.sha256(data).digest()).decode()), URI=uri))
+    sig = E.Signature(si, E.SignatureValue(base64.b64encode(
+        key.sign(xmldsig.c14n(si), padding.PKCS1v15(), hashes.SHA256())).decode()),
+        E.KeyInfo(E.X509Data(E.X509Certificate(base64.b64encode(cert.public_bytes(serialization.Encoding.DER))
+                                               .decode()))))
+    root = etree.fromstring(etree.tostring(sig))
+    return root, root
+
+
+def test_detached_reference_is_checked_only_against_given_data() -> None:
+    data = "Công văn số 12.pdf".encode()
+    root, sig = _detached_signature("./c%C3%B4ng%20v%C4%83n.pdf", data)
+    given = xmldsig.check(root, sig, True, external={"công văn.pdf": data})
+    assert given.digests_valid and given.signature_valid and not given.unverifiable
+    assert given.covered == ["công văn.pdf"]
+    missing = xmldsig.check(root, sig, True)
+    assert missing.signature_valid and missing.unverifiable and not missing.format_problems
+    assert "detached data not given: công văn.pdf" in missing.unverifiable[0][0]
+    changed = xmldsig.check(root, sig, True, external={"công văn.pdf": data + b"!"})
+    assert not changed.digests_valid and changed.changed
+
+
+def test_api_takes_detached_references_as_further_parts(client: Any, signing: dict[str, Any]) -> None:
+    import io
+
+    data = b"%PDF-1.7 the signed letter"
+    root, _sig = _detached_signature("letter%201.pdf", data)
+    xml = etree.tostring(root)
+    for body, integrity in ((data, True), (data + b"x", False)):
+        r = client.post("/api/v1/verify?offline=true", headers=H(signing["keys"]["eoffice"]),
+                        data={"file": (io.BytesIO(xml), "sig.xml"), "part": (io.BytesIO(body), "letter 1.pdf")},
+                        content_type="multipart/form-data")
+        assert r.status_code == 200, r.get_data(as_text=True)[:300]
+        (sig,) = r.get_json()["signatures"]
+        assert sig["integrity"] is integrity and sig["coverage"]["covered"] == ["letter 1.pdf"]
+    r = client.post("/api/v1/verify?offline=true", headers=H(signing["keys"]["eoffice"]),
+                    data={"file": (io.BytesIO(xml), "sig.xml")}, content_type="multipart/form-data")
+    report = r.get_json()
+    assert (report["indication"], report["sub_indication"]) == ("INDETERMINATE", "SIGNED_DATA_NOT_FOUND")
+    assert "letter 1.pdf" in report["signatures"][0]["problems"][0]["vi"]

@@ -60,15 +60,27 @@ def _key(ref: Any) -> Any:
 
 def collect(reader: Any) -> list[FoundSignature]:
     """Filled signature fields of every revision, by signature dictionary, oldest first."""
+    from pyhanko.pdf_utils.misc import PdfReadError
     from pyhanko.sign.fields import enumerate_sig_fields
 
     found: dict[Any, FoundSignature] = {}
     last = reader.xrefs.total_revisions - 1
     for rev in range(last + 1):
-        resolver = reader if rev == last else reader.get_historical_resolver(rev)
         try:
+            resolver = reader if rev == last else reader.get_historical_resolver(rev)
             fields = list(enumerate_sig_fields(resolver, filled_status=True))
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (MemoryError, RecursionError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - see below
+            # An earlier revision need not be a readable document on its own: the first
+            # section of a linearized file, or an update that Acrobat, iText or LibreOffice
+            # wrote, often holds no catalog, or refers to objects that only later revisions
+            # define (pyHanko then fails an assertion or a lookup). Such a revision shows no
+            # signature field; its signed bytes are still checked through the signatures that
+            # cover it. The last revision is the document itself: unreadable there is
+            # unreadable.
+            if rev == last:
+                raise PdfReadError(f"the signature fields cannot be read: {type(exc).__name__}") from exc
             continue
         for name, sig_ref, field in fields:
             key = _key(sig_ref)

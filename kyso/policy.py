@@ -46,6 +46,8 @@ class Action(StrEnum):
     CONSENT_ENROL = "consent.enrol"
     CONSENT_UNLOCK = "consent.unlock"
     IMAGES_WRITE = "images.write"
+    TRUST_READ = "trust.read"
+    TRUST_WRITE = "trust.write"
 
 
 ALL = frozenset(Role)
@@ -85,6 +87,9 @@ POLICY: dict[Action, frozenset[Role]] = {
     # Clearing the failure lock of an official's consent is a CA admin's decision alone.
     Action.CONSENT_UNLOCK: ADMIN,
     Action.IMAGES_WRITE: STAFF,
+    Action.TRUST_READ: frozenset({Role.CA_ADMIN, Role.RA_OFFICER, Role.AUDITOR}),
+    # Which roots a recipient's verification trusts: a CA admin's decision alone.
+    Action.TRUST_WRITE: ADMIN,
 }
 
 

@@ -519,3 +519,56 @@ def put_seal_image(code: str) -> Response:
     info = images.store(svc.sessions, svc.settings, current_caller(), "seal", code, _image_body(),
                         request_id=request_id())
     return jsonify(info.to_json())
+
+
+# -- admin: trust anchors (signer/trust.py) ----------------------------------------------------------
+
+@consent_bp.get("/trust-anchors")
+@allows(Action.TRUST_READ)
+def list_trust_anchors() -> Response:
+    """The roots verification trusts beside this CA's own, with who added each and when."""
+    from signer import trust
+
+    return jsonify({"trust_anchors": [a.to_json() for a in trust.list_anchors(services().sessions,
+                                                                               current_caller())]})
+
+
+@consent_bp.post("/trust-anchors")
+@allows(Action.TRUST_WRITE)
+def add_trust_anchor() -> Response:
+    """Trust a CA certificate: JSON {"certificate": PEM or base64 DER, "sha256": the fingerprint
+    the publisher announces, "note": optional}, or the certificate as the raw body with
+    ``?sha256=``. Refused unless the fingerprints match and it is a CA certificate."""
+    from signer import trust
+
+    if request.is_json:
+        body = json_body()
+        text = body.get("certificate")
+        if not isinstance(text, str) or not text.strip():
+            raise BadRequest("give the certificate as PEM or base64 DER in 'certificate'",
+                             "cần chứng thư số dạng PEM hoặc DER base64 trong 'certificate'")
+        if "-----BEGIN" in text:
+            data = text.encode("ascii", "replace")
+        else:
+            try:
+                data = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                raise BadRequest("'certificate' is neither PEM nor base64", "'certificate' không phải PEM hay base64") \
+                    from None
+        expected, note = str(body.get("sha256", "")), str(body.get("note", ""))
+    else:
+        data, expected, note = request.get_data(cache=False), request.args.get("sha256", ""), \
+            request.args.get("note", "")
+    info = trust.add(services().sessions, current_caller(), data, expected, note, request_id=request_id())
+    resp = jsonify(info.to_json())
+    resp.status_code = 201
+    return resp
+
+
+@consent_bp.delete("/trust-anchors/<sha256>")
+@allows(Action.TRUST_WRITE)
+def remove_trust_anchor(sha256: str) -> Response:
+    """Stop trusting an anchor (named by its SHA-256 fingerprint)."""
+    from signer import trust
+
+    return jsonify(trust.remove(services().sessions, current_caller(), sha256, request_id=request_id()).to_json())

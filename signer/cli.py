@@ -21,6 +21,68 @@ def register(main: click.Group) -> None:
     main.add_command(verify_command)
     main.add_command(edxml_group)
     main.add_command(consent_group)
+    main.add_command(trust_group)
+
+
+@click.group("trust")
+def trust_group() -> None:
+    """Trust anchors: the roots verification trusts beside this CA's own (CA admins change
+    them; every change is audited). Compare a root's SHA-256 fingerprint with the one its
+    publisher announces before adding it."""
+
+
+@trust_group.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--fingerprint", default="",
+              help="The SHA-256 fingerprint the publisher announces (hex, colons allowed). Without it, the "
+                   "file's fingerprint and subject are printed and nothing is trusted.")
+@click.option("--note", default="", help="Where the root comes from (e.g. the publisher's page).")
+@operator_option
+@pass_ctx
+@handle_errors
+def trust_add(ctx: Context, file: Path, fingerprint: str, note: str, operator: str | None) -> None:
+    """Trust the CA certificate in FILE (PEM or DER) once its fingerprint matches --fingerprint."""
+    from signer import trust
+
+    candidate = trust.read_certificate(file.read_bytes())
+    click.echo(f"subject: {candidate.subject}")
+    click.echo(f"issuer:  {candidate.certificate.issuer.human_friendly}")
+    click.echo(f"SHA-256: {candidate.spaced_sha256}")
+    if not fingerprint:
+        raise click.ClickException("not added: compare the SHA-256 above with the one the publisher announces, "
+                                   "then run again with --fingerprint")
+    info = trust.add(ctx.services.sessions, _caller(ctx, operator), file.read_bytes(), fingerprint, note)
+    click.echo(f"trusted: {info.subject} (added by {info.added_by} at {info.added_at})")
+
+
+@trust_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@operator_option
+@pass_ctx
+@handle_errors
+def trust_list(ctx: Context, as_json: bool, operator: str | None) -> None:
+    """The trust anchors, with who added each and when."""
+    from signer import trust
+
+    anchors = trust.list_anchors(ctx.services.sessions, _caller(ctx, operator))
+    if as_json:
+        click.echo(json.dumps([a.to_json() for a in anchors], ensure_ascii=False, indent=2))
+        return
+    for a in anchors:
+        click.echo(f"{a.sha256}  {a.subject}  valid until {a.not_after}  added by {a.added_by} at {a.added_at}")
+
+
+@trust_group.command("remove")
+@click.argument("sha256")
+@operator_option
+@pass_ctx
+@handle_errors
+def trust_remove(ctx: Context, sha256: str, operator: str | None) -> None:
+    """Stop trusting the anchor with this SHA-256 fingerprint."""
+    from signer import trust
+
+    info = trust.remove(ctx.services.sessions, _caller(ctx, operator), sha256)
+    click.echo(f"no longer trusted: {info.subject}")
 
 
 @click.group("consent")

@@ -14,8 +14,8 @@ judges each signature; its status is mapped to an ETSI EN 319 102-1 indication:
   (REVOKED_NO_POE), or pyHanko's own sub-indication (expired, out of bounds, ...);
 - TOTAL-PASSED otherwise.
 
-Trust: the city's root plus the roots in ``verify.trust_roots`` (PEM or DER files, e.g.
-the national government CA's published certificates). Revocation: the data embedded in the
+Trust: the city's root, the trust anchors a CA admin added (signer/trust.py: ``kyso trust
+add``), and the roots in ``verify.trust_roots`` (PEM or DER files). Revocation: the data embedded in the
 document, Kyso's own current CRLs for certificates of this CA (answered in process), and,
 unless offline (or ``verify.fetch_revocation = false``), OCSP/CRL fetched over the network for
 others, only from the hosts in ``verify.fetch_hosts`` (signer/fetching.py).
@@ -197,6 +197,7 @@ def trust(factory: sessionmaker[Session], settings: Settings) -> tuple[list[x509
     """Trust roots, other CA certificates, and the newest CRL of each Kyso CA: one
     transaction of two small queries; the DER of a row is read and parsed once per process."""
     from ca_admin.models import PublishedCrl
+    from signer.trust import TrustAnchor
 
     roots: list[x509.Certificate] = []
     others: list[x509.Certificate] = []
@@ -219,6 +220,10 @@ def trust(factory: sessionmaker[Session], settings: Settings) -> tuple[list[x509
             crls.append(_parsed(("crl", cas[issuer_id], number, this_update), lambda i=crl_id: (
                 asn1_crl.CertificateList.load(session.execute(
                     select(PublishedCrl.der).where(PublishedCrl.id == i)).scalar_one()))))
+        # Trust anchors a CA admin added (signer/trust.py), parsed once per process each.
+        for (sha256,) in session.execute(select(TrustAnchor.sha256)).all():
+            roots.append(_parsed(("anchor", sha256), lambda h=sha256: x509.Certificate.load(session.execute(
+                select(TrustAnchor.certificate_der).where(TrustAnchor.sha256 == h)).scalar_one())))
     for pattern in settings.verify.trust_roots:
         for name in sorted(glob.glob(pattern)):
             roots.extend(_trust_file(name))

@@ -49,6 +49,7 @@ def test_policy_invariants() -> None:
     assert policy.roles_for(Action.REQUEST_DECIDE) == {Role.CA_ADMIN}
     assert policy.roles_for(Action.CERT_REVOKE_CA_INTERNAL) == {Role.CA_ADMIN}
     assert policy.roles_for(Action.CLIENTS_BIND) == {Role.CA_ADMIN}
+    assert policy.roles_for(Action.TRUST_WRITE) == {Role.CA_ADMIN}
     assert Role.CLIENT not in policy.roles_for(Action.PERSONAL_DATA_READ)
     assert Role.AUDITOR not in policy.roles_for(Action.PERSONAL_DATA_READ)
     assert Role.AUDITOR not in policy.roles_for(Action.REGISTRY_WRITE)

@@ -98,9 +98,12 @@ def pyhanko_cms(entry: foreign.Entry) -> Verdict:
     if kind != "cms":
         return Verdict("UNREADABLE", kind)
     signed = info["content"]
-    content = signed["encap_content_info"]["content"]
-    data = (foreign.ROOT / entry.format / entry.detached).read_bytes() if entry.detached else (
-        bytes(content.native) if content.native is not None else None)
+    try:  # asn1crypto cannot read some encapsulated contents (e.g. octets declared as signedData)
+        content = signed["encap_content_info"]["content"]
+        data = (foreign.ROOT / entry.format / entry.detached).read_bytes() if entry.detached else (
+            bytes(content.native) if content.native is not None else None)
+    except Exception as exc:  # noqa: BLE001 - a tool's crash is its verdict here
+        return Verdict("CRASH", type(exc).__name__)
     if data is None:
         return Verdict("UNREADABLE", "no data")
     results = []

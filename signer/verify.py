@@ -725,8 +725,18 @@ def _rsa_named_as_signed(signer_der: bytes, cert: x509.Certificate) -> bytes | N
         used = digest_info["digest_algorithm"]["algorithm"].native
     except (ValueError, TypeError):
         return None
+    try:
+        named = si["signature_algorithm"].hash_algo
+    except ValueError:  # plain rsaEncryption (or an OID asn1crypto does not know): the digestAlgorithm
+        named = si["digest_algorithm"]["algorithm"].native
+    try:
+        known = si["signature_algorithm"].signature_algo in ("rsassa_pkcs1v15", "rsassa_pss")
+    except ValueError:  # e.g. RSA with SHA-3, which asn1crypto does not name
+        known = False
+    if used == named and known:
+        return None
     name = "rsassa_pkcs1v15" if used == si["digest_algorithm"]["algorithm"].native else _RSA_BY_HASH.get(used)
-    if name is None or name == si["signature_algorithm"]["algorithm"].native:
+    if name is None:
         return None
     fields = _elements(signer_der)
     at = 4 if fields[3][0] == 0xA0 else 3
@@ -734,7 +744,7 @@ def _rsa_named_as_signed(signer_der: bytes, cert: x509.Certificate) -> bytes | N
     return parser.emit(0, 1, 16, b"".join(fields))
 
 
-def _signer_cert_present(signed: cms.SignedData, signer_info: cms.SignerInfo) -> bool:
+def _signer_cert(signed: cms.SignedData, signer_info: cms.SignerInfo) -> x509.Certificate | None:
     sid = signer_info["sid"]
     for choice in signed["certificates"] or []:
         if choice.name != "certificate":
@@ -742,10 +752,14 @@ def _signer_cert_present(signed: cms.SignedData, signer_info: cms.SignerInfo) ->
         cert = choice.chosen
         if sid.name == "issuer_and_serial_number":
             if (cert.issuer == sid.chosen["issuer"] and cert.serial_number == sid.chosen["serial_number"].native):
-                return True
+                return cert
         elif cert.key_identifier == sid.chosen.native:
-            return True
-    return False
+            return cert
+    return None
+
+
+def _signer_cert_present(signed: cms.SignedData, signer_info: cms.SignerInfo) -> bool:
+    return _signer_cert(signed, signer_info) is not None
 
 
 def _validate_one(data: bytes, signed_der: bytes, signer_der: bytes, vc: Any) -> Any:
@@ -753,17 +767,18 @@ def _validate_one(data: bytes, signed_der: bytes, signer_der: bytes, vc: Any) ->
     from pyhanko.sign.validation.errors import SignatureValidationError
     from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
 
-    status = asyncio.run(async_validate_detached_cms(data, _one_signer(signed_der, signer_der),
-                                                     signer_validation_context=vc))
-    if status.intact and not status.valid and (fixed := _rsa_named_as_signed(signer_der, status.signing_cert)):
+    cert = _signer_cert(cms.SignedData.load(signed_der), cms.SignerInfo.load(signer_der))
+    fixed = _rsa_named_as_signed(signer_der, cert) if cert is not None else None
+    if fixed is not None:  # checked before, not after, a failed validation: one path building, not two
         try:
-            retried = asyncio.run(async_validate_detached_cms(data, _one_signer(signed_der, fixed),
-                                                              signer_validation_context=vc))
-        except SignatureValidationError:  # e.g. an algorithm-protection attribute names the wrong one
-            return status
-        if retried.valid:
-            return retried
-    return status
+            status = asyncio.run(async_validate_detached_cms(data, _one_signer(signed_der, fixed),
+                                                             signer_validation_context=vc))
+            if status.valid:
+                return status
+        except SignatureValidationError:  # e.g. an algorithm-protection attribute names the other one
+            pass
+    return asyncio.run(async_validate_detached_cms(data, _one_signer(signed_der, signer_der),
+                                                   signer_validation_context=vc))
 
 
 def _without_unsigned(signer_der: bytes) -> bytes | None:

@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 SUPPORTED_SUBFILTERS = {"/adbe.pkcs7.detached", "/ETSI.CAdES.detached", "/ETSI.RFC3161"}
+# Legacy PDF signatures over a SHA-1 digest (ISO 32000-1, 12.8.3.3): their integrity and
+# signature value are verified, and the weak algorithm is reported.
+LEGACY_SUBFILTERS = {"/adbe.pkcs7.sha1", "/adbe.x509.rsa_sha1"}
 WHITE = b" \t\r\n\f\x00"
 _HEX = re.compile(rb"<[0-9A-Fa-f\s]*>")
 
@@ -92,7 +95,7 @@ def collect(reader: Any) -> list[FoundSignature]:
 
 def subfilter_problem(sig_object: Any) -> Problem | None:
     subfilter = str(sig_object.get("/SubFilter", ""))
-    if subfilter in SUPPORTED_SUBFILTERS:
+    if subfilter in SUPPORTED_SUBFILTERS or subfilter in LEGACY_SUBFILTERS:
         return None
     return Problem("FORMAT_FAILURE", f"the signature format {subfilter or '(none)'} is not supported",
                    f"định dạng chữ ký {subfilter or '(không có)'} không được hỗ trợ")
@@ -102,10 +105,13 @@ def byte_range_problem(data: bytes, sig_object: Any) -> Problem | None:
     """/ByteRange must be [0 a b c] inside the file with exactly the /Contents string in [a, b)."""
     bad = Problem("FORMAT_FAILURE", "the signature's byte range is malformed or does not match its /Contents",
                   "vùng dữ liệu được ký (ByteRange) sai hoặc không khớp với giá trị chữ ký (/Contents)")
+    from pyhanko.pdf_utils.misc import PdfReadError
+    from pyhanko.sign.validation.pdf_embedded import extract_contents
+
     try:
         values = [int(v) for v in sig_object.raw_get("/ByteRange")]
-        contents = sig_object.raw_get("/Contents").original_bytes
-    except (KeyError, TypeError, ValueError, AttributeError):
+        contents = extract_contents(sig_object)  # as written: /Contents is never encrypted
+    except (KeyError, TypeError, ValueError, AttributeError, PdfReadError):
         return bad
     if len(values) != 4 or values[0] != 0 or min(values) < 0:
         return bad
@@ -133,7 +139,10 @@ def tail_problem(data: bytes, reader: Any) -> Problem | None:
     xrefs = reader.xrefs
     last = xrefs.total_revisions - 1
     try:
-        end = xrefs.get_xref_container_info(last).end_location
+        # The section that ends last in the file: in a linearized file (Acrobat's "fast web
+        # view") the newest section is the first-page xref near the start, and the rest of
+        # the file follows it.
+        end = max(xrefs.get_xref_container_info(rev).end_location for rev in range(last + 1))
     except (KeyError, ValueError, AttributeError):
         return None
     eof = data.find(b"%%EOF", end)

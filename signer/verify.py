@@ -514,32 +514,145 @@ def _with_problems(report: SignatureReport, problems: list[Any]) -> SignatureRep
 def _timestamp_report(sig: Any, vc: Any) -> SignatureReport:
     from pyhanko.sign.validation import validate_pdf_timestamp
 
-    ts = validate_pdf_timestamp(sig, validation_context=vc)
+    ts, diff_error = _validated(lambda s, v, **kw: validate_pdf_timestamp(s, validation_context=v, **kw), sig, vc)
+    unanalysed = _unanalysed(ts) if diff_error else None
     ok = ts.intact and ts.valid and ts.trusted
     ind, sub = ("TOTAL-PASSED", None) if ok else (
         ("TOTAL-FAILED", "HASH_FAILURE") if not ts.intact else
         ("TOTAL-FAILED", "SIG_CRYPTO_FAILURE") if not ts.valid else
         ("INDETERMINATE", getattr(ts.trust_problem_indic, "name", None) or "NO_CERTIFICATE_CHAIN_FOUND"))
-    en, vi = _summaries(ind, sub, _name(ts.signing_cert), _iso(ts.timestamp))
+    if unanalysed is not None and ind == "TOTAL-PASSED":
+        ind = "INDETERMINATE"
+    en, vi = _summaries(ind, sub, _name(ts.signing_cert), _iso(ts.timestamp), unanalysed if ok else None)
     return SignatureReport(
         kind="pdf-timestamp", field=sig.field_name, signer=_name(ts.signing_cert), agency_code=None,
         chain=[_name(c) for c in ts.validation_path] if ts.validation_path else [],
         claimed_signing_time=None, timestamp_time=_iso(ts.timestamp), level="document time stamp",
         integrity=bool(ts.intact), signature_valid=bool(ts.valid), trusted=bool(ts.trusted),
         revocation={"revoked": False}, coverage={"coverage": ts.coverage.name if ts.coverage else None},
-        indication=ind, sub_indication=sub, summary_en=en, summary_vi=vi)
+        indication=ind, sub_indication=sub, summary_en=en, summary_vi=vi,
+        problems=[unanalysed.to_json()] if unanalysed is not None else [])
+
+
+_SIGNER_INDEX: Any = None  # contextvars.ContextVar[int | None], made on first use (see _embedded)
+
+
+def _embedded(reader: Any, item: Any) -> list[Any]:
+    """pyHanko's EmbeddedPdfSignature for a signature field: one per SignerInfo. A PDF
+    signature's CMS may hold several (RFC 5652 5.1 allows it; some signing tools add a
+    second signer); pyHanko accepts exactly one, so each SignerInfo is judged on its own,
+    as a copy of the SignedData that holds only it."""
+    import contextvars
+
+    from asn1crypto import cms as asn1_cms
+    from pyhanko.sign.validation import pdf_embedded
+
+    global _SIGNER_INDEX
+    if _SIGNER_INDEX is None:
+        _SIGNER_INDEX = contextvars.ContextVar("kyso_signer_index", default=None)
+        original = pdf_embedded.extract_signer_info
+
+        def chosen(signed_data: Any) -> Any:
+            index = _SIGNER_INDEX.get()
+            return original(signed_data) if index is None else signed_data["signer_infos"][index]
+
+        pdf_embedded.extract_signer_info = chosen  # only EmbeddedPdfSignature.__init__ looks it up there
+    contents = pdf_embedded.extract_contents(item.sig_ref.get_object())
+    count = len(asn1_cms.ContentInfo.load(contents)["content"]["signer_infos"])
+    if count <= 1:
+        sig = pdf_embedded.EmbeddedPdfSignature(reader, item.field, item.name)
+        if _is_timestamp(sig) and sig.sig_object_type != "/DocTimeStamp":
+            sig.__class__ = _any_type_timestamp()
+        _plain_ecdsa_as_der(sig.signer_info)
+        return [sig]
+    out = []
+    for index in range(count):
+        token = _SIGNER_INDEX.set(index)
+        try:
+            sig = pdf_embedded.EmbeddedPdfSignature(reader, item.field, item.name)
+        finally:
+            _SIGNER_INDEX.reset(token)
+        one = asn1_cms.SignedData.load(sig.signed_data.untag().dump())
+        one["signer_infos"] = [asn1_cms.SignerInfo.load(sig.signer_info.dump())]
+        sig.signed_data, sig.signer_info = one, one["signer_infos"][0]
+        _plain_ecdsa_as_der(sig.signer_info)
+        label = f"{item.name} (SignerInfo {index + 1} of {count})"
+        sig.kyso_label = label  # type: ignore[attr-defined]
+        out.append(sig)
+    return out
+
+
+# BSI TR-03111 "plain" ECDSA (r || s instead of a DER SEQUENCE), as German and other
+# eIDAS signature cards make it: the same signature, another encoding.
+_PLAIN_ECDSA = {f"0.4.0.127.0.7.1.1.4.1.{n}": f"{h}_ecdsa"
+                for n, h in ((1, "sha1"), (2, "sha224"), (3, "sha256"), (4, "sha384"), (5, "sha512"))}
+
+
+def _plain_ecdsa_as_der(signer_info: Any) -> None:
+    """Re-encode a plain-ECDSA signature value as the DER ECDSA-Sig-Value pyHanko checks
+    (in place: the SignedData that holds this SignerInfo is what pyHanko validates)."""
+    from asn1crypto import algos
+
+    algorithm = signer_info["signature_algorithm"]["algorithm"].dotted
+    if algorithm not in _PLAIN_ECDSA:
+        return
+    value = signer_info["signature"].native
+    signer_info["signature_algorithm"] = {"algorithm": _PLAIN_ECDSA[algorithm]}
+    signer_info["signature"] = algos.DSASignature.from_p1363(value).dump()
+
+
+_ANY_TYPE_TIMESTAMP: list[type] = []
+
+
+def _any_type_timestamp() -> type:
+    """EmbeddedPdfSignature for a document time stamp whose dictionary says /Type /Sig or
+    nothing (DSS's test files, and tools that copy a signature dictionary): its RFC 3161
+    /SubFilter makes it a time stamp, and pyHanko's time stamp check wants the type."""
+    if not _ANY_TYPE_TIMESTAMP:
+        from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+
+        class DocTimeStampOfAnyType(EmbeddedPdfSignature):
+            @property
+            def sig_object_type(self) -> Any:
+                from pyhanko.pdf_utils.generic import pdf_name
+
+                return pdf_name("/DocTimeStamp")
+
+        _ANY_TYPE_TIMESTAMP.append(DocTimeStampOfAnyType)
+    return _ANY_TYPE_TIMESTAMP[0]
+
+
+def _open_encrypted(reader: Any) -> None:
+    """An encrypted PDF opens with the empty user password (the common case: only an owner
+    password restricts editing or printing). Anything else Kyso cannot read, and says why."""
+    from pyhanko.pdf_utils.crypt import AuthStatus, StandardSecurityHandler
+    from pyhanko.pdf_utils.misc import PdfError
+
+    if not isinstance(reader.security_handler, StandardSecurityHandler):
+        raise DocumentUnreadable(
+            "the PDF file is encrypted for particular recipients (with their certificates); Kyso cannot open it",
+            "tệp PDF được mã hóa cho người nhận cụ thể (bằng chứng thư số của họ); Kyso không mở được")
+    try:
+        result = reader.decrypt(b"")
+    except (PdfError, ValueError, KeyError, TypeError) as exc:
+        raise DocumentUnreadable("the PDF file's encryption cannot be read", "không đọc được phần mã hóa của tệp PDF",
+                                 log_detail=f"{type(exc).__name__}: {str(exc)[:200]}") from None
+    if result.status == AuthStatus.FAILED:
+        raise DocumentUnreadable("the PDF file is protected by a password to open it; Kyso cannot read it",
+                                 "tệp PDF được bảo vệ bằng mật khẩu mở tệp; Kyso không đọc được")
 
 
 def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.fields import enumerate_sig_fields
-    from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 
     from signer import pdf_checks
 
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
+        if reader.encrypted:
+            _open_encrypted(reader)
         found = pdf_checks.collect(reader)
         signature_fields = {name for name, _v, _f in enumerate_sig_fields(reader)}
     except (PdfError, ValueError, KeyError, TypeError) as exc:
@@ -553,8 +666,14 @@ def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
         try:
             sig_object = item.sig_ref.get_object()
             problem = pdf_checks.subfilter_problem(sig_object) or pdf_checks.byte_range_problem(data, sig_object)
+            if problem is None and sig_object.get("/SubFilter") == "/adbe.x509.rsa_sha1":
+                problems = [p for p in (file_problem,) if p is not None]
+                if not item.in_last_revision:
+                    problems.append(pdf_checks.removed_problem())
+                out.append(_with_problems(_x509_rsa_sha1(data, item.name, sig_object, vc), problems))
+                continue
             if problem is None:
-                sigs.append((item, EmbeddedPdfSignature(reader, item.field, item.name)))
+                sigs.extend((item, sig) for sig in _embedded(reader, item))
                 continue
         except (PdfError, ValueError, KeyError, TypeError, AttributeError):
             problem = pdf_checks.Problem("FORMAT_FAILURE", "the signature dictionary cannot be read",
@@ -562,23 +681,138 @@ def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
         out.append(_broken(item.name, problem))
     sigs.sort(key=lambda pair: pair[1].signed_revision)
     docmdp = min((e.docmdp_level for _i, e in sigs if e.docmdp_level is not None), default=None)
-    doc_ts = [e for _i, e in sigs if e.sig_object_type == "/DocTimeStamp"]
+    doc_ts = [e for _i, e in sigs if _is_timestamp(e)]
     has_dss = "/DSS" in reader.root
     for index, (item, sig) in enumerate(sigs):
         try:
-            out.append(_judge_pdf(index, item, sig, sigs, file_problem, doc_ts, has_dss, signature_fields,
-                                  docmdp, vc))
+            report = _judge_pdf(index, item, sig, sigs, file_problem, doc_ts, has_dss, signature_fields, docmdp, vc)
         except (KysoError, MemoryError, RecursionError):
             raise  # a limit or a refusal is the whole document's answer
         except Exception as exc:  # noqa: BLE001 - one signature's failure is that signature's finding
-            out.append(_not_checked(item.name, exc))
+            report = _not_checked(item.name, exc)
+        report.field = getattr(sig, "kyso_label", report.field)
+        out.append(report)
     return out
+
+
+def _is_timestamp(sig: Any) -> bool:
+    """A document time stamp: /Type /DocTimeStamp, or the RFC 3161 /SubFilter in a dictionary
+    whose /Type says otherwise or nothing (some tools write /Sig or leave it out)."""
+    return bool(sig.sig_object_type == "/DocTimeStamp" or sig.sig_object.get("/SubFilter") == "/ETSI.RFC3161")
+
+
+def _indeterminate(field_name: str | None, problem: Any, kind: str = "pdf") -> SignatureReport:
+    """A signature Kyso cannot judge (something it does not support, or that is missing):
+    INDETERMINATE with a sentence saying what; never a failure without evidence."""
+    report = _broken(field_name, problem, kind=kind)
+    report.indication = "INDETERMINATE"
+    report.summary_en, report.summary_vi = _summaries("INDETERMINATE", problem.sub_indication, "", None, problem)
+    return report
+
+
+def _refused(field_name: str | None, exc: Any) -> SignatureReport:
+    """pyHanko refused to validate a signature (SignatureValidationError): its AdES
+    sub-indication says whether that is a failure with evidence (AdESFailure, e.g. a
+    detached PDF signature that carries other content) or only something it cannot judge."""
+    from pyhanko.sign.ades.report import AdESFailure
+
+    from signer.pdf_checks import Problem
+
+    sub = getattr(exc, "ades_subindication", None)
+    name = getattr(sub, "name", None) or "FORMAT_FAILURE"
+    why = str(getattr(exc, "failure_message", "") or exc)[:300]
+    problem = Problem(name, f"the signature was refused: {why}", f"chữ ký bị từ chối: {why}")
+    if isinstance(sub, AdESFailure):
+        return _broken(field_name, problem)
+    return _indeterminate(field_name, problem)
+
+
+def _unsupported_digest(sig: Any) -> Any:
+    """The digest or signature algorithm a signature names, when Kyso has no implementation
+    of it: the signature cannot be checked, which is not evidence that it is false."""
+    from pyhanko_certvalidator.util import get_pyca_cryptography_hash
+
+    from signer.pdf_checks import Problem
+
+    try:
+        get_pyca_cryptography_hash(sig.md_algorithm)
+    except (AttributeError, ValueError, KeyError, TypeError):
+        what = str(sig.md_algorithm)
+        return Problem("FORMAT_FAILURE", f"the digest algorithm {what} is not supported, so the signed bytes cannot "
+                       "be checked", f"thuật toán băm {what} không được hỗ trợ nên không kiểm tra được dữ liệu đã ký")
+    algorithm = sig.signer_info["signature_algorithm"]
+    try:
+        algorithm.signature_algo  # noqa: B018 - asn1crypto raises ValueError for an algorithm it does not know
+    except ValueError:
+        what = algorithm["algorithm"].dotted
+        return Problem("FORMAT_FAILURE", f"the signature algorithm {what} is not supported, so the signature cannot "
+                       "be checked", f"thuật toán ký {what} không được hỗ trợ nên không kiểm tra được chữ ký")
+    return None
+
+
+class _MismatchedKey(Exception):
+    """pyHanko's signature check asserts that a key fits the algorithm the signature names
+    (an RSA algorithm with an EC key, say) instead of reporting it: a malformed signature or
+    time stamp, which Kyso reports as one it cannot check."""
+
+    def __init__(self) -> None:
+        from signer.pdf_checks import Problem
+
+        super().__init__("mismatched key")
+        self.problem = Problem("FORMAT_FAILURE", "the signature or its time stamp names a signature algorithm that "
+                               "does not fit its key, so it cannot be checked",
+                               "chữ ký hoặc dấu thời gian của nó ghi thuật toán ký không khớp với khóa nên không "
+                               "kiểm tra được")
+
+
+def _validated(validate: Any, sig: Any, vc: Any) -> tuple[Any, BaseException | None]:
+    """pyHanko's validation of one embedded signature or document time stamp. Its analysis of
+    the updates made after signing fails on some files other tools wrote (an object it cannot
+    resolve in an earlier revision, a stream without its end marker): the signature itself is
+    then checked without that analysis, and the error is returned so that the report can say
+    the later changes were not analysed."""
+    from pyhanko.sign.general import CMSExtractionError
+    from pyhanko.sign.validation.errors import SignatureValidationError
+
+    def once(**kw: Any) -> Any:
+        try:
+            return validate(sig, vc, **kw)
+        except AssertionError as exc:
+            import traceback
+
+            frames = traceback.extract_tb(exc.__traceback__)
+            if frames and frames[-1].filename.endswith("pyhanko_certvalidator/sig_validate.py"):
+                raise _MismatchedKey() from exc
+            raise
+
+    try:
+        return once(), None
+    except (SignatureValidationError, CMSExtractionError, _MismatchedKey, KysoError, MemoryError, RecursionError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - retried without the change analysis
+        status = once(skip_diff=True)
+        log.warning("verify.pdf_diff_failed %s: %s", type(exc).__name__, str(exc)[:200])
+        return status, exc
+
+
+def _unanalysed(status: Any) -> Any:
+    """The finding for a signature whose later changes could not be analysed (see _validated):
+    none when it covers the whole file (there are no later changes)."""
+    from signer.pdf_checks import Problem
+
+    if status is not None and status.coverage is not None and status.coverage.name == "ENTIRE_FILE":
+        return None
+    return Problem("SIG_CONSTRAINTS_FAILURE", "the changes made to the document after this signature could not be "
+                   "analysed, so whether its signer allowed them is not known",
+                   "không phân tích được các thay đổi sau chữ ký này nên không biết người ký có cho phép hay không")
 
 
 def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], file_problem: Any, doc_ts: list[Any],
                has_dss: bool, signature_fields: set[str], docmdp: Any, vc: Any) -> SignatureReport:
     """One PDF signature's report (the loop body of _verify_pdf)."""
+    from pyhanko.sign.general import CMSExtractionError
     from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.errors import SignatureValidationError
 
     from signer import pdf_checks
 
@@ -586,11 +820,26 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
     if not item.in_last_revision:
         problems.append(pdf_checks.removed_problem())
     ranges = [int(v) for v in sig.byte_range]
-    problems.extend(p for _i, earlier in sigs[:index]
-                    if (p := pdf_checks.ranges_problem([int(v) for v in earlier.byte_range], ranges)))
-    if sig.sig_object_type == "/DocTimeStamp":
-        return _with_problems(_timestamp_report(sig, vc), problems)
-    status = validate_pdf_signature(sig, vc)
+    problems.extend(p for other, earlier in sigs[:index]
+                    if other is not item  # SignerInfos of one CMS share its byte range
+                    and (p := pdf_checks.ranges_problem([int(v) for v in earlier.byte_range], ranges)))
+    if (unsupported := _unsupported_digest(sig)) is not None:
+        return _with_problems(_indeterminate(sig.field_name, unsupported), problems)
+    try:
+        if _is_timestamp(sig):
+            return _with_problems(_timestamp_report(sig, vc), problems)
+        if str(sig.sig_object.get("/SubFilter")) in pdf_checks.LEGACY_SUBFILTERS:
+            return _with_problems(_legacy_pdf(sig, vc), problems)
+        status, diff_error = _validated(validate_pdf_signature, sig, vc)
+    except SignatureValidationError as exc:
+        return _with_problems(_refused(sig.field_name, exc), problems)
+    except CMSExtractionError:
+        return _with_problems(_indeterminate(sig.field_name, pdf_checks.Problem(
+            "NO_SIGNING_CERTIFICATE_FOUND", "the signer's certificate is not in the signature",
+            "chữ ký không kèm chứng thư số của người ký")), problems)
+    except _MismatchedKey as exc:
+        return _with_problems(_indeterminate(sig.field_name, exc.problem), problems)
+    unanalysed = _unanalysed(status) if diff_error else None
     later_ts = [t for t in doc_ts if t.signed_revision > sig.signed_revision]
     level = "B-B"
     if status.timestamp_validity is not None:
@@ -610,8 +859,144 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
     coverage = {"coverage": covered, "modification_level": modification,
                 "docmdp_ok": status.docmdp_ok, "changed_form_fields": sorted(changed),
                 "covers_whole_document": covered == "ENTIRE_FILE" and not problems,
-                "changes_after_signing_allowed": allowed and not problems}
-    return _with_problems(_report(status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed), problems)
+                "changes_after_signing_allowed": allowed and not problems and unanalysed is None}
+    report = _with_problems(_report(status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed), problems)
+    if unanalysed is not None:
+        report.problems.append(unanalysed.to_json())
+        if report.indication == "TOTAL-PASSED":
+            report.indication, report.sub_indication = "INDETERMINATE", None
+            report.summary_en, report.summary_vi = _summaries("INDETERMINATE", None, report.signer,
+                                                              report.timestamp_time or report.claimed_signing_time,
+                                                              unanalysed)
+    return report
+
+
+_WEAK_EN = ("legacy signature format {}: the document is digested with SHA-1, which no longer proves that it was not "
+            "changed")
+_WEAK_VI = ("định dạng chữ ký cũ {}: tài liệu được băm bằng SHA-1, thuật toán không còn đủ an toàn để chứng minh tài "
+            "liệu không bị thay đổi")
+
+
+def _weak(report: SignatureReport, subfilter: str) -> SignatureReport:
+    """A legacy SHA-1 signature: the weak algorithm is a finding, and a signature that would
+    otherwise pass (or only lacks a trusted chain) is INDETERMINATE, never TOTAL-PASSED."""
+    from signer.pdf_checks import Problem
+
+    weak = Problem("CRYPTO_CONSTRAINTS_FAILURE_NO_POE", _WEAK_EN.format(subfilter), _WEAK_VI.format(subfilter))
+    report.problems.append(weak.to_json())
+    if report.indication != "TOTAL-FAILED":
+        report.indication, report.sub_indication = "INDETERMINATE", weak.sub_indication
+        report.summary_en, report.summary_vi = _summaries("INDETERMINATE", weak.sub_indication, report.signer,
+                                                          report.claimed_signing_time, weak)
+    return report
+
+
+def _x509_rsa_sha1(data: bytes, field_name: str | None, sig_object: Any, vc: Any) -> SignatureReport:
+    """/adbe.x509.rsa_sha1 (ISO 32000-1, 12.8.3.2): /Contents is a DER OCTET STRING holding a
+    PKCS#1 v1.5 RSA signature over the SHA-1 digest of the byte range, and /Cert the signer's
+    certificate first, then others. Integrity and signature value are one check here."""
+    from asn1crypto import core as asn1_core
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.x509 import load_der_x509_certificate
+    from pyhanko.sign.validation.pdf_embedded import extract_contents
+    from pyhanko_certvalidator import CertificateValidator
+    from pyhanko_certvalidator.errors import PathBuildingError, RevokedError, ValidationError
+
+    raw = sig_object.get("/Cert")
+    ders = [bytes(c.original_bytes if hasattr(c, "original_bytes") else c)
+            for c in (raw if isinstance(raw, list) else [raw])]
+    cert = x509.Certificate.load(ders[0])
+    _seen().append(cert)
+    value = asn1_core.OctetString.load(extract_contents(sig_object).rstrip(b"\x00"), strict=False).native
+    a, b, c = (int(v) for v in list(sig_object.raw_get("/ByteRange"))[1:])
+    signed = data[:a] + data[b:b + c]
+    key = load_der_x509_certificate(ders[0]).public_key()
+    try:
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise InvalidSignature
+        key.verify(value, signed, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303 - legacy format, reported weak
+        valid = True
+    except InvalidSignature:
+        valid = False
+    sub: str | None = None
+    path = None
+    try:
+        validator = CertificateValidator(cert, intermediate_certs=[x509.Certificate.load(d) for d in ders[1:]],
+                                         validation_context=vc)
+        path = asyncio.run(validator.async_validate_usage(set()))
+    except PathBuildingError:
+        sub = "NO_CERTIFICATE_CHAIN_FOUND"
+    except RevokedError:
+        sub = "REVOKED_NO_POE"
+    except ValidationError:
+        sub = "CHAIN_CONSTRAINTS_FAILURE"
+    claimed = None
+    if (when := sig_object.get("/M")) is not None:
+        from pyhanko.pdf_utils.generic import parse_pdf_date
+        from pyhanko.pdf_utils.misc import PdfReadError
+
+        try:
+            claimed = parse_pdf_date(str(when))
+        except (PdfReadError, ValueError):
+            claimed = None
+    indication = "TOTAL-FAILED" if not valid else ("INDETERMINATE" if sub else "TOTAL-PASSED")
+    sub = "SIG_CRYPTO_FAILURE" if not valid else sub
+    signer = _name(cert)
+    en, vi = _summaries(indication, sub, signer, _iso(claimed))
+    whole = b + c == len(data)
+    report = SignatureReport(
+        kind="pdf", field=field_name, signer=signer, agency_code=None,
+        chain=[_name(x) for x in path] if path is not None else [signer], claimed_signing_time=_iso(claimed),
+        timestamp_time=None, level="X.509 RSA-SHA1", integrity=valid, signature_valid=valid, trusted=sub is None,
+        revocation={"revoked": sub == "REVOKED_NO_POE"},
+        coverage={"coverage": "ENTIRE_FILE" if whole else "ENTIRE_REVISION", "modification_level": None,
+                  "docmdp_ok": None, "changed_form_fields": [], "covers_whole_document": whole,
+                  "changes_after_signing_allowed": whole},
+        indication=indication, sub_indication=sub, summary_en=en, summary_vi=vi,
+        signer_serial=format(cert.serial_number, "x"))
+    if not whole and (unanalysed := _unanalysed(None)) is not None:
+        report.problems.append(unanalysed.to_json())
+    return _weak(report, "adbe.x509.rsa_sha1")
+
+
+def _legacy_pdf(sig: Any, vc: Any) -> SignatureReport:
+    """/adbe.pkcs7.sha1 (ISO 32000-1, 12.8.3.3.1): the CMS signs, as its encapsulated content,
+    the SHA-1 digest of the byte range. Integrity is that digest; the signature value is
+    checked over it; SHA-1 no longer proves anything, so an otherwise good signature is
+    INDETERMINATE with the weak algorithm named, never TOTAL-PASSED."""
+    import types
+
+    from asn1crypto import cms as asn1_cms
+    from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY
+    from pyhanko.sign.general import byte_range_digest
+    from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
+    from pyhanko.sign.validation.utils import CMSAlgorithmUsagePolicy
+    from pyhanko_certvalidator.policy_decl import DisallowWeakAlgorithmsPolicy
+
+    econtent = sig.signed_data["encap_content_info"]["content"].native
+    _, digest = byte_range_digest(sig.reader.stream, sig.byte_range, "sha1")
+    sig.compute_integrity_info(DEFAULT_DIFF_POLICY)
+    detached = asn1_cms.SignedData.load(sig.signed_data.untag().dump())
+    detached["encap_content_info"] = {"content_type": "data"}
+    lenient = CMSAlgorithmUsagePolicy.lift_policy(DisallowWeakAlgorithmsPolicy(weak_hash_algos=frozenset()))
+    checked = asyncio.run(async_validate_detached_cms(econtent or b"", detached, signer_validation_context=vc,
+                                                      algorithm_policy=lenient))
+    # The CMS status, with integrity meaning what it means here: the content signed is the
+    # digest of the byte range.
+    names = ("signing_cert", "signer_reported_dt", "valid", "trusted", "revoked", "revocation_details",
+             "trust_problem_indic", "validation_path")
+    status = types.SimpleNamespace(**{n: getattr(checked, n, None) for n in names}, timestamp_validity=None,
+                                   intact=bool(checked.intact and econtent == digest))
+    modification = getattr(sig.diff_result, "modification_level", None)
+    allowed = modification is None or modification.name in ("NONE", "LTA_UPDATES", "FORM_FILLING")
+    covered = sig.coverage.name if sig.coverage is not None else None
+    coverage: dict[str, Any] = {
+        "coverage": covered, "modification_level": getattr(modification, "name", None), "docmdp_ok": allowed,
+        "changed_form_fields": [], "covers_whole_document": covered == "ENTIRE_FILE",
+        "changes_after_signing_allowed": allowed}
+    return _weak(_report(status, "pdf", sig.field_name, "PKCS#7 (SHA-1)", coverage, pdf_ok=allowed), "adbe.pkcs7.sha1")
 
 
 def _der(encoded: bytes, set_of: bool = False) -> bytes:

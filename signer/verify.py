@@ -771,6 +771,8 @@ def _validated(validate: Any, sig: Any, vc: Any) -> tuple[Any, BaseException | N
     resolve in an earlier revision, a stream without its end marker): the signature itself is
     then checked without that analysis, and the error is returned so that the report can say
     the later changes were not analysed."""
+    import traceback
+
     from pyhanko.sign.general import CMSExtractionError
     from pyhanko.sign.validation.errors import SignatureValidationError
 
@@ -778,8 +780,6 @@ def _validated(validate: Any, sig: Any, vc: Any) -> tuple[Any, BaseException | N
         try:
             return validate(sig, vc, **kw)
         except AssertionError as exc:
-            import traceback
-
             frames = traceback.extract_tb(exc.__traceback__)
             if frames and frames[-1].filename.endswith("pyhanko_certvalidator/sig_validate.py"):
                 raise _MismatchedKey() from exc
@@ -789,10 +789,14 @@ def _validated(validate: Any, sig: Any, vc: Any) -> tuple[Any, BaseException | N
         return once(), None
     except (SignatureValidationError, CMSExtractionError, _MismatchedKey, KysoError, MemoryError, RecursionError):
         raise
-    except Exception as exc:  # noqa: BLE001 - retried without the change analysis
-        status = once(skip_diff=True)
-        log.warning("verify.pdf_diff_failed %s: %s", type(exc).__name__, str(exc)[:200])
-        return status, exc
+    except Exception as exc:
+        # Only a failure inside the change analysis is retried; anything else is a bug, the
+        # caller's incident.
+        frames = traceback.extract_tb(exc.__traceback__)
+        if not any("pyhanko/sign/diff_analysis/" in f.filename for f in frames):
+            raise
+        log.warning("verify.pdf_diff_failed %s: %s", type(exc).__name__, str(exc)[:200], exc_info=exc)
+        return once(skip_diff=True), exc
 
 
 def _unanalysed(status: Any) -> Any:

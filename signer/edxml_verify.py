@@ -72,6 +72,10 @@ def check_package(source: bytes | str, ders: tuple[tuple[bytes, ...], ...], fetc
         pkg = edxml.parse(source)
     report, certs = verify.check_with_ders(b"", None, ders, fetch, pkg.root)
     problems = position_problems(pkg.root) + pkg.findings()
+    # What a generic XML signature leaves INDETERMINATE (content in the signature that no
+    # reference signs, a second SignedProperties) breaks the package's own signature rules.
+    problems.extend(p["en"] for s in report.signatures
+                    if s.kind == "xml" and s.sub_indication == "SIGNED_DATA_NOT_FOUND" for p in s.problems)
     if report.signatures and not any(s.kind == "xml" and s.coverage.get("covers_whole_document")
                                      for s in report.signatures):
         problems.append('the signature does not cover the whole package (Reference URI="" required)')

@@ -1336,10 +1336,27 @@ def _verify_xml(root: Any, vc: Any, external: Mapping[str, bytes] | None = None)
     for index, (element, namespaced) in enumerate(found, 1):
         check = xmldsig.check(root, element, namespaced, external=external)
         label = element.get("Id") or f"Signature {index}"
-        if check.certificate_der is None or check.format_problems:
-            why = "; ".join(check.format_problems) or "the signature cannot be read"
-            out.append(_broken(label, Problem("FORMAT_FAILURE", f"the XML signature is malformed: {why}",
-                                              f"chữ ký XML sai cấu trúc: {why}"), kind="xml"))
+        changed_en = ", ".join(c or "the document" for c in check.changed)
+        changed_vi = ", ".join(c or "toàn bộ tài liệu" for c in check.changed)
+        if check.format_problems:
+            out.append(_broken(label, Problem(
+                "FORMAT_FAILURE", "the XML signature is malformed: " + "; ".join(en for en, _ in check.format_problems),
+                "chữ ký XML sai cấu trúc: " + "; ".join(vi for _, vi in check.format_problems)), kind="xml"))
+            continue
+        if check.certificate_der is None or not check.value_checked:
+            # Nothing proven either way about the signature value: only a changed digest is evidence.
+            if check.changed:
+                out.append(_broken(label, Problem("HASH_FAILURE", "the signed content changed: " + changed_en,
+                                                  "nội dung đã ký bị thay đổi: " + changed_vi), kind="xml"))
+                continue
+            missing = "SIGNED_DATA_NOT_FOUND" if check.unverifiable else "NO_SIGNING_CERTIFICATE_FOUND"
+            reasons = check.unverifiable or [("the signature carries no signing certificate",
+                                              "chữ ký không kèm chứng thư số của người ký")]
+            why = Problem(missing, "; ".join(en for en, _ in reasons), "; ".join(vi for _, vi in reasons))
+            report = _broken(label, why, kind="xml")
+            report.indication = "INDETERMINATE"
+            report.summary_en, report.summary_vi = _summaries("INDETERMINATE", missing, "", None, why)
+            out.append(report)
             continue
         cert = x509.Certificate.load(check.certificate_der)
         _seen().append(cert)
@@ -1348,10 +1365,10 @@ def _verify_xml(root: Any, vc: Any, external: Mapping[str, bytes] | None = None)
             check.signing_time = ts_time
         chain_sub, path, revocation = _xml_chain(check, vc)
         problem = None
-        if not check.digests_valid:
+        if check.changed:
             indication, sub = "TOTAL-FAILED", "HASH_FAILURE"
-            problem = Problem("HASH_FAILURE", "the signed content changed: " + ", ".join(check.changed),
-                              "nội dung đã ký bị thay đổi: " + ", ".join(check.changed))
+            problem = Problem("HASH_FAILURE", "the signed content changed: " + changed_en,
+                              "nội dung đã ký bị thay đổi: " + changed_vi)
         elif not check.signature_valid:
             indication, sub = "TOTAL-FAILED", "SIG_CRYPTO_FAILURE"
         elif chain_sub == "REVOKED":
@@ -1360,6 +1377,10 @@ def _verify_xml(root: Any, vc: Any, external: Mapping[str, bytes] | None = None)
             indication, sub = "INDETERMINATE", "SIGNED_DATA_NOT_FOUND"
             problem = Problem(sub, "; ".join(en for en, _vi in check.unverifiable),
                               "; ".join(vi for _en, vi in check.unverifiable))
+        elif check.signing_certificate_mismatch:
+            indication, sub = "INDETERMINATE", "NO_SIGNING_CERTIFICATE_FOUND"
+            problem = Problem(sub, "the signed SigningCertificate names none of the certificates in the signature",
+                              "SigningCertificate đã ký không trỏ tới chứng thư số nào trong chữ ký")
         elif chain_sub is not None:
             indication, sub = "INDETERMINATE", chain_sub
         elif check.weak_algorithms:
@@ -1385,9 +1406,11 @@ def _verify_xml(root: Any, vc: Any, external: Mapping[str, bytes] | None = None)
             kind="xml", field=label, signer=signer, agency_code=None,
             chain=[_name(c) for c in path] if path is not None else [signer],
             claimed_signing_time=when, timestamp_time=_iso(ts_time) if ts_ok else None, level=level,
-            integrity=check.digests_valid, signature_valid=check.signature_valid, trusted=chain_sub is None,
+            integrity=check.digests_valid and not check.unverifiable, signature_valid=check.signature_valid,
+            trusted=chain_sub is None,
             revocation=revocation,
             coverage={"covered": check.covered, "covers_whole_document": check.covers_whole_document,
+                      "manifest_entries_not_checked": check.not_checked,
                       "namespaced": check.namespaced, "weak_algorithms": check.weak_algorithms},
             indication=indication, sub_indication=sub, summary_en=en, summary_vi=vi,
             problems=[problem.to_json()] if problem else [], signer_serial=format(cert.serial_number, "x")))

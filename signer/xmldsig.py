@@ -17,8 +17,11 @@ elements are covered, and the caller reads values from the verified tree only.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import hashlib
+import io
+import re
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
@@ -33,11 +36,17 @@ XADES = "http://uri.etsi.org/01903/v1.3.2#"
 SIGNED_PROPS_TYPE = "http://uri.etsi.org/01903#SignedProperties"
 ENVELOPED = DS + "enveloped-signature"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+C14N11 = "http://www.w3.org/2006/12/xml-c14n11"
+XPATH = "http://www.w3.org/TR/1999/REC-xpath-19991116"
+FILTER2 = "http://www.w3.org/2002/06/xmldsig-filter2"
+BASE64 = DS + "base64"
+XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 C14N = {
     "http://www.w3.org/TR/2001/REC-xml-c14n-20010315": (False, False),
     "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments": (False, True),
     # C14N 1.1 differs from 1.0 only for xml:id/xml:base/xml:space inheritance; lxml has 1.0.
     "http://www.w3.org/2006/12/xml-c14n11": (False, False),
+    "http://www.w3.org/2006/12/xml-c14n11#WithComments": (False, True),
     EXC_C14N: (True, False),
     EXC_C14N + "WithComments": (True, True),
 }
@@ -67,8 +76,34 @@ def _q(ns: str, name: str) -> str:
     return f"{{{ns}}}{name}"
 
 
-def c14n(el: Any, exclusive: bool = True, with_comments: bool = False) -> bytes:
-    return bytes(etree.tostring(el, method="c14n", exclusive=exclusive, with_comments=with_comments))
+_REPARSE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
+                           remove_comments=True, collect_ids=False)
+
+
+def c14n(el: Any, exclusive: bool = True, with_comments: bool = False, prefixes: list[str] | None = None,
+         c14n11: bool = False) -> bytes:
+    """The canonical form of one element (a document subset: the element and its subtree).
+
+    lxml canonicalises a non-root element through a fake document whose nodes still point
+    at their ancestors' namespace declarations, and libxml2 then writes wrong ones (a child
+    in an inherited default namespace comes out with xmlns=""). So the element is copied
+    into a document of its own first, with every namespace in scope declared on it (what
+    inclusive C14N puts on the apex) and, for inclusive C14N 1.0, the xml:* attributes it
+    inherits (1.1: xml:lang and xml:space only)."""
+    if el.getparent() is None:
+        return bytes(etree.tostring(el, method="c14n", exclusive=exclusive, with_comments=with_comments,
+                                    inclusive_ns_prefixes=prefixes if exclusive else None))
+    # lxml's serialiser declares on a subelement every namespace in scope from its ancestors.
+    apex = etree.fromstring(etree.tostring(el, with_tail=False), _REPARSE)
+    if not exclusive:
+        for name in ("lang", "space") if c14n11 else ("lang", "space", "base", "id"):
+            key = XML_NS + name
+            if apex.get(key) is None:
+                value = next((a.get(key) for a in el.iterancestors() if a.get(key) is not None), None)
+                if value is not None:
+                    apex.set(key, value)
+    return bytes(etree.tostring(apex, method="c14n", exclusive=exclusive, with_comments=with_comments,
+                                inclusive_ns_prefixes=prefixes if exclusive else None))
 
 
 class _HashWriter:
@@ -237,13 +272,17 @@ class XmlSignatureCheck:
     covers_whole_document: bool = False
     covered: list[str] = field(default_factory=list)
     weak_algorithms: list[str] = field(default_factory=list)
-    format_problems: list[str] = field(default_factory=list)
+    # Structures only an attack or a broken signer produces, as (English, Vietnamese): TOTAL-FAILED.
+    format_problems: list[tuple[str, str]] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     # What Kyso could not check (detached data not given, an unsupported transform), as
     # (English, Vietnamese) sentences: the signature is then never a pass.
     unverifiable: list[tuple[str, str]] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)  # detached Manifest entries not given
     signing_time: dt.datetime | None = None
     signed_properties: Any = None  # the SignedProperties element a reference covers
+    value_checked: bool = False  # the signature value was verified (or found wrong) with a certificate
+    signing_certificate_mismatch: bool = False  # SigningCertificate names none of the certificates carried
     timestamp_token: bytes | None = None
     timestamp_data: bytes | None = None
 
@@ -312,131 +351,340 @@ def check(root: Any, signature: Any, namespaced: bool, *,
     result = XmlSignatureCheck(element=signature, namespaced=namespaced)
     try:
         _check(root, signature, result, external or {})
+    except Unsupported as exc:
+        result.unverifiable.append((exc.en, exc.vi))
     except (ValueError, TypeError, KeyError, AttributeError, etree.Error) as exc:
-        result.format_problems.append(f"the signature cannot be read ({type(exc).__name__})")
-        result.signature_valid = result.digests_valid = False
+        result.unverifiable.append((f"a part of the signature cannot be read ({type(exc).__name__})",
+                                    f"không đọc được một phần của chữ ký ({type(exc).__name__})"))
     return result
+
+
+class Unsupported(Exception):
+    """Something Kyso does not process (a transform, an algorithm): the signature is
+    INDETERMINATE with this sentence, never TOTAL-FAILED."""
+
+    def __init__(self, en: str, vi: str) -> None:
+        super().__init__(en)
+        self.en, self.vi = en, vi
+
+
+def _unsupported(what: str, uri: str | None) -> Unsupported:
+    return Unsupported(f"Kyso does not support the {what} {uri}", f"Kyso chưa hỗ trợ {_WHAT_VI[what]} {uri}")
+
+
+_WHAT_VI = {"transform": "phép biến đổi (transform)", "signature algorithm": "thuật toán chữ ký",
+            "digest algorithm": "thuật toán băm", "canonicalisation": "phép chuẩn hoá (C14N)"}
+
+
+def _path(el: Any) -> list[int]:
+    out = []
+    while el.getparent() is not None:
+        parent = el.getparent()
+        out.append(parent.index(el))
+        el = parent
+    return out[::-1]
+
+
+def _follow(root: Any, path: list[int]) -> Any:
+    for i in path:
+        root = root[i]
+    return root
+
+
+def _detach(el: Any) -> None:
+    """Take an element (and its subtree) out of its tree, keeping its tail text in place."""
+    parent, tail, prev = el.getparent(), el.tail, el.getprevious()
+    if parent is None:
+        return
+    if tail:
+        if prev is not None:
+            prev.tail = (prev.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(el)
+
+
+def _canonical(root: Any, target: Any, excluded: list[Any], algorithm: str, prefixes: list[str] | None) -> bytes:
+    """The canonical form of ``target`` (None: the whole document) without the ``excluded``
+    subtrees. The document itself is never changed: moving nodes makes lxml reconcile
+    namespace prefixes (a SignedProperties then canonicalises with another prefix), so
+    exclusions are made in a copy."""
+    exclusive, comments = C14N[algorithm]
+    c14n11 = algorithm.startswith(C14N11)
+    tree = root.getroottree()
+    if c14n11 and target is not None and not exclusive and any(
+            a.get(XML_NS + "base") is not None for a in target.iterancestors()):
+        # C14N 1.1 would fix xml:base up against the ancestors' (RFC 3986 resolution).
+        raise Unsupported("C14N 1.1 of an element under an xml:base attribute is not supported",
+                          "chưa hỗ trợ C14N 1.1 cho một phần tử nằm dưới thuộc tính xml:base")
+    if excluded:
+        copy_tree = copy.deepcopy(tree)
+        copy_root = copy_tree.getroot()
+        target = None if target is None else _follow(copy_root, _path(target))
+        for el in [_follow(copy_root, _path(e)) for e in excluded]:
+            if el is copy_root:
+                raise _Structural("a transform removes the whole document: the reference signs nothing",
+                                  "một phép biến đổi loại bỏ toàn bộ tài liệu: tham chiếu không ký gì cả")
+            _detach(el)
+        tree = copy_tree
+    if target is None:
+        kw: dict[str, Any] = {"exclusive": exclusive, "with_comments": comments}
+        if exclusive and prefixes:
+            kw["inclusive_ns_prefixes"] = prefixes
+        buf = io.BytesIO()
+        tree.write_c14n(buf, **kw)
+        return buf.getvalue()
+    return c14n(target, exclusive, comments, prefixes, c14n11)
+
+
+def _prefixes(transform: Any) -> list[str] | None:
+    found = transform.find(f"{{{EXC_C14N}}}InclusiveNamespaces")
+    return found.get("PrefixList", "").split() if found is not None else None
+
+
+_NOT_SIGNATURE = re.compile(r"^\s*not\s*\(\s*ancestor-or-self::(\w+):Signature\s*\)\s*$")
+
+
+def _transform_excludes(root: Any, transform: Any, algorithm: str) -> list[Any]:
+    """The subtrees an XPath (only the usual "not(ancestor-or-self::ds:Signature)") or an
+    XPath Filter 2.0 "subtract" transform takes out of the node-set."""
+    if algorithm == XPATH:
+        xpath = _child(transform, "XPath")
+        m = _NOT_SIGNATURE.match(xpath.text or "") if xpath is not None else None
+        if m is None or xpath.nsmap.get(m.group(1)) != DS:
+            raise Unsupported("Kyso supports the XPath transform only as not(ancestor-or-self::ds:Signature)",
+                              "Kyso chỉ hỗ trợ phép biến đổi XPath dạng not(ancestor-or-self::ds:Signature)")
+        return [el for el in root.getroottree().iter(_q(DS, "Signature"))]
+    out: list[Any] = []
+    for xpath in transform.findall(f"{{{FILTER2}}}XPath"):
+        if xpath.get("Filter") != "subtract":
+            what = xpath.get("Filter")
+            raise Unsupported(f"Kyso supports XPath Filter 2.0 only with Filter=\"subtract\", not {what!r}",
+                              f"Kyso chỉ hỗ trợ XPath Filter 2.0 với Filter=\"subtract\", không phải {what!r}")
+        namespaces = {k: v for k, v in xpath.nsmap.items() if k}
+        try:
+            found = root.getroottree().xpath((xpath.text or "").strip(), namespaces=namespaces)
+        except etree.XPathError:
+            raise Unsupported("the XPath Filter 2.0 expression cannot be evaluated",
+                              "không tính được biểu thức XPath Filter 2.0") from None
+        if not isinstance(found, list):
+            raise Unsupported("the XPath Filter 2.0 expression is not a node-set",
+                              "biểu thức XPath Filter 2.0 không cho ra tập nút")
+        out.extend(el for el in found if isinstance(el, etree._Element) and isinstance(el.tag, str))
+    return out
+
+
+def _string_value(root: Any, target: Any, excluded: list[Any]) -> str:
+    if excluded:
+        raise Unsupported("the base64 transform after a node-set filter is not supported",
+                          "chưa hỗ trợ phép biến đổi base64 sau một bộ lọc tập nút")
+    return "".join((root if target is None else target).itertext())
+
+
+def _reference_octets(root: Any, signature: Any, ref: Any, ids: dict[str, list[Any]],
+                      external: Mapping[str, bytes], result: XmlSignatureCheck,
+                      in_manifest: bool = False) -> tuple[bytes | None, str | None, Any]:
+    """What one reference covers, as octets for its digest: (octets, what for the report,
+    target element or None for the document); octets None when its data is not given."""
+    uri = ref.get("URI")
+    transforms = _children(_child(ref, "Transforms"), "Transform") if _child(ref, "Transforms") is not None else []
+    octets: bytes | None = None
+    target: Any = None
+    excluded: list[Any] = []
+    if uri is None or uri == "" or uri == "#xpointer(/)":
+        what = "the whole document"
+    elif uri.startswith("#"):
+        name = uri[1:]
+        m = re.match(r"^xpointer\(id\('([^']*)'\)\)$", name)
+        name = m.group(1) if m else name
+        matches = ids.get(name, [])
+        if len(matches) != 1:
+            raise _Structural(f"reference {uri} names {len(matches)} elements",
+                              f"tham chiếu {uri} trỏ tới {len(matches)} phần tử")
+        target = matches[0]
+        what = _name(target) + ("" if _name(target) == "SignedProperties" else f" ({name})")
+        if target is root:
+            what, target = "the whole document", None
+    else:
+        name = external_key(uri)
+        if name not in external:
+            if in_manifest:  # a Manifest's entries are the application's to check (XML-DSig 5.1)
+                result.not_checked.append(name)
+            else:
+                result.unverifiable.append((f"detached data not given: {name}",
+                                            f"không có dữ liệu tách rời được ký: {name}"))
+            return None, name, None
+        octets, what = external[name], name
+    for t in transforms:
+        algorithm = t.get("Algorithm")
+        if algorithm == BASE64:
+            text = octets.decode("ascii", "replace") if octets is not None else _string_value(root, target, excluded)
+            octets = base64.b64decode("".join(text.split()))
+        elif algorithm in C14N:
+            if octets is not None:  # C14N of a detached XML document
+                from signer import xmlsafe
+
+                detached_root = xmlsafe.parse(octets)
+                octets = _canonical(detached_root, None, [], algorithm, _prefixes(t))
+            else:
+                octets = _canonical(root, target, excluded, algorithm, _prefixes(t))
+        elif octets is not None:
+            raise _unsupported("transform", f"{algorithm} after canonicalisation")
+        elif algorithm == ENVELOPED:
+            excluded.append(signature)
+        elif algorithm in (XPATH, FILTER2):
+            excluded.extend(_transform_excludes(root, t, algorithm))
+        else:
+            raise _unsupported("transform", algorithm)
+    if octets is None:
+        octets = _canonical(root, target, excluded, "http://www.w3.org/TR/2001/REC-xml-c14n-20010315", None)
+    if target is None and what == "the whole document":
+        others = [e for e in excluded if _name(e) != "Signature"]
+        if others:
+            what = "the document except " + ", ".join(sorted({_name(e) for e in others}))
+        result.covers_whole_document = result.covers_whole_document or not others
+    return octets, what, target
+
+
+class _Structural(ValueError):
+    """A structure that only an attack produces (an Id given to two elements): TOTAL-FAILED."""
+
+    def __init__(self, en: str, vi: str) -> None:
+        super().__init__(en)
+        self.en, self.vi = en, vi
 
 
 def _check(root: Any, signature: Any, result: XmlSignatureCheck, external: Mapping[str, bytes]) -> None:
     signed_infos = _children(signature, "SignedInfo")
     values = _children(signature, "SignatureValue")
     if len(signed_infos) != 1 or len(values) != 1:
-        result.format_problems.append("a signature needs exactly one SignedInfo and one SignatureValue")
+        result.format_problems.append(("a signature needs exactly one SignedInfo and one SignatureValue",
+                                      "chữ ký phải có đúng một SignedInfo và một SignatureValue"))
         return
     signed_info = signed_infos[0]
     canon = _child(signed_info, "CanonicalizationMethod").get("Algorithm")
     method = _child(signed_info, "SignatureMethod").get("Algorithm")
     if canon not in C14N:
-        result.format_problems.append(f"unknown canonicalisation {canon}")
-        return
+        raise _unsupported("canonicalisation", canon)
     if method not in SIGNATURES:
-        result.format_problems.append(f"unsupported signature algorithm {method}")
-        return
+        raise _unsupported("signature algorithm", method)
     family, hash_name = SIGNATURES[method]
     if hash_name == "sha1":
         result.weak_algorithms.append(f"signature {method}")
-    certs = [_text_b64(c) for c in signature.iter(_q(etree.QName(signature).namespace, "X509Certificate")
-                                                  if etree.QName(signature).namespace else "X509Certificate")]
-    if not certs:
-        result.format_problems.append("no certificate in KeyInfo/X509Data")
-        return
     ids = _ids(root)
     objects = _children(signature, "Object")
     targets: set[int] = set()
     digests_ok = True
     references = _children(signed_info, "Reference")
     if not references:
-        result.format_problems.append("a signature with no reference signs nothing")
+        result.format_problems.append(("a signature with no reference signs nothing",
+                                      "chữ ký không có tham chiếu nào thì không ký gì cả"))
         return
-    for ref in references:
-        uri = ref.get("URI")
-        transforms = [t.get("Algorithm") for t in _children(_child(ref, "Transforms"), "Transform")] \
-            if _child(ref, "Transforms") is not None else []
+    pending = list(references)
+    while pending:  # the signed references, then those of each Manifest they sign
+        ref = pending.pop(0)
         digest_uri = _child(ref, "DigestMethod").get("Algorithm")
         if digest_uri not in DIGESTS:
-            result.format_problems.append(f"unsupported digest {digest_uri}")
-            return
+            raise _unsupported("digest algorithm", digest_uri)
         if DIGESTS[digest_uri] == "sha1":
             result.weak_algorithms.append(f"digest {digest_uri}")
-        if any(t not in C14N and t != ENVELOPED for t in transforms):
-            result.format_problems.append("a reference uses a transform other than enveloped-signature and C14N")
+        try:
+            data, what, target = _reference_octets(root, signature, ref, ids, external, result,
+                                                   in_manifest=_name(ref.getparent()) == "Manifest")
+        except _Structural as exc:
+            result.format_problems.append((exc.en, exc.vi))
             return
-        exclusive, comments = C14N.get(next((t for t in transforms if t in C14N), ""), (False, False))
-        if uri == "":
-            if ENVELOPED not in transforms:
-                result.format_problems.append('URI="" without the enveloped-signature transform')
-                return
-            data = None  # a same-document URI="" excludes comments
-            result.covers_whole_document = True
-            result.covered.append("the whole document except this signature")
-        elif uri is not None and uri.startswith("#"):
-            matches = ids.get(uri[1:], [])
-            if len(matches) != 1:
-                result.format_problems.append(f"reference {uri} names {len(matches)} elements")
-                return
-            target = matches[0]
-            owner = next((o for o in objects if target is o or any(target is d for d in o.iter())), None)
-            if owner is None:
-                result.format_problems.append(f"reference {uri} points outside this signature's Object")
-                return
+        if data is None:
+            continue
+        if target is not None:
+            if _name(target) == "Manifest" and id(target) not in targets:
+                pending.extend(_children(target, "Reference"))
             targets.add(id(target))
-            if _name(target) == "SignedProperties":
+            if _name(target) == "SignedProperties" and any(target is d for o in objects for d in o.iter()):
                 if result.signed_properties is not None:
-                    result.format_problems.append("SignedProperties is referenced twice")
+                    result.format_problems.append(("SignedProperties is referenced twice",
+                                                  "SignedProperties được tham chiếu hai lần"))
                     return
                 result.signed_properties = target
-            data = c14n(target, exclusive, comments)
-            result.covered.append(_name(target))
-        else:
-            name = external_key(uri) if uri is not None else None
-            if name is None or name not in external:
-                result.unverifiable.append(
-                    (f"detached data not given: {name}", f"không có dữ liệu tách rời được ký: {name}") if name else
-                    ("a reference without a URI: its data cannot be found",
-                     "một tham chiếu không có URI: không tìm được dữ liệu được ký"))
-                continue
-            data = external[name]
-            if transforms:  # C14N of a detached XML document
-                from signer import xmlsafe
-
-                data = c14n(xmlsafe.parse(data), exclusive, comments)
-            result.covered.append(name)
-        expected = _text_b64(_child(ref, "DigestValue"))
-        got = enveloped_digest(root, signature, DIGESTS[digest_uri], exclusive) if data is None else \
-            _digest(DIGESTS[digest_uri], data)
-        if got != expected:
+        result.covered.append(what or "")
+        if _digest(DIGESTS[digest_uri], data) != _text_b64(_child(ref, "DigestValue")):
             digests_ok = False
-            result.changed.append(uri or "the document")
+            result.changed.append(ref.get("URI") or "")
     # Unsigned content travelling inside the signature: XAdES unsigned properties are
     # allowed, anything else (a second SignedProperties, a copy of the header) is an
-    # unsigned claim dressed as signed.
+    # unsigned claim dressed as signed: not verified, whatever the rest says.
     if any(_unsigned_claims(obj, targets) for obj in objects):
-        result.format_problems.append("an Object in the signature holds content no reference covers")
-    if len(signature.findall(f".//{{{XADES}}}SignedProperties")) > 1:
-        result.format_problems.append("the signature holds more than one SignedProperties")
+        result.unverifiable.append(("an Object in the signature holds content that no reference signs",
+                                    "một Object trong chữ ký chứa nội dung không được tham chiếu nào ký"))
+    own = [p for p in signature.iter(f"{{{XADES}}}SignedProperties")
+           if next(p.iterancestors(_q(DS, "Signature")), None) is signature]  # not a counter-signature's
+    if len(own) > 1:
+        result.unverifiable.append(("the signature holds more than one SignedProperties; only the referenced "
+                                    "one is read", "chữ ký chứa nhiều hơn một SignedProperties; chỉ đọc phần được "
+                                    "tham chiếu"))
     result.digests_valid = digests_ok
-    result.certificate_der, result.other_certs = _leaf(certs)
+    certs = [_text_b64(c) for c in signature.iter(_q(etree.QName(signature).namespace, "X509Certificate")
+                                                  if etree.QName(signature).namespace else "X509Certificate")]
+    certs += [_text_b64(c) for c in signature.iter(f"{{{XADES}}}EncapsulatedX509Certificate")]
+    chosen = _signing_certificate(result.signed_properties, certs)
+    if chosen is not None:
+        result.certificate_der, result.other_certs = chosen, [c for c in certs if c != chosen]
+    elif certs and result.signed_properties is None:
+        result.certificate_der, result.other_certs = _leaf(certs)
+    elif certs:  # SigningCertificate names none of the certificates carried
+        result.certificate_der, result.other_certs = _leaf(certs)
+        result.signing_certificate_mismatch = True
+    else:
+        return
     sig_bytes = _text_b64(values[0])
     exclusive, comments = C14N[canon]
-    result.signature_valid = _verify_value(result.certificate_der, family, hash_name,
-                                           c14n(signed_info, exclusive, comments), sig_bytes)
+    si_bytes = _canonical(root, signed_info, [], canon, _prefixes(_child(signed_info, "CanonicalizationMethod")))
+    result.signature_valid = _verify_value(result.certificate_der, family, hash_name, si_bytes, sig_bytes)
+    result.value_checked = True
+    if not result.signature_valid and chosen is None:
+        # KeyInfo is not signed: the signer's certificate is the one whose key verifies.
+        other = next((c for c in certs if _verify_value(c, family, hash_name, si_bytes, sig_bytes)), None)
+        if other is not None:
+            result.signature_valid = True
+            result.certificate_der, result.other_certs = other, [c for c in certs if c != other]
     _xades(signature, result, hash_name)
+
+
+def _signing_certificate(props: Any, certs: list[bytes]) -> bytes | None:
+    """The certificate the signed XAdES SigningCertificate(V2) names by its digest."""
+    if props is None:
+        return None
+    for digest in props.iter(f"{{{XADES}}}CertDigest", "{http://uri.etsi.org/01903/v1.4.1#}CertDigest"):
+        method = digest.find(_q(DS, "DigestMethod"))
+        algo = DIGESTS.get(method.get("Algorithm") if method is not None else "")
+        if algo is None:
+            continue
+        try:
+            value = _text_b64(digest.find(_q(DS, "DigestValue")))
+        except ValueError:
+            return None
+        for der in certs:
+            if _digest(algo, der) == value:
+                return der
+        return None  # the first Cert is the signer's
+    return None
 
 
 def _unsigned_claims(obj: Any, targets: set[int]) -> bool:
     """Whether an Object holds content outside the references other than unsigned XAdES
-    properties."""
-    if id(obj) in targets:
-        return False
-    for child in obj:
-        if not isinstance(child.tag, str) or id(child) in targets:
-            continue
-        if _name(child) == "QualifyingProperties" and all(
-                id(c) in targets or _name(c) == "UnsignedProperties" for c in child if isinstance(c.tag, str)):
-            continue
+    properties (a counter-signature lives there too)."""
+    return not _covered(obj, targets)
+
+
+def _covered(el: Any, targets: set[int]) -> bool:
+    """An element a reference covers, or whose every part is covered (a SignatureProperties
+    whose each SignatureProperty is referenced), or XAdES UnsignedProperties."""
+    if id(el) in targets or _name(el) == "UnsignedProperties":
         return True
-    return False
+    children = [c for c in el if isinstance(c.tag, str)]
+    if not children or (el.text or "").strip() or any((c.tail or "").strip() for c in children):
+        return False
+    return all(_covered(c, targets) for c in children)
 
 
 def _leaf(certs: list[bytes]) -> tuple[bytes, list[bytes]]:
@@ -485,11 +733,6 @@ def _xades(signature: Any, result: XmlSignatureCheck, hash_name: str) -> None:
     when = props.find(f".//{{{XADES}}}SigningTime")
     if when is not None and when.text:
         result.signing_time = dt.datetime.fromisoformat(when.text.strip().replace("Z", "+00:00"))
-    digest = props.find(f".//{{{XADES}}}CertDigest")
-    if digest is not None and result.certificate_der is not None:
-        algo = DIGESTS.get(digest.find(_q(DS, "DigestMethod")).get("Algorithm"), hash_name)
-        if _digest(algo, result.certificate_der) != _text_b64(digest.find(_q(DS, "DigestValue"))):
-            result.format_problems.append("the signing certificate does not match SigningCertificateV2")
     stamp = signature.find(f".//{{{XADES}}}SignatureTimeStamp/{{{XADES}}}EncapsulatedTimeStamp")
     if stamp is not None:
         result.timestamp_token = _text_b64(stamp)

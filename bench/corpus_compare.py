@@ -11,6 +11,11 @@ per format and tool, right / applicable, the attacks passed and the crashes.
   validates at a past time.
 - openssl cms -verify (CMS): -noverify for integrity, then -CAfile for trust, -attime.
 - xmlsec1 --verify (XML): --insecure for integrity, then --trusted-pem, --verification-time.
+  python-xmlsec is a binding of the same library (libxmlsec1): its verdicts are xmlsec1's.
+- signxml (XML): XAdESVerifier (XMLVerifier without QualifyingProperties) with the file's
+  first certificate, as signxml's own interop test calls it: SHA-1 allowed, the reference
+  count taken from SignedInfo, detached data through uri_resolver, at a time that certificate
+  was valid; no trust (x509_cert).
 
 Usage: .venv/bin/python bench/corpus_compare.py [--format pdf|cms|xml|asic] [--verbose]
 """
@@ -19,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import datetime as dt
 import io
 import shutil
 import subprocess
@@ -219,10 +226,51 @@ def xmlsec1(entry: foreign.Entry, tmp: Path) -> Verdict:
     return Verdict("TOTAL-PASSED" if strict.returncode == 0 else "INDETERMINATE", intact=True)
 
 
+def signxml_verify(entry: foreign.Entry, tmp: Path) -> Verdict:
+    from lxml import etree
+    from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
+    from signxml.exceptions import InvalidCertificate, InvalidSignature
+    from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
+
+    from signer import xmldsig, xmlsafe
+
+    try:
+        root = xmlsafe.parse(entry.file.read_bytes())
+    except Exception:  # noqa: BLE001
+        return Verdict("UNREADABLE")
+    sigs = xmldsig.find_signatures(root)
+    if not sigs:
+        return Verdict("NO-SIGNATURE")
+    first = sigs[0][0]
+    certs = [c for c in first.iter() if isinstance(c.tag, str) and etree.QName(c).localname == "X509Certificate"]
+    refs = [r for r in first.iter() if isinstance(r.tag, str) and etree.QName(r).localname == "Reference"
+            and etree.QName(r.getparent()).localname == "SignedInfo"]
+    xades = first.find(f".//{{{xmldsig.XADES}}}QualifyingProperties") is not None
+    methods = {"signature_methods": list(SignatureMethod), "digest_algorithms": list(DigestAlgorithm)}
+    if certs:  # signxml refuses an expired x509_cert: judge at a moment the certificate was valid
+        from cryptography import x509 as cx509
+
+        pinned = cx509.load_der_x509_certificate(base64.b64decode("".join((certs[0].text or "").split())))
+        methods["verification_time"] = entry.moment or pinned.not_valid_before_utc + dt.timedelta(seconds=1)
+    config = XAdESSignatureConfiguration(**methods) if xades else SignatureConfiguration(**methods)
+    external = {name: path.read_bytes() for name, path in entry.external_paths().items()}
+    verifier = XAdESVerifier() if xades else XMLVerifier()
+    try:
+        verifier.verify(entry.file.read_bytes(), x509_cert=certs[0].text if certs else None, expect_config=config,
+                        expect_references=len(refs), uri_resolver=lambda uri: external.get(xmldsig.external_key(uri)))
+    except InvalidCertificate:
+        return Verdict("INDETERMINATE")
+    except InvalidSignature:  # InvalidDigest too
+        return Verdict("TOTAL-FAILED")
+    except Exception as exc:  # noqa: BLE001 - InvalidInput, schema errors: not processed
+        return Verdict("INDETERMINATE", type(exc).__name__)
+    return Verdict("INDETERMINATE", intact=True)
+
+
 TOOLS: dict[str, dict[str, Any]] = {
     "pdf": {"pyHanko": lambda e, t: pyhanko_pdf(e), "pdfsig": pdfsig},
     "cms": {"pyHanko": lambda e, t: pyhanko_cms(e), "openssl": openssl_cms},
-    "xml": {"xmlsec1": xmlsec1},
+    "xml": {"xmlsec1": xmlsec1, "signxml": signxml_verify},
     "asic": {},
 }
 

@@ -1377,6 +1377,13 @@ def _verify_xml(root: Any, vc: Any, external: Mapping[str, bytes] | None = None)
             indication, sub = "INDETERMINATE", "SIGNED_DATA_NOT_FOUND"
             problem = Problem(sub, "; ".join(en for en, _vi in check.unverifiable),
                               "; ".join(vi for _en, vi in check.unverifiable))
+        elif check.covers_only_part:
+            indication, sub = "INDETERMINATE", "SIGNED_DATA_NOT_FOUND"
+            part_en = ", ".join(check.covered)
+            part_vi = ", ".join(c.replace("the document except ", "tài liệu trừ ") for c in check.covered)
+            problem = Problem(sub,
+                              f"the signature covers only part of the document ({part_en}); the rest is not signed",
+                              f"chữ ký chỉ bao phủ một phần tài liệu ({part_vi}); phần còn lại không được ký")
         elif check.signing_certificate_mismatch:
             indication, sub = "INDETERMINATE", "NO_SIGNING_CERTIFICATE_FOUND"
             problem = Problem(sub, "the signed SigningCertificate names none of the certificates in the signature",

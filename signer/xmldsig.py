@@ -281,6 +281,7 @@ class XmlSignatureCheck:
     not_checked: list[str] = field(default_factory=list)  # detached Manifest entries not given
     signing_time: dt.datetime | None = None
     signed_properties: Any = None  # the SignedProperties element a reference covers
+    covers_only_part: bool = False  # the document holds content no reference covers
     value_checked: bool = False  # the signature value was verified (or found wrong) with a certificate
     signing_certificate_mismatch: bool = False  # SigningCertificate names none of the certificates carried
     timestamp_token: bytes | None = None
@@ -623,6 +624,9 @@ def _check(root: Any, signature: Any, result: XmlSignatureCheck, external: Mappi
                                     "one is read", "chữ ký chứa nhiều hơn một SignedProperties; chỉ đọc phần được "
                                     "tham chiếu"))
     result.digests_valid = digests_ok
+    # Content beside the signature that no reference covers: the signature vouches for a part
+    # only (EU DSS's XSW protection refuses such a signature's scope too).
+    result.covers_only_part = not result.covers_whole_document and _uncovered_beside(root, signature, targets)
     certs = [_text_b64(c) for c in signature.iter(_q(etree.QName(signature).namespace, "X509Certificate")
                                                   if etree.QName(signature).namespace else "X509Certificate")]
     certs += [_text_b64(c) for c in signature.iter(f"{{{XADES}}}EncapsulatedX509Certificate")]
@@ -668,6 +672,30 @@ def _signing_certificate(props: Any, certs: list[bytes]) -> bytes | None:
                 return der
         return None  # the first Cert is the signer's
     return None
+
+
+def _uncovered_beside(root: Any, signature: Any, targets: set[int]) -> bool:
+    """Whether the document holds an element outside this signature, its ancestors and every
+    referenced subtree. A counter-signature (inside another signature) covers that signature's
+    value by definition."""
+    # lxml makes a proxy per node only while one is referenced: the lists keep the ids stable.
+    ancestor_els = list(signature.iterancestors())
+    if any(etree.QName(a).localname == "Signature" for a in ancestor_els):
+        return False
+    inside_els = list(signature.iter())
+    ancestors, inside = {id(a) for a in ancestor_els}, {id(e) for e in inside_els}
+    covered_els: list[Any] = []
+    covered: set[int] = set()
+    for el in root.iter():
+        if not isinstance(el.tag, str) or id(el) in ancestors or id(el) in inside:
+            continue
+        parent = el.getparent()
+        if id(el) in targets or (parent is not None and id(parent) in covered):
+            covered_els.append(el)
+            covered.add(id(el))
+            continue
+        return True
+    return False
 
 
 def _unsigned_claims(obj: Any, targets: set[int]) -> bool:

@@ -1,10 +1,21 @@
-"""ASiC-E containers with CAdES signatures (ETSI EN 319 162-1): a zip whose first entry
-``mimetype`` reads ``application/vnd.etsi.asic-e+zip``; each ``META-INF/ASiCManifest*.xml``
-lists data objects with their digests and names the detached CMS signature
-(``META-INF/signature*.p7s``) that signs the manifest.
+"""ASiC containers (ETSI EN 319 162-1): a zip holding data files and, under ``META-INF/``,
+their signatures.
+
+- ASiC-S: one data file at the root, signed by ``META-INF/signature.p7s`` (a detached CAdES
+  over that file) or ``META-INF/signatures.xml`` (XAdES whose references name the file).
+- ASiC-E with CAdES: each ``META-INF/ASiCManifest*.xml`` lists data files with their digests
+  and names the detached CMS signature (``META-INF/signature*.p7s``) that signs the manifest.
+- ASiC-E with XAdES: each ``META-INF/*signatures*.xml`` holds XML signatures whose references
+  name container files by URI.
+
+The ``mimetype`` entry (first, uncompressed) says which type; it is optional (EN 319 162-1
+4.3.1, 4.4.1), and without it the type is told from the content. This module reads the
+container only: which files exist, which manifest digests hold; the signatures themselves are
+judged by signer.verify.
 
 The zip is read with limits (entries, total size, compression ratio) so that a zip bomb is
-refused, and manifests are parsed with no DTD or entities allowed.
+refused, and manifests are parsed with no DTD or entities allowed. Entry names are only keys:
+nothing is written to disk, so a name such as ``../x`` reaches no file.
 """
 
 from __future__ import annotations
@@ -13,24 +24,39 @@ import base64
 import hashlib
 import io
 import re
+import urllib.parse
 import zipfile
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
 from kyso.errors import KysoError
 
 MIMETYPE = b"application/vnd.etsi.asic-e+zip"
+MIMETYPES = {"application/vnd.etsi.asic-e+zip": "asic-e", "application/vnd.etsi.asic-s+zip": "asic-s",
+             "application/vnd.bdoc-1.0": "asic-e"}  # BDOC (Estonia) is an ASiC-E profile
 ASIC_NS = "http://uri.etsi.org/02918/v1.2.1#"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 DIGESTS = {
+    "http://www.w3.org/2000/09/xmldsig#sha1": "sha1",
+    "http://www.w3.org/2001/04/xmldsig-more#sha224": "sha224",
     "http://www.w3.org/2001/04/xmlenc#sha256": "sha256",
     "http://www.w3.org/2001/04/xmldsig-more#sha384": "sha384",
     "http://www.w3.org/2001/04/xmlenc#sha512": "sha512",
+    "http://www.w3.org/2007/05/xmldsig-more#sha3-224": "sha3_224",
+    "http://www.w3.org/2007/05/xmldsig-more#sha3-256": "sha3_256",
+    "http://www.w3.org/2007/05/xmldsig-more#sha3-384": "sha3_384",
+    "http://www.w3.org/2007/05/xmldsig-more#sha3-512": "sha3_512",
 }
 MAX_ENTRIES = 1000
 MAX_TOTAL = 200 * 1024 * 1024
 MAX_RATIO = 100
 MAX_MANIFEST = 1024 * 1024
+CADES_NAME = re.compile(r"META-INF/[^/]*signature[^/]*\.p7s")
+XADES_NAME = re.compile(r"META-INF/[^/]*signatures[^/]*\.xml")
+MANIFEST_NAME = re.compile(r"META-INF/ASiCManifest[^/]*\.xml")
+# Signatures of other zip formats that carry a META-INF (OpenDocument), not ASiC signatures.
+NOT_ASIC = {"META-INF/documentsignatures.xml", "META-INF/macrosignatures.xml"}
 
 
 class InvalidContainer(KysoError):
@@ -40,24 +66,92 @@ class InvalidContainer(KysoError):
 
 
 @dataclass
-class ManifestCheck:
-    manifest: str
-    signature: str
-    signature_der: bytes
-    manifest_bytes: bytes
-    covered: list[str]
-    mismatched: list[str]
-    missing: list[str]
+class Note:
+    """Something about the container a reader should know (en, vi); ``failure`` when it
+    breaks the container's format (EN 319 162-1), as an ASiC-S with two data files does."""
+
+    en: str
+    vi: str
+    failure: bool = False
+
+
+@dataclass
+class Signature:
+    """One signature file. For ASiC-E with CAdES, the manifest it signs and the manifest's
+    digests over the data files; for ASiC-S with CAdES, ``signed`` is the data file."""
+
+    name: str
+    format: str  # cades | xades
+    data: bytes
+    signed: str | None = None  # the file a CAdES signature signs (manifest or data file)
+    covered: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # digest algorithms Kyso does not know
+    failures: list[Note] = field(default_factory=list)  # what breaks this signature's format
 
 
 @dataclass
 class Container:
-    checks: list[ManifestCheck]
-    uncovered: list[str]
+    type: str  # asic-e | asic-s
+    files: dict[str, bytes]  # every entry but mimetype and directories, by name
+    data_files: list[str]  # the data objects: entries outside META-INF/
+    signatures: list[Signature]
+    notes: list[Note] = field(default_factory=list)
+
+
+def container_type(data: bytes) -> str | None:
+    """'asic-e', 'asic-s' or None: the mimetype entry when it names an ASiC type, else (no
+    mimetype, or another) a zip whose META-INF holds ASiC signatures or manifests. Only the
+    central directory and the mimetype entry are read."""
+    if data[:4] != b"PK\x03\x04":
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()[:MAX_ENTRIES + 1]
+            names = [i.filename for i in infos]
+            mime = b""
+            if "mimetype" in names and zf.getinfo("mimetype").file_size <= 100:
+                mime = _read(zf, "mimetype", 100).strip()
+    except (zipfile.BadZipFile, InvalidContainer, ValueError, EOFError, OSError, RuntimeError,
+            NotImplementedError, zlib.error):
+        return None
+    kind = MIMETYPES.get(mime.decode("ascii", "replace"))
+    if kind is not None:
+        return kind
+    if mime.startswith(b"application/vnd.oasis.opendocument"):
+        return None
+    return _infer(names) if any(_role(n) for n in names) else None
+
+
+def _role(name: str) -> str | None:
+    if name in NOT_ASIC:
+        return None
+    if MANIFEST_NAME.fullmatch(name):
+        return "manifest"
+    if CADES_NAME.fullmatch(name):
+        return "cades"
+    if XADES_NAME.fullmatch(name):
+        return "xades"
+    return None
+
+
+def _data_names(names: list[str]) -> list[str]:
+    return [n for n in names if n != "mimetype" and not n.startswith("META-INF/") and not n.endswith("/")]
+
+
+def _infer(names: list[str]) -> str:
+    """The type of a container without a (known) mimetype: ASiC-S when it has the ASiC-S
+    signature names and one data file, ASiC-E otherwise."""
+    if any(_role(n) == "manifest" for n in names):
+        return "asic-e"
+    if ("META-INF/signature.p7s" in names or "META-INF/signatures.xml" in names) and len(_data_names(names)) == 1:
+        return "asic-s"
+    return "asic-e"
 
 
 def is_asic(data: bytes) -> bool:
-    return data[:4] == b"PK\x03\x04" and data[30:38] == b"mimetype" and MIMETYPE in data[38:38 + 64]
+    return container_type(data) is not None
 
 
 def _read(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
@@ -78,6 +172,66 @@ def _parse_manifest(text: bytes) -> ElementTree.Element:
         raise InvalidContainer("a manifest is not well-formed XML", "tệp kê khai không phải XML hợp lệ") from None
 
 
+def _unreadable(text: bytes) -> bool:
+    try:
+        _parse_manifest(text)
+    except InvalidContainer:
+        return True
+    return False
+
+
+def resolve(uri: str, files: dict[str, bytes] | list[str]) -> str | None:
+    """The container entry a (relative, maybe percent-encoded) URI names, or None."""
+    for candidate in (uri, urllib.parse.unquote(uri)):
+        if candidate in files:
+            return candidate
+    return None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _check_manifest(name: str, text: bytes, files: dict[str, bytes]) -> Signature | None:
+    """The CAdES signature an ASiCManifest names, with the manifest's digests checked; None
+    when it names no signature (a time assertion's manifest, ``timestamp*.tst``). The
+    namespace is not insisted on (DSS test files use custom ones); names are local."""
+    try:
+        root = _parse_manifest(text)
+    except InvalidContainer:
+        if re.search(rb"<!(DOCTYPE|ENTITY)", text):
+            raise
+        return None
+    sig_ref = next((el for el in root if _local(el.tag) == "SigReference"), None)
+    uri = sig_ref.get("URI") if sig_ref is not None else None
+    target = resolve(uri, files) if uri else None
+    if uri and uri.lower().endswith((".tst", ".ers", ".xml")) and not (target and _role(target) == "cades"):
+        return None
+    if target is None:
+        raise InvalidContainer(f"{name} names no signature in the container",
+                               f"{name} không trỏ tới chữ ký nào trong tệp nén")
+    sig = Signature(target, "cades", files[target], signed=name)
+    for ref in (el for el in root if _local(el.tag) == "DataObjectReference"):
+        ref_uri = ref.get("URI") or ""
+        method = next((el for el in ref if _local(el.tag) == "DigestMethod"), None)
+        value = next((el for el in ref if _local(el.tag) == "DigestValue"), None)
+        algorithm = method.get("Algorithm", "") if method is not None else ""
+        entry = resolve(ref_uri, files)
+        if entry is None:
+            sig.missing.append(ref_uri)
+            continue
+        alg = DIGESTS.get(algorithm)
+        if alg is None:
+            sig.unsupported.append(algorithm or "(none)")
+            continue
+        try:
+            expected = base64.b64decode((value.text or "").strip() if value is not None else "", validate=True)
+        except ValueError:
+            expected = b""
+        (sig.covered if hashlib.new(alg, files[entry]).digest() == expected else sig.mismatched).append(entry)
+    return sig
+
+
 def open_container(data: bytes) -> Container:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -90,46 +244,67 @@ def open_container(data: bytes) -> Container:
     if total > MAX_TOTAL or any(i.compress_size and i.file_size / i.compress_size > MAX_RATIO for i in infos):
         raise InvalidContainer("the container expands too much (zip bomb?)", "tệp nén giải nén quá lớn")
     names = [i.filename for i in infos]
-    if names[:1] != ["mimetype"] or _read(zf, "mimetype", 100).strip() != MIMETYPE:
-        raise InvalidContainer("the first entry must be mimetype = application/vnd.etsi.asic-e+zip",
-                               "tệp đầu tiên phải là mimetype = application/vnd.etsi.asic-e+zip")
-    data_files = [n for n in names if n != "mimetype" and not n.startswith("META-INF/") and not n.endswith("/")]
-    checks = []
-    covered_all: set[str] = set()
-    for name in names:
-        if not re.fullmatch(r"META-INF/ASiCManifest[^/]*\.xml", name):
+    if len(set(names)) != len(names):
+        raise InvalidContainer("two entries have the same name", "hai tệp bên trong trùng tên")
+    notes: list[Note] = []
+    kind = None
+    if "mimetype" in names:
+        mime = _read(zf, "mimetype", 100)
+        kind = MIMETYPES.get(mime.decode("ascii", "replace").strip())
+        if names[0] != "mimetype" or infos[0].compress_type != zipfile.ZIP_STORED:
+            notes.append(Note("the mimetype entry is not the first, uncompressed entry (EN 319 162-1)",
+                              "tệp mimetype không phải tệp đầu tiên, không nén (EN 319 162-1)"))
+        elif kind is None:
+            notes.append(Note("the mimetype entry names no ASiC type", "tệp mimetype không ghi loại ASiC"))
+    else:
+        notes.append(Note("the container has no mimetype entry; its type was told from its content",
+                          "gói không có tệp mimetype; loại gói được xác định theo nội dung"))
+    if kind is None:
+        kind = _infer(names)
+    files: dict[str, bytes] = {}
+    left = MAX_TOTAL
+    for info in infos:
+        if info.filename == "mimetype" or info.filename.endswith("/"):
             continue
-        text = _read(zf, name, MAX_MANIFEST)
-        root = _parse_manifest(text)
-        sig_ref = root.find(f"{{{ASIC_NS}}}SigReference")
-        if sig_ref is None or sig_ref.get("URI") not in names:
-            raise InvalidContainer(f"{name} names no signature in the container",
-                                   f"{name} không trỏ tới chữ ký nào trong tệp nén")
-        signature = str(sig_ref.get("URI"))
-        covered: list[str] = []
-        mismatched: list[str] = []
-        missing: list[str] = []
-        for ref in root.iter(f"{{{ASIC_NS}}}DataObjectReference"):
-            uri = ref.get("URI") or ""
-            method = ref.find(f"{{{DS_NS}}}DigestMethod")
-            value = ref.find(f"{{{DS_NS}}}DigestValue")
-            alg = DIGESTS.get(method.get("Algorithm", "") if method is not None else "")
-            if uri not in names:
-                missing.append(uri)
-                continue
-            if alg is None or value is None or not value.text:
-                mismatched.append(uri)
-                continue
-            digest = hashlib.new(alg, _read(zf, uri, MAX_TOTAL)).digest()
-            try:
-                expected = base64.b64decode(value.text.strip(), validate=True)
-            except ValueError:
-                expected = b""
-            (covered if digest == expected else mismatched).append(uri)
-        covered_all.update(covered)
-        checks.append(ManifestCheck(name, signature, _read(zf, signature, MAX_MANIFEST), text, covered, mismatched,
-                                    missing))
-    if not checks:
-        raise InvalidContainer("no META-INF/ASiCManifest*.xml (only ASiC-E with CAdES is supported so far)",
-                               "không có META-INF/ASiCManifest*.xml (hiện chỉ hỗ trợ ASiC-E dùng CAdES)")
-    return Container(checks, sorted(set(data_files) - covered_all))
+        files[info.filename] = _read(zf, info.filename, left)
+        left -= len(files[info.filename])
+    data_files = _data_names(names)
+    signatures: list[Signature] = []
+    if kind == "asic-s":
+        root_files = [n for n in data_files if "/" not in n]
+        if len(data_files) != 1 or len(root_files) != 1:
+            notes.append(Note(
+                f"an ASiC-S container holds exactly one data file at its root; this one holds {len(data_files)}"
+                + (" (not at the root)" if data_files and not root_files else ""),
+                f"gói ASiC-S chỉ được chứa đúng một tệp dữ liệu ở thư mục gốc; gói này có {len(data_files)}"
+                + (" (không ở thư mục gốc)" if data_files and not root_files else ""), failure=True))
+        data_file = next(iter(root_files or data_files), None)
+        for name in names:
+            role = _role(name)
+            if role == "cades":
+                signatures.append(Signature(name, "cades", files[name], signed=data_file))
+            elif role == "xades":
+                signatures.append(Signature(name, "xades", files[name]))
+    else:
+        for name in names:
+            role = _role(name)
+            if role == "manifest":
+                sig = _check_manifest(name, files[name], files)
+                if sig is not None:
+                    signatures.append(sig)
+            elif role == "xades":
+                signatures.append(Signature(name, "xades", files[name]))
+        named = {s.name for s in signatures}
+        broken = [n for n in names if _role(n) == "manifest" and n not in {s.signed for s in signatures}
+                  and _unreadable(files[n])]
+        for name in names:
+            if _role(name) == "cades" and name not in named and len(broken) == 1:
+                # The one manifest that cannot be read is what this signature signed: the
+                # signature is judged over it, and the container's format is broken.
+                signatures.append(Signature(name, "cades", files[name], signed=broken[0], failures=[
+                    Note(f"{broken[0]} is not well-formed XML, so the files it lists cannot be known",
+                         f"{broken[0]} không phải XML hợp lệ nên không biết được các tệp nó liệt kê", True)]))
+            elif _role(name) == "cades" and name not in named:
+                notes.append(Note(f"{name} is a signature that no ASiCManifest names; it was not checked",
+                                  f"{name} là chữ ký không có tệp kê khai ASiCManifest nào trỏ tới; chưa kiểm tra"))
+    return Container(kind, files, data_files, signatures, notes)

@@ -94,8 +94,9 @@ def _parse_errors() -> tuple[type[BaseException], ...]:
     return PdfReadError, etree.XMLSyntaxError, zipfile.BadZipFile
 
 
-_WHAT_EN = {"pdf": "PDF file", "cms": "CMS signature", "xml": "XML file", "asic-e": "ASiC container"}
-_WHAT_VI = {"pdf": "tệp PDF", "cms": "chữ ký CMS", "xml": "tệp XML", "asic-e": "gói ASiC"}
+_WHAT_EN = {"pdf": "PDF file", "cms": "CMS signature", "xml": "XML file", "asic-e": "ASiC container",
+            "asic-s": "ASiC container"}
+_WHAT_VI = {"pdf": "tệp PDF", "cms": "chữ ký CMS", "xml": "tệp XML", "asic-e": "gói ASiC", "asic-s": "gói ASiC"}
 
 
 class UnsupportedFormat(KysoError):
@@ -269,18 +270,18 @@ def _as_cms(der: bytes) -> Any:
 
 
 def detect(data: bytes) -> tuple[str, Any]:
-    """('pdf', None), ('asic-e', None), ('xml', root element) or ('cms', ContentInfo); the
+    """('pdf', None), ('asic-e' or 'asic-s', None), ('xml', root element) or ('cms', ContentInfo); the
     content decides, never a name. A DER CMS is recognised before the PDF header is looked
     for: a CMS that signs a PDF carries '%PDF-' in its first kilobyte (issue 14, item 8)."""
     from signer import xmlsafe
-    from signer.asic import is_asic
+    from signer.asic import container_type
 
     if data[:1] == b"\x30" and (info := _as_cms(data)) is not None:
         return "cms", info
     if b"%PDF-" in data[:1024]:
         return "pdf", None
-    if is_asic(data):
-        return "asic-e", None
+    if (asic := container_type(data)) is not None:
+        return asic, None
     if xmlsafe.looks_like_xml(data):
         return "xml", xmlsafe.parse(data)
     stripped = data.strip()
@@ -298,8 +299,8 @@ def detect(data: bytes) -> tuple[str, Any]:
     for candidate in (der, data):
         if candidate is not None and (info := _as_cms(candidate)) is not None:
             return "cms", info
-    raise UnsupportedFormat("not a PDF, CMS signature, XML document or ASiC-E container",
-                            "không phải PDF, chữ ký CMS, tài liệu XML hay gói ASiC-E")
+    raise UnsupportedFormat("not a PDF, CMS signature, XML document or ASiC container",
+                            "không phải PDF, chữ ký CMS, tài liệu XML hay gói ASiC")
 
 
 # -- one signature -----------------------------------------------------------------------------------
@@ -1256,30 +1257,117 @@ def _verify_cms(info: cms.ContentInfo, detached: bytes | None,
     return out
 
 
+def _asic_verdict(report: SignatureReport, sig: Any, container: Any, covered: list[str], changed: list[str],
+                  missing: list[str], unsupported: list[str], signed_manifest: str | None) -> SignatureReport:
+    """What an ASiC signature covers, and its verdict with the container's evidence: a data
+    file whose digest differs is TOTAL-FAILED (HASH_FAILURE); a file the signature names but
+    the container lacks is INDETERMINATE (SIGNED_DATA_NOT_FOUND, EN 319 102-1 5.2.8: the data
+    cannot be obtained, which proves no change); a digest algorithm Kyso does not know is
+    INDETERMINATE with a sentence; a container that breaks EN 319 162-1 is a FORMAT_FAILURE."""
+    from signer.pdf_checks import Problem
+
+    label = "ASiC-S" if container.type == "asic-s" else "ASiC-E"
+    not_covered = [f for f in container.data_files if f not in covered and f not in changed]
+    report.kind = f"{container.type}-{sig.format}"
+    report.coverage = {"container": label, "signature_file": sig.name, "files": covered, "changed_files": changed,
+                       "missing_files": missing, "files_not_covered": not_covered,
+                       "covers_whole_document": not not_covered and not changed and not missing}
+    if signed_manifest:
+        report.coverage["manifest"] = signed_manifest
+    notes = [n for n in container.notes if not n.failure]
+    if notes:
+        report.coverage["container_notes"] = [{"en": n.en, "vi": n.vi} for n in notes]
+    when = report.timestamp_time or report.claimed_signing_time
+    problem = None
+    if changed:
+        problem = Problem("HASH_FAILURE", "a signed file changed: " + ", ".join(changed),
+                          "tệp đã ký bị thay đổi: " + ", ".join(changed))
+        if report.indication != "TOTAL-FAILED" or report.sub_indication != "HASH_FAILURE":
+            report.indication, report.sub_indication = "TOTAL-FAILED", "HASH_FAILURE"
+    elif missing and report.indication != "TOTAL-FAILED":
+        problem = Problem("SIGNED_DATA_NOT_FOUND", "a signed file is not in the container: " + ", ".join(missing),
+                          "tệp đã ký không có trong gói: " + ", ".join(missing))
+        report.indication, report.sub_indication = "INDETERMINATE", problem.sub_indication
+    elif unsupported and report.indication != "TOTAL-FAILED":
+        what = ", ".join(unsupported)
+        problem = Problem("CRYPTO_CONSTRAINTS_FAILURE_NO_POE",
+                          f"Kyso does not support the digest algorithm of the manifest: {what}",
+                          f"Kyso chưa hỗ trợ thuật toán băm của tệp kê khai: {what}")
+        report.indication, report.sub_indication = "INDETERMINATE", problem.sub_indication
+    if problem is not None:
+        report.integrity = report.integrity and not changed and not missing
+        report.problems.append(problem.to_json())
+        report.summary_en, report.summary_vi = _summaries(report.indication, report.sub_indication, report.signer,
+                                                          when, problem)
+    failures = [Problem("FORMAT_FAILURE", n.en, n.vi) for n in [*sig.failures, *container.notes] if n.failure]
+    return _with_problems(report, failures)
+
+
+def _not_found(name: str, what_en: str, what_vi: str, kind: str) -> SignatureReport:
+    from signer.pdf_checks import Problem
+
+    problem = Problem("SIGNED_DATA_NOT_FOUND", what_en, what_vi)
+    report = _broken(name, problem, kind=kind)
+    report.indication = "INDETERMINATE"
+    report.summary_en, report.summary_vi = _summaries("INDETERMINATE", problem.sub_indication, "", None, problem)
+    return report
+
+
 def _verify_asic(data: bytes, vc: Any) -> list[SignatureReport]:
-    """Each manifest's CAdES signature, then the manifest's digests over the data files."""
+    """Each signature in an ASiC container (signer/asic.py), judged on its own, with the
+    files it covers, the files it names that changed or are missing, and the files it leaves
+    uncovered."""
     from signer.asic import open_container
+    from signer.pdf_checks import Problem
 
     container = open_container(data)
-    check_signature_count(len(container.checks))
+    check_signature_count(len(container.signatures))
     out = []
-    for check in container.checks:
-        kind, info = detect(check.signature_der)
-        if kind != "cms":
-            raise UnsupportedDocument(f"{check.signature} is not a CMS signature",
-                                      f"{check.signature} không phải chữ ký CMS")
-        (report,) = _verify_cms(info, check.manifest_bytes, vc)
-        report.kind = "asic-e-cades"
-        report.field = check.signature
-        report.coverage = {"manifest": check.manifest, "files": check.covered, "changed_files": check.mismatched,
-                           "missing_files": check.missing, "files_not_covered": container.uncovered,
-                           "covers_whole_document": not container.uncovered}
-        if report.indication != "TOTAL-FAILED" and (check.mismatched or check.missing):
-            report.indication, report.sub_indication = "TOTAL-FAILED", "HASH_FAILURE"
-            report.summary_en, report.summary_vi = _summaries(
-                "TOTAL-FAILED", "HASH_FAILURE", report.signer, report.timestamp_time or report.claimed_signing_time)
-        out.append(report)
+    for sig in container.signatures:
+        kind = f"{container.type}-{sig.format}"
+        if sig.format == "xades":
+            out.extend(_verify_asic_xades(sig, container, vc))
+            continue
+        if sig.signed is None:
+            out.append(_asic_verdict(_not_found(sig.name, "the container holds no data file for the signature",
+                                                "gói không chứa tệp dữ liệu nào cho chữ ký", kind),
+                                     sig, container, [], [], [], [], None))
+            continue
+        found, info = "cms", _as_cms(sig.data)
+        if info is None:
+            try:
+                found, info = detect(sig.data)
+            except UnsupportedFormat:
+                found = "none"
+        if found != "cms":
+            bad = Problem("FORMAT_FAILURE", f"{sig.name} is not a CMS signature",
+                          f"{sig.name} không phải chữ ký CMS")
+            out.append(_broken(sig.name, bad, kind=kind))
+            continue
+        signed = container.files[sig.signed]
+        for report in _verify_cms(info, signed, vc):
+            report.field = sig.name + (f" ({report.field})" if report.field else "")
+            if container.type == "asic-s":
+                intact = report.integrity
+                covered, changed = ([sig.signed], []) if intact else ([], [sig.signed])
+                out.append(_asic_verdict(report, sig, container, covered, changed, [], [], None))
+            else:
+                out.append(_asic_verdict(report, sig, container, sig.covered, sig.mismatched, sig.missing,
+                                         sig.unsupported, sig.signed))
     return out
+
+
+def _verify_asic_xades(sig: Any, container: Any, vc: Any) -> list[SignatureReport]:
+    """The XML signatures in one ``META-INF/*signatures*.xml``."""
+    from signer.pdf_checks import Problem
+
+    problem = Problem("FORMAT_FAILURE", "XAdES signatures in ASiC containers are not supported yet",
+                      "chưa hỗ trợ chữ ký XAdES trong gói ASiC")
+    report = _broken(sig.name, problem, kind=f"{container.type}-xades")
+    report.indication = "INDETERMINATE"
+    report.sub_indication = None
+    report.summary_en, report.summary_vi = _summaries("INDETERMINATE", None, "", None, problem)
+    return [report]
 
 
 def _xml_chain(check: Any, vc: Any) -> tuple[str | None, Any, dict[str, Any]]:
@@ -1437,7 +1525,7 @@ def _check(data: bytes, detached: bytes | Mapping[str, bytes] | None, trusted: t
     try:
         if kind == "pdf":
             sigs = _verify_pdf(data, vc)
-        elif kind == "asic-e":
+        elif kind in ("asic-e", "asic-s"):
             sigs = _verify_asic(data, vc)
         elif kind == "xml":
             sigs = _verify_xml(info, vc, detached if isinstance(detached, Mapping) else None)

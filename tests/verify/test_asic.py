@@ -1,5 +1,6 @@
-"""ASiC-E (CAdES) containers: the manifest signed by Kyso's CMS signing; a changed file, a
-missing file, an extra unlisted file, a DTD in the manifest and a zip bomb."""
+"""ASiC containers: ASiC-E (CAdES) with the manifest signed by Kyso's CMS signing, ASiC-S
+(CAdES) over its one data file; a changed file, a missing file, an extra unlisted file, a DTD
+in the manifest and a zip bomb."""
 
 from __future__ import annotations
 
@@ -58,8 +59,9 @@ def test_asic_e_cades(client: Any, signing: dict[str, Any]) -> None:
         "phu-luc.txt"]
     missing = {"cong-van.pdf": FILES["cong-van.pdf"]}
     report = _verify(client, signing, container(missing, m, signature)).get_json()
-    assert report["indication"] == "TOTAL-FAILED" and report["signatures"][0]["coverage"]["missing_files"] == [
-        "phu-luc.txt"]
+    # A missing file proves no change: the signed data is not found (EN 319 102-1), as EU DSS says.
+    assert report["indication"] == "INDETERMINATE" and report["sub_indication"] == "SIGNED_DATA_NOT_FOUND"
+    assert report["signatures"][0]["coverage"]["missing_files"] == ["phu-luc.txt"]
     extra = {**FILES, "them.txt": b"not signed"}
     report = _verify(client, signing, container(extra, m, signature)).get_json()
     assert report["signatures"][0]["coverage"]["files_not_covered"] == ["them.txt"]
@@ -67,6 +69,36 @@ def test_asic_e_cades(client: Any, signing: dict[str, Any]) -> None:
     # A changed manifest breaks the signature itself.
     report = _verify(client, signing, container(FILES, m.replace(b"UTF-8", b"utf-8"), signature)).get_json()
     assert report["indication"] == "TOTAL-FAILED"
+
+
+def asic_s(files: dict[str, bytes], signature: bytes, mimetype: bool = True) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        if mimetype:
+            z.writestr(zipfile.ZipInfo("mimetype"), b"application/vnd.etsi.asic-s+zip",
+                       compress_type=zipfile.ZIP_STORED)
+        for name, data in files.items():
+            z.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("META-INF/signature.p7s", signature)
+    return out.getvalue()
+
+
+def test_asic_s_cades(client: Any, signing: dict[str, Any]) -> None:
+    data = FILES["cong-van.pdf"]
+    signature = client.post(f"/api/v1/sign/cms?credential=agency:{AGENCY}&level=B-T", data=data,
+                            headers=H(signing["keys"]["eoffice"])).data
+    for with_mimetype in (True, False):
+        report = _verify(client, signing, asic_s({"cong-van.pdf": data}, signature, with_mimetype)).get_json()
+        assert report["document_type"] == "asic-s" and report["indication"] == "TOTAL-PASSED", report
+        sig = report["signatures"][0]
+        assert sig["kind"] == "asic-s-cades" and sig["coverage"]["files"] == ["cong-van.pdf"]
+        assert sig["coverage"]["covers_whole_document"] is True
+    report = _verify(client, signing, asic_s({"cong-van.pdf": data + b" "}, signature)).get_json()
+    assert report["indication"] == "TOTAL-FAILED" and report["sub_indication"] == "HASH_FAILURE"
+    assert report["signatures"][0]["coverage"]["changed_files"] == ["cong-van.pdf"]
+    # ASiC-S holds one data file (EN 319 162-1 4.3): a second one breaks the format.
+    report = _verify(client, signing, asic_s({"cong-van.pdf": data, "them.txt": b"x"}, signature)).get_json()
+    assert report["indication"] == "TOTAL-FAILED" and report["sub_indication"] == "FORMAT_FAILURE"
 
 
 def test_hostile_containers(client: Any, signing: dict[str, Any]) -> None:
@@ -77,3 +109,15 @@ def test_hostile_containers(client: Any, signing: dict[str, Any]) -> None:
     assert len(bomb) < 1024 * 1024
     r = _verify(client, signing, bomb)
     assert r.status_code == 422 and r.get_json()["code"] == "invalid-container"
+    many = io.BytesIO()
+    with zipfile.ZipFile(many, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), b"application/vnd.etsi.asic-s+zip")
+        for i in range(1001):
+            z.writestr(f"f{i}", b"")
+        z.writestr("META-INF/signature.p7s", b"\x30\x00")
+    r = _verify(client, signing, many.getvalue())
+    assert r.status_code == 422 and r.get_json()["code"] == "invalid-container"
+    # Entry names are keys, never paths: a traversal name reaches no file, and the answer is a report.
+    traversal = asic_s({"../../etc/passwd": b"x"}, b"\x30\x00")
+    r = _verify(client, signing, traversal)
+    assert r.status_code < 500 and r.get_json().get("indication") != "TOTAL-PASSED"

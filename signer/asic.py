@@ -286,6 +286,9 @@ def open_container(data: bytes) -> Container:
             elif role == "xades":
                 signatures.append(Signature(name, "xades", files[name]))
     else:
+        if not data_files:
+            notes.append(Note("an ASiC-E container holds at least one data file; this one holds none",
+                              "gói ASiC-E phải chứa ít nhất một tệp dữ liệu; gói này không có", failure=True))
         for name in names:
             role = _role(name)
             if role == "manifest":

@@ -1296,6 +1296,7 @@ def _asic_verdict(report: SignatureReport, sig: Any, container: Any, covered: li
         report.indication, report.sub_indication = "INDETERMINATE", problem.sub_indication
     if problem is not None:
         report.integrity = report.integrity and not changed and not missing
+        report.problems = [p for p in report.problems if p.get("sub_indication") != problem.sub_indication]
         report.problems.append(problem.to_json())
         report.summary_en, report.summary_vi = _summaries(report.indication, report.sub_indication, report.signer,
                                                           when, problem)
@@ -1358,16 +1359,37 @@ def _verify_asic(data: bytes, vc: Any) -> list[SignatureReport]:
 
 
 def _verify_asic_xades(sig: Any, container: Any, vc: Any) -> list[SignatureReport]:
-    """The XML signatures in one ``META-INF/*signatures*.xml``."""
-    from signer.pdf_checks import Problem
+    """The XML signatures in one ``META-INF/*signatures*.xml``: each reference that names a
+    container file is resolved from the container by signer.xmldsig (by its percent-decoded
+    name), and the files it covers, changed or lacks are reported. Counter-signatures (a
+    Signature inside another's unsigned properties) are left to their parent."""
+    from signer import xmldsig, xmlsafe
 
-    problem = Problem("FORMAT_FAILURE", "XAdES signatures in ASiC containers are not supported yet",
-                      "chưa hỗ trợ chữ ký XAdES trong gói ASiC")
-    report = _broken(sig.name, problem, kind=f"{container.type}-xades")
-    report.indication = "INDETERMINATE"
-    report.sub_indication = None
-    report.summary_en, report.summary_vi = _summaries("INDETERMINATE", None, "", None, problem)
-    return [report]
+    root = xmlsafe.parse(sig.data)
+    found = [(el, ns) for el, ns in xmldsig.find_signatures(root)
+             if not any(etree_local(a) == "Signature" for a in el.iterancestors())]
+    external = {name: data for name, data in container.files.items() if name != sig.name}
+    checks: list[Any] = []
+    out = []
+    for report, check in zip(_verify_xml(root, vc, external, found, checks), checks, strict=True):
+        named = []
+        for ref in check.element.iter(f"{{{xmldsig.DS}}}Reference"):
+            uri = ref.get("URI")
+            parent = ref.getparent()
+            if uri and not uri.startswith("#") and parent is not None and etree_local(parent) == "SignedInfo":
+                named.append((uri, xmldsig.external_key(uri)))
+        changed = [key for uri, key in named if uri in check.changed]
+        missing = [key for _uri, key in named if key not in external]
+        covered = [key for _uri, key in named if key in external and key not in changed]
+        report.field = f"{sig.name} ({report.field})" if report.field else sig.name
+        out.append(_asic_verdict(report, sig, container, covered, changed, missing, [], None))
+    return out
+
+
+def etree_local(el: Any) -> str:
+    """The local name of an lxml element (comments and processing instructions have none)."""
+    tag = el.tag
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 def _xml_chain(check: Any, vc: Any) -> tuple[str | None, Any, dict[str, Any]]:
@@ -1412,17 +1434,21 @@ def _xml_timestamp(check: Any, vc: Any) -> tuple[bool, dt.datetime | None]:
     return ok, kw.get("timestamp")
 
 
-def _verify_xml(root: Any, vc: Any, external: Mapping[str, bytes] | None = None) -> list[SignatureReport]:
+def _verify_xml(root: Any, vc: Any, external: Mapping[str, bytes] | None = None,
+                found: list[tuple[Any, bool]] | None = None, checks: list[Any] | None = None) -> list[SignatureReport]:
     """Each XML-DSig signature in the document (see signer/xmldsig.py for what is accepted);
-    ``external``: the data of detached references, by file name."""
+    ``external``: the data of detached references, by file name. ``found``: the signatures
+    to check (default: all); ``checks``, when given, receives each one's XmlSignatureCheck."""
     from signer import xmldsig
     from signer.pdf_checks import Problem
 
     out = []
-    found = xmldsig.find_signatures(root)
+    found = xmldsig.find_signatures(root) if found is None else found
     check_signature_count(len(found))
     for index, (element, namespaced) in enumerate(found, 1):
         check = xmldsig.check(root, element, namespaced, external=external)
+        if checks is not None:
+            checks.append(check)
         label = element.get("Id") or f"Signature {index}"
         changed_en = ", ".join(c or "the document" for c in check.changed)
         changed_vi = ", ".join(c or "toàn bộ tài liệu" for c in check.changed)

@@ -278,6 +278,11 @@ def open_container(data: bytes) -> Container:
                 + (" (not at the root)" if data_files and not root_files else ""),
                 f"gói ASiC-S chỉ được chứa đúng một tệp dữ liệu ở thư mục gốc; gói này có {len(data_files)}"
                 + (" (không ở thư mục gốc)" if data_files and not root_files else ""), failure=True))
+        signature_files = [n for n in names if _role(n) in ("cades", "xades")]
+        if len(signature_files) > 1:
+            notes.append(Note(
+                f"an ASiC-S container holds one signature file; this one holds {len(signature_files)}",
+                f"gói ASiC-S chỉ được chứa một tệp chữ ký; gói này có {len(signature_files)}", failure=True))
         data_file = next(iter(root_files or data_files), None)
         for name in names:
             role = _role(name)

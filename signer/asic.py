@@ -32,11 +32,8 @@ from xml.etree import ElementTree
 
 from kyso.errors import KysoError
 
-MIMETYPE = b"application/vnd.etsi.asic-e+zip"
 MIMETYPES = {"application/vnd.etsi.asic-e+zip": "asic-e", "application/vnd.etsi.asic-s+zip": "asic-s",
              "application/vnd.bdoc-1.0": "asic-e"}  # BDOC (Estonia) is an ASiC-E profile
-ASIC_NS = "http://uri.etsi.org/02918/v1.2.1#"
-DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 DIGESTS = {
     "http://www.w3.org/2000/09/xmldsig#sha1": "sha1",
     "http://www.w3.org/2001/04/xmldsig-more#sha224": "sha224",
@@ -148,10 +145,6 @@ def _infer(names: list[str]) -> str:
     if ("META-INF/signature.p7s" in names or "META-INF/signatures.xml" in names) and len(_data_names(names)) == 1:
         return "asic-s"
     return "asic-e"
-
-
-def is_asic(data: bytes) -> bool:
-    return container_type(data) is not None
 
 
 def _read(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:

@@ -924,7 +924,7 @@ def _set_revoked(session: Session, row: IssuedCertificate, reason: str,
 def _forget_ocsp(session: Session, row: IssuedCertificate) -> None:
     """In the status change's own transaction: once it commits, no cached 'good' remains.
     A responder certificate's change voids every response it signed."""
-    if row.profile in ("ocsp-responder", "tsa"):
+    if row.profile in ("ocsp-responder", "tsa", "report-seal"):
         from ca_admin.service import forget_service_credentials
 
         forget_service_credentials()
@@ -942,7 +942,7 @@ def _staff(caller: Caller, action: Action = Action.CERT_REVOKE) -> None:
 # The CA's own service certificates. Revoking or holding one (for keyCompromise above all)
 # turns every earlier B-T/B-LT document or OCSP answer it vouched for INDETERMINATE: CA admins
 # only, and a revocation needs a second CA admin (ca_admin.revocation).
-CA_INTERNAL_PROFILES = frozenset({"ocsp-responder", "tsa", "sub-ca"})
+CA_INTERNAL_PROFILES = frozenset({"ocsp-responder", "tsa", "report-seal", "sub-ca"})
 
 
 def _require_internal(caller: Caller, row: IssuedCertificate) -> None:

@@ -319,7 +319,7 @@ class ServiceCredential:
 def service_credential(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, profile: str,
                        common_name: str, now: dt.datetime | None = None, *,
                        caller_checks_status: bool = False) -> ServiceCredential:
-    """The current credential for ``profile`` (ocsp-responder or tsa); a new key and
+    """The current credential for ``profile`` (ocsp-responder, tsa or report-seal); a new key and
     certificate are made when none stays good long enough or the current one was revoked.
 
     A credential cached in this process is re-read from the database unless the caller

@@ -313,9 +313,10 @@ def verify_document() -> Response:
     fmt = request.args.get("format", "json")
     lang = "en" if request.args.get("lang") == "en" else "vi"
     if fmt == "pdf":
-        from signer.report_pdf import render
+        from signer.report_pdf import sealed
 
-        return Response(render(report.to_json(), lang), mimetype="application/pdf",
+        return Response(sealed(svc.sessions, svc.keystore, svc.settings, report.to_json(), lang),
+                        mimetype="application/pdf",
                         headers={"Content-Disposition": 'attachment; filename="bao-cao-kiem-tra.pdf"'})
     if fmt == "html":
         from signer.page import render_report

@@ -1,5 +1,11 @@
 """The verification report as a PDF a clerk can file with the document (A4, Liberation
-Serif embedded, Vietnamese or English), written with pyHanko's PDF writer."""
+Serif embedded, Vietnamese or English), written with pyHanko's PDF writer, in words
+(signer/readable.py), sealed with Kyso's own service seal and time-stamped by Kyso's TSA
+(PAdES B-T), so that the report can be relied on once it leaves Kyso.
+
+The seal is the ``report-seal`` service credential: a key in the HSM with a certificate from
+the issuing CA, made on demand and rotated like the TSA's (ca_admin.service.service_credential).
+Not the issuing CA's own key: a CA key signs certificates and CRLs only."""
 
 from __future__ import annotations
 
@@ -15,28 +21,22 @@ BOTTOM = 50
 
 
 def _lines(report: dict[str, Any], lang: str) -> list[str]:
+    from signer.readable import report_view
+
     t = TEXT[lang]
-    head = report["indication"] + (f" / {report['sub_indication']}" if report["sub_indication"] else "")
-    out = [t["title"].upper(), "", f"{t['result']}: {head}",
-           *textwrap.wrap(report["summary_vi" if lang == "vi" else "summary_en"], 95), ""]
-    for i, s in enumerate(report["signatures"], 1):
-        result = s["indication"] + (f" / {s['sub_indication']}" if s["sub_indication"] else "")
-        rows = [
-            (t["result"], result), (t["signer"], s["signer"]), (t["agency"], s["agency_code"] or "-"),
-            (t["level"], s["level"]), (t["time"], s["claimed_signing_time"] or "-"),
-            (t["ts"], s["timestamp_time"] or "-"),
-            (t["chain"], " > ".join(s["chain"])), (t["integrity"], t["yes"] if s["integrity"] else t["no"]),
-            (t["trusted"], t["yes"] if s["trusted"] else t["no"]),
-            (t["revoked"], t["yes"] if s["revocation"]["revoked"] else t["no"]),
-            (t["coverage"], ", ".join(f"{k}={v}" for k, v in s["coverage"].items())),
-        ]
-        out.append(f"{t['signature']} {i}" + (f" ({s['field']})" if s["field"] else ""))
+    view = report_view(report, lang)
+    out = [t["title"].upper(), "", *textwrap.wrap(view.headline.upper(), 80),
+           *textwrap.wrap(view.summary, 95), ""]
+    for s in view.signatures:
+        out.append(s.title)
+        rows = [*s.rows, *((t["certificates"], c) for c in s.certificates), *((t["findings"], f) for f in s.findings)]
         for key, value in rows:
-            wrapped = textwrap.wrap(str(value), 70) or ["-"]
-            out.append(f"    {key}: {wrapped[0]}")
+            wrapped = textwrap.wrap(f"{key}: {value}", 90) or ["-"]
+            out.append(f"    {wrapped[0]}")
             out.extend(f"        {more}" for more in wrapped[1:])
-        out.extend(textwrap.wrap(s["summary_vi" if lang == "vi" else "summary_en"], 95))
         out.append("")
+    for key, value in view.footer:
+        out.extend(textwrap.wrap(f"{key}: {value}", 95))
     return out
 
 
@@ -76,6 +76,33 @@ def text_pdf(pages: list[list[str]], font_size: int = 11, leading: int = LINE, f
 
 
 def render(report: dict[str, Any], lang: str = "vi") -> bytes:
+    """The report, unsealed."""
     lines = _lines(report, lang)
     per_page = (TOP - BOTTOM) // LINE
     return text_pdf([lines[i:i + per_page] for i in range(0, len(lines), per_page)])
+
+
+REPORT_SEAL_NAME = "Kyso - báo cáo kiểm tra chữ ký số"
+
+
+def sealed(factory: Any, keystore: Any, settings: Any, report: dict[str, Any], lang: str = "vi") -> bytes:
+    """The report, sealed by Kyso's service seal and time-stamped (PAdES B-T)."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.fields import SigSeedSubFilter
+
+    from ca_admin.service import service_credential
+    from signer import pades
+
+    credential = service_credential(factory, keystore, settings, "report-seal", REPORT_SEAL_NAME)
+    # HsmSigner reads key_label, certificate_der, chain_der and certificate_id: a service
+    # credential has them all.
+    signer = pades._hsm_signer(keystore, credential, credential.scheme)  # type: ignore[arg-type]
+    meta = signers.PdfSignatureMetadata(
+        field_name="Kyso-report-seal", md_algorithm=credential.scheme.hash_name,
+        subfilter=SigSeedSubFilter.PADES, name="Kyso",
+        reason="Báo cáo kiểm tra chữ ký số do Kyso lập" if lang == "vi" else "Signature verification report by Kyso")
+    out = io.BytesIO()
+    signers.PdfSigner(meta, signer=signer, timestamper=pades._timestamper_class()(factory, keystore, settings)
+                      ).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(render(report, lang))), output=out)
+    return out.getvalue()

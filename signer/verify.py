@@ -128,6 +128,10 @@ class SignatureReport:
     summary_vi: str
     problems: list[dict[str, str]] = dc_field(default_factory=list)
     signer_serial: str | None = None
+    # The signer's organisation (O of the certificate) and each certificate of the path,
+    # signer first: subject, issuer, serial, validity (the readable report shows them).
+    signer_organization: str | None = None
+    certificates: list[dict[str, Any]] = dc_field(default_factory=list)
 
     def __post_init__(self) -> None:
         # pyHanko's field names are string objects that keep their whole reader (and the
@@ -148,11 +152,14 @@ class Report:
     signatures: list[SignatureReport] = field(default_factory=list)
     summary_en: str = ""
     summary_vi: str = ""
+    validated_at: str = ""  # when the check ran (or the time it was asked to judge at)
+    document_sha256: str = ""  # of the document: the signed data for a detached CMS
 
     def to_json(self) -> dict[str, Any]:
         return {"document_type": self.document_type, "indication": self.indication,
                 "sub_indication": self.sub_indication, "summary_en": self.summary_en,
-                "summary_vi": self.summary_vi, "signatures": [s.to_json() for s in self.signatures]}
+                "summary_vi": self.summary_vi, "signatures": [s.to_json() for s in self.signatures],
+                "validated_at": self.validated_at, "document_sha256": self.document_sha256}
 
     @property
     def exit_code(self) -> int:
@@ -310,6 +317,31 @@ def _name(cert: x509.Certificate) -> str:
     return str(names.get("common_name") or cert.subject.human_friendly)
 
 
+def _organization(cert: x509.Certificate) -> str | None:
+    org = cert.subject.native.get("organization_name")
+    if isinstance(org, list):
+        org = ", ".join(str(o) for o in org)
+    return str(org) if org else None
+
+
+def _cert_info(cert: x509.Certificate) -> dict[str, Any]:
+    validity = cert["tbs_certificate"]["validity"]
+    return {"subject": _name(cert), "organization": _organization(cert), "issuer": _issuer_name(cert),
+            "serial": format(cert.serial_number, "X"),
+            "not_before": _iso(validity["not_before"].native), "not_after": _iso(validity["not_after"].native)}
+
+
+def _issuer_name(cert: x509.Certificate) -> str:
+    names = cert.issuer.native
+    return str(names.get("common_name") or cert.issuer.human_friendly)
+
+
+def _path_info(path: Any, cert: x509.Certificate) -> list[dict[str, Any]]:
+    """Each certificate of the validation path, signer first (or the signer's alone)."""
+    certs = list(path) if path is not None else [cert]
+    return [_cert_info(c) for c in reversed(certs)] if certs and certs[-1] == cert else [_cert_info(c) for c in certs]
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(VN).isoformat(timespec="seconds") if value else None
 
@@ -394,7 +426,8 @@ def _indication(status: Any, signing_time: dt.datetime | None, pdf_ok: bool) -> 
 
 
 _VI = {
-    "TOTAL-PASSED": "Chữ ký hợp lệ", "TOTAL-FAILED": "Chữ ký không hợp lệ", "INDETERMINATE": "Chưa xác định được",
+    "TOTAL-PASSED": "Chữ ký hợp lệ", "TOTAL-FAILED": "Chữ ký không hợp lệ",
+    "INDETERMINATE": "Chưa xác định được chữ ký",
 }
 _SUB_VI = {
     "HASH_FAILURE": "nội dung đã bị sửa đổi sau khi ký",
@@ -427,18 +460,50 @@ _SUB_EN = {
 
 
 def _summaries(indication: str, sub: str | None, signer: str, when: str | None,
-               problem: Any = None) -> tuple[str, str]:
-    en = {"TOTAL-PASSED": "Valid signature", "TOTAL-FAILED": "Invalid signature",
-          "INDETERMINATE": "Indeterminate"}[indication]
-    en += (f" by {signer}" if signer else "") + (f", signed {when}" if when else "")
-    vi = _VI[indication] + (f" của {signer}" if signer else "") + (f", ký lúc {when}" if when else "")
+               problem: Any = None, *, stamp: bool = False) -> tuple[str, str]:
+    """One sentence per language: the verdict, who, when (dd/mm/yyyy HH:MM, Vietnam time) and
+    why. ``stamp``: a document time stamp, not a signature."""
+    from signer.readable import when as spoken
+
+    if stamp:
+        en = {"TOTAL-PASSED": "Valid document time stamp", "TOTAL-FAILED": "Invalid document time stamp",
+              "INDETERMINATE": "Unconfirmed document time stamp"}[indication]
+        vi = {"TOTAL-PASSED": "Dấu thời gian hợp lệ", "TOTAL-FAILED": "Dấu thời gian không hợp lệ",
+              "INDETERMINATE": "Chưa xác định được dấu thời gian"}[indication]
+        en += (f" from {signer}" if signer else "") + (f", stamped {spoken(when, 'en')}" if when else "")
+        vi += (f" của {signer}" if signer else "") + (f", đóng dấu lúc {spoken(when, 'vi')}" if when else "")
+    else:
+        en = {"TOTAL-PASSED": "Valid signature", "TOTAL-FAILED": "Invalid signature",
+              "INDETERMINATE": "Unconfirmed signature"}[indication]
+        en += (f" by {signer}" if signer else "") + (f", signed {spoken(when, 'en')}" if when else "")
+        vi = _VI[indication] + (f" của {signer}" if signer else "") + (f", ký lúc {spoken(when, 'vi')}" if when else "")
     if problem is not None:
         en += f": {problem.en}"
         vi += f": {problem.vi}"
     elif sub:
         en += f": {_SUB_EN.get(sub, sub.lower().replace('_', ' '))}"
-        vi += f": {_SUB_VI.get(sub, sub)}"
+        vi += f": {_SUB_VI.get(sub, 'lý do kỹ thuật ' + sub)}"
     return en + ".", vi + "."
+
+
+def _overall(sigs: list[SignatureReport], worst: SignatureReport) -> tuple[str, str]:
+    """The document's verdict in words: signatures counted apart from document time stamps."""
+    signatures = [s for s in sigs if s.kind != "pdf-timestamp"]
+    stamps = [s for s in sigs if s.kind == "pdf-timestamp"]
+    n, passed = len(signatures), sum(s.indication == "TOTAL-PASSED" for s in signatures)
+    if worst.indication == "TOTAL-PASSED":
+        en = signatures[0].summary_en if n == 1 else f"All {n} signatures are valid." if n else ""
+        vi = signatures[0].summary_vi if n == 1 else f"Tất cả {n} chữ ký đều hợp lệ." if n else ""
+        if stamps:
+            en += " The document time stamp is valid." if len(stamps) == 1 else \
+                f" The {len(stamps)} document time stamps are valid."
+            vi += " Dấu thời gian của tài liệu hợp lệ." if len(stamps) == 1 else \
+                f" {len(stamps)} dấu thời gian của tài liệu đều hợp lệ."
+        return en.strip(), vi.strip()
+    if n <= 1 or worst.kind == "pdf-timestamp" and passed == n:
+        return worst.summary_en, worst.summary_vi
+    return (f"{passed} of {n} signatures are valid. {worst.summary_en}",
+            f"{passed} trên {n} chữ ký hợp lệ. {worst.summary_vi}")
 
 
 def _report(status: Any, kind: str, field_name: str | None, level: str,
@@ -467,7 +532,8 @@ def _report(status: Any, kind: str, field_name: str | None, level: str,
         claimed_signing_time=_iso(claimed), timestamp_time=_iso(ts_time), level=level,
         integrity=bool(status.intact), signature_valid=bool(status.valid), trusted=bool(status.trusted),
         revocation=revocation, coverage=coverage, indication=indication, sub_indication=sub,
-        summary_en=en, summary_vi=vi)
+        summary_en=en, summary_vi=vi, signer_organization=_organization(cert),
+        certificates=_path_info(status.validation_path, cert))
 
 
 def _broken(field_name: str | None, problem: Any, kind: str = "pdf") -> SignatureReport:
@@ -524,7 +590,8 @@ def _timestamp_report(sig: Any, vc: Any) -> SignatureReport:
         ("INDETERMINATE", getattr(ts.trust_problem_indic, "name", None) or "NO_CERTIFICATE_CHAIN_FOUND"))
     if unanalysed is not None and ind == "TOTAL-PASSED":
         ind = "INDETERMINATE"
-    en, vi = _summaries(ind, sub, _name(ts.signing_cert), _iso(ts.timestamp), unanalysed if ok else None)
+    en, vi = _summaries(ind, sub, _name(ts.signing_cert), _iso(ts.timestamp), unanalysed if ok else None,
+                        stamp=True)
     return SignatureReport(
         kind="pdf-timestamp", field=sig.field_name, signer=_name(ts.signing_cert), agency_code=None,
         chain=[_name(c) for c in ts.validation_path] if ts.validation_path else [],
@@ -532,7 +599,9 @@ def _timestamp_report(sig: Any, vc: Any) -> SignatureReport:
         integrity=bool(ts.intact), signature_valid=bool(ts.valid), trusted=bool(ts.trusted),
         revocation={"revoked": False}, coverage={"coverage": ts.coverage.name if ts.coverage else None},
         indication=ind, sub_indication=sub, summary_en=en, summary_vi=vi,
-        problems=[unanalysed.to_json()] if unanalysed is not None else [])
+        problems=[unanalysed.to_json()] if unanalysed is not None else [],
+        signer_organization=_organization(ts.signing_cert),
+        certificates=_path_info(ts.validation_path, ts.signing_cert))
 
 
 _SIGNER_INDEX: Any = None  # contextvars.ContextVar[int | None], made on first use (see _embedded)
@@ -1564,16 +1633,14 @@ def _check(data: bytes, detached: bytes | Mapping[str, bytes] | None, trusted: t
             log_detail=f"{type(exc).__name__}: {str(exc)[:300]}") from None
     certs = {format(c.serial_number, "x"): c.dump() for c in _seen()}
     _seen().clear()
+    stamp = dict(validated_at=_iso(moment or dt.datetime.now(dt.UTC)) or "",
+                 document_sha256=hashlib.sha256(detached if isinstance(detached, bytes) else data).hexdigest())
     if not sigs:
         return Report(kind, "INDETERMINATE", "SIGNED_DATA_NOT_FOUND", [], "The document has no signature.",
-                      "Tài liệu không có chữ ký."), certs
+                      "Tài liệu không có chữ ký.", **stamp), certs
     worst = max(sigs, key=lambda s: ORDER[s.indication])
-    passed = sum(s.indication == "TOTAL-PASSED" for s in sigs)
-    en = f"{passed} of {len(sigs)} signatures valid. " + worst.summary_en if worst.indication != "TOTAL-PASSED" \
-        else f"All {len(sigs)} signatures valid."
-    vi = f"{passed}/{len(sigs)} chữ ký hợp lệ. " + worst.summary_vi if worst.indication != "TOTAL-PASSED" \
-        else f"Cả {len(sigs)} chữ ký đều hợp lệ."
-    return Report(kind, worst.indication, worst.sub_indication, sigs, en, vi), certs
+    en, vi = _overall(sigs, worst)
+    return Report(kind, worst.indication, worst.sub_indication, sigs, en, vi, **stamp), certs
 
 
 _WARM: list[bool] = []

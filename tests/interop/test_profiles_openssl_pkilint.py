@@ -27,6 +27,7 @@ PROFILES = {
     "client-tls": ("sslclient", {"common_name": "HP-EOFFICE connector"}, "csr"),
     "ocsp-responder": ("ocsphelper", {"common_name": "Kyso OCSP responder"}, "hsm"),
     "tsa": ("timestampsign", {"common_name": "Kyso TSA"}, "hsm"),
+    "report-seal": ("any", {"common_name": "Kyso report seal"}, "hsm"),
     "sub-ca": ("any", {"common_name": "Kyso Sub CA"}, "hsm"),
 }
 
@@ -75,7 +76,8 @@ def issued(hsm_token: Any, keystore: Any, tmp_path_factory: pytest.TempPathFacto
         else:
             data["csr"] = make_csr("rsa-3072" if name == "sub-ca" else "ec-p256")
         # CA and service profiles are for CA administrators; four eyes approve.
-        requester, approver = (admin, admin2) if name in ("ocsp-responder", "tsa", "sub-ca") else (ra, admin)
+        requester, approver = (admin, admin2) if name in ("ocsp-responder", "tsa", "report-seal", "sub-ca") \
+            else (ra, admin)
         req, cert = issuance.file_request(svc.sessions, keystore, settings, requester, data)
         if cert is None:
             req, cert = issuance.approve(svc.sessions, keystore, settings, approver, req.id)

@@ -4,6 +4,7 @@ API and the CLI; the indication must agree with pyHanko's own bottom line."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -47,7 +48,7 @@ def test_kyso_pdfs_pass_at_their_level(client: Any, signing: dict[str, Any], lev
     # B-LT and B-LTA add the DSS (and a document time stamp) in later revisions: allowed.
     assert sig["coverage"]["covers_whole_document"] is (level in ("B-B", "B-T"))
     assert sig["coverage"]["changes_after_signing_allowed"] is True
-    assert "hợp lệ" in report["summary_vi"] and "valid" in report["summary_en"]
+    assert "hợp lệ" in report["summary_vi"] and "valid" in report["summary_en"].lower()
 
 
 def test_a_large_multipart_upload_is_verified_from_its_spooled_part(client: Any, signing: dict[str, Any],
@@ -198,7 +199,16 @@ def test_pdf_and_html_reports(client: Any, signing: dict[str, Any], tmp_path: Pa
     (tmp_path / "report.pdf").write_bytes(r.data)
     text = subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True,
                           check=True).stdout
-    assert "TOTAL-PASSED" in text and "SỞ NỘI VỤ" in text and "KIỂM TRA CHỮ KÝ SỐ" in text and AGENCY in text
+    assert "CHỮ KÝ SỐ HỢP LỆ" in text and "SỞ NỘI VỤ" in text and "KIỂM TRA CHỮ KÝ SỐ" in text and AGENCY in text
+    assert "toàn bộ tài liệu" in text and "GMT+7" in text and hashlib.sha256(pdf).hexdigest() in text
+    assert not any(raw in text for raw in ("TOTAL-PASSED", "ENTIRE_FILE", "docmdp", "True", "coverage"))
+    # The report itself is sealed by Kyso's service seal and time-stamped: Kyso passes it.
+    sealed = client.post("/api/v1/verify?offline=true", data=r.data, headers=auditor).get_json()
+    assert sealed["indication"] == "TOTAL-PASSED", sealed
+    (seal,) = sealed["signatures"]
+    assert seal["signer"] == "Kyso - báo cáo kiểm tra chữ ký số" and seal["level"] == "B-T"
+    assert seal["timestamp_time"] and seal["coverage"]["covers_whole_document"]
     r = client.post("/api/v1/verify?offline=true&format=html&lang=en", data=pdf, headers=auditor)
     html = r.get_data(as_text=True)
-    assert r.mimetype == "text/html" and "All 1 signatures valid." in html and 'lang="en"' in html
+    assert r.mimetype == "text/html" and "Valid signature by" in html and 'lang="en"' in html
+    assert "Vietnam time, UTC+7" in html

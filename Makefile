@@ -38,6 +38,7 @@ bench: setup
 	.venv/bin/python bench/edxml.py
 	.venv/bin/python bench/sign_recheck.py
 	.venv/bin/python bench/verify_dos.py
+	.venv/bin/python bench/corpus.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ import logging
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,12 +58,11 @@ def main() -> None:
     entries = foreign.entries(args.format)
     base_of: dict[str, Callable[[foreign.Entry], object]] = {"pdf": pyhanko_pdf, "cms": pyhanko_cms}
     both: list[foreign.Entry] = []
-    skipped: dict[str, int] = {}
+    skipped: Counter[str] = Counter()
     for entry in entries:  # the warm-up run also decides which files both handle
         tool = base_of.get(entry.format)
         if tool is None:
-            skipped[f"{entry.format} (pyHanko does not read it)"] = skipped.get(f"{entry.format} (pyHanko does not "
-                                                                                 "read it)", 0) + 1
+            skipped[f"{entry.format} (pyHanko does not read it)"] += 1
             continue
         theirs = tool(entry)
         try:
@@ -70,8 +70,7 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - a crash is reported by the corpus test, here only skipped
             ours = f"CRASH {type(exc).__name__}"
         if getattr(theirs, "verdict", "") in ("CRASH", "UNREADABLE") or ours.startswith("CRASH"):
-            skipped[f"{entry.format} (a crash or unreadable for one of them)"] = skipped.get(
-                f"{entry.format} (a crash or unreadable for one of them)", 0) + 1
+            skipped[f"{entry.format} (a crash or unreadable for one of them)"] += 1
             continue
         both.append(entry)
 

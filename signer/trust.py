@@ -203,8 +203,3 @@ def remove(factory: sessionmaker[Session], caller: Caller, sha256: str, request_
         audit.record(session, actor=caller.actor, action="trust.remove", target=f"trust-anchor:{row.sha256}",
                      details={"subject": row.subject, "added_by": row.added_by}, request_id=request_id)
         return info
-
-
-def anchor_ders(session: Session) -> list[tuple[str, bytes]]:
-    """(sha256, DER) of every anchor, for signer.verify.trust()."""
-    return [(h, bytes(d)) for h, d in session.execute(select(TrustAnchor.sha256, TrustAnchor.certificate_der))]

@@ -556,9 +556,7 @@ def _not_checked(field_name: str | None, exc: BaseException, kind: str = "pdf") 
     log.error("verify.signature_not_checked %s", type(exc).__name__, exc_info=exc, extra={"incident_id": incident})
     problem = Problem("SIGNATURE_NOT_CHECKED", f"this signature could not be checked (incident {incident})",
                       f"không kiểm tra được chữ ký này (mã sự cố {incident})")
-    report = _broken(field_name, problem, kind=kind)
-    report.indication = "INDETERMINATE"
-    report.summary_en, report.summary_vi = _summaries("INDETERMINATE", problem.sub_indication, "", None, problem)
+    report = _indeterminate(field_name, problem, kind=kind)
     report.problems[0]["incident_id"] = incident
     return report
 
@@ -1281,11 +1279,7 @@ def _verify_cms(info: cms.ContentInfo, detached: bytes | None,
         if not _signer_cert_present(signed, original):
             missing = Problem("NO_SIGNING_CERTIFICATE_FOUND", "the signer's certificate is not in the signature",
                               "chữ ký không kèm chứng thư số của người ký")
-            report = _broken(name, missing, kind="cms")
-            report.indication = "INDETERMINATE"
-            report.summary_en, report.summary_vi = _summaries("INDETERMINATE", missing.sub_indication, "", None,
-                                                              missing)
-            out.append(report)
+            out.append(_indeterminate(name, missing, kind="cms"))
             continue
         signer_der = _der_signer_info(signer_ders[index])
         unreadable = None
@@ -1373,16 +1367,6 @@ def _asic_verdict(report: SignatureReport, sig: Any, container: Any, covered: li
     return _with_problems(report, failures)
 
 
-def _not_found(name: str, what_en: str, what_vi: str, kind: str) -> SignatureReport:
-    from signer.pdf_checks import Problem
-
-    problem = Problem("SIGNED_DATA_NOT_FOUND", what_en, what_vi)
-    report = _broken(name, problem, kind=kind)
-    report.indication = "INDETERMINATE"
-    report.summary_en, report.summary_vi = _summaries("INDETERMINATE", problem.sub_indication, "", None, problem)
-    return report
-
-
 def _verify_asic(data: bytes, vc: Any) -> list[SignatureReport]:
     """Each signature in an ASiC container (signer/asic.py), judged on its own, with the
     files it covers, the files it names that changed or are missing, and the files it leaves
@@ -1399,9 +1383,9 @@ def _verify_asic(data: bytes, vc: Any) -> list[SignatureReport]:
             out.extend(_verify_asic_xades(sig, container, vc))
             continue
         if sig.signed is None:
-            out.append(_asic_verdict(_not_found(sig.name, "the container holds no data file for the signature",
-                                                "gói không chứa tệp dữ liệu nào cho chữ ký", kind),
-                                     sig, container, [], [], [], [], None))
+            no_data = Problem("SIGNED_DATA_NOT_FOUND", "the container holds no data file for the signature",
+                              "gói không chứa tệp dữ liệu nào cho chữ ký")
+            out.append(_asic_verdict(_indeterminate(sig.name, no_data, kind), sig, container, [], [], [], [], None))
             continue
         found, info = "cms", _as_cms(sig.data)
         if info is None:
@@ -1432,11 +1416,13 @@ def _verify_asic_xades(sig: Any, container: Any, vc: Any) -> list[SignatureRepor
     container file is resolved from the container by signer.xmldsig (by its percent-decoded
     name), and the files it covers, changed or lacks are reported. Counter-signatures (a
     Signature inside another's unsigned properties) are left to their parent."""
+    from lxml import etree
+
     from signer import xmldsig, xmlsafe
 
     root = xmlsafe.parse(sig.data)
     found = [(el, ns) for el, ns in xmldsig.find_signatures(root)
-             if not any(etree_local(a) == "Signature" for a in el.iterancestors())]
+             if not any(etree.QName(a).localname == "Signature" for a in el.iterancestors())]
     external = {name: data for name, data in container.files.items() if name != sig.name}
     checks: list[Any] = []
     out = []
@@ -1445,7 +1431,7 @@ def _verify_asic_xades(sig: Any, container: Any, vc: Any) -> list[SignatureRepor
         for ref in check.element.iter(f"{{{xmldsig.DS}}}Reference"):
             uri = ref.get("URI")
             parent = ref.getparent()
-            if uri and not uri.startswith("#") and parent is not None and etree_local(parent) == "SignedInfo":
+            if uri and not uri.startswith("#") and parent is not None and etree.QName(parent).localname == "SignedInfo":
                 named.append((uri, xmldsig.external_key(uri)))
         changed = [key for uri, key in named if uri in check.changed]
         missing = [key for _uri, key in named if key not in external]
@@ -1453,12 +1439,6 @@ def _verify_asic_xades(sig: Any, container: Any, vc: Any) -> list[SignatureRepor
         report.field = f"{sig.name} ({report.field})" if report.field else sig.name
         out.append(_asic_verdict(report, sig, container, covered, changed, missing, [], None))
     return out
-
-
-def etree_local(el: Any) -> str:
-    """The local name of an lxml element (comments and processing instructions have none)."""
-    tag = el.tag
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 def _xml_chain(check: Any, vc: Any) -> tuple[str | None, Any, dict[str, Any]]:
@@ -1536,10 +1516,7 @@ def _verify_xml(root: Any, vc: Any, external: Mapping[str, bytes] | None = None,
             reasons = check.unverifiable or [("the signature carries no signing certificate",
                                               "chữ ký không kèm chứng thư số của người ký")]
             why = Problem(missing, "; ".join(en for en, _ in reasons), "; ".join(vi for _, vi in reasons))
-            report = _broken(label, why, kind="xml")
-            report.indication = "INDETERMINATE"
-            report.summary_en, report.summary_vi = _summaries("INDETERMINATE", missing, "", None, why)
-            out.append(report)
+            out.append(_indeterminate(label, why, kind="xml"))
             continue
         cert = x509.Certificate.load(check.certificate_der)
         _seen().append(cert)

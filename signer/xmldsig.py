@@ -122,13 +122,8 @@ def enveloped_digest(root: Any, signature: Any, hash_name: str, exclusive: bool,
     the hash: no copy of a document that may carry tens of megabytes of attachments."""
     parent, tail = signature.getparent(), signature.tail
     index, prev = parent.index(signature), signature.getprevious()
+    _detach(signature)
     signature.tail = None
-    if tail:
-        if prev is not None:
-            prev.tail = (prev.tail or "") + tail
-        else:
-            parent.text = (parent.text or "") + tail
-    parent.remove(signature)
     try:
         hasher = _HashWriter(hash_name)
         writer: Any = expand(hasher.write) if expand is not None else hasher

@@ -93,12 +93,30 @@ def collect(reader: Any) -> list[FoundSignature]:
     return list(found.values())
 
 
+_NAME_SHOWN = 64  # characters of an unknown /SubFilter a report repeats
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._+/-]")
+
+
+def shown_name(name: str) -> str:
+    """A PDF name from the file, as a report may repeat it: the signer (or an attacker) chose
+    it, so only name-like ASCII is kept (anything else becomes '?', no markup, no control or
+    bidirectional characters) and it is cut to a bounded length."""
+    safe = _NAME_UNSAFE.sub("?", name)
+    return safe if len(safe) <= _NAME_SHOWN else safe[:_NAME_SHOWN] + "..."
+
+
 def subfilter_problem(sig_object: Any) -> Problem | None:
+    """A /SubFilter Kyso does not implement: what the signature holds is unknown, which is
+    not evidence against it (issue 14, item 5), so the caller reports it INDETERMINATE."""
     subfilter = str(sig_object.get("/SubFilter", ""))
     if subfilter in SUPPORTED_SUBFILTERS or subfilter in LEGACY_SUBFILTERS:
         return None
-    return Problem("FORMAT_FAILURE", f"the signature format {subfilter or '(none)'} is not supported",
-                   f"định dạng chữ ký {subfilter or '(không có)'} không được hỗ trợ")
+    if not subfilter:
+        return Problem("FORMAT_FAILURE", "the signature names no format (/SubFilter), so Kyso cannot check it",
+                       "chữ ký không ghi định dạng (/SubFilter) nên Kyso không kiểm tra được")
+    shown = shown_name(subfilter)
+    return Problem("FORMAT_FAILURE", f"the signature format {shown} is not supported by Kyso, so it cannot be checked",
+                   f"Kyso chưa hỗ trợ định dạng chữ ký {shown} nên không kiểm tra được chữ ký này")
 
 
 def byte_range_problem(data: bytes, sig_object: Any) -> Problem | None:

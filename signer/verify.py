@@ -733,12 +733,15 @@ def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
     for item in found:
         try:
             sig_object = item.sig_ref.get_object()
-            problem = pdf_checks.subfilter_problem(sig_object) or pdf_checks.byte_range_problem(data, sig_object)
+            unsupported = pdf_checks.subfilter_problem(sig_object)
+            if unsupported is not None:
+                # Not judged, so INDETERMINATE; the file's own findings still fail it.
+                out.append(_with_problems(_indeterminate(item.name, unsupported), _findings(item, file_problem)))
+                continue
+            problem = pdf_checks.byte_range_problem(data, sig_object)
             if problem is None and sig_object.get("/SubFilter") == "/adbe.x509.rsa_sha1":
-                problems = [p for p in (file_problem,) if p is not None]
-                if not item.in_last_revision:
-                    problems.append(pdf_checks.removed_problem())
-                out.append(_with_problems(_x509_rsa_sha1(data, item.name, sig_object, vc), problems))
+                out.append(_with_problems(_x509_rsa_sha1(data, item.name, sig_object, vc),
+                                          _findings(item, file_problem)))
                 continue
             if problem is None:
                 sigs.extend((item, sig) for sig in _embedded(reader, item))
@@ -761,6 +764,17 @@ def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
         report.field = getattr(sig, "kyso_label", report.field)
         out.append(report)
     return out
+
+
+def _findings(item: Any, file_problem: Any) -> list[Any]:
+    """Kyso's findings on the file that hold for every signature in it: bytes after the last
+    revision, and a signature removed or hidden by a later update."""
+    from signer import pdf_checks
+
+    problems = [p for p in (file_problem,) if p is not None]
+    if not item.in_last_revision:
+        problems.append(pdf_checks.removed_problem())
+    return problems
 
 
 def _is_timestamp(sig: Any) -> bool:
@@ -888,9 +902,7 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
 
     from signer import pdf_checks
 
-    problems = [p for p in (file_problem,) if p is not None]
-    if not item.in_last_revision:
-        problems.append(pdf_checks.removed_problem())
+    problems = _findings(item, file_problem)
     ranges = [int(v) for v in sig.byte_range]
     problems.extend(p for other, earlier in sigs[:index]
                     if other is not item  # SignerInfos of one CMS share its byte range

@@ -38,8 +38,10 @@ EXPECTED: dict[str, tuple[str, str | None, object]] = {
     "usf-contents-empty": (FAILED, "FORMAT_FAILURE", "error"),
     "usf-contents-null": (FAILED, "FORMAT_FAILURE", "error"),
     "usf-contents-zeros": (FAILED, "FORMAT_FAILURE", "error"),
-    # pyHanko skips a signature whose /SubFilter it does not know: "no signature".
-    "usf-subfilter-unknown": (FAILED, "FORMAT_FAILURE", None),
+    # pyHanko skips a signature whose /SubFilter it does not know: "no signature". Kyso cannot
+    # check a format it does not implement, and that is not evidence of forgery (issue 14,
+    # item 5): INDETERMINATE, naming the format, and never a pass.
+    "usf-subfilter-unknown": (INDET, "FORMAT_FAILURE", None),
     "isa-update-with-xref": (FAILED, "SIG_CONSTRAINTS_FAILURE", False),
     # pyHanko reads revisions through the xref chain only: bytes outside it are never judged.
     "isa-objects-without-xref": (FAILED, "SIG_CONSTRAINTS_FAILURE", True),
@@ -166,6 +168,26 @@ def test_attacks_are_rejected_and_legitimate_forms_accepted(services: Any, tmp_p
     assert [s.indication for s in two.signatures] == [PASSED, PASSED]
     replaced = verify.verify(services.sessions, services.settings, files["shadow-replace"][0], offline=True)
     assert "amount" in replaced.signatures[0].summary_en
+    unknown = verify.verify(services.sessions, services.settings, files["usf-subfilter-unknown"][0], offline=True)
+    assert "/x.kyso.none is not supported" in unknown.signatures[0].summary_en
+    assert "chưa hỗ trợ định dạng chữ ký /x.kyso.none" in unknown.signatures[0].summary_vi
+    # Unsigned bytes after the last revision are evidence: the unknown format does not hide them.
+    tail = verify.verify(services.sessions, services.settings, files["usf-subfilter-unknown"][0] + b"\n1 0 obj\n",
+                         offline=True)
+    assert (tail.indication, tail.sub_indication) == (FAILED, "SIG_CONSTRAINTS_FAILURE")
+
+
+def test_an_unknown_subfilter_is_shown_sanitised_and_bounded() -> None:
+    """The /SubFilter is the file's word: no markup, control or bidirectional characters, and
+    a bounded length, in the sentence a report repeats."""
+    from signer.pdf_checks import subfilter_problem
+
+    problem = subfilter_problem({"/SubFilter": "/<script>\u202e" + "A" * 500})
+    assert problem is not None and problem.sub_indication == "FORMAT_FAILURE"
+    shown = problem.en.split("format ")[1].split(" is not")[0]
+    assert shown.startswith("/?script??") and len(shown) <= 67 and "<" not in problem.vi
+    assert subfilter_problem({"/SubFilter": "/ETSI.CAdES.detached"}) is None
+    assert "(/SubFilter)" in subfilter_problem({}).en  # type: ignore[union-attr]
 
 
 def test_a_disallowed_change_fails_even_without_a_trusted_chain() -> None:

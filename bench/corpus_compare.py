@@ -107,7 +107,7 @@ def pyhanko_cms(entry: foreign.Entry) -> Verdict:
     signed = info["content"]
     try:  # asn1crypto cannot read some encapsulated contents (e.g. octets declared as signedData)
         content = signed["encap_content_info"]["content"]
-        data = (foreign.ROOT / entry.format / entry.detached).read_bytes() if entry.detached else (
+        data = entry.data_path(entry.detached).read_bytes() if entry.detached else (
             bytes(content.native) if content.native is not None else None)
     except Exception as exc:  # noqa: BLE001 - a tool's crash is its verdict here
         return Verdict("CRASH", type(exc).__name__)
@@ -133,7 +133,7 @@ def _nss(entry: foreign.Entry, tmp: Path) -> Path:
         subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True, capture_output=True)
         for i, name in enumerate(entry.trust):
             subprocess.run(["certutil", "-A", "-d", f"sql:{nss}", "-n", f"root{i}", "-t", "CT,C,C", "-i",
-                            str(foreign.ROOT / "trust" / name)], check=True, capture_output=True)
+                            str(entry.trust_path(name))], check=True, capture_output=True)
     return nss
 
 
@@ -173,7 +173,7 @@ def openssl_cms(entry: foreign.Entry, tmp: Path) -> Verdict:
     inform = "PEM" if data.lstrip().startswith(b"-----") else "DER"
     base = ["openssl", "cms", "-verify", "-binary", "-in", str(entry.file), "-inform", inform, "-out", "/dev/null"]
     if entry.detached:
-        base += ["-content", str(foreign.ROOT / entry.format / entry.detached)]
+        base += ["-content", str(entry.data_path(entry.detached))]
     if entry.moment:
         base += ["-attime", str(int(entry.moment.timestamp()))]
     loose = subprocess.run([*base, "-noverify"], capture_output=True, text=True, timeout=60)
@@ -185,7 +185,7 @@ def openssl_cms(entry: foreign.Entry, tmp: Path) -> Verdict:
     if not entry.trust:
         return Verdict("INDETERMINATE", intact=True)
     bundle = tmp / ("roots-" + "-".join(entry.trust).replace("/", "_"))
-    bundle.write_bytes(b"".join(_pem(foreign.ROOT / "trust" / n) for n in entry.trust))
+    bundle.write_bytes(b"".join(_pem(entry.trust_path(n)) for n in entry.trust))
     strict = subprocess.run([*base, "-CAfile", str(bundle), "-purpose", "any"], capture_output=True, timeout=60)
     return Verdict("TOTAL-PASSED" if strict.returncode == 0 else "INDETERMINATE", intact=True)
 
@@ -221,7 +221,7 @@ def xmlsec1(entry: foreign.Entry, tmp: Path) -> Verdict:
         return Verdict("UNREADABLE", err.strip().splitlines()[-1][:80] if err.strip() else "")
     if not entry.trust:
         return Verdict("INDETERMINATE", intact=True)
-    trusted = [a for n in entry.trust for a in ("--trusted-pem", str(foreign.ROOT / "trust" / n))]
+    trusted = [a for n in entry.trust for a in ("--trusted-pem", str(entry.trust_path(n)))]
     strict = subprocess.run([*base, *trusted, str(entry.file)], capture_output=True, timeout=60, cwd=entry.file.parent)
     return Verdict("TOTAL-PASSED" if strict.returncode == 0 else "INDETERMINATE", intact=True)
 

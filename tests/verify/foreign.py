@@ -31,6 +31,9 @@ class Entry:
     external: list[str] | dict[str, str] = field(default_factory=list)
     at: str | None = None
     disagreement: str | None = None
+    # The directory that holds the format directories and trust/: the foreign corpus, or the
+    # held-out set (bench/heldout.py).
+    root: Path = ROOT
 
     @property
     def id(self) -> str:
@@ -38,7 +41,7 @@ class Entry:
 
     @property
     def file(self) -> Path:
-        return ROOT / self.format / self.path
+        return self.root / self.format / self.path
 
     @property
     def moment(self) -> dt.datetime | None:
@@ -47,12 +50,19 @@ class Entry:
     def external_paths(self) -> dict[str, Path]:
         pairs = self.external.items() if isinstance(self.external, dict) else \
             ((Path(p).name, p) for p in self.external)
-        return {name: ROOT / self.format / path for name, path in pairs}
+        return {name: self.root / self.format / path for name, path in pairs}
+
+    def data_path(self, relative: str) -> Path:
+        """A file the entry names (detached data), relative to its format's directory."""
+        return self.root / self.format / relative
+
+    def trust_path(self, name: str) -> Path:
+        return self.root / "trust" / name
 
     def trust_ders(self) -> tuple[bytes, ...]:
         from signer.verify import _load_certs
 
-        return tuple(c.dump() for name in self.trust for c in _load_certs(ROOT / "trust" / name))
+        return tuple(c.dump() for name in self.trust for c in _load_certs(self.trust_path(name)))
 
 
 def entries(fmt: str | None = None) -> list[Entry]:
@@ -80,9 +90,9 @@ def problems_of(entry: Entry) -> list[str]:
     if not entry.file.is_file():
         out.append(f"{entry.file} is missing")
     for name in entry.trust:
-        if not (ROOT / "trust" / name).is_file():
+        if not entry.trust_path(name).is_file():
             out.append(f"trust/{name} is missing")
-    if entry.detached and not (ROOT / entry.format / entry.detached).is_file():
+    if entry.detached and not entry.data_path(entry.detached).is_file():
         out.append(f"detached data {entry.detached} is missing")
     for name, path in entry.external_paths().items():
         if not path.is_file():
@@ -107,7 +117,7 @@ def run(entry: Entry, seconds: float = 60.0) -> Outcome:
     from signer.verify import DocumentUnreadable, UnsupportedFormat
 
     detached: bytes | dict[str, bytes] | None = \
-        (ROOT / entry.format / entry.detached).read_bytes() if entry.detached else None
+        entry.data_path(entry.detached).read_bytes() if entry.detached else None
     if entry.external:
         detached = {name: path.read_bytes() for name, path in entry.external_paths().items()}
     ders = (entry.trust_ders(), (), ())

@@ -792,6 +792,41 @@ def _indeterminate(field_name: str | None, problem: Any, kind: str = "pdf") -> S
     return report
 
 
+def _unprocessable_key(field_name: str | None, problem: Any, cert: x509.Certificate,
+                       kind: str = "pdf") -> SignatureReport:
+    """A signature whose signer certificate holds a key Kyso cannot load (signer/public_keys.py):
+    INDETERMINATE, naming who the certificate says signed."""
+    _seen().append(cert)
+    report = _indeterminate(field_name, problem, kind=kind)
+    report.signer, report.signer_serial = _name(cert), format(cert.serial_number, "x")
+    report.signer_organization, report.certificates = _organization(cert), [_cert_info(cert)]
+    report.summary_en, report.summary_vi = _summaries("INDETERMINATE", problem.sub_indication, report.signer, None,
+                                                      problem)
+    return report
+
+
+def _digest_differs(signer_info: cms.SignerInfo, digest: Any) -> bool:
+    """Whether the signed messageDigest attribute differs from ``digest`` (evidence of a
+    change that needs no key); False when there is nothing to compare."""
+    attrs = signer_info["signed_attrs"]
+    if isinstance(attrs, core.Void):
+        return False
+    values = [a["values"][0].native for a in attrs if a["type"].native == "message_digest"]
+    return len(values) == 1 and digest is not None and values[0] != digest
+
+
+def _unjudged_key(field_name: str | None, problem: Any, cert: x509.Certificate, changed: bool,
+                  kind: str = "pdf") -> SignatureReport:
+    """_unprocessable_key, unless the signed digest already proves the content changed."""
+    if changed:
+        from signer.pdf_checks import Problem
+
+        return _broken(field_name, Problem("HASH_FAILURE", "the content changed after signing (its digest differs "
+                                           "from the signed one)", "nội dung đã bị sửa đổi sau khi ký (giá trị băm "
+                                           "khác với giá trị đã ký)"), kind=kind)
+    return _unprocessable_key(field_name, problem, cert, kind=kind)
+
+
 def _refused(field_name: str | None, exc: Any) -> SignatureReport:
     """pyHanko refused to validate a signature (SignatureValidationError): its AdES
     sub-indication says whether that is a failure with evidence (AdESFailure, e.g. a
@@ -901,6 +936,7 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
     from pyhanko.sign.validation.errors import SignatureValidationError
 
     from signer import pdf_checks
+    from signer.public_keys import key_problem
 
     problems = _findings(item, file_problem)
     ranges = [int(v) for v in sig.byte_range]
@@ -910,6 +946,11 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
     if (unsupported := _unsupported_digest(sig)) is not None:
         return _with_problems(_indeterminate(sig.field_name, unsupported), problems)
     try:
+        whose = ("the time stamp's certificate", "chứng thư số của dấu thời gian") if _is_timestamp(sig) else ()
+        if (unloadable := key_problem(sig.signer_cert, *whose)) is not None:
+            # A time stamp token's messageDigest is that of its TSTInfo, not of the document.
+            differs = not whose and _digest_differs(sig.signer_info, sig.compute_digest())
+            return _with_problems(_unjudged_key(sig.field_name, unloadable, sig.signer_cert, differs), problems)
         if _is_timestamp(sig):
             return _with_problems(_timestamp_report(sig, vc), problems)
         if str(sig.sig_object.get("/SubFilter")) in pdf_checks.LEGACY_SUBFILTERS:
@@ -988,6 +1029,8 @@ def _x509_rsa_sha1(data: bytes, field_name: str | None, sig_object: Any, vc: Any
     from pyhanko_certvalidator import CertificateValidator
     from pyhanko_certvalidator.errors import PathBuildingError, RevokedError, ValidationError
 
+    from signer.public_keys import key_problem
+
     raw = sig_object.get("/Cert")
     ders = [bytes(c.original_bytes if hasattr(c, "original_bytes") else c)
             for c in (raw if isinstance(raw, list) else [raw])]
@@ -996,6 +1039,8 @@ def _x509_rsa_sha1(data: bytes, field_name: str | None, sig_object: Any, vc: Any
     value = asn1_core.OctetString.load(extract_contents(sig_object).rstrip(b"\x00"), strict=False).native
     a, b, c = (int(v) for v in list(sig_object.raw_get("/ByteRange"))[1:])
     signed = data[:a] + data[b:b + c]
+    if (unloadable := key_problem(cert)) is not None:
+        return _unprocessable_key(field_name, unloadable, cert)
     key = load_der_x509_certificate(ders[0]).public_key()
     try:
         if not isinstance(key, rsa.RSAPublicKey):
@@ -1268,6 +1313,7 @@ def _verify_cms(info: cms.ContentInfo, detached: bytes | None,
     from pyhanko.sign.validation.errors import SignatureValidationError
 
     from signer.pdf_checks import Problem
+    from signer.public_keys import key_problem
 
     signed = info["content"]
     check_signature_count(len(signed["signer_infos"]))
@@ -1292,6 +1338,13 @@ def _verify_cms(info: cms.ContentInfo, detached: bytes | None,
             missing = Problem("NO_SIGNING_CERTIFICATE_FOUND", "the signer's certificate is not in the signature",
                               "chữ ký không kèm chứng thư số của người ký")
             out.append(_indeterminate(name, missing, kind="cms"))
+            continue
+        cert = _signer_cert(signed, original)
+        if cert is not None and (unloadable := key_problem(cert)) is not None:
+            algorithm = original["digest_algorithm"]["algorithm"].native
+            digest = hashlib.new(algorithm, data).digest() if algorithm in hashlib.algorithms_available else None
+            differs = _digest_differs(original, digest)
+            out.append(_with_problems(_unjudged_key(name, unloadable, cert, differs, kind="cms"), problems))
             continue
         signer_der = _der_signer_info(signer_ders[index])
         unreadable = None
@@ -1517,6 +1570,10 @@ def _verify_xml(root: Any, vc: Any, external: Mapping[str, bytes] | None = None,
             out.append(_broken(label, Problem(
                 "FORMAT_FAILURE", "the XML signature is malformed: " + "; ".join(en for en, _ in check.format_problems),
                 "chữ ký XML sai cấu trúc: " + "; ".join(vi for _, vi in check.format_problems)), kind="xml"))
+            continue
+        if check.key_problem is not None and check.certificate_der is not None and not check.changed:
+            out.append(_unprocessable_key(label, check.key_problem, x509.Certificate.load(check.certificate_der),
+                                          kind="xml"))
             continue
         if check.certificate_der is None or not check.value_checked:
             # Nothing proven either way about the signature value: only a changed digest is evidence.

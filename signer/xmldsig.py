@@ -281,6 +281,7 @@ class XmlSignatureCheck:
     signing_certificate_mismatch: bool = False  # SigningCertificate names none of the certificates carried
     timestamp_token: bytes | None = None
     timestamp_data: bytes | None = None
+    key_problem: Any = None  # a Problem: the signer certificate's key cannot be loaded (signer/public_keys.py)
 
 
 def find_signatures(root: Any) -> list[tuple[Any, bool]]:
@@ -345,8 +346,12 @@ def check(root: Any, signature: Any, namespaced: bool, *,
     external_key(URI); a reference whose data is not given is reported in ``unverifiable``,
     never as verified."""
     result = XmlSignatureCheck(element=signature, namespaced=namespaced)
+    from signer.public_keys import UnprocessableKey
+
     try:
         _check(root, signature, result, external or {})
+    except UnprocessableKey as exc:
+        result.key_problem = exc.problem()
     except Unsupported as exc:
         result.unverifiable.append((exc.en, exc.vi))
     except (ValueError, TypeError, KeyError, AttributeError, etree.Error) as exc:
@@ -642,7 +647,8 @@ def _check(root: Any, signature: Any, result: XmlSignatureCheck, external: Mappi
     result.value_checked = True
     if not result.signature_valid and chosen is None:
         # KeyInfo is not signed: the signer's certificate is the one whose key verifies.
-        other = next((c for c in certs if _verify_value(c, family, hash_name, si_bytes, sig_bytes)), None)
+        other = next((c for c in certs if _verify_value(c, family, hash_name, si_bytes, sig_bytes, quiet=True)),
+                     None)
         if other is not None:
             result.signature_valid = True
             result.certificate_der, result.other_certs = other, [c for c in certs if c != other]
@@ -722,14 +728,23 @@ def _leaf(certs: list[bytes]) -> tuple[bytes, list[bytes]]:
     return certs[0], certs[1:]
 
 
-def _verify_value(cert_der: bytes, family: str, hash_name: str, data: bytes, value: bytes) -> bool:
-    from cryptography import x509 as cx509
+def _verify_value(cert_der: bytes, family: str, hash_name: str, data: bytes, value: bytes, *,
+                  quiet: bool = False) -> bool:
+    """Whether ``value`` is the signature of ``data`` with the key of ``cert_der``. A key Kyso
+    cannot load raises UnprocessableKey, or (``quiet``: a candidate among others) is no match."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-    key = cx509.load_der_x509_certificate(cert_der).public_key()
+    from signer.public_keys import UnprocessableKey, certificate_key
+
+    try:
+        key = certificate_key(cert_der)
+    except UnprocessableKey:
+        if quiet:
+            return False
+        raise
     algos: dict[str, hashes.HashAlgorithm] = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(),  # noqa: S303 - legacy input, reported
                                               "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
     algo = algos[hash_name]

@@ -197,6 +197,7 @@ class ReportView:
     summary: str
     signatures: list[SignatureView]
     footer: list[tuple[str, str]]
+    notes: list[str] = field(default_factory=list)  # about the document as read (a repaired PDF)
 
 
 def _certificate_line(c: dict[str, Any], t: dict[str, str]) -> str:
@@ -281,4 +282,5 @@ def report_view(report: dict[str, Any], lang: str) -> ReportView:
         views.append(signature_view(s, n, lang))
     footer = [(t["validated_at"], when(report.get("validated_at"), lang) or "-"),
               (t["sha256"], report.get("document_sha256") or "-")]
-    return ReportView(ind, headline, summary, views, footer)
+    notes = [str(n.get(lang) or "") for n in report.get("notes") or [] if isinstance(n, dict) and n.get(lang)]
+    return ReportView(ind, headline, summary, views, footer, notes)

@@ -26,7 +26,7 @@ def _lines(report: dict[str, Any], lang: str) -> list[str]:
     t = TEXT[lang]
     view = report_view(report, lang)
     out = [t["title"].upper(), "", *textwrap.wrap(view.headline.upper(), 80),
-           *textwrap.wrap(view.summary, 95), ""]
+           *textwrap.wrap(view.summary, 95), *(line for note in view.notes for line in textwrap.wrap(note, 95)), ""]
     for s in view.signatures:
         out.append(s.title)
         rows = [*s.rows, *((t["certificates"], c) for c in s.certificates), *((t["findings"], f) for f in s.findings)]

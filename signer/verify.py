@@ -65,6 +65,17 @@ def _seen() -> list[x509.Certificate]:
     return certs
 
 
+def _notes() -> list[dict[str, str]]:
+    """Findings about the document as a whole met by the check running in this thread (en, vi)."""
+    if not hasattr(_LOCAL, "notes"):
+        _LOCAL.notes = []
+    notes: list[dict[str, str]] = _LOCAL.notes
+    return notes
+
+
+REPAIRED_PDF = {"en": "The PDF was repaired when read (its cross-reference table was damaged).",
+                "vi": "Tệp PDF đã được sửa khi đọc (bảng tham chiếu chéo của tệp bị hỏng)."}
+
 ORDER = {"TOTAL-PASSED": 0, "INDETERMINATE": 1, "TOTAL-FAILED": 2}
 
 
@@ -154,12 +165,14 @@ class Report:
     summary_vi: str = ""
     validated_at: str = ""  # when the check ran (or the time it was asked to judge at)
     document_sha256: str = ""  # of the document: the signed data for a detached CMS
+    notes: list[dict[str, str]] = field(default_factory=list)  # about the document as read, {"en", "vi"}
 
     def to_json(self) -> dict[str, Any]:
         return {"document_type": self.document_type, "indication": self.indication,
                 "sub_indication": self.sub_indication, "summary_en": self.summary_en,
                 "summary_vi": self.summary_vi, "signatures": [s.to_json() for s in self.signatures],
-                "validated_at": self.validated_at, "document_sha256": self.document_sha256}
+                "validated_at": self.validated_at, "document_sha256": self.document_sha256,
+                "notes": [dict(n) for n in self.notes]}
 
     @property
     def exit_code(self) -> int:
@@ -726,6 +739,8 @@ def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
     except (PdfError, ValueError, KeyError, TypeError) as exc:
         raise DocumentUnreadable("the structure of the PDF file cannot be read", "không đọc được cấu trúc tệp PDF",
                                  log_detail=type(exc).__name__) from None
+    if _repaired(data):
+        _notes().append(dict(REPAIRED_PDF))
     check_signature_count(len(found))
     file_problem = pdf_checks.tail_problem(data, reader)
     sigs: list[tuple[Any, Any]] = []
@@ -764,6 +779,21 @@ def _verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
         report.field = getattr(sig, "kyso_label", report.field)
         out.append(report)
     return out
+
+
+def _repaired(data: bytes) -> bool:
+    """Whether the PDF's cross-reference data reads only leniently: Kyso reads every PDF with
+    pyHanko's non-strict reader (issue 14, item 4), which finds a misplaced xref section, and
+    tolerates sizes and entries that break ISO 32000; the strict reader refuses such a file.
+    The report says so: the document judged is the one the lenient reader rebuilt."""
+    from pyhanko.pdf_utils.misc import PdfReadError
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        PdfFileReader(io.BytesIO(data), strict=True)
+    except (PdfReadError, ValueError, KeyError, TypeError):
+        return True
+    return False
 
 
 def _findings(item: Any, file_problem: Any) -> list[Any]:
@@ -1660,6 +1690,7 @@ def _check(data: bytes, detached: bytes | Mapping[str, bytes] | None, trusted: t
     of ``data`` when the caller parsed it already (with signer.xmlsafe). ``detached``: the
     data of a detached CMS, or for XML the detached references' data by file name."""
     _seen().clear()
+    _notes().clear()
     _LOCAL.crls = trusted[2]  # for the invalidity dates of compromised keys (revoked_from)
     kind, info = ("xml", parsed_xml) if parsed_xml is not None else detect(data)
     vc = _context(trusted, fetch, moment)
@@ -1679,8 +1710,11 @@ def _check(data: bytes, detached: bytes | Mapping[str, bytes] | None, trusted: t
             log_detail=f"{type(exc).__name__}: {str(exc)[:300]}") from None
     certs = {format(c.serial_number, "x"): c.dump() for c in _seen()}
     _seen().clear()
-    stamp = dict(validated_at=_iso(moment or dt.datetime.now(dt.UTC)) or "",
-                 document_sha256=hashlib.sha256(detached if isinstance(detached, bytes) else data).hexdigest())
+    stamp: dict[str, Any] = dict(
+        validated_at=_iso(moment or dt.datetime.now(dt.UTC)) or "",
+        document_sha256=hashlib.sha256(detached if isinstance(detached, bytes) else data).hexdigest(),
+        notes=list(_notes()))
+    _notes().clear()
     if not sigs:
         return Report(kind, "INDETERMINATE", "SIGNED_DATA_NOT_FOUND", [], "The document has no signature.",
                       "Tài liệu không có chữ ký.", **stamp), certs

@@ -608,7 +608,7 @@ def _check(root: Any, signature: Any, result: XmlSignatureCheck, external: Mappi
                     return
                 result.signed_properties = target
         result.covered.append(what or "")
-        if _digest(DIGESTS[digest_uri], data) != _text_b64(_child(ref, "DigestValue")):
+        if _digest(DIGESTS[digest_uri], data) != _signed_digest(ref):
             digests_ok = False
             result.changed.append(ref.get("URI") or "")
     # Unsigned content travelling inside the signature: XAdES unsigned properties are
@@ -629,7 +629,7 @@ def _check(root: Any, signature: Any, result: XmlSignatureCheck, external: Mappi
     result.covers_only_part = not result.covers_whole_document and _uncovered_beside(root, signature, targets)
     certs = [_text_b64(c) for c in signature.iter(_q(etree.QName(signature).namespace, "X509Certificate")
                                                   if etree.QName(signature).namespace else "X509Certificate")]
-    certs += [_text_b64(c) for c in signature.iter(f"{{{XADES}}}EncapsulatedX509Certificate")]
+    certs += _unsigned_certificates(signature)
     chosen = _signing_certificate(result.signed_properties, certs)
     if chosen is not None:
         result.certificate_der, result.other_certs = chosen, [c for c in certs if c != chosen]
@@ -653,6 +653,34 @@ def _check(root: Any, signature: Any, result: XmlSignatureCheck, external: Mappi
             result.signature_valid = True
             result.certificate_der, result.other_certs = other, [c for c in certs if c != other]
     _xades(signature, result, hash_name)
+
+
+def _signed_digest(ref: Any) -> bytes | None:
+    """A reference's DigestValue; None when it is not base64, so that it matches no digest: the
+    signed value cannot be the digest of anything, which is a failed reference, not a file Kyso
+    cannot read (EU DSS: reference not intact)."""
+    try:
+        return _text_b64(_child(ref, "DigestValue"))
+    except ValueError:  # binascii.Error is a ValueError
+        return None
+
+
+def _unsigned_certificates(signature: Any) -> list[bytes]:
+    """The certificates of the XAdES CertificateValues (unsigned properties, added for
+    validation). One that cannot be read is left out: no reference covers them, so a damaged
+    one proves nothing about the signature and must not sink it; the signing certificate is
+    still chosen by the signed SigningCertificate digest."""
+    from asn1crypto import x509
+
+    out = []
+    for el in signature.iter(f"{{{XADES}}}EncapsulatedX509Certificate"):
+        try:
+            der = _text_b64(el)
+            x509.Certificate.load(der).native  # noqa: B018 - parse it all now, not in _leaf
+        except (ValueError, TypeError):
+            continue
+        out.append(der)
+    return out
 
 
 def _signing_certificate(props: Any, certs: list[bytes]) -> bytes | None:

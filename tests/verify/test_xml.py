@@ -295,6 +295,38 @@ def test_detached_reference_is_checked_only_against_given_data() -> None:
     assert not changed.digests_valid and changed.changed
 
 
+def test_a_digest_value_that_is_not_base64_is_a_failed_reference() -> None:
+    # Held-out run (EU DSS xades-tampered-reference.xml): the reference's DigestValue was not
+    # base64, and the whole signature came back "cannot be read" (INDETERMINATE). A signed
+    # value that is the digest of nothing is a reference that does not match: evidence.
+    data = b"van ban"
+    root, sig = _detached_signature("doc.txt", data)
+    value = sig.find(f".//{{{xmldsig.DS}}}DigestValue")
+    value.text = value.text[:-2] + "!"
+    check = xmldsig.check(root, sig, True, external={"doc.txt": data})
+    assert not check.unverifiable and not check.format_problems
+    assert not check.digests_valid and check.changed == ["doc.txt"]
+
+
+def test_a_damaged_unsigned_certificate_does_not_sink_the_signature() -> None:
+    # Held-out run (EU DSS xades-lta-corrupted-cert.xml): one EncapsulatedX509Certificate of the
+    # unsigned CertificateValues was damaged, and the signature came back "cannot be read". No
+    # reference covers it: it is left out, and the signature is judged on what is signed.
+    data = b"van ban"
+    root, sig = _detached_signature("doc.txt", data)
+    X = ElementMaker(namespace=xmldsig.XADES, nsmap={"xades": xmldsig.XADES})  # noqa: N806
+    good = sig.find(f".//{{{xmldsig.DS}}}X509Certificate").text
+    for damaged in ("MIIB" + "A" * 61, base64.b64encode(b"\x30\x82\x01\x00 not a certificate").decode()):
+        obj = etree.SubElement(sig, f"{{{xmldsig.DS}}}Object")
+        obj.append(X.QualifyingProperties(X.UnsignedProperties(X.UnsignedSignatureProperties(X.CertificateValues(
+            X.EncapsulatedX509Certificate(damaged), X.EncapsulatedX509Certificate(good))))))
+        check = xmldsig.check(root, sig, True, external={"doc.txt": data})
+        assert not check.unverifiable and not check.format_problems, check.unverifiable
+        assert check.digests_valid and check.signature_valid
+        assert check.certificate_der == base64.b64decode(good)
+        sig.remove(obj)
+
+
 def test_api_takes_detached_references_as_further_parts(client: Any, signing: dict[str, Any]) -> None:
     import io
 

@@ -946,6 +946,27 @@ def _validated(validate: Any, sig: Any, vc: Any) -> tuple[Any, BaseException | N
         return once(skip_diff=True), exc
 
 
+def _detach_enveloped(sig: Any) -> bool:
+    """A PDF signature whose CMS carries as its content exactly the bytes its /ByteRange covers
+    (EU DSS and some tools write them so) is checked as the detached signature it then is:
+    the signed bytes are the same either way. Content that differs from the byte range stays,
+    and pyHanko refuses it (FORMAT_FAILURE: which bytes were signed is then in doubt)."""
+    from cryptography.hazmat.primitives import hashes
+    from pyhanko_certvalidator.util import get_pyca_cryptography_hash
+
+    eci = sig.signed_data["encap_content_info"]
+    if isinstance(eci["content"], core.Void) or eci["content_type"].native != "data":
+        return False
+    hasher = hashes.Hash(get_pyca_cryptography_hash(sig.md_algorithm))
+    hasher.update(bytes(eci["content"].native or b""))
+    if hasher.finalize() != sig.compute_digest():
+        return False
+    detached = cms.SignedData.load(sig.signed_data.untag().dump())
+    detached["encap_content_info"] = {"content_type": "data"}
+    sig.signed_data = detached
+    return True
+
+
 def _unanalysed(status: Any) -> Any:
     """The finding for a signature whose later changes could not be analysed (see _validated):
     none when it covers the whole file (there are no later changes)."""
@@ -985,6 +1006,7 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
             return _with_problems(_timestamp_report(sig, vc), problems)
         if str(sig.sig_object.get("/SubFilter")) in pdf_checks.LEGACY_SUBFILTERS:
             return _with_problems(_legacy_pdf(sig, vc), problems)
+        enveloped = _detach_enveloped(sig)
         status, diff_error = _validated(validate_pdf_signature, sig, vc)
     except SignatureValidationError as exc:
         return _with_problems(_refused(sig.field_name, exc), problems)
@@ -995,6 +1017,8 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
     except _MismatchedKey as exc:
         return _with_problems(_indeterminate(sig.field_name, exc.problem), problems)
     unanalysed = _unanalysed(status) if diff_error else None
+    if enveloped:
+        log.info("verify.pdf_enveloped_cms_checked_as_detached")
     later_ts = [t for t in doc_ts if t.signed_revision > sig.signed_revision]
     level = "B-B"
     if status.timestamp_validity is not None:

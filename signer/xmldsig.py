@@ -448,7 +448,7 @@ _NOT_SIGNATURE = re.compile(r"^\s*not\s*\(\s*ancestor-or-self::(\w+):Signature\s
 
 def _transform_excludes(root: Any, transform: Any, algorithm: str) -> list[Any]:
     """The subtrees an XPath (only the usual "not(ancestor-or-self::ds:Signature)") or an
-    XPath Filter 2.0 "subtract" transform takes out of the node-set."""
+    XPath Filter 2.0 "subtract" transform takes out of the node-set ("intersect": _filter2_intersect)."""
     if algorithm == XPATH:
         xpath = _child(transform, "XPath")
         m = _NOT_SIGNATURE.match(xpath.text or "") if xpath is not None else None
@@ -473,6 +473,37 @@ def _transform_excludes(root: Any, transform: Any, algorithm: str) -> list[Any]:
                               "biểu thức XPath Filter 2.0 không cho ra tập nút")
         out.extend(el for el in found if isinstance(el, etree._Element) and isinstance(el.tag, str))
     return out
+
+
+def _filter2_intersect(root: Any, transform: Any, target: Any, excluded: list[Any]) -> Any:
+    """An XPath Filter 2.0 transform that intersects the node-set with one element's subtree
+    (XAdES 1.1.1 signs its SignedProperties so: URI="" then intersect): that element becomes
+    what the reference covers. Only one intersect selecting exactly one element, inside what
+    is covered so far and not in a removed part, is supported; anything else is INDETERMINATE."""
+    filters = transform.findall(f"{{{FILTER2}}}XPath")
+    if len(filters) != 1:
+        raise Unsupported("XPath Filter 2.0 with \"intersect\" is supported only alone in its transform",
+                          "XPath Filter 2.0 với \"intersect\" chỉ được hỗ trợ khi đứng một mình trong phép biến đổi")
+    xpath = filters[0]
+    namespaces = {k: v for k, v in xpath.nsmap.items() if k}
+    try:
+        found = root.getroottree().xpath((xpath.text or "").strip(), namespaces=namespaces)
+    except etree.XPathError:
+        raise Unsupported("the XPath Filter 2.0 expression cannot be evaluated",
+                          "không tính được biểu thức XPath Filter 2.0") from None
+    elements = [el for el in found if isinstance(el, etree._Element) and isinstance(el.tag, str)] \
+        if isinstance(found, list) else []
+    if len(elements) != 1 or len(found) != 1:
+        raise Unsupported("XPath Filter 2.0 \"intersect\" is supported only when it selects exactly one element",
+                          "XPath Filter 2.0 \"intersect\" chỉ được hỗ trợ khi chọn đúng một phần tử")
+    (chosen,) = elements
+    if target is not None and chosen is not target and not any(a is target for a in chosen.iterancestors()):
+        raise _Structural("an XPath Filter 2.0 intersect selects an element outside what the reference names",
+                          "XPath Filter 2.0 intersect chọn một phần tử nằm ngoài phần tham chiếu trỏ tới")
+    if any(e is chosen or any(a is e for a in chosen.iterancestors()) for e in excluded):
+        raise Unsupported("an XPath Filter 2.0 intersect selects an element an earlier transform removed",
+                          "XPath Filter 2.0 intersect chọn một phần tử mà phép biến đổi trước đã loại bỏ")
+    return chosen
 
 
 def _string_value(root: Any, target: Any, excluded: list[Any]) -> str:
@@ -533,6 +564,9 @@ def _reference_octets(root: Any, signature: Any, ref: Any, ids: dict[str, list[A
             raise _unsupported("transform", f"{algorithm} after canonicalisation")
         elif algorithm == ENVELOPED:
             excluded.append(signature)
+        elif algorithm == FILTER2 and any(x.get("Filter") == "intersect" for x in t.findall(f"{{{FILTER2}}}XPath")):
+            target = _filter2_intersect(root, t, target, excluded)
+            what = _name(target) + ("" if _name(target) == "SignedProperties" else f" ({target.get('Id') or ''})")
         elif algorithm in (XPATH, FILTER2):
             excluded.extend(_transform_excludes(root, t, algorithm))
         else:

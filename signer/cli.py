@@ -206,7 +206,7 @@ def edxml_verify(ctx: Context, file: Path, as_json: bool, offline: bool, lang: s
     else:
         click.echo(f"{report['indication']}{' / ' + report['sub_indication'] if report['sub_indication'] else ''}")
         click.echo(report["summary_vi"] if lang == "vi" else report["summary_en"])
-        for finding in report["edxml"]["findings"]:
+        for finding in report["edxml"]["findings_vi" if lang == "vi" else "findings"]:
             click.echo(f"  - {finding}")
     sys.exit({"TOTAL-PASSED": 0, "TOTAL-FAILED": 1}.get(report["indication"], 2))
 

@@ -55,6 +55,57 @@ _NAME_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 _DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 
 
+class Finding(str):
+    """A finding about an edXML package or message: the English sentence is the string itself
+    (what the JSON report's ``findings`` has always carried, and what callers match on), and
+    ``vi`` its Vietnamese twin, so that a Vietnamese report reads Vietnamese throughout."""
+
+    vi: str
+
+    def __new__(cls, en: str, vi: str) -> Finding:
+        self = super().__new__(cls, en)
+        self.vi = vi
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:  # through the bounded helper's pickle
+        return (Finding, (str(self), self.vi))
+
+    @property
+    def en(self) -> str:
+        return str(self)
+
+
+def joined(findings: list[Finding], lang: str) -> str:
+    """The findings as one clause in ``lang`` ("vi" or "en")."""
+    return "; ".join(f.vi if lang == "vi" else str(f) for f in findings)
+
+
+def not_agency_code(field_name: str, value: str) -> Finding:
+    return Finding(f"{field_name} {value!r} is not an agency code", f"{field_name} {value!r} không phải mã định danh "
+                   "cơ quan")
+
+
+def not_document_id(field_name: str, value: str) -> Finding:
+    return Finding(f"{field_name} {value!r} is not OrganId,yyyy/MM/dd,number/notation",
+                   f"{field_name} {value!r} không theo dạng OrganId,yyyy/MM/dd,số/ký hiệu")
+
+
+_NAME_WHY_VI = {
+    "is empty": "để trống",
+    "is longer than 200 characters (255 bytes)": "dài quá 200 ký tự (255 byte)",
+    "starts with a dot, or starts or ends with a space or ends with a dot":
+        "bắt đầu bằng dấu chấm, bắt đầu hoặc kết thúc bằng dấu cách, hoặc kết thúc bằng dấu chấm",
+    "is a reserved device name": "là tên thiết bị dành riêng của hệ điều hành",
+}
+
+
+def name_problem_vi(why: str) -> str:
+    """name_problem's reason in Vietnamese."""
+    if why.startswith("contains "):
+        return "chứa " + why[len("contains "):]
+    return _NAME_WHY_VI.get(why, why)
+
+
 def name_problem(name: str) -> str | None:
     """Why ``name`` is not a safe base name for a file (None when it is): a recipient saves
     attachments under these names, so '../../etc/cron.d/x', 'report\u202Efdp.exe' (shown as
@@ -73,17 +124,21 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def attachment_name_problems(attachments: list[Attachment]) -> list[str]:
+def attachment_name_problems(attachments: list[Attachment]) -> list[Finding]:
     """Each attachment whose name (or, zipped, whose entry's name) is not a safe base name."""
     out = []
     for a in attachments:
         shown = ascii(a.name)[1:-1][:80]
+        cid = ascii(a.content_id)[1:-1][:40]
         why = name_problem(a.name) if a.name else name_problem(a.content_id)
         if why:
-            out.append(f"attachment {ascii(a.content_id)[1:-1][:40]} has an unsafe name '{shown}': it {why}")
+            out.append(Finding(f"attachment {cid} has an unsafe name '{shown}': it {why}",
+                               f"tệp đính kèm {cid} có tên không an toàn '{shown}': tên {name_problem_vi(why)}"))
         if a.entry_name and a.entry_name != a.name and (entry := name_problem(a.entry_name)):
-            out.append(f"attachment {ascii(a.content_id)[1:-1][:40]} holds a zip entry with an unsafe name "
-                       f"'{ascii(a.entry_name)[1:-1][:80]}': it {entry}")
+            entry_shown = ascii(a.entry_name)[1:-1][:80]
+            out.append(Finding(f"attachment {cid} holds a zip entry with an unsafe name '{entry_shown}': it {entry}",
+                               f"tệp đính kèm {cid} chứa tệp nén có tên không an toàn '{entry_shown}': tên "
+                               f"{name_problem_vi(entry)}"))
     return out
 
 
@@ -163,7 +218,7 @@ class Attachment:
     data: bytes
     description: str = ""
     zipped: bool = True  # how it travelled (plain base64 is accepted on input)
-    error: str = ""  # why it could not be unpacked (a changed byte breaks the zip's CRC)
+    error: str = ""  # why it could not be unpacked (a changed byte breaks the zip's CRC): a Finding
     entry_name: str = ""  # the name of the file inside the zip, as received
     # The zip as received, kept only when it unpacked cleanly with exactly one plainly named
     # file: building re-emits it instead of compressing the data again. Set ``data`` through
@@ -184,27 +239,33 @@ class Package:
     root: Any = None  # the parsed tree, when parsed: signatures are checked on it
     signed: bool = False  # the parsed package carried a signature
 
-    def findings(self) -> list[str]:
+    def findings(self) -> list[Finding]:
         """Header and manifest problems (empty: well formed)."""
         out = []
         h = self.header
         if not ORGAN_ID.match(h.sender.organ_id):
-            out.append(f"From/OrganId {h.sender.organ_id!r} is not an agency code")
+            out.append(not_agency_code("From/OrganId", h.sender.organ_id))
         if not h.recipients:
-            out.append("no To recipient")
-        out.extend(f"To/OrganId {r.organ_id!r} is not an agency code" for r in h.recipients
-                   if not ORGAN_ID.match(r.organ_id))
+            out.append(Finding("no To recipient", "không có nơi nhận (To)"))
+        out.extend(not_agency_code("To/OrganId", r.organ_id) for r in h.recipients if not ORGAN_ID.match(r.organ_id))
         if not DOCUMENT_ID.match(h.document_id):
-            out.append(f"DocumentId {h.document_id!r} is not OrganId,yyyy/MM/dd,number/notation")
+            out.append(not_document_id("DocumentId", h.document_id))
         if not h.subject:
-            out.append("Subject is empty")
-        out.extend(f"attachment {a.content_id} cannot be unpacked: {a.error}" for a in self.attachments if a.error)
+            out.append(Finding("Subject is empty", "trích yếu (Subject) để trống"))
+        out.extend(Finding(f"attachment {a.content_id} cannot be unpacked: {a.error}",
+                           f"không giải nén được tệp đính kèm {a.content_id}: "
+                           f"{getattr(a.error, 'vi', a.error)}") for a in self.attachments if a.error)
         have = [content_key(a.content_id) for a in self.attachments]
         named = [content_key(c) for c in self.manifest]
-        out.extend(f"the manifest names {cid}, which is not attached" for cid in named if cid not in have)
-        out.extend(f"attachment {cid} is not in the manifest" for cid in have if cid not in named)
+        out.extend(Finding(f"the manifest names {cid}, which is not attached",
+                           f"danh mục (Manifest) có {cid} nhưng không có tệp đính kèm này")
+                   for cid in named if cid not in have)
+        out.extend(Finding(f"attachment {cid} is not in the manifest",
+                           f"tệp đính kèm {cid} không có trong danh mục (Manifest)")
+                   for cid in have if cid not in named)
         dupes = {c for c in have if have.count(c) > 1}
-        out.extend(f"ContentId {c} appears more than once" for c in sorted(dupes))
+        out.extend(Finding(f"ContentId {c} appears more than once", f"ContentId {c} xuất hiện nhiều lần")
+                   for c in sorted(dupes))
         out.extend(attachment_name_problems(self.attachments))
         return out
 
@@ -435,7 +496,8 @@ def _attachment(el: Any, decoded: dict[Any, bytearray | None] | None = None) -> 
     except KysoError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to read an untrusted zip is a finding
-        data, error = b"", f"the zip is damaged or cannot be read ({type(exc).__name__})"
+        data, error = b"", Finding(f"the zip is damaged or cannot be read ({type(exc).__name__})",
+                                   f"tệp nén bị hỏng hoặc không đọc được ({type(exc).__name__})")
     return Attachment(content_id=cid, name=_value(el, "AttachmentName"), content_type=_value(el, "ContentType"),
                       description=_value(el, "Description"), data=data, zipped=zipped, error=error,
                       zip_bytes=raw if keep else b"", entry_name=unicodedata.normalize("NFC", entry))

@@ -136,8 +136,8 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
     pkg.root = None  # the package is rebuilt from the model: let the parsed tree go
     problems = [p for p in pkg.findings() if "OrganId" in p or "no To" in p or "DocumentId" in p]
     if problems:
-        raise edxml.EdxmlInvalid("the header is not valid: " + "; ".join(problems),
-                                 "phần đầu gói tin không hợp lệ: " + "; ".join(problems))
+        raise edxml.EdxmlInvalid("the header is not valid: " + edxml.joined(problems, "en"),
+                                 "phần đầu gói tin không hợp lệ: " + edxml.joined(problems, "vi"))
     for att in pkg.attachments:  # a recipient saves each under its name: base names only
         why = edxml.name_problem(att.name or att.content_id)
         if why:

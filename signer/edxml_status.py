@@ -161,16 +161,18 @@ class StatusMessage:
         """The OrganId a DocumentId starts with: the document's sender."""
         return self.document_id.split(",", 1)[0]
 
-    def findings(self) -> list[str]:
+    def findings(self) -> list[edxml.Finding]:
         out = []
         if not edxml.ORGAN_ID.match(self.sender.organ_id):
-            out.append(f"From/OrganId {self.sender.organ_id!r} is not an agency code")
+            out.append(edxml.not_agency_code("From/OrganId", self.sender.organ_id))
         if not edxml.DOCUMENT_ID.match(self.document_id):
-            out.append(f"ResponseFor/DocumentId {self.document_id!r} is not OrganId,yyyy/MM/dd,number/notation")
-        out.extend(f"To/OrganId {r.organ_id!r} is not an agency code" for r in self.recipients
+            out.append(edxml.not_document_id("ResponseFor/DocumentId", self.document_id))
+        out.extend(edxml.not_agency_code("To/OrganId", r.organ_id) for r in self.recipients
                    if not edxml.ORGAN_ID.match(r.organ_id))
         if self.timestamp and not TIMESTAMP.match(self.timestamp):
-            out.append(f"Timestamp {self.timestamp[:40]!r} is not yyyy/MM/dd HH:mm:ss")
+            shown = repr(self.timestamp[:40])
+            out.append(edxml.Finding(f"Timestamp {shown} is not yyyy/MM/dd HH:mm:ss",
+                                     f"Timestamp {shown} không theo dạng yyyy/MM/dd HH:mm:ss"))
         return out
 
 
@@ -228,8 +230,8 @@ def parse(data: bytes) -> tuple[StatusMessage, Any]:
         staff={t: edxml.text(staff, t) for t in StatusMessage.STAFF} if staff is not None else {})
     problems = msg.findings()
     if problems:
-        raise edxml.EdxmlInvalid("the status message is not valid: " + "; ".join(problems),
-                                 "thông điệp trạng thái không hợp lệ: " + "; ".join(problems))
+        raise edxml.EdxmlInvalid("the status message is not valid: " + edxml.joined(problems, "en"),
+                                 "thông điệp trạng thái không hợp lệ: " + edxml.joined(problems, "vi"))
     return msg, root
 
 
@@ -429,8 +431,8 @@ def message_from_json(body: dict[str, Any]) -> StatusMessage:
     check_code(msg.code, msg.description)
     problems = msg.findings()
     if problems:
-        raise edxml.EdxmlInvalid("the status message is not valid: " + "; ".join(problems),
-                                 "thông điệp trạng thái không hợp lệ: " + "; ".join(problems))
+        raise edxml.EdxmlInvalid("the status message is not valid: " + edxml.joined(problems, "en"),
+                                 "thông điệp trạng thái không hợp lệ: " + edxml.joined(problems, "vi"))
     return msg
 
 
@@ -488,7 +490,7 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
     is addressed to."""
     from ca_admin.registry import AgencyScopeDenied
     from signer import verify, xmldsig
-    from signer.edxml_verify import position_problems
+    from signer.edxml_verify import not_whole, position_problems
 
     msg, root = parse(data)
     info = check_code(msg.code, msg.description)
@@ -506,17 +508,19 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
     report = verify.verify(factory, settings, data, offline=offline, bounded=True)
     problems = position_problems(root)
     if not any(s.kind == "xml" and s.coverage.get("covers_whole_document") for s in report.signatures):
-        problems.append('the signature does not cover the whole message (Reference URI="" required)')
+        problems.append(not_whole("message", "thông điệp"))
     agencies = {s.agency_code for s in report.signatures}
     if agencies != {msg.sender.organ_id}:
         who = ", ".join(sorted(a or "an unidentified signer" for a in agencies))
-        problems.append(f"signed by {who}, not by the From agency {msg.sender.organ_id}")
+        who_vi = ", ".join(sorted(a or "một người ký không xác định" for a in agencies))
+        problems.append(edxml.Finding(f"signed by {who}, not by the From agency {msg.sender.organ_id}",
+                                      f"do {who_vi} ký, không phải cơ quan gửi (From) {msg.sender.organ_id}"))
     # Only a signature that passes moves a track: INDETERMINATE (a key revoked after a
     # claimed signing time, SHA-1, an expired or unknown chain, the old un-namespaced form)
     # proves no more than an unsigned message.
     if report.indication != "TOTAL-PASSED" or problems:
-        why_en = "; ".join(problems) or report.summary_en
-        why_vi = "; ".join(problems) or report.summary_vi
+        why_en = edxml.joined(problems, "en") or report.summary_en
+        why_vi = edxml.joined(problems, "vi") or report.summary_vi
         raise StatusSignatureInvalid(f"the status message's signature is not acceptable: {why_en}",
                                      f"chữ ký của thông điệp trạng thái không được chấp nhận: {why_vi}")
     signature = report.indication

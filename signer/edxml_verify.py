@@ -20,21 +20,30 @@ from sqlalchemy.orm import Session, sessionmaker
 from kyso.errors import KysoError
 from kyso.settings import Settings
 from signer import edxml, verify, xmldsig
+from signer.edxml import Finding, joined
 
 
-def position_problems(root: Any) -> list[str]:
+def position_problems(root: Any) -> list[Finding]:
     """Exactly one signature, the last child of edXMLHeader (messages and status messages)."""
     sigs = xmldsig.find_signatures(root)
     if len(sigs) != 1:
-        return [f"an edXML package carries exactly one signature, this one has {len(sigs)}"]
+        return [Finding(f"an edXML package carries exactly one signature, this one has {len(sigs)}",
+                        f"gói tin edXML phải có đúng một chữ ký, gói này có {len(sigs)}")]
     element, _namespaced = sigs[0]
     header = edxml.header_element(root)
     if element.getparent() is not header or header[-1] is not element:
-        return ["the signature is not the last child of edXMLHeader"]
+        return [Finding("the signature is not the last child of edXMLHeader",
+                        "chữ ký không phải phần tử con cuối cùng của edXMLHeader")]
     return []
 
 
-def _what_changed(pkg: edxml.Package) -> list[str]:
+def not_whole(what_en: str, what_vi: str) -> Finding:
+    """The signature does not cover the whole package or message."""
+    return Finding(f'the signature does not cover the whole {what_en} (Reference URI="" required)',
+                   f'chữ ký không bao phủ toàn bộ {what_vi} (cần Reference URI="")')
+
+
+def _what_changed(pkg: edxml.Package) -> list[Finding]:
     """When the package no longer verifies: which attachments changed, by the digests Kyso
     signed along with it (used only if their own reference and the signature value hold)."""
     sigs = xmldsig.find_signatures(pkg.root)
@@ -51,11 +60,15 @@ def _what_changed(pkg: edxml.Package) -> list[str]:
         return []
     have = {edxml.content_key(a.content_id): a for a in pkg.attachments}
     digests = {edxml.content_key(cid): value for cid, value in digests.items()}
-    out = [f"attachment {cid} ({a.name}) changed after signing" for cid, a in have.items()
+    out = [Finding(f"attachment {cid} ({a.name}) changed after signing",
+                   f"tệp đính kèm {cid} ({a.name}) bị thay đổi sau khi ký") for cid, a in have.items()
            if cid in digests and not a.error and hashlib.sha256(a.data).digest() != digests[cid]]
-    out.extend(f"attachment {cid}, signed, is missing" for cid in digests if cid not in have)
+    out.extend(Finding(f"attachment {cid}, signed, is missing", f"tệp đính kèm {cid} đã được ký nhưng bị thiếu")
+               for cid in digests if cid not in have)
     if not out and all(cid in digests or a.error for cid, a in have.items()):
-        out.append("every attachment matches its signed digest: the header or body changed after signing")
+        out.append(Finding("every attachment matches its signed digest: the header or body changed after signing",
+                           "mọi tệp đính kèm khớp giá trị băm đã ký: phần đầu hoặc nội dung gói tin bị thay đổi "
+                           "sau khi ký"))
     return out
 
 
@@ -74,11 +87,11 @@ def check_package(source: bytes | str, ders: tuple[tuple[bytes, ...], ...], fetc
     problems = position_problems(pkg.root) + pkg.findings()
     # What a generic XML signature leaves INDETERMINATE (content in the signature that no
     # reference signs, a second SignedProperties) breaks the package's own signature rules.
-    problems.extend(p["en"] for s in report.signatures
+    problems.extend(Finding(p["en"], p["vi"]) for s in report.signatures
                     if s.kind == "xml" and s.sub_indication == "SIGNED_DATA_NOT_FOUND" for p in s.problems)
     if report.signatures and not any(s.kind == "xml" and s.coverage.get("covers_whole_document")
                                      for s in report.signatures):
-        problems.append('the signature does not cover the whole package (Reference URI="" required)')
+        problems.append(not_whole("package", "gói tin"))
     if report.sub_indication == "HASH_FAILURE":
         problems.extend(_what_changed(pkg))
     attachments = []
@@ -108,13 +121,14 @@ def verify_package(factory: sessionmaker[Session], settings: Settings, source: b
             a["pdf_report"] = a["pdf_report"].to_json()
     if problems and report.indication != "TOTAL-FAILED":
         report.indication, report.sub_indication = "TOTAL-FAILED", "FORMAT_FAILURE"
-        report.summary_en = "The package breaks the edXML rules: " + "; ".join(problems) + "."
-        report.summary_vi = "Gói tin vi phạm quy định edXML: " + "; ".join(problems) + "."
+        report.summary_en = "The package breaks the edXML rules: " + joined(problems, "en") + "."
+        report.summary_vi = "Gói tin vi phạm quy định edXML: " + joined(problems, "vi") + "."
     signed = report.indication != "TOTAL-FAILED" and any(
         s.kind == "xml" and s.coverage.get("covers_whole_document") for s in report.signatures)
     body = report.to_json()
     body["edxml"] = {
-        "findings": problems,
+        "findings": [str(p) for p in problems],
+        "findings_vi": [p.vi for p in problems],
         "header": asdict(header) if signed else None,
         "traces": [asdict(t) for t in traces] if signed else None,
         "attachments": attachments,

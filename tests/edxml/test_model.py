@@ -222,3 +222,21 @@ def test_comments_cannot_cut_signed_text() -> None:
         pkg = edxml.parse(source, keep_tree=keep)
         assert pkg.header.document_id == "000.00.12.H31,2026/11/25,123/SNV-VP"
         assert pkg.attachments[0].data == b"%PDF-1.4 whole"
+
+
+def test_findings_come_in_vietnamese_and_english_and_survive_the_helper() -> None:
+    """Each finding is its English sentence (the JSON report's ``findings``) with a Vietnamese
+    twin; the bounded helper pickles them (issue 14, item 9)."""
+    import pickle
+
+    pkg = package(1)
+    pkg.header.subject = ""
+    pkg.manifest.append("cid:att-9")
+    found = pkg.findings()
+    assert "Subject is empty" in found and "the manifest names att-9, which is not attached" in found
+    vi = [f.vi for f in found]
+    assert "trích yếu (Subject) để trống" in vi
+    assert "danh mục (Manifest) có att-9 nhưng không có tệp đính kèm này" in vi
+    back = pickle.loads(pickle.dumps(found))
+    assert back == found and [f.vi for f in back] == vi
+    assert edxml.joined(found, "vi") == "; ".join(vi)

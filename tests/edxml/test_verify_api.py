@@ -5,6 +5,7 @@ does not match fail, with the reason."""
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ def test_changed_moved_or_mismatched_packages_fail(client: Any, services: Any, s
     changed = _post(client, signing, etree.tostring(root))
     assert changed["indication"] == "TOTAL-FAILED"
     assert any("att-0" in f for f in changed["edxml"]["findings"]), changed["edxml"]["findings"]
+    _vietnamese_throughout(changed)
     assert not _xmlsec_ok(etree.tostring(root), signing["dir"])
     # The signature moved to the end of MessageHeader: xmlsec1 still accepts it, Kyso does not.
     root = etree.fromstring(data)
@@ -84,6 +86,8 @@ def test_changed_moved_or_mismatched_packages_fail(client: Any, services: Any, s
     body = _post(client, signing, moved)
     assert (body["indication"], body["sub_indication"]) == ("TOTAL-FAILED", "FORMAT_FAILURE")
     assert "last child of edXMLHeader" in body["summary_en"] and body["edxml"]["header"] is None
+    assert "phần tử con cuối cùng của edXMLHeader" in body["summary_vi"]
+    _vietnamese_throughout(body)
 
     # A manifest naming an attachment that is not there, signed as such: the signature is
     # good, the package is not.
@@ -94,6 +98,17 @@ def test_changed_moved_or_mismatched_packages_fail(client: Any, services: Any, s
     body = _post(client, signing, signed_package(client, services, signing, extra_reference))
     assert (body["indication"], body["sub_indication"]) == ("TOTAL-FAILED", "FORMAT_FAILURE")
     assert any("missing" in f for f in body["edxml"]["findings"])
+    assert "danh mục (Manifest) có missing nhưng không có tệp đính kèm này" in body["summary_vi"]
+    assert len(body["edxml"]["findings_vi"]) == len(body["edxml"]["findings"])
+
+
+# English words that must not appear in a Vietnamese report (issue 14, item 9).
+ENGLISH = re.compile(r"\b(the|is|not|of|signature|attachment|changed|missing|after|signing|package|carries)\b")
+
+
+def _vietnamese_throughout(body: dict[str, Any]) -> None:
+    vi = body["summary_vi"] + " " + " ".join(body["edxml"]["findings_vi"])
+    assert body["edxml"]["findings_vi"] and not ENGLISH.search(vi), vi
 
 
 def test_hostile_packages_get_422(client: Any, signing: dict[str, Any]) -> None:

@@ -513,7 +513,7 @@ def _check_values(s: Settings) -> None:
             raise ConfigError.invalid(f"profiles.{pname}.validity_days", "between 1 and 36525")
         if not set(p.requesters) <= {"ca-admin", "ra-officer", "client", "auditor"}:
             raise ConfigError.invalid(f"profiles.{pname}.requesters", "among ca-admin, ra-officer, client, auditor")
-        # CA and service keys (sub-CA, OCSP responder, TSA) are the CA's own: in the HSM, and
+        # CA and service keys (sub-CA, OCSP responder, TSA, report seal) are the CA's own: in the HSM, and
         # asked for by CA administrators only. Seal and personal keys are made in the HSM; a CSR
         # only for the agencies named in external_token_agencies.
         if (p.ca or p.subject in ("ca", "service")) and (

@@ -57,6 +57,7 @@ def _problem(r: Any, status: int, code: str) -> None:
     ("sub-ca", {"common_name": "Evil Sub CA"}),
     ("ocsp-responder", {"common_name": "Evil OCSP"}),
     ("tsa", {"common_name": "Evil TSA"}),
+    ("report-seal", {"common_name": "Evil report seal"}),
     ("official-signing", {"official": True}),
     ("agency-seal", {}),
 ])
@@ -76,7 +77,7 @@ def test_client_cannot_request_ca_service_or_personal_profiles(client: Any, worl
 
 def test_service_and_ca_profiles_only_for_ca_admins_with_hsm_keys(client: Any, world: dict[str, Any]) -> None:
     keys = world["keys"]
-    for profile in ("sub-ca", "ocsp-responder", "tsa"):
+    for profile in ("sub-ca", "ocsp-responder", "tsa", "report-seal"):
         _problem(client.post("/api/v1/admin/requests", headers=H(keys["ra"]),
                              json={"profile": profile, "agency_code": AGENCY, "common_name": "X",
                                    "generate_key": True}), 403, "profile-not-allowed")
@@ -151,6 +152,8 @@ def test_settings_cannot_open_ca_or_service_profiles(database: Any, hsm_token: A
     for profile, change in (("sub-ca", {"requesters": ["ca-admin", "client"]}),
                             ("ocsp-responder", {"key_sources": ["hsm", "csr"]}),
                             ("tsa", {"requesters": ["ra-officer"]}),
+                            ("report-seal", {"requesters": ["ca-admin", "client"]}),
+                            ("report-seal", {"key_sources": ["hsm", "csr"]}),
                             ("agency-seal", {"key_sources": ["hsm", "csr"]}),
                             ("official-signing", {"key_sources": ["csr"]})):
         with pytest.raises(KysoError) as err:

@@ -53,6 +53,7 @@ C14N = {
 DIGESTS = {
     DS + "sha1": "sha1",
     "http://www.w3.org/2001/04/xmlenc#sha256": "sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha224": "sha224",
     "http://www.w3.org/2001/04/xmldsig-more#sha384": "sha384",
     "http://www.w3.org/2001/04/xmlenc#sha512": "sha512",
 }
@@ -61,11 +62,14 @@ MORE = "http://www.w3.org/2001/04/xmldsig-more#"
 MGF1 = "http://www.w3.org/2007/05/xmldsig-more#"
 SIGNATURES = {  # URI -> (family, hash)
     DS + "rsa-sha1": ("rsa-pkcs1", "sha1"),
+    MORE + "rsa-sha224": ("rsa-pkcs1", "sha224"),
     MORE + "rsa-sha256": ("rsa-pkcs1", "sha256"), MORE + "rsa-sha384": ("rsa-pkcs1", "sha384"),
     MORE + "rsa-sha512": ("rsa-pkcs1", "sha512"),
+    MGF1 + "sha224-rsa-MGF1": ("rsa-pss", "sha224"),
     MGF1 + "sha256-rsa-MGF1": ("rsa-pss", "sha256"), MGF1 + "sha384-rsa-MGF1": ("rsa-pss", "sha384"),
     MGF1 + "sha512-rsa-MGF1": ("rsa-pss", "sha512"),
     MORE + "ecdsa-sha1": ("ecdsa", "sha1"),
+    MORE + "ecdsa-sha224": ("ecdsa", "sha224"),
     MORE + "ecdsa-sha256": ("ecdsa", "sha256"), MORE + "ecdsa-sha384": ("ecdsa", "sha384"),
     MORE + "ecdsa-sha512": ("ecdsa", "sha512"),
 }
@@ -807,8 +811,9 @@ def _verify_value(cert_der: bytes, family: str, hash_name: str, data: bytes, val
         if quiet:
             return False
         raise
-    algos: dict[str, hashes.HashAlgorithm] = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(),  # noqa: S303 - legacy input, reported
-                                              "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
+    algos: dict[str, hashes.HashAlgorithm] = {"sha1": hashes.SHA1(), "sha224": hashes.SHA224(),  # noqa: S303 - legacy input, reported
+                                              "sha256": hashes.SHA256(), "sha384": hashes.SHA384(),
+                                              "sha512": hashes.SHA512()}
     algo = algos[hash_name]
     try:
         if family == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):

@@ -3,11 +3,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export SOFTHSM2_CONF ?= $(CURDIR)/var/softhsm2.conf
 
-.PHONY: help setup run test lint bench clean
+.PHONY: help setup run test test-fast lint bench clean
 
 help:
 	@echo "make run    set up (packages, .venv, token, database, CA) and serve on 127.0.0.1:8080"
 	@echo "make test   set up and run the whole test suite (SQLite and PostgreSQL)"
+	@echo "make test-fast  the edit loop: tests without a database world or a process (SQLite, two workers)"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  benchmarks (bench/*.py)"
 	@echo "make clean  remove .venv and caches (var/ with the token and database is kept)"
@@ -15,13 +16,16 @@ help:
 setup:
 	@scripts/setup.sh
 
-test bench: export KYSO_SETUP_TEST_TOOLS := 1
+test test-fast bench: export KYSO_SETUP_TEST_TOOLS := 1
 
 run: setup
 	@scripts/run.sh
 
 test: setup
 	@scripts/test.sh
+
+test-fast: setup
+	@KYSO_TEST_FAST=1 scripts/test.sh
 
 lint: setup
 	.venv/bin/ruff check kyso hsm ca_admin signer tests bench

@@ -38,4 +38,6 @@ if [ "${CI:-}" = true ]; then
   fi
 fi
 
+# Two workers on two cores (pytest-xdist); each has its own SoftHSM2 token and PostgreSQL schemas.
+if [[ " $* " != *" -n "* ]]; then set -- -n "${KYSO_TEST_WORKERS:-auto}" "$@"; fi
 .venv/bin/pytest "$@"

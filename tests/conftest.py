@@ -1,9 +1,11 @@
 """Test fixtures: a throwaway SoftHSM2 token for the session, a clean database per test.
 
-Database-backed tests run twice, on SQLite and on PostgreSQL (``KYSO_TEST_DATABASE_URL``).
-PostgreSQL gets a fresh schema per test. When it cannot be reached the PostgreSQL cases are
-skipped with the reason shown, except when ``KYSO_TEST_REQUIRE_POSTGRES=1`` (CI), where
-they fail.
+Tests whose subject is the database (transactions, locks, triggers, constraints, numbering,
+text storage, the CLI reaching the database by URL) are marked ``both_databases`` and run
+twice, on SQLite and on PostgreSQL (``KYSO_TEST_DATABASE_URL``); the others run on SQLite,
+or on both when ``KYSO_TEST_BACKENDS=both`` (a nightly run). PostgreSQL gets a fresh schema
+per test. When it cannot be reached the PostgreSQL cases are skipped with the reason shown,
+except when ``KYSO_TEST_REQUIRE_POSTGRES=1`` (CI), where they fail.
 """
 
 from __future__ import annotations
@@ -117,7 +119,17 @@ class DatabaseFixture:
         return env
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+BACKENDS = ("sqlite", "postgresql")
+ALL_ON_BOTH = os.environ.get("KYSO_TEST_BACKENDS") == "both"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database" in metafunc.fixturenames:
+        both = ALL_ON_BOTH or metafunc.definition.get_closest_marker("both_databases") is not None
+        metafunc.parametrize("database", BACKENDS if both else BACKENDS[:1], indirect=True)
+
+
+@pytest.fixture
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseFixture]:
     if request.param == "sqlite":
         yield DatabaseFixture("sqlite", f"sqlite:///{tmp_path / 'kyso.db'}", {})
@@ -246,6 +258,21 @@ def cli_env(database: DatabaseFixture, token: TokenFixture, **extra: str) -> dic
         "KYSO_CA__ISSUING_KEY__KEY_TYPE": "ec-p256",
         **extra,
     }
+
+
+# The edit loop (`make test-fast`): what needs no database world and starts no process.
+FAST = os.environ.get("KYSO_TEST_FAST") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not FAST:
+        return
+    keep, drop = [], []
+    for item in items:
+        slow = "database" in getattr(item, "fixturenames", ()) or item.get_closest_marker("slow")
+        (drop if slow else keep).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
 
 
 __all__ = ["ROOT", "MODULE", "TokenFixture", "DatabaseFixture", "make_settings", "make_user",

@@ -10,6 +10,8 @@ import pytest
 from signer import edxml
 from signer import edxml_status as status
 
+pytestmark = pytest.mark.both_databases
+
 # Rows: the track's state (with a history that reaches it); columns: the next code.
 TABLE = """
 state  01 02 03 04 05 06 13 15 16

@@ -19,6 +19,8 @@ from kyso.callers import ApiKey
 from kyso.db import transaction
 from tests.conftest import make_user, token_dir_of
 
+pytestmark = pytest.mark.both_databases
+
 
 def _problem(resp: Any, status: int, code: str) -> dict[str, Any]:
     assert resp.status_code == status, resp.get_data(as_text=True)

@@ -7,11 +7,14 @@ import json
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from kyso import audit
 from kyso.db import transaction
 from tests.conftest import cli_env, run_kyso
+
+pytestmark = pytest.mark.both_databases
 
 
 def _append(services: Any, n: int, action: str = "test.event") -> None:

@@ -16,6 +16,8 @@ from kyso import audit
 from kyso.db import transaction
 from tests.conftest import cli_env, make_settings, run_kyso
 
+pytestmark = pytest.mark.both_databases
+
 
 def test_init_creates_root_and_issuing(services: Any, ca: Any) -> None:
     root, issuing = ca

@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import cli_env, cli_users, run_kyso
+
+pytestmark = pytest.mark.both_databases
 
 
 def _clear_failure(result: Any, code: str) -> None:

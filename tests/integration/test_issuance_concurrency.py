@@ -19,6 +19,8 @@ from kyso.db import transaction
 from tests.conftest import ROOT, cli_env, cli_users, make_settings, make_user, run_kyso
 from tests.pki import make_csr
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def settings(database: Any, hsm_token: Any) -> Any:

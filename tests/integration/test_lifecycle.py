@@ -16,6 +16,8 @@ from kyso.db import transaction
 from tests.conftest import make_settings, make_user
 from tests.pki import make_csr, tamper_csr_signature
 
+pytestmark = pytest.mark.both_databases
+
 SEAL_AGENCY = "000.00.12.H31"
 
 

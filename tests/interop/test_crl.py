@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from asn1crypto import crl as asn1_crl
 
 from ca_admin import crl
 from tests.interop.conftest import H, issue_seal
+
+pytestmark = pytest.mark.both_databases
 
 LINT_CRL = str(Path(sys.executable).parent / "lint_crl")
 

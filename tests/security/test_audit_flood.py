@@ -18,6 +18,8 @@ from kyso import audit
 from kyso.db import read_transaction
 from tests.conftest import make_settings, make_user
 
+pytestmark = pytest.mark.both_databases
+
 
 def _fake_key() -> str:
     return f"kyso_{secrets.token_hex(8)}_{secrets.token_urlsafe(32)}"

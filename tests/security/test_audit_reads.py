@@ -16,6 +16,8 @@ from kyso import audit
 from kyso.db import transaction
 from tests.conftest import make_user
 
+pytestmark = pytest.mark.both_databases
+
 
 def _append(services: Any, n: int) -> None:
     with transaction(services.sessions) as session:

@@ -20,6 +20,8 @@ from kyso import audit
 from kyso.db import read_transaction, transaction
 from tests.conftest import cli_env, run_kyso
 
+pytestmark = pytest.mark.both_databases
+
 
 def _append(services: Any, n: int) -> None:
     for i in range(n):

@@ -22,6 +22,8 @@ from kyso.errors import KysoError
 from tests.conftest import make_user
 from tests.signing.conftest import H, signing  # noqa: F401 - the signing world fixture
 
+pytestmark = pytest.mark.both_databases
+
 
 def _responder_serial(services: Any) -> str:
     responder = ocsp.current_responder(services.sessions, services.keystore, services.settings)

@@ -22,6 +22,8 @@ from signer import credentials
 from signer.credentials import ConsentFailed, ConsentRateLimited, SigningConsent
 from tests.signing.conftest import PIN, H, signing  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.both_databases
+
 T0 = dt.datetime(2026, 12, 3, 8, 0, 0, tzinfo=dt.UTC)
 
 

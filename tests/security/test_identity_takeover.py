@@ -18,6 +18,8 @@ from kyso.db import transaction
 from tests.conftest import make_settings, make_user
 from tests.pki import make_csr
 
+pytestmark = pytest.mark.both_databases
+
 AGENCY = "000.00.12.H31"
 HEADER = "X-SSL-Client-Cert"
 PROXY = {"REMOTE_ADDR": "10.1.1.1"}

@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from tests.conftest import make_settings, make_user
 from tests.pki import make_csr, software_key
 
+pytestmark = pytest.mark.both_databases
+
 AGENCIES = ("000.00.12.H31", "000.00.13.H31", "000.00.14.H31")
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import make_user
 
+pytestmark = pytest.mark.both_databases
+
 PARENT = "000.00.00.H31"
 
 

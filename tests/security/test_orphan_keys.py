@@ -17,6 +17,8 @@ from sqlalchemy import select, update
 
 from tests.conftest import ROOT, cli_env, make_user, run_kyso
 
+pytestmark = pytest.mark.both_databases
+
 AGENCY = "000.00.21.H31"
 
 # A worker that is killed (SIGKILL: no finally, no rollback handler) right after the HSM made

@@ -15,6 +15,8 @@ from asn1crypto import crl as asn1_crl
 
 from tests.conftest import MODULE, cli_env, init_token, make_settings, run_kyso, token_dir_of
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def root_token(hsm_token: Any) -> Iterator[tuple[str, str]]:

@@ -23,6 +23,8 @@ from kyso.callers import Caller, Role
 from kyso.db import transaction
 from tests.signing.conftest import AGENCY, PIN, H, signing  # noqa: F401 - the signing world fixture
 
+pytestmark = pytest.mark.both_databases
+
 STAFF = Caller(user_id=0, name="ra", role=Role.RA_OFFICER)
 
 

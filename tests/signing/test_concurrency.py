@@ -8,12 +8,15 @@ import io
 import urllib.request
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from kyso.db import transaction
 from tests.interop.conftest import server  # noqa: F401 - the live loopback server fixture
 from tests.signing.conftest import AGENCY
 from tests.signing.documents import letter_pdf
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_fifty_concurrent_requests(services: Any, signing: dict[str, Any], server: str) -> None:  # noqa: F811

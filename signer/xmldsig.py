@@ -33,6 +33,9 @@ from lxml.builder import ElementMaker
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
+# Namespaces a SigningCertificate's CertDigest is found in (1.4.1 holds SigningCertificateV2's).
+_XADES_VERSIONS = (XADES, "http://uri.etsi.org/01903/v1.4.1#", "http://uri.etsi.org/01903/v1.2.2#",
+                   "http://uri.etsi.org/01903/v1.1.1#")
 SIGNED_PROPS_TYPE = "http://uri.etsi.org/01903#SignedProperties"
 ENVELOPED = DS + "enveloped-signature"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -722,16 +725,21 @@ def _unsigned_certificates(signature: Any) -> list[bytes]:
 
 
 def _signing_certificate(props: Any, certs: list[bytes]) -> bytes | None:
-    """The certificate the signed XAdES SigningCertificate(V2) names by its digest."""
+    """The certificate the signed XAdES SigningCertificate(V2) names by its digest. XAdES 1.1.1
+    writes the digest's DigestMethod and DigestValue in its own namespace, later versions in
+    XML-DSig's."""
     if props is None:
         return None
-    for digest in props.iter(f"{{{XADES}}}CertDigest", "{http://uri.etsi.org/01903/v1.4.1#}CertDigest"):
+    for digest in props.iter(*(f"{{{ns}}}CertDigest" for ns in _XADES_VERSIONS)):
+        own = etree.QName(digest).namespace
         method = digest.find(_q(DS, "DigestMethod"))
+        method = method if method is not None else digest.find(_q(own, "DigestMethod"))
         algo = DIGESTS.get(method.get("Algorithm") if method is not None else "")
         if algo is None:
             continue
+        found = digest.find(_q(DS, "DigestValue"))
         try:
-            value = _text_b64(digest.find(_q(DS, "DigestValue")))
+            value = _text_b64(found if found is not None else digest.find(_q(own, "DigestValue")))
         except ValueError:
             return None
         for der in certs:

@@ -308,6 +308,26 @@ def test_sha224_signatures_and_digests_are_checked() -> None:
     assert not changed.digests_valid and changed.changed == ["doc.txt"]
 
 
+@pytest.mark.parametrize("version", ["1.1.1", "1.2.2", "1.3.2"])
+def test_signing_certificate_digest_is_read_in_every_xades_version(version: str) -> None:
+    # Held-out run (EU DSS qes-xades111-filter2.xml, Signature-X-FR_NOT-3.xml): a XAdES 1.1.1 or
+    # 1.2.2 SigningCertificate was not read, and the report said it "names none of the
+    # certificates in the signature", which was false. 1.1.1 writes DigestMethod and DigestValue
+    # in its own namespace.
+    import hashlib
+
+    ns = f"http://uri.etsi.org/01903/v{version}#"
+    own = ElementMaker(namespace=ns, nsmap={"xades": ns, "ds": xmldsig.DS})  # noqa: N806
+    ds = ElementMaker(namespace=xmldsig.DS, nsmap={"ds": xmldsig.DS})  # noqa: N806
+    inner = own if version == "1.1.1" else ds
+    signer, other = b"signer certificate DER", b"issuer certificate DER"
+    props = own.SignedProperties(own.SignedSignatureProperties(own.SigningCertificate(own.Cert(own.CertDigest(
+        inner.DigestMethod(Algorithm=xmldsig.DIGEST_URI["sha256"]),
+        inner.DigestValue(base64.b64encode(hashlib.sha256(signer).digest()).decode()))))))
+    assert xmldsig._signing_certificate(props, [other, signer]) == signer
+    assert xmldsig._signing_certificate(props, [other]) is None
+
+
 def test_a_digest_value_that_is_not_base64_is_a_failed_reference() -> None:
     # Held-out run (EU DSS xades-tampered-reference.xml): the reference's DigestValue was not
     # base64, and the whole signature came back "cannot be read" (INDETERMINATE). A signed

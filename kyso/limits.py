@@ -101,6 +101,19 @@ def int_option(value: Any, name: str, low: int, high: int) -> int:
     return value
 
 
+def bool_option(options: dict[str, Any], name: str, default: bool = False) -> bool:
+    """A true/false option as JSON or a form sends it (true, "true", "1", "yes"...), else 400."""
+    value = options.get(name, default)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no", ""):
+        return False
+    raise BadRequest(f"'{name}' must be true or false", f"'{name}' phải là true hoặc false")
+
+
 def check_length(value: str, name: str, limit: int) -> str:
     if len(value) > limit:
         raise ValueTooLong(name, limit)

@@ -23,11 +23,10 @@ from typing import IO, Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.wsgi import wrap_file
 
-from ca_admin.api import json_body
 from kyso.errors import BadRequest, KysoError, PayloadTooLarge
-from kyso.limits import parse_json
+from kyso.limits import bool_option, parse_json
 from kyso.policy import Action
-from kyso.web import allows, body_limit, current_caller, request_id, services
+from kyso.web import allows, body_limit, current_caller, json_body, request_id, services
 from signer import cades, credentials, images
 from signer.credentials import Credential
 
@@ -125,18 +124,6 @@ def spooled_body(empty: KysoError) -> Iterator[str]:
         yield f.name
 
 
-def _flag(options: dict[str, Any], name: str, default: bool = False) -> bool:
-    value = options.get(name, default)
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes"):
-        return True
-    if text in ("0", "false", "no", ""):
-        return False
-    raise BadRequest(f"'{name}' must be true or false", f"'{name}' phải là true hoặc false")
-
-
 def authorised_credential(options: dict[str, Any], action: str) -> Credential:
     """The credential named in the options, after the pre-sign checks and, for a personal
     key, the official's consent."""
@@ -169,7 +156,7 @@ def sign_cms() -> Response:
     level = str(options.get("level") or "B-B").upper()
     if level not in cades.CMS_LEVELS:
         raise BadRequest("'level' must be B-B or B-T for CMS", "'level' phải là B-B hoặc B-T với CMS")
-    attached = _flag(options, "attached")
+    attached = bool_option(options, "attached")
     credential = authorised_credential(options, "sign.cms")
     scheme = credentials.choose_scheme(svc.settings, credential, options.get("scheme"))
     signed = cades.sign(svc.sessions, svc.keystore, svc.settings, credential, scheme, data, attached=attached,
@@ -303,13 +290,13 @@ def verify_document() -> Response:
         if xmlsafe.looks_like_xml(_head(document)):  # detached references: the other parts, by file name
             detached = {xmldsig.external_key(filename): body for _n, filename, body in parts}
         report = verify.verify(svc.sessions, svc.settings, document, detached,
-                               offline=_flag(dict(request.args), "offline"), bounded=True)
+                               offline=bool_option(dict(request.args), "offline"), bounded=True)
     else:
         # A raw body is spooled to a private file that the verification helper reads: no
         # copy of the document through the worker's memory and the pipe.
         with spooled_body(BadRequest("the document is empty", "tài liệu trống")) as path:
             report = verify.verify(svc.sessions, svc.settings, path, None,
-                                   offline=_flag(dict(request.args), "offline"), bounded=True)
+                                   offline=bool_option(dict(request.args), "offline"), bounded=True)
     fmt = request.args.get("format", "json")
     lang = "en" if request.args.get("lang") == "en" else "vi"
     if fmt == "pdf":
@@ -340,7 +327,7 @@ def verify_edxml() -> Response:
     # Spooled to a private file that the verification helper reads: the worker never holds
     # the package (a 10 MB attachment) as bytes, nor copies it into the helper.
     with spooled_body(BadRequest("the package is empty", "gói tin trống")) as path:
-        report = verify_package(svc.sessions, svc.settings, path, offline=_flag(dict(request.args), "offline"))
+        report = verify_package(svc.sessions, svc.settings, path, offline=bool_option(dict(request.args), "offline"))
     return jsonify(report)
 
 
@@ -379,8 +366,8 @@ def sign_edxml() -> Response:
         raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")
     pdf_ref = options.get("pdf_credential")
     pdf_credential = authorised_credential({"credential": pdf_ref}, "sign.pdf") if pdf_ref else None
-    opts = SignOptions(xades=_flag(options, "xades"), level=level,
-                       sign_pdfs=_flag(options, "sign_pdfs") or bool(pdf_ref),
+    opts = SignOptions(xades=bool_option(options, "xades"), level=level,
+                       sign_pdfs=bool_option(options, "sign_pdfs") or bool(pdf_ref),
                        pdf_appearance=str(options.get("pdf_appearance") or ("leader" if pdf_ref else "seal")),
                        scheme=options.get("scheme"), pdf_credential=pdf_credential)
     out, sig_id = sign_package(svc.sessions, svc.keystore, svc.settings, current_caller(), pkg, opts,
@@ -410,7 +397,7 @@ def edxml_status() -> Response:
         if not data:
             raise BadRequest("the status message is empty", "thông điệp trạng thái trống")
         return jsonify(status.receive(svc.sessions, svc.settings, current_caller(), data,
-                                      offline=_flag(dict(request.args), "offline"), request_id=request_id()))
+                                      offline=bool_option(dict(request.args), "offline"), request_id=request_id()))
     body = json_body()
     msg = status.message_from_json(body)
     level = str(body.get("level") or "B-B").upper()

@@ -15,7 +15,7 @@ import secrets
 from asn1crypto import cms, tsp
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.x509build import der_sequence
+from ca_admin.facade import der_sequence
 from hsm import KeyStore, SignatureScheme
 from kyso.db import utcnow
 from kyso.errors import KysoError

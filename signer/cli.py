@@ -12,8 +12,7 @@ from pathlib import Path
 
 import click
 
-from ca_admin.cli import _caller, operator_option
-from kyso.cli import Context, handle_errors, pass_ctx, require_schema
+from kyso.cli import Context, handle_errors, operator_caller, operator_option, pass_ctx, require_schema
 from kyso.errors import KysoError
 
 
@@ -51,7 +50,7 @@ def trust_add(ctx: Context, file: Path, fingerprint: str, note: str, operator: s
     if not fingerprint:
         raise click.ClickException("not added: compare the SHA-256 above with the one the publisher announces, "
                                    "then run again with --fingerprint")
-    info = trust.add(ctx.services.sessions, _caller(ctx, operator), file.read_bytes(), fingerprint, note)
+    info = trust.add(ctx.services.sessions, operator_caller(ctx, operator), file.read_bytes(), fingerprint, note)
     click.echo(f"trusted: {info.subject} (added by {info.added_by} at {info.added_at})")
 
 
@@ -64,7 +63,7 @@ def trust_list(ctx: Context, as_json: bool, operator: str | None) -> None:
     """The trust anchors, with who added each and when."""
     from signer import trust
 
-    anchors = trust.list_anchors(ctx.services.sessions, _caller(ctx, operator))
+    anchors = trust.list_anchors(ctx.services.sessions, operator_caller(ctx, operator))
     if as_json:
         click.echo(json.dumps([a.to_json() for a in anchors], ensure_ascii=False, indent=2))
         return
@@ -81,7 +80,7 @@ def trust_remove(ctx: Context, sha256: str, operator: str | None) -> None:
     """Stop trusting the anchor with this SHA-256 fingerprint."""
     from signer import trust
 
-    info = trust.remove(ctx.services.sessions, _caller(ctx, operator), sha256)
+    info = trust.remove(ctx.services.sessions, operator_caller(ctx, operator), sha256)
     click.echo(f"no longer trusted: {info.subject}")
 
 
@@ -107,7 +106,7 @@ def consent_start(ctx: Context, official_id: int, channel: str, output: Path | N
 
     from signer import enrolment
 
-    started = enrolment.start(ctx.services.sessions, ctx.services.settings, _caller(ctx, operator), official_id,
+    started = enrolment.start(ctx.services.sessions, ctx.services.settings, operator_caller(ctx, operator), official_id,
                               channel)
     if started.activation_code and output is not None:
         data = enrolment.letter_pdf(started) if output.suffix.lower() == ".pdf" else \
@@ -134,7 +133,7 @@ def consent_status(ctx: Context, official_id: int, operator: str | None) -> None
     """The official's consent method, lock and pending enrolment."""
     from signer import enrolment
 
-    state = enrolment.status(ctx.services.sessions, _caller(ctx, operator), official_id)
+    state = enrolment.status(ctx.services.sessions, operator_caller(ctx, operator), official_id)
     click.echo(json.dumps(state.to_json(), ensure_ascii=False, indent=2))
 
 
@@ -147,7 +146,7 @@ def consent_unlock(ctx: Context, official_id: int, operator: str | None) -> None
     """Clear the lock after repeated wrong PINs or codes (CA admins only)."""
     from signer import credentials
 
-    credentials.unlock(ctx.services.sessions, _caller(ctx, operator), official_id)
+    credentials.unlock(ctx.services.sessions, operator_caller(ctx, operator), official_id)
     click.echo(f"official {official_id}: consent unlocked")
 
 
@@ -242,7 +241,7 @@ def edxml_sign(ctx: Context, file: Path, output: Path, level: str, xades: bool, 
     from signer import edxml
     from signer.edxml_sign import SignOptions, sign_package
 
-    caller = _caller(ctx, operator)
+    caller = operator_caller(ctx, operator)
     svc = ctx.services
     opts = SignOptions(xades=xades, level=level, sign_pdfs=sign_pdfs, pdf_appearance=pdf_appearance, scheme=scheme)
     with file.open("rb") as f:
@@ -277,7 +276,7 @@ def status_send(ctx: Context, document_id: str, sender: str, code: str, descript
     """Build, record and (by default) seal a status message."""
     from signer import edxml_status
 
-    caller = _caller(ctx, operator)
+    caller = operator_caller(ctx, operator)
     svc = ctx.services
     msg = edxml_status.message_from_json({"document_id": document_id, "from": sender, "status_code": code,
                                           "description": description, "to": list(recipients),
@@ -298,7 +297,7 @@ def status_receive(ctx: Context, file: Path, offline: bool, operator: str | None
     from signer import edxml_status
 
     _quiet_validators()
-    caller = _caller(ctx, operator)
+    caller = operator_caller(ctx, operator)
     out = edxml_status.receive(ctx.services.sessions, ctx.services.settings, caller, file.read_bytes(),
                                offline=offline)
     click.echo(f"{out['document_id']}: {out['status_code']} ({out['vi']}) from {out['from']}, signature "
@@ -315,7 +314,7 @@ def status_history(ctx: Context, document_id: str, as_json: bool, operator: str 
     """A document's status history, per recipient."""
     from signer import edxml_status
 
-    h = edxml_status.history(ctx.services.sessions, _caller(ctx, operator), document_id)
+    h = edxml_status.history(ctx.services.sessions, operator_caller(ctx, operator), document_id)
     if as_json:
         click.echo(json.dumps(h, ensure_ascii=False, indent=2))
         return

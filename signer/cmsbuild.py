@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core, x509
 
-from ca_admin.x509build import der_length, der_sequence
+from ca_admin.facade import der_length, der_sequence
 from hsm import SignatureScheme
 
 OID_SIGNED_DATA = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()

@@ -43,10 +43,15 @@ from asn1crypto import x509
 from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from ca_admin.issuance import normalize_serial
-from ca_admin.models import CertificateAuthority, IssuedCertificate
-from ca_admin.registry import Agency, Official, client_agency_ids
-from ca_admin.service import ca_chain_der
+from ca_admin.facade import (
+    Agency,
+    CertificateAuthority,
+    IssuedCertificate,
+    Official,
+    ca_chain_der,
+    client_agency_ids,
+    normalize_serial,
+)
 from hsm import KeyStore, SignatureScheme
 from kyso import audit, policy
 from kyso.callers import Caller

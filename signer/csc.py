@@ -24,13 +24,12 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ca_admin.api import json_body
 from hsm import SignatureScheme
 from kyso import audit
 from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import BadRequest, KysoError
 from kyso.policy import Action
-from kyso.web import allows, current_caller, public, request_id, services
+from kyso.web import allows, current_caller, json_body, public, request_id, services
 from signer import credentials
 from signer.api import decode_hashes
 from signer.credentials import Credential

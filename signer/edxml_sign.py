@@ -83,7 +83,7 @@ def check_bound(factory: sessionmaker[Session], caller: Caller, code: str, reque
     """The From agency must be one this client is bound to (403 otherwise, audited)."""
     from sqlalchemy import select
 
-    from ca_admin.registry import Agency, AgencyScopeDenied, client_agency_ids
+    from ca_admin.facade import Agency, AgencyScopeDenied, client_agency_ids
     from kyso.db import transaction
 
     with transaction(factory) as session:

@@ -373,7 +373,7 @@ def record(session: Session, caller: Caller, msg: StatusMessage, message: bytes,
 
 def _bound_codes(session: Session, caller: Caller) -> set[str] | None:
     """Agency codes a client is bound to (None: staff roles, who see every document)."""
-    from ca_admin.registry import Agency, client_agency_ids
+    from ca_admin.facade import Agency, client_agency_ids
 
     if not policy.agency_scoped(caller):
         return None
@@ -488,7 +488,7 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
     unsigned message, or one whose signer cannot be tied to From, could be anyone's and
     would move other agencies' tracks). The caller must be bound to an agency the message
     is addressed to."""
-    from ca_admin.registry import AgencyScopeDenied
+    from ca_admin.facade import AgencyScopeDenied
     from signer import verify, xmldsig
     from signer.edxml_verify import not_whole, position_problems
 

@@ -11,9 +11,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template_string, request
 from markupsafe import Markup
 
-from ca_admin.api import json_body
 from kyso.errors import KysoError, TooManyRequests
-from kyso.web import count_address, public, request_id, services
+from kyso.web import count_address, json_body, public, request_id, services
 from signer import enrolment
 
 enrol_bp = Blueprint("consent_enrol", __name__)

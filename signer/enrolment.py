@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from ca_admin.registry import Agency, Official
+from ca_admin.facade import Agency, Official
 from hsm import KeyStore
 from kyso import audit, mail, policy
 from kyso.audit import AuditRecord

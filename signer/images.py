@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.registry import Agency, Official
+from ca_admin.facade import Agency, Official
 from kyso import audit
 from kyso.callers import Caller
 from kyso.db import transaction, utcnow

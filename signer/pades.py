@@ -38,13 +38,11 @@ from asn1crypto import tsp, x509
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin import crl as crl_mod
-from ca_admin import ocsp as ocsp_mod
-from ca_admin.ocsp_files import issuer_hashes, request_forms
-from ca_admin.service import active_ca_row
+from ca_admin import facade as ca
 from hsm import KeyStore, SignatureScheme
 from kyso.db import transaction
 from kyso.errors import BadRequest, KysoError
+from kyso.limits import bool_option
 from kyso.settings import Settings
 from signer import cmsbuild, images
 from signer.bounded import TooComplex
@@ -140,10 +138,8 @@ def parse_options(options: dict[str, Any], settings: Settings) -> PdfOptions:
         rect = None
     anchor = options.get("anchor")
     anchor = str(anchor).strip()[:200] if anchor not in (None, "") else None
-    from signer.api import _flag
-
     return PdfOptions(level=level, profile=profile, page=page, rect=rect, anchor=anchor,
-                      certify=_flag(options, "certify"), reason=str(options.get("reason") or "")[:200],
+                      certify=bool_option(options, "certify"), reason=str(options.get("reason") or "")[:200],
                       location=str(options.get("location") or "")[:200],
                       document_number=str(options.get("document_number") or "")[:100])
 
@@ -219,40 +215,22 @@ def _timestamper_class() -> Any:
 
 # -- revocation data from Kyso's own responder and CRLs -----------------------------------------------
 
-def _ocsp_for(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
-              cert_der: bytes) -> asn1_ocsp.OCSPResponse | None:
-    cert = x509.Certificate.load(cert_der)
-    with transaction(factory) as session:
-        issuing = active_ca_row(session, "issuing")
-        if cert.issuer.dump() != x509.Certificate.load(issuing.certificate_der).subject.dump():
-            return None
-        name_hash, key_hash = issuer_hashes(issuing)["sha1"]
-    body = request_forms("sha1", name_hash, key_hash, cert.serial_number)[0]
-    return asn1_ocsp.OCSPResponse.load(ocsp_mod.answer(factory, keystore, settings, body).der)
-
-
 def validation_context(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
                        credential: Credential) -> Any:
     """Trust in the city root, with the OCSP responses (signer and TSA certificates) and the
     CRLs (issuing CA, root) that B-LT embeds, and no fetching over the network."""
     from pyhanko_certvalidator import ValidationContext
 
-    from ca_admin.service import service_credential
-
     chain = [x509.Certificate.load(c) for c in credential.chain_der]
     ocsps = []
-    tsa_cred = service_credential(factory, keystore, settings, "tsa", "Kyso TSA")
+    tsa_cred = ca.service_credential(factory, keystore, settings, "tsa", "Kyso TSA")
     for der in (credential.certificate_der, tsa_cred.certificate_der):
-        resp = _ocsp_for(factory, keystore, settings, der)
+        resp = ca.ocsp_response_der(factory, keystore, settings, der)
         if resp is not None:
-            ocsps.append(resp)
+            ocsps.append(asn1_ocsp.OCSPResponse.load(resp))
     crls = []
     for role in ("issuing", "root"):
-        try:
-            crls.append(asn1_crl.CertificateList.load(crl_mod.latest(factory, role).der))
-        except crl_mod.CrlNotFound:
-            info = crl_mod.publish(factory, keystore, settings, role)
-            crls.append(asn1_crl.CertificateList.load(info.der))
+        crls.append(asn1_crl.CertificateList.load(ca.current_crl_der(factory, keystore, settings, role)))
     return ValidationContext(trust_roots=[chain[-1]], other_certs=chain[:-1], ocsps=ocsps, crls=crls,
                              allow_fetching=False, revocation_mode="hard-fail")
 

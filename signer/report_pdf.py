@@ -91,7 +91,7 @@ def sealed(factory: Any, keystore: Any, settings: Any, report: dict[str, Any], l
     from pyhanko.sign import signers
     from pyhanko.sign.fields import SigSeedSubFilter
 
-    from ca_admin.service import service_credential
+    from ca_admin.facade import service_credential
     from signer import pades
 
     credential = service_credential(factory, keystore, settings, "report-seal", REPORT_SEAL_NAME)

@@ -18,9 +18,13 @@ from asn1crypto import tsp
 from sqlalchemy import Integer, String, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from ca_admin.models import IssuedCertificate
-from ca_admin.service import ServiceCredential, forget_service_credentials, service_credential
-from ca_admin.x509build import der_sequence
+from ca_admin.facade import (
+    IssuedCertificate,
+    ServiceCredential,
+    der_sequence,
+    forget_service_credentials,
+    service_credential,
+)
 from hsm import KeyStore
 from kyso import audit
 from kyso.audit import AuditRecord

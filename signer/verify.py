@@ -47,8 +47,7 @@ from asn1crypto import crl as asn1_crl
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.models import CertificateAuthority, IssuedCertificate
-from ca_admin.registry import Agency
+from ca_admin.facade import Agency, CertificateAuthority, IssuedCertificate
 from kyso.db import transaction
 from kyso.errors import KysoError
 from kyso.settings import Settings
@@ -217,7 +216,7 @@ def trust(factory: sessionmaker[Session], settings: Settings) -> tuple[list[x509
                                                                          list[asn1_crl.CertificateList]]:
     """Trust roots, other CA certificates, and the newest CRL of each Kyso CA: one
     transaction of two small queries; the DER of a row is read and parsed once per process."""
-    from ca_admin.models import PublishedCrl
+    from ca_admin.facade import PublishedCrl
     from signer.trust import TrustAnchor
 
     roots: list[x509.Certificate] = []

@@ -23,6 +23,7 @@ COPY kyso ./kyso
 COPY hsm ./hsm
 COPY ca_admin ./ca_admin
 COPY signer ./signer
+COPY app ./app
 COPY config ./config
 COPY scripts ./scripts
 RUN uv sync --frozen --no-dev \

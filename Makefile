@@ -9,7 +9,7 @@ help:
 	@echo "make run    set up (packages, .venv, token, database, CA) and serve on 127.0.0.1:8080"
 	@echo "make test   set up and run the whole test suite (SQLite and PostgreSQL)"
 	@echo "make test-fast  the edit loop: tests without a database world or a process (SQLite, two workers)"
-	@echo "make lint   ruff and mypy"
+	@echo "make lint   ruff, mypy and the import contracts (lint-imports)"
 	@echo "make bench  benchmarks (bench/*.py)"
 	@echo "make clean  remove .venv and caches (var/ with the token and database is kept)"
 
@@ -28,8 +28,9 @@ test-fast: setup
 	@KYSO_TEST_FAST=1 scripts/test.sh
 
 lint: setup
-	.venv/bin/ruff check kyso hsm ca_admin signer tests bench
+	.venv/bin/ruff check kyso hsm ca_admin signer app tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench: setup
 	.venv/bin/python bench/hsm_sign.py

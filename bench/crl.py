@@ -63,12 +63,12 @@ def main() -> None:
     os.environ["SOFTHSM2_CONF"] = str(conf)
     try:
         with pg_schema(args.database) as url:
+            from app.services import build_services
             from ca_admin import crl, registry, service
             from ca_admin.models import IssuedCertificate
             from hsm import KeyStore
             from kyso import migrate
             from kyso.db import transaction
-            from kyso.services import Services
             from kyso.settings import load_settings
 
             settings = load_settings(environ={}, overrides={
@@ -77,7 +77,7 @@ def main() -> None:
                 "ca": {"root_key": {"key_type": "rsa-2048"}, "issuing_key": {"key_type": args.key_type}},
             })
             store = KeyStore(MODULE, "kyso-bench", pin)
-            svc = Services.build(settings, keystore=store)
+            svc = build_services(settings, keystore=store)
             migrate.upgrade(svc.engine)
             service.init_ca(svc.sessions, store, settings, actor="bench")
             with transaction(svc.sessions) as session:

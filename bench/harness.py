@@ -74,7 +74,7 @@ def service_env(conf: Path, token: str, pin: str, db_url: str, port: int, **sett
 def start_gunicorn(env: dict[str, str], work: Path, port: int, ready_path: str = "/readyz") -> subprocess.Popen[bytes]:
     """gunicorn with config/gunicorn.conf.py, once it answers ``ready_path`` with 200."""
     log = (work / "gunicorn.log").open("wb")
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "kyso.app:create_app()"],
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "app.web:create_app()"],
                             cwd=ROOT, env=env, stdout=log, stderr=log)
     deadline = time.time() + 60
     while True:

@@ -77,7 +77,7 @@ def _worker_pids() -> list[int]:
             cmd = (status.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"gunicorn" in cmd and b"kyso.app:create_app" in cmd:
+        if b"gunicorn" in cmd and b"app.web:create_app" in cmd:
             ppid = int(next(line.split()[1] for line in text.splitlines() if line.startswith("PPid:")))
             parent = Path(f"/proc/{ppid}/cmdline")
             if parent.exists() and b"gunicorn" in parent.read_bytes():

@@ -43,14 +43,14 @@ def _env(conf: Path, label: str, pin: str, url: str) -> dict[str, str]:
 
 def measure(env: dict[str, str], rounds: int) -> dict[str, tuple[float, float]]:
     """{endpoint: (p50 ms with the re-check, p50 ms without)}."""
-    from kyso.app import create_app
-    from kyso.services import Services
+    from app.services import build_services
+    from app.web import create_app
     from kyso.settings import load_settings
     from signer import credentials
 
     key = agency_with_seal(env, AGENCY, "rsa-2048")
     settings = load_settings(environ=env)
-    svc = Services.build(settings)
+    svc = build_services(settings)
     app = create_app(settings, services=svc, configure_logging=False)
     client = app.test_client()
     auth = {"Authorization": f"Bearer {key}"}

@@ -114,7 +114,7 @@ def main() -> None:
         "KYSO_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
 
-    from kyso.services import Services
+    from app.services import build_services
     from kyso.settings import load_settings
     from signer import verify as kyso_verify
 
@@ -139,7 +139,7 @@ def main() -> None:
             print(f"B-LT PDFs signed by Kyso: {sizes}; agency seal rsa-3072 in SoftHSM2; PostgreSQL; 2 workers; "
                   f"{os.cpu_count()} CPUs")
 
-            svc = Services.build(load_settings(env))  # the service's own settings and sessions
+            svc = build_services(load_settings(env))  # the service's own settings and sessions
             roots, others, crls = kyso_verify.trust(svc.sessions, svc.settings)
             print(f"trust inputs: {len(roots)} root(s), {len(others)} other CA certificate(s), {len(crls)} CRL(s)")
 

@@ -18,7 +18,7 @@ import click
 
 from kyso import policy
 from kyso.callers import Caller
-from kyso.cli import Context, handle_errors, operator_caller, operator_option, pass_ctx, require_schema
+from kyso.cli import Context, handle_errors, local_actor, operator_caller, operator_option, pass_ctx, require_schema
 from kyso.db import transaction
 from kyso.policy import Action
 
@@ -33,6 +33,7 @@ def _echo_json(obj: Any) -> None:
 
 
 def register(main: click.Group) -> None:
+    main.add_command(ca_group)
     main.add_command(crl_group)
     main.add_command(ocsp_group)
     main.add_command(agencies)
@@ -42,6 +43,104 @@ def register(main: click.Group) -> None:
     hsm_group = main.commands.get("hsm")
     if isinstance(hsm_group, click.Group):
         hsm_group.add_command(hsm_sweep)
+
+
+# -- the CAs -----------------------------------------------------------------------------------
+
+@click.group("ca")
+def ca_group() -> None:
+    """The root and issuing certificate authorities."""
+
+
+@ca_group.command("init")
+@click.option("--if-absent", is_flag=True, help="Succeed without change when a CA exists.")
+@click.option("--issuing-csr", "issuing_csr", type=click.Path(dir_okay=False, path_type=Path),
+              help="Do not make a root: write a CSR for the issuing CA key, for an external root.")
+@pass_ctx
+@handle_errors
+def ca_init(ctx: Context, if_absent: bool, issuing_csr: Path | None) -> None:
+    """Create the root CA and the issuing CA, keys in the HSM token."""
+    from ca_admin import service
+
+    require_schema(ctx)
+    svc = ctx.services
+    if issuing_csr is not None:
+        data = service.create_issuing_csr(svc.sessions, svc.keystore, svc.settings, actor=local_actor())
+        tmp = issuing_csr.with_name(issuing_csr.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(issuing_csr)
+        click.echo(f"issuing CA CSR written to {issuing_csr}; have the external root sign it, then run "
+                   "'kyso ca import-issuing CERT CHAIN'")
+        return
+    try:
+        # Checked before the root token is asked for: with the root in its own token, an
+        # existing CA must not need that token (set-up runs 'ca init --if-absent').
+        from kyso.db import read_transaction
+
+        with read_transaction(svc.sessions) as session:
+            if service.is_initialised(session):
+                raise service.CaAlreadyInitialised()
+        root, issuing = service.init_ca(svc.sessions, svc.keystore, svc.settings, actor=local_actor(),
+                                        root_keystore=svc.root_keystore)
+    except service.CaAlreadyInitialised:
+        if if_absent:
+            # A CA made before audit checkpoints existed gets its audit key here (setup).
+            from kyso import audit as audit_log
+
+            audit_log.ensure_audit_key(svc.sessions, svc.keystore, svc.settings.audit.key_type)
+            click.echo("CA already initialised; nothing to do")
+            return
+        raise
+    for c in (root, issuing):
+        click.echo(f"{c.role:8} {c.subject}\n         serial {c.serial_hex}, key {c.key_label} "
+                   f"({c.key_spec}), valid to {c.not_after:%Y-%m-%d}")
+    from ca_admin import crl
+
+    for role in ("root", "issuing"):
+        crl.publish(svc.sessions, svc.root_keystore if role == "root" else svc.keystore, svc.settings, role,
+                    actor=local_actor())
+    if svc.settings.hsm.separate_root:
+        click.echo(f"the root key is in token '{svc.settings.hsm.root.token_label}': disconnect it until "
+                   "the next ceremony")
+
+
+@ca_group.command("import-issuing")
+@click.argument("cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("chain", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ctx
+@handle_errors
+def ca_import_issuing(ctx: Context, cert: Path, chain: Path) -> None:
+    """Install the issuing CA certificate signed by an external root (CHAIN: intermediates, then root)."""
+    from ca_admin import service
+
+    require_schema(ctx)
+    svc = ctx.services
+    root, issuing = service.import_issuing(svc.sessions, svc.keystore, svc.settings, cert.read_bytes(),
+                                           chain.read_bytes(), actor=local_actor())
+    from ca_admin import crl
+
+    crl.publish(svc.sessions, svc.keystore, svc.settings, "issuing", actor=local_actor())
+    click.echo(f"issuing  {issuing.subject}\n  under   {root.subject} (external root)")
+
+
+@ca_group.command("show")
+@click.option("--pem", "as_pem", is_flag=True, help="Print both certificates as PEM.")
+@pass_ctx
+@handle_errors
+def ca_show(ctx: Context, as_pem: bool) -> None:
+    """Show the CA certificates."""
+    from ca_admin import service
+    from kyso.db import transaction
+
+    require_schema(ctx)
+    with transaction(ctx.services.sessions) as session:
+        pair = [service.active_ca(session, r) for r in ("root", "issuing")]
+    for c in pair:
+        if as_pem:
+            click.echo(c.certificate_pem.decode(), nl=False)
+        else:
+            click.echo(f"{c.role:8} {c.subject} serial {c.serial_hex} "
+                       f"{c.not_before:%Y-%m-%d}..{c.not_after:%Y-%m-%d}")
 
 
 # -- CRLs ---------------------------------------------------------------------------------------

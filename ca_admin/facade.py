@@ -9,6 +9,8 @@ service layer (issue 15, item 2) narrows them to typed results.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from asn1crypto import x509
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,7 +18,7 @@ from ca_admin import crl as _crl
 from ca_admin import ocsp as _ocsp
 from ca_admin.issuance import normalize_serial
 from ca_admin.models import CertificateAuthority, IssuedCertificate, PublishedCrl
-from ca_admin.ocsp_files import issuer_hashes, request_forms
+from ca_admin.ocsp_files import SESSION_KEY, StaticResponses, issuer_hashes, request_forms
 from ca_admin.registry import Agency, AgencyScopeDenied, Official, client_agency_ids
 from ca_admin.service import (
     ServiceCredential,
@@ -29,6 +31,14 @@ from ca_admin.x509build import der_length, der_sequence
 from hsm import KeyStore
 from kyso.db import transaction
 from kyso.settings import Settings
+
+
+def session_info(settings: Settings) -> dict[str, object]:
+    """What the CA keeps in every database session's info: the store of pre-signed OCSP
+    answers, when ``[ocsp] static_dir`` is set."""
+    if not settings.ocsp.static_dir:
+        return {}
+    return {SESSION_KEY: StaticResponses(Path(settings.ocsp.static_dir))}
 
 
 def ocsp_response_der(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
@@ -58,5 +68,5 @@ __all__ = [
     "Agency", "AgencyScopeDenied", "CertificateAuthority", "IssuedCertificate", "Official",
     "PublishedCrl", "ServiceCredential", "active_ca_row", "ca_chain_der", "client_agency_ids",
     "current_crl_der", "der_length", "der_sequence", "forget_service_credentials",
-    "normalize_serial", "ocsp_response_der", "service_credential",
+    "normalize_serial", "ocsp_response_der", "service_credential", "session_info",
 ]

@@ -1,8 +1,6 @@
-"""The application factory: ``create_app(settings)``.
-
-No configuration is read at import time. The same factory builds the full service or, with
-``public_only=True``, an app with only the public endpoints (health, CA certificates; later
-CRL, OCSP, TSA and verification) for hosts behind a CDN.
+"""The platform's part of the WSGI application: request class, limits, logging, error
+rendering, and the platform's own blueprints (health, admin). The domains' blueprints are
+added by the composition root's factory, ``app.web.create_app``.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from kyso.db import translate_operational_error
 from kyso.errors import BadRequest, InternalError, KysoError, PayloadTooLarge
 from kyso.limits import IdConverter
 from kyso.services import Services
-from kyso.settings import Settings, load_settings
+from kyso.settings import Settings
 from kyso.web import (
     assign_request_id,
     authenticate_request,
@@ -84,16 +82,9 @@ class KysoRequest(FlaskRequest):
         return io.BytesIO()
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    public_only: bool | None = None,
-    services: Services | None = None,
-    configure_logging: bool = True,
-) -> Flask:
-    settings = settings or load_settings()
-    if public_only is None:
-        public_only = settings.server.public_only
+def platform_app(settings: Settings, services: Services, *, public_only: bool,
+                 configure_logging: bool = True) -> Flask:
+    """A Flask app with the platform's blueprints and hooks, serving ``services``."""
     if configure_logging:
         logs.configure(settings.logging.level, settings.logging.json)
     app = Flask("kyso")
@@ -102,21 +93,13 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    svc = services or Services.build(settings)
-    app.extensions["kyso"] = svc
+    app.extensions["kyso"] = services
 
-    # Blueprints. The app factory is the composition root, the one place kyso names the
-    # domain packages; they depend on kyso, never the other way round.
-    from ca_admin.views import register as register_ca
     from kyso.views import admin_bp, health_bp
-    from signer.views import register as register_signer
 
     app.register_blueprint(health_bp)
-    register_ca(app, public_only=public_only)
-    register_signer(app, public_only=public_only)
     if not public_only:
         app.register_blueprint(admin_bp)
-
     _install_hooks(app)
     return app
 

@@ -19,7 +19,7 @@ from kyso.policy import Action
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _actor() -> str:
+def local_actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
     except Exception:  # noqa: BLE001 - no user name in a bare container
@@ -61,10 +61,12 @@ def handle_errors(fn: F) -> F:
 
 
 class Context:
-    """Settings and services, built on first use so `kyso --help` needs nothing."""
+    """Settings and services, built on first use so `kyso --help` needs nothing. The
+    composition root (``app.cli``) passes the builder that adds the domains' parts."""
 
-    def __init__(self) -> None:
+    def __init__(self, build: Callable[[Any], Any] | None = None) -> None:
         self._services: Any = None
+        self._build = build
 
     @property
     def services(self) -> Any:
@@ -75,7 +77,7 @@ class Context:
 
             settings = load_settings()
             logs.configure(settings.logging.level, as_json=False)
-            self._services = Services.build(settings)
+            self._services = (self._build or Services.build)(settings)
         return self._services
 
 
@@ -88,7 +90,7 @@ operator_option = click.option(
 
 
 def os_user() -> str:
-    return _actor().removeprefix("cli:")
+    return local_actor().removeprefix("cli:")
 
 
 def operator_key() -> str:
@@ -213,104 +215,6 @@ def require_schema(ctx: Context) -> None:
 
     if schema_revision(ctx.services.engine) != migrate.head_revision():
         raise DatabaseNotInitialised()
-
-
-# -- CA ----------------------------------------------------------------------
-
-@main.group()
-def ca() -> None:
-    """The root and issuing certificate authorities."""
-
-
-@ca.command("init")
-@click.option("--if-absent", is_flag=True, help="Succeed without change when a CA exists.")
-@click.option("--issuing-csr", "issuing_csr", type=click.Path(dir_okay=False, path_type=Path),
-              help="Do not make a root: write a CSR for the issuing CA key, for an external root.")
-@pass_ctx
-@handle_errors
-def ca_init(ctx: Context, if_absent: bool, issuing_csr: Path | None) -> None:
-    """Create the root CA and the issuing CA, keys in the HSM token."""
-    from ca_admin import service
-
-    require_schema(ctx)
-    svc = ctx.services
-    if issuing_csr is not None:
-        data = service.create_issuing_csr(svc.sessions, svc.keystore, svc.settings, actor=_actor())
-        tmp = issuing_csr.with_name(issuing_csr.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(issuing_csr)
-        click.echo(f"issuing CA CSR written to {issuing_csr}; have the external root sign it, then run "
-                   "'kyso ca import-issuing CERT CHAIN'")
-        return
-    try:
-        # Checked before the root token is asked for: with the root in its own token, an
-        # existing CA must not need that token (set-up runs 'ca init --if-absent').
-        from kyso.db import read_transaction
-
-        with read_transaction(svc.sessions) as session:
-            if service.is_initialised(session):
-                raise service.CaAlreadyInitialised()
-        root, issuing = service.init_ca(svc.sessions, svc.keystore, svc.settings, actor=_actor(),
-                                        root_keystore=svc.root_keystore)
-    except service.CaAlreadyInitialised:
-        if if_absent:
-            # A CA made before audit checkpoints existed gets its audit key here (setup).
-            from kyso import audit as audit_log
-
-            audit_log.ensure_audit_key(svc.sessions, svc.keystore, svc.settings.audit.key_type)
-            click.echo("CA already initialised; nothing to do")
-            return
-        raise
-    for c in (root, issuing):
-        click.echo(f"{c.role:8} {c.subject}\n         serial {c.serial_hex}, key {c.key_label} "
-                   f"({c.key_spec}), valid to {c.not_after:%Y-%m-%d}")
-    from ca_admin import crl
-
-    for role in ("root", "issuing"):
-        crl.publish(svc.sessions, svc.root_keystore if role == "root" else svc.keystore, svc.settings, role,
-                    actor=_actor())
-    if svc.settings.hsm.separate_root:
-        click.echo(f"the root key is in token '{svc.settings.hsm.root.token_label}': disconnect it until "
-                   "the next ceremony")
-
-
-@ca.command("import-issuing")
-@click.argument("cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("chain", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@pass_ctx
-@handle_errors
-def ca_import_issuing(ctx: Context, cert: Path, chain: Path) -> None:
-    """Install the issuing CA certificate signed by an external root (CHAIN: intermediates, then root)."""
-    from ca_admin import service
-
-    require_schema(ctx)
-    svc = ctx.services
-    root, issuing = service.import_issuing(svc.sessions, svc.keystore, svc.settings, cert.read_bytes(),
-                                           chain.read_bytes(), actor=_actor())
-    from ca_admin import crl
-
-    crl.publish(svc.sessions, svc.keystore, svc.settings, "issuing", actor=_actor())
-    click.echo(f"issuing  {issuing.subject}\n  under   {root.subject} (external root)")
-
-
-@ca.command("show")
-@click.option("--pem", "as_pem", is_flag=True, help="Print both certificates as PEM.")
-@pass_ctx
-@handle_errors
-def ca_show(ctx: Context, as_pem: bool) -> None:
-    """Show the CA certificates."""
-    from ca_admin import service
-    from kyso.db import transaction
-
-    require_schema(ctx)
-    with transaction(ctx.services.sessions) as session:
-        pair = [service.active_ca(session, r) for r in ("root", "issuing")]
-    for c in pair:
-        if as_pem:
-            click.echo(c.certificate_pem.decode(), nl=False)
-        else:
-            click.echo(f"{c.role:8} {c.subject} serial {c.serial_hex} "
-                       f"{c.not_before:%Y-%m-%d}..{c.not_after:%Y-%m-%d}")
 
 
 # -- audit -------------------------------------------------------------------
@@ -482,7 +386,7 @@ def users_create(ctx: Context, name: str, role: str, operator: str | None) -> No
             raise Forbidden("the first user is a CA admin (created locally); that admin creates the others",
                             "người dùng đầu tiên là quản trị viên CA (tạo cục bộ); người đó tạo những người khác")
         local_command("users create (first user)")
-        actor = _actor()
+        actor = local_actor()
     else:
         caller = operator_caller(ctx, operator)
         require(caller, Action.USERS_MANAGE)
@@ -652,18 +556,3 @@ def hsm_list(ctx: Context) -> None:
     """List key pairs in the token (labels and types; never key material)."""
     for key in ctx.services.keystore.list_keys():
         click.echo(f"{key.label}\t{key.spec}\t{key.key_id.hex()}")
-
-
-def _register_domains() -> None:
-    # The CLI, like the app factory, is a composition root: the domains add their commands.
-    from ca_admin.cli import register as register_ca
-    from signer.cli import register as register_signer
-
-    register_ca(main)
-    register_signer(main)
-
-
-_register_domains()
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

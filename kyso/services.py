@@ -88,16 +88,13 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, *, engine: Engine | None = None,
-              keystore: KeyStore | None = None) -> Services:
+              keystore: KeyStore | None = None, session_info: dict[str, object] | None = None) -> Services:
+        """The platform's part; ``app.services.build_services`` adds what the domains keep in
+        ``session_info`` (every session's ``info``)."""
         if engine is None:
             engine = make_engine(settings.database.url, echo=settings.database.echo,
                                  pool_size=settings.database.pool_size)
-        info: dict[str, object] = {}
-        if settings.ocsp.static_dir:
-            from ca_admin.ocsp_files import SESSION_KEY, StaticResponses
-
-            info[SESSION_KEY] = StaticResponses(Path(settings.ocsp.static_dir))
-        svc = cls(settings, engine, make_sessionmaker(engine, info), keystore)
+        svc = cls(settings, engine, make_sessionmaker(engine, dict(session_info or {})), keystore)
         # The audit chain's head is signed by the audit key after commits (issue 13, item 6).
         audit.install_checkpoints(svc.sessions, lambda: svc.keystore,
                                   every_records=settings.audit.checkpoint_every_records,

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SOFTHSM2_CONF=${SOFTHSM2_CONF:-$PWD/var/softhsm2.conf}
-exec .venv/bin/gunicorn -c config/gunicorn.conf.py 'kyso.app:create_app()'
+exec .venv/bin/gunicorn -c config/gunicorn.conf.py 'app.web:create_app()'

@@ -16,6 +16,34 @@ from zoneinfo import ZoneInfo
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
+# The page's and the PDF report's labels.
+TEXT = {
+    "vi": {
+        "title": "Kiểm tra chữ ký số",
+        "lead": "Tải lên văn bản đã ký (PDF, XML, ASiC .asice/.asics, hoặc chữ ký CMS .p7s/.p7m) để kiểm tra.",
+        "file": "Văn bản đã ký", "data": "Dữ liệu đã ký (chỉ với chữ ký CMS tách rời)", "submit": "Kiểm tra",
+        "limit": "Dung lượng tối đa", "stored": "Văn bản không được lưu lại trên máy chủ.",
+        "result": "Kết quả", "signature": "Chữ ký", "signer": "Người ký", "agency": "Mã cơ quan",
+        "level": "Mức chữ ký", "time": "Thời điểm ký (khai báo)", "ts": "Dấu thời gian", "chain": "Chuỗi chứng thư",
+        "integrity": "Toàn vẹn", "trusted": "Tin cậy", "revoked": "Thu hồi", "coverage": "Phạm vi",
+        "yes": "có", "no": "không", "switch": "English", "again": "Kiểm tra văn bản khác",
+        "certificates": "Chứng thư số", "findings": "Ghi chú",
+        "error": "Không kiểm tra được",
+    },
+    "en": {
+        "title": "Verify a digital signature",
+        "lead": "Upload a signed document (PDF, XML, ASiC .asice/.asics, or a CMS signature .p7s/.p7m).",
+        "file": "Signed document", "data": "Signed data (detached CMS signatures only)", "submit": "Verify",
+        "limit": "Size limit", "stored": "The document is not stored on the server.",
+        "result": "Result", "signature": "Signature", "signer": "Signer", "agency": "Agency code",
+        "level": "Level", "time": "Claimed signing time", "ts": "Time stamp", "chain": "Certificate chain",
+        "integrity": "Integrity", "trusted": "Trusted", "revoked": "Revoked", "coverage": "Coverage",
+        "yes": "yes", "no": "no", "switch": "Tiếng Việt", "again": "Verify another document",
+        "certificates": "Certificates", "findings": "Notes",
+        "error": "Could not verify",
+    },
+}
+
 HEADLINE = {
     "vi": {"TOTAL-PASSED": "Chữ ký số hợp lệ",
            "TOTAL-FAILED": "Chữ ký số KHÔNG hợp lệ: không nên tin cậy văn bản này",

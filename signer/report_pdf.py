@@ -13,7 +13,7 @@ import io
 import textwrap
 from typing import Any
 
-from signer.page import TEXT
+from signer.readable import TEXT
 
 LINE = 15
 TOP = 800

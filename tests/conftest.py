@@ -181,10 +181,10 @@ def settings(database: DatabaseFixture, hsm_token: TokenFixture) -> Any:
 
 @pytest.fixture
 def services(settings: Any, keystore: Any) -> Iterator[Any]:
+    from app.services import build_services
     from kyso import migrate
-    from kyso.services import Services
 
-    svc = Services.build(settings, keystore=keystore)
+    svc = build_services(settings, keystore=keystore)
     migrate.upgrade(svc.engine)
     yield svc
     svc.engine.dispose()
@@ -200,7 +200,7 @@ def ca(services: Any) -> Any:
 
 @pytest.fixture
 def app(services: Any) -> Any:
-    from kyso.app import create_app
+    from app.web import create_app
 
     application = create_app(services.settings, services=services, configure_logging=False)
     application.config["TESTING"] = True

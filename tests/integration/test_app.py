@@ -60,26 +60,26 @@ def test_readyz_without_ca(client: Any) -> None:
 
 
 def test_readyz_unmigrated_database(hsm_token: Any, keystore: Any, tmp_path: Any) -> None:
-    from kyso.app import create_app
-    from kyso.services import Services
+    from app.services import build_services
+    from app.web import create_app
     from tests.conftest import DatabaseFixture, make_settings
 
     settings = make_settings(DatabaseFixture("sqlite", f"sqlite:///{tmp_path}/empty.db", {}),
                              hsm_token)
-    app = create_app(settings, services=Services.build(settings, keystore=keystore),
+    app = create_app(settings, services=build_services(settings, keystore=keystore),
                      configure_logging=False)
     body = _problem(app.test_client().get("/readyz"), 503, "not-ready")
     assert body["checks"]["database"] == {"ok": False, "code": "schema-not-current"}
 
 
 def test_readyz_database_unreachable(hsm_token: Any, keystore: Any) -> None:
-    from kyso.app import create_app
-    from kyso.services import Services
+    from app.services import build_services
+    from app.web import create_app
     from tests.conftest import DatabaseFixture, make_settings
 
     db = DatabaseFixture("postgresql", "postgresql+psycopg://nobody@127.0.0.1:1/none", {})
     settings = make_settings(db, hsm_token)
-    app = create_app(settings, services=Services.build(settings, keystore=keystore),
+    app = create_app(settings, services=build_services(settings, keystore=keystore),
                      configure_logging=False)
     body = _problem(app.test_client().get("/readyz"), 503, "not-ready")
     assert body["checks"]["database"]["code"] == "database-unavailable"
@@ -202,18 +202,18 @@ def test_token_removed_gives_503_then_recovers(database: Any, hsm_token: Any, tm
     """Its own token, so removing it does not disturb the other tests."""
     import secrets as _secrets
 
+    from app.services import build_services
+    from app.web import create_app
     from ca_admin import service
     from hsm import KeyStore
     from kyso import migrate
-    from kyso.app import create_app
-    from kyso.services import Services
     from tests.conftest import MODULE, init_token, make_settings
 
     label = f"kyso-app-{_secrets.token_hex(3)}"
     pin, _ = init_token(hsm_token.conf, label)
     settings = make_settings(database, hsm_token, hsm={"token_label": label, "pin": pin})
     store = KeyStore(MODULE, label, pin)
-    svc = Services.build(settings, keystore=store)
+    svc = build_services(settings, keystore=store)
     migrate.upgrade(svc.engine)
     service.init_ca(svc.sessions, store, settings, actor="test")
     app = create_app(settings, services=svc, configure_logging=False)
@@ -237,7 +237,7 @@ def test_token_removed_gives_503_then_recovers(database: Any, hsm_token: Any, tm
 
 
 def test_public_only_app_has_no_admin_api(services: Any, ca: Any) -> None:
-    from kyso.app import create_app
+    from app.web import create_app
 
     app = create_app(services.settings, services=services, public_only=True,
                      configure_logging=False)
@@ -266,15 +266,15 @@ def test_readyz_is_cached_and_reveals_no_paths(client: Any, services: Any, ca: A
 
 
 def test_readyz_wrong_pin_gives_code_only(database: Any, hsm_token: Any, tmp_path: Any) -> None:
+    from app.services import build_services
+    from app.web import create_app
     from hsm import KeyStore
     from kyso import migrate
-    from kyso.app import create_app
-    from kyso.services import Services
     from tests.conftest import MODULE, make_settings
 
     settings = make_settings(database, hsm_token, hsm={"module": MODULE})
     store = KeyStore(MODULE, hsm_token.label, "wrong-pin-value")
-    svc = Services.build(settings, keystore=store)
+    svc = build_services(settings, keystore=store)
     migrate.upgrade(svc.engine)
     app = create_app(settings, services=svc, configure_logging=False)
     resp = app.test_client().get("/readyz")
@@ -287,7 +287,7 @@ def test_readyz_wrong_pin_gives_code_only(database: Any, hsm_token: Any, tmp_pat
 def test_public_only_from_settings_serves_validation_endpoints(services: Any, ca: Any) -> None:
     import dataclasses
 
-    from kyso.app import create_app
+    from app.web import create_app
 
     settings = dataclasses.replace(services.settings,
                                    server=dataclasses.replace(services.settings.server, public_only=True))

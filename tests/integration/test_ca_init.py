@@ -82,14 +82,14 @@ def test_failure_leaves_no_half_made_ca(services: Any, monkeypatch: pytest.Monke
 
 
 def test_ec_issuing_ca_under_rsa_pss_root(database: Any, hsm_token: Any, keystore: Any) -> None:
+    from app.services import build_services
     from kyso import migrate
-    from kyso.services import Services
 
     settings = make_settings(database, hsm_token, ca={
         "root_key": {"key_type": "rsa-2048", "signature_scheme": "rsa-pss"},
         "issuing_key": {"key_type": "ec-p384", "hash": "sha384"},
     })
-    svc = Services.build(settings, keystore=keystore)
+    svc = build_services(settings, keystore=keystore)
     migrate.upgrade(svc.engine)
     root, issuing = service.init_ca(svc.sessions, keystore, settings, actor="test")
     i = x509.Certificate.load(issuing.certificate_der)

@@ -70,7 +70,7 @@ def test_two_workers_sign_correctly(hsm_token: Any, tmp_path: Path) -> None:
         with log_path.open("ab") as log_file:
             proc = subprocess.Popen(
                 [str(Path(sys.executable).parent / "gunicorn"), "-c", "config/gunicorn.conf.py",
-                 "kyso.app:create_app()"],
+                 "app.web:create_app()"],
                 cwd=ROOT, env={**base_env, **env}, stdout=log_file, stderr=log_file,
             )
         url = f"http://127.0.0.1:{port}"

@@ -73,7 +73,7 @@ KILLER = textwrap.dedent("""
         sys.stdout.write("signed\\n"); sys.stdout.flush()
         os._exit(9)                         # ...and the worker dies before the commit
     issuance.sign_certificate = sign_then_die
-    from kyso.cli import main
+    from app.cli import main
     sys.argv = ["kyso", "certs", "approve", sys.argv[1], "--as", "admin2"]
     main()
 """)

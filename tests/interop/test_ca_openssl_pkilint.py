@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from app.services import build_services
 from ca_admin import service
 from kyso import migrate
-from kyso.services import Services
 from tests.conftest import DatabaseFixture, make_settings
 
 LINT = str(Path(sys.executable).parent / "lint_pkix_cert")
@@ -27,7 +27,7 @@ def ca_files(request: pytest.FixtureRequest, hsm_token: Any, keystore: Any,
         ca = {"root_key": {"key_type": "ec-p384", "hash": "sha384"},
               "issuing_key": {"key_type": "ec-p256"}}
     settings = make_settings(database, hsm_token, ca=ca)
-    svc = Services.build(settings, keystore=keystore)
+    svc = build_services(settings, keystore=keystore)
     migrate.upgrade(svc.engine)
     root, issuing = service.init_ca(svc.sessions, keystore, settings, actor="test")
     svc.engine.dispose()

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from asn1crypto import pem, x509
 
+from app.services import build_services
 from ca_admin import issuance, registry, service
 from kyso import migrate
 from kyso.callers import Caller, Role, create_user
 from kyso.db import transaction
-from kyso.services import Services
 from tests.conftest import DatabaseFixture, make_settings
 from tests.pki import make_csr
 
@@ -42,7 +42,7 @@ def issued(hsm_token: Any, keystore: Any, tmp_path_factory: pytest.TempPathFacto
                                                 "issuing_key": {"key_type": "rsa-2048"},
                                                 "issuing_path_length": 1},
                              server={"public_base_url": "http://ca.haiphong.gov.vn"})
-    svc = Services.build(settings, keystore=keystore)
+    svc = build_services(settings, keystore=keystore)
     migrate.upgrade(svc.engine)
     root, issuing = service.init_ca(svc.sessions, keystore, settings, actor="test")
     (tmp / "root.pem").write_bytes(root.certificate_pem)

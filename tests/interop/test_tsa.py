@@ -145,15 +145,15 @@ def test_concurrent_requests_all_granted_in_order(app: Any, files: Path) -> None
 def test_tokens_verify_when_the_ca_hashes_with_sha384(database: Any, hsm_token: Any, keystore: Any,
                                                      tmp_path: Path) -> None:
     """Regression: the SignerInfo said SHA-256 whatever hash the signature used."""
+    from app.services import build_services
     from ca_admin import service
     from kyso import migrate
-    from kyso.services import Services
     from signer import tsa
     from tests.conftest import make_settings
 
     settings = make_settings(database, hsm_token, ca={"root_key": {"key_type": "rsa-2048"},
                                                       "issuing_key": {"key_type": "ec-p384", "hash": "sha384"}})
-    svc = Services.build(settings, keystore=keystore)
+    svc = build_services(settings, keystore=keystore)
     migrate.upgrade(svc.engine)
     root, issuing = service.init_ca(svc.sessions, keystore, settings, actor="test")
     (tmp_path / "chain.pem").write_bytes(root.certificate_pem + issuing.certificate_pem)

@@ -115,7 +115,7 @@ def test_limit_is_per_client_behind_a_trusted_proxy(client: Any, services: Any) 
 def test_client_certificate_header_from_anyone_is_not_audited(client: Any, services: Any) -> None:
     import dataclasses
 
-    from kyso.app import create_app
+    from app.web import create_app
 
     settings = dataclasses.replace(services.settings, server=dataclasses.replace(
         services.settings.server, client_cert_header="X-SSL-Client-Cert"))

@@ -145,14 +145,14 @@ def test_deleting_checkpoints_is_caught_by_the_copy_outside(checkpointed: Any) -
 def test_checkpoints_follow_settings_and_crls(services: Any, caplog: Any) -> None:
     import dataclasses
 
-    from kyso.services import Services
+    from app.services import build_services
 
     audit.ensure_audit_key(services.sessions, services.keystore)
 
     settings = dataclasses.replace(
         services.settings, audit=dataclasses.replace(services.settings.audit,
                                                      checkpoint_every_records=3))
-    svc = Services.build(settings, engine=services.engine, keystore=services.keystore)
+    svc = build_services(settings, engine=services.engine, keystore=services.keystore)
     with caplog.at_level(logging.INFO, logger="kyso.audit"):
         _append(svc, 7)
     with read_transaction(svc.sessions) as session:

@@ -27,13 +27,13 @@ _CRASH = """
 import json, os, signal, sys
 from hsm.keystore import KeyStore
 from kyso.settings import load_settings
-from kyso.services import Services
+from app.services import build_services
 from kyso.callers import Caller, Role, User
 from kyso.db import transaction
 from ca_admin import issuance
 
 overrides, rid = json.loads(sys.argv[1]), int(sys.argv[2])
-svc = Services.build(load_settings(environ={}, overrides=overrides))
+svc = build_services(load_settings(environ={}, overrides=overrides))
 original = KeyStore.generate_key_pair
 def generate_then_die(self, label, spec):
     info = original(self, label, spec)

@@ -28,12 +28,12 @@ def root_token(hsm_token: Any) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture
 def two_token_services(database: Any, hsm_token: Any, keystore: Any, root_token: tuple[str, str]) -> Iterator[Any]:
+    from app.services import build_services
     from kyso import migrate
-    from kyso.services import Services
 
     label, pin = root_token
     settings = make_settings(database, hsm_token, hsm={"root": {"token_label": label, "pin": pin}})
-    svc = Services.build(settings, keystore=keystore)
+    svc = build_services(settings, keystore=keystore)
     migrate.upgrade(svc.engine)
     yield svc
     svc.engine.dispose()
@@ -73,9 +73,9 @@ def test_root_key_lives_only_in_its_own_token(two_token_services: Any) -> None:
 
 
 def test_service_runs_without_the_root_token(two_token_services: Any, hsm_token: Any) -> None:
+    from app.web import create_app
     from ca_admin import crl, service
     from hsm import RootTokenUnavailable
-    from kyso.app import create_app
     from tests.conftest import make_user
 
     svc = two_token_services

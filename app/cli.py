@@ -1,0 +1,23 @@
+"""The ``kyso`` command: the platform's commands (database, audit, users, HSM) with each
+domain's added, acting on services built by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from app.services import build_services
+from ca_admin.cli import register as register_ca
+from kyso.cli import Context
+from kyso.cli import main as command
+from signer.cli import register as register_signer
+
+register_ca(command)
+register_signer(command)
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    command.main(args=args, prog_name="kyso", obj=Context(build_services))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

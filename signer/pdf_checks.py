@@ -197,3 +197,83 @@ def form_filling_problem(changed: set[str], signature_fields: set[str], docmdp: 
     return Problem("SIG_CONSTRAINTS_FAILURE",
                    f"form fields changed after signing without the signer's permission: {names}",
                    f"trường biểu mẫu bị thay đổi sau khi ký mà người ký không cho phép: {names}")
+
+
+# What pyHanko's difference analysis names as a violation when it stops (SuspiciousModification):
+# a locked field changed, a change only an approval signature allows made after a certification
+# signature, or an object the signed revision uses overwritten by a later one (it names the
+# object and where the signed revision used it; pyHanko's "sneaky" appearance overrides). Any
+# other reason (a DSS dictionary it cannot read, freed objects, a dictionary it cannot compare)
+# is "could not explain", not "forbidden".
+_NAMED_VIOLATIONS = ("is locked", "not a certification signature", "were replaced in revision",
+                     "used in multiple contexts")
+_MAX_PAGES = 5000
+
+
+def _shown_pages(resolver: Any) -> list[tuple[bytes, ...]] | None:
+    """Per page of one revision: the bytes of its content streams and of the XObjects its own
+    resources name, as stored (what a viewer draws). None when the page tree cannot be read.
+    Every reference is resolved in that revision (``resolver``), not in the file's last one."""
+    from pyhanko.pdf_utils import generic
+
+    def get(obj: Any) -> Any:
+        return resolver(obj.reference) if isinstance(obj, generic.IndirectObject) else obj
+
+    def data(obj: Any) -> bytes:
+        obj = get(obj)
+        return bytes(obj.encoded_data) if isinstance(obj, generic.StreamObject) else repr(obj).encode()
+
+    pages: list[tuple[bytes, ...]] = []
+    try:
+        todo = [get(get(resolver.trailer_view.raw_get("/Root")).raw_get("/Pages"))]
+        visited = 0
+        while todo and len(pages) < _MAX_PAGES:
+            node, visited = todo.pop(), visited + 1
+            if visited > 2 * _MAX_PAGES:  # a page tree with a cycle
+                return None
+            if "/Kids" in node:
+                todo.extend(get(k) for k in reversed(list(get(node.raw_get("/Kids")))))
+                continue
+            contents = get(node.raw_get("/Contents")) if "/Contents" in node else None
+            parts = [] if contents is None else list(contents) if isinstance(contents, generic.ArrayObject) \
+                else [contents]
+            resources = get(node.raw_get("/Resources")) if "/Resources" in node else generic.DictionaryObject()
+            xobjects = get(resources.raw_get("/XObject")) if "/XObject" in resources else generic.DictionaryObject()
+            pages.append(tuple(data(p) for p in parts) + tuple(data(xobjects.raw_get(k)) for k in sorted(xobjects)))
+    except Exception:  # noqa: BLE001 - an unreadable page tree proves nothing either way
+        return None
+    return pages
+
+
+def signed_pages_changed(reader: Any, signed_revision: int) -> bool:
+    """Whether a later revision changed what the signed revision's pages show: a page added or
+    removed, a content stream or a page's XObject redefined (the incremental saving attack, the
+    shadow "hide" overlay swapped). Evidence, unlike a change the difference analysis only
+    fails to explain. False when either revision's pages cannot be read."""
+    last = reader.xrefs.total_revisions - 1
+    if signed_revision >= last:
+        return False
+    before = _shown_pages(reader.get_historical_resolver(signed_revision))
+    after = _shown_pages(reader.get_historical_resolver(last))
+    return before is not None and after is not None and before != after
+
+
+def named_violation(diff_result: Any) -> bool:
+    """pyHanko stopped its difference analysis on a change it names as forbidden."""
+    from pyhanko.sign.diff_analysis import SuspiciousModification
+
+    return isinstance(diff_result, SuspiciousModification) and any(s in str(diff_result) for s in _NAMED_VIOLATIONS)
+
+
+def unclassified_problem() -> Problem:
+    return Problem("SIG_CONSTRAINTS_FAILURE",
+                   "the document was changed after this signature in a way Kyso could not classify as allowed; "
+                   "the signed revision itself is intact",
+                   "tài liệu đã bị thay đổi sau chữ ký này mà Kyso không xác định được đó có phải là thay đổi "
+                   "được phép hay không; phần tài liệu đã ký vẫn nguyên vẹn")
+
+
+def pages_changed_problem() -> Problem:
+    return Problem("SIG_CONSTRAINTS_FAILURE",
+                   "a later update changed what the signed pages show",
+                   "một bản cập nhật sau đã thay đổi nội dung hiển thị của các trang đã ký")

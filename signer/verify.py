@@ -985,6 +985,8 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.errors import SignatureValidationError
 
+    from pyhanko.sign.fields import MDPPerm
+
     from signer import pdf_checks
     from signer.public_keys import key_problem
 
@@ -1030,6 +1032,22 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
     # pyHanko's rule: changes after signing are judged against the document's DocMDP
     # policy (form filling at most when none is set), and seed values must hold.
     allowed = bool((status.docmdp_ok or status.modification_level is None) and status.seed_value_ok)
+    # A change the analysis cannot explain is not yet evidence (issue 14, item 5): it fails the
+    # signature only when it is proven: the certifying signer allowed no change (DocMDP P=1),
+    # pyHanko names the violation (a locked field, an approval-only change after
+    # certification), what the signed pages show differs (Kyso's comparison), or the byte
+    # range does not cover a whole revision. Otherwise INDETERMINATE, saying so; the signed
+    # revision itself is intact.
+    unclassified = None
+    if (not allowed and status.seed_value_ok and status.diff_result is not None
+            and status.coverage is not None and status.coverage.name == "ENTIRE_REVISION"
+            and status.modification_level is not None and status.modification_level.name == "OTHER"
+            and (docmdp is None or docmdp != MDPPerm.NO_CHANGES)
+            and not pdf_checks.named_violation(status.diff_result)):
+        if pdf_checks.signed_pages_changed(sig.reader, sig.signed_revision):
+            problems.append(pdf_checks.pages_changed_problem())
+        else:
+            allowed, unclassified = True, pdf_checks.unclassified_problem()
     changed = set(getattr(status.diff_result, "changed_form_fields", None) or ())
     if (p := pdf_checks.form_filling_problem(changed, signature_fields, docmdp)) is not None:
         problems.append(p)
@@ -1037,15 +1055,18 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
     coverage = {"coverage": covered, "modification_level": modification,
                 "docmdp_ok": status.docmdp_ok, "changed_form_fields": sorted(changed),
                 "covers_whole_document": covered == "ENTIRE_FILE" and not problems,
-                "changes_after_signing_allowed": allowed and not problems and unanalysed is None}
+                "changes_after_signing_allowed": allowed and not problems and unanalysed is None
+                and unclassified is None}
     report = _with_problems(_report(status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed), problems)
-    if unanalysed is not None:
-        report.problems.append(unanalysed.to_json())
+    for doubt in (unanalysed, unclassified):
+        if doubt is None:
+            continue
+        report.problems.append(doubt.to_json())
         if report.indication == "TOTAL-PASSED":
             report.indication, report.sub_indication = "INDETERMINATE", None
             report.summary_en, report.summary_vi = _summaries("INDETERMINATE", None, report.signer,
                                                               report.timestamp_time or report.claimed_signing_time,
-                                                              unanalysed)
+                                                              doubt)
     return report
 
 

@@ -92,13 +92,13 @@ def _tsa(foreign: ForeignCA) -> Any:
         fixed_dt=dt.datetime.now(dt.UTC))
 
 
-def _certified_p2(signer: Any, pdf: bytes) -> bytes:
+def _certified_p2(signer: Any, pdf: bytes, permissions: Any = None) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
 
     out = io.BytesIO()
     meta = signers.PdfSignatureMetadata(field_name="Certify", subfilter=fields.SigSeedSubFilter.PADES, certify=True,
-                                        docmdp_permissions=fields.MDPPerm.FILL_FORMS)
+                                        docmdp_permissions=permissions or fields.MDPPerm.FILL_FORMS)
     signers.PdfSigner(meta, signer=signer).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), output=out)
     return out.getvalue()
 
@@ -200,3 +200,41 @@ def test_a_disallowed_change_fails_even_without_a_trusted_chain() -> None:
                              timestamp_validity=None)
     assert _indication(status, None, pdf_ok=False) == ("TOTAL-FAILED", "SIG_CONSTRAINTS_FAILURE")
     assert _indication(status, None, pdf_ok=True) == ("INDETERMINATE", "NO_CERTIFICATE_CHAIN_FOUND")
+
+
+def _unexplained_update(pdf: bytes) -> bytes:
+    """A later update that pyHanko's difference analysis cannot explain (a new catalog entry)
+    and that changes nothing a page shows."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    w = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    w.root["/KysoNote"] = w.add_object(generic.DictionaryObject({generic.NameObject("/N"): generic.NumberObject(1)}))
+    w.update_root()
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def test_an_unexplained_later_change_is_indeterminate_unless_forbidden(services: Any, tmp_path: Path) -> None:
+    """Issue 14, item 5: a change after an approval signature that Kyso cannot classify as
+    allowed, with the signed revision intact and no page changed, is not evidence of forgery:
+    INDETERMINATE, saying so in both languages. The same change after a certification that
+    allows none (DocMDP P=1) is a proven violation: TOTAL-FAILED."""
+    from pyhanko.sign import fields
+
+    from signer import verify
+
+    foreign = ForeignCA(tmp_path)
+    signer = foreign.signer()
+    approval = verify.verify(services.sessions, services.settings,
+                             _unexplained_update(_pyhanko_pdf(signer, letter_pdf())), offline=True)
+    assert (approval.indication, approval.sub_indication) == (INDET, None), approval.signatures[0].summary_en
+    sig = approval.signatures[0]
+    assert sig.integrity and sig.signature_valid
+    assert "could not classify as allowed; the signed revision itself is intact" in sig.summary_en
+    assert "phần tài liệu đã ký vẫn nguyên vẹn" in sig.summary_vi
+    assert sig.coverage["changes_after_signing_allowed"] is False
+    certified = _certified_p2(signer, letter_pdf(), fields.MDPPerm.NO_CHANGES)
+    locked = verify.verify(services.sessions, services.settings, _unexplained_update(certified), offline=True)
+    assert (locked.indication, locked.sub_indication) == (FAILED, "SIG_CONSTRAINTS_FAILURE")

@@ -981,11 +981,10 @@ def _unanalysed(status: Any) -> Any:
 def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], file_problem: Any, doc_ts: list[Any],
                has_dss: bool, signature_fields: set[str], docmdp: Any, vc: Any) -> SignatureReport:
     """One PDF signature's report (the loop body of _verify_pdf)."""
+    from pyhanko.sign.fields import MDPPerm
     from pyhanko.sign.general import CMSExtractionError
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.errors import SignatureValidationError
-
-    from pyhanko.sign.fields import MDPPerm
 
     from signer import pdf_checks
     from signer.public_keys import key_problem

@@ -159,7 +159,10 @@ def covers(sig: dict[str, Any], lang: str) -> str:
             later = _pick(CHANGES.get(str(changes), CHANGES["OTHER"]), lang)
             parts.append(("tài liệu như lúc được ký; sau đó: " if vi else
                           "the document as it was when signed; afterwards: ") + later)
-            if cov.get("changes_after_signing_allowed") is False:
+            if cov.get("changes_after_signing_unclassified"):
+                parts.append("Kyso không xác định được đây có phải là thay đổi được phép hay không" if vi else
+                             "Kyso could not classify this change as allowed")
+            elif cov.get("changes_after_signing_allowed") is False:
                 parts.append("người ký không cho phép thay đổi này" if vi else "the signer did not allow this change")
             elif changes not in (None, "NONE"):
                 parts.append("thay đổi này được phép" if vi else "this change is allowed")

@@ -1055,7 +1055,8 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
                 "docmdp_ok": status.docmdp_ok, "changed_form_fields": sorted(changed),
                 "covers_whole_document": covered == "ENTIRE_FILE" and not problems,
                 "changes_after_signing_allowed": allowed and not problems and unanalysed is None
-                and unclassified is None}
+                and unclassified is None,
+                "changes_after_signing_unclassified": unclassified is not None and not problems}
     report = _with_problems(_report(status, "pdf", sig.field_name, level, coverage, pdf_ok=allowed), problems)
     for doubt in (unanalysed, unclassified):
         if doubt is None:

@@ -235,6 +235,11 @@ def test_an_unexplained_later_change_is_indeterminate_unless_forbidden(services:
     assert "could not classify as allowed; the signed revision itself is intact" in sig.summary_en
     assert "phần tài liệu đã ký vẫn nguyên vẹn" in sig.summary_vi
     assert sig.coverage["changes_after_signing_allowed"] is False
+    assert sig.coverage["changes_after_signing_unclassified"] is True
+    from signer.readable import covers
+
+    assert "could not classify this change as allowed" in covers(sig.to_json(), "en")
+    assert "did not allow" not in covers(sig.to_json(), "en")
     certified = _certified_p2(signer, letter_pdf(), fields.MDPPerm.NO_CHANGES)
     locked = verify.verify(services.sessions, services.settings, _unexplained_update(certified), offline=True)
     assert (locked.indication, locked.sub_indication) == (FAILED, "SIG_CONSTRAINTS_FAILURE")

@@ -16,7 +16,7 @@ from asn1crypto import core, crl, x509
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.models import IssuedCertificate, PublishedCrl
+from ca_admin.models import ON_CRL, CertStatus, IssuedCertificate, PublishedCrl
 from ca_admin.service import active_ca_row, require_root_token
 from ca_admin.x509build import bit_string, der_length, der_sequence, key_identifier, scheme_for, x509_time
 from hsm import KeyStore
@@ -94,17 +94,18 @@ def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
             # Certificates revoked before entries were kept (or by hand) get theirs now.
             for missing in session.execute(
                     select(IssuedCertificate).where(IssuedCertificate.issuer_id == ca.id,
-                                                    IssuedCertificate.status.in_(("revoked", "on-hold")),
+                                                    IssuedCertificate.status.in_(ON_CRL),
                                                     IssuedCertificate.crl_entry_der.is_(None))).scalars():
                 missing.crl_entry_der = entry_der(
                     int(missing.serial_hex, 16), missing.revoked_at or now,
-                    "certificate_hold" if missing.status == "on-hold" else (missing.revocation_reason or "unspecified"),
+                    ("certificate_hold" if missing.status == CertStatus.ON_HOLD
+                     else (missing.revocation_reason or "unspecified")),
                     missing.invalidity_date)
             session.flush()
             entries = list(session.execute(
                 select(IssuedCertificate.crl_entry_der)
                 .where(IssuedCertificate.issuer_id == ca.id,
-                       IssuedCertificate.status.in_(("revoked", "on-hold")),
+                       IssuedCertificate.status.in_(ON_CRL),
                        IssuedCertificate.crl_entry_der.is_not(None))
                 .order_by(IssuedCertificate.id)).scalars())
             next_update = now + dt.timedelta(hours=settings.crl.issuing_validity_hours)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca_admin import crl as _crl
 from ca_admin import ocsp as _ocsp
 from ca_admin.issuance import normalize_serial
-from ca_admin.models import CertificateAuthority, IssuedCertificate, PublishedCrl
+from ca_admin.models import CertificateAuthority, CertStatus, IssuedCertificate, PublishedCrl, RequestStatus
 from ca_admin.ocsp_files import SESSION_KEY, StaticResponses, issuer_hashes, request_forms
 from ca_admin.registry import Agency, AgencyScopeDenied, Official, client_agency_ids
 from ca_admin.service import (
@@ -65,8 +65,8 @@ def current_crl_der(factory: sessionmaker[Session], keystore: KeyStore, settings
 
 
 __all__ = [
-    "Agency", "AgencyScopeDenied", "CertificateAuthority", "IssuedCertificate", "Official",
-    "PublishedCrl", "ServiceCredential", "active_ca_row", "ca_chain_der", "client_agency_ids",
+    "Agency", "AgencyScopeDenied", "CertStatus", "CertificateAuthority", "IssuedCertificate", "Official",
+    "PublishedCrl", "RequestStatus", "ServiceCredential", "active_ca_row", "ca_chain_der", "client_agency_ids",
     "current_crl_der", "der_length", "der_sequence", "forget_service_credentials",
     "normalize_serial", "ocsp_response_der", "service_credential", "session_info",
 ]

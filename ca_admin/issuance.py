@@ -27,7 +27,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca_admin import profiles as prof
 from ca_admin.crl import entry_der as crl_entry
 from ca_admin.csr import parse_csr
-from ca_admin.models import CertificateAuthority, CertificateRequest, HsmKeyIntent, IssuedCertificate, OcspResponse
+from ca_admin.models import (
+    LIVE,
+    CertificateAuthority,
+    CertificateRequest,
+    CertStatus,
+    HsmKeyIntent,
+    IssuedCertificate,
+    OcspResponse,
+    RequestStatus,
+)
 from ca_admin.ocsp_files import forget_certificate
 from ca_admin.registry import (
     AGENCY_STATUSES,
@@ -165,13 +174,13 @@ class CertificateView:
     owner: str | None = None
 
     def expiry_status(self, now: dt.datetime) -> str:
-        if self.status == "revoked":
+        if self.status == CertStatus.REVOKED:
             return "revoked"
         if now > self.not_after:
             return "expired"
         if now < self.not_before:
             return "not-yet-valid"
-        return "on-hold" if self.status == "on-hold" else "valid"
+        return "on-hold" if self.status == CertStatus.ON_HOLD else "valid"
 
     def to_json(self, now: dt.datetime | None = None) -> dict[str, Any]:
         now = now or utcnow()
@@ -320,7 +329,7 @@ def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: C
         kind="new", profile=profile.name, agency_id=agency.id, official_id=official_id,
         owner_user_id=owner_id, common_name=common_name, key_source="csr" if parsed else "hsm",
         csr_der=parsed.der if parsed else None, spki_der=spki_der, key_spec=key_spec,
-        status="pending", requested_by=caller.name,
+        status=RequestStatus.PENDING, requested_by=caller.name,
     )
     if spki_der is not None:
         req.key_sha256 = prof.key_sha256(spki_der)
@@ -346,7 +355,7 @@ def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: C
     # after the HSM signature, so that concurrent issuances sign in parallel.
     cert = _issue(session, keystore, settings, req, "system:auto-approve", now, generated, request_id,
                   before_audit=audit_request, intent=intent)
-    req.status, req.certificate_id = "issued", cert.id
+    req.status, req.certificate_id = RequestStatus.ISSUED, cert.id
     return _request_view(session, req, ignored), _cert_view(session, cert)
 
 
@@ -419,12 +428,12 @@ def _check_quota(session: Session, profile: prof.Profile, owner_id: int, now: dt
     certs = session.execute(
         select(func.count()).select_from(IssuedCertificate).where(
             IssuedCertificate.owner_user_id == owner_id, IssuedCertificate.profile == profile.name,
-            IssuedCertificate.status.in_(("good", "on-hold")), IssuedCertificate.not_after > now)
+            IssuedCertificate.status.in_(LIVE), IssuedCertificate.not_after > now)
     ).scalar_one()
     pending = session.execute(
         select(func.count()).select_from(CertificateRequest).where(
             CertificateRequest.owner_user_id == owner_id, CertificateRequest.profile == profile.name,
-            CertificateRequest.status == "pending")
+            CertificateRequest.status == RequestStatus.PENDING)
     ).scalar_one()
     if certs + pending >= limit:
         raise QuotaExceeded(profile.name, limit)
@@ -463,7 +472,7 @@ def _decide(
     if approve:
         with read_transaction(factory) as session:
             pending = session.get(CertificateRequest, rid)
-            needs_key = (pending is not None and pending.status == "pending" and pending.key_source == "hsm"
+            needs_key = (pending is not None and pending.status == RequestStatus.PENDING and pending.key_source == "hsm"
                          and pending.spki_der is None)
     with announced_key(factory, keystore, needs_key, str(rid)) as intent:
         return _decide_in(factory, keystore, settings, rid, decider, approve=approve, caller=caller,
@@ -483,7 +492,7 @@ def _decide_in(
             ).scalar_one_or_none()
             if req is None:
                 raise RequestNotFound(rid)
-            if req.status != "pending":
+            if req.status != RequestStatus.PENDING:
                 raise RequestNotPending(req.status)
             if caller is not None and caller.name == req.requested_by:
                 raise FourEyes()
@@ -493,13 +502,13 @@ def _decide_in(
             req.decided_by = decider
             req.decided_at = now
             if not approve:
-                req.status = "rejected"
+                req.status = RequestStatus.REJECTED
                 req.reason = reason
                 audit.record(session, actor=actor, action="cert.reject", target=f"request:{rid}",
                              details={"reason": reason}, request_id=request_id)
                 return _request_view(session, req), None
             cert = _issue(session, keystore, settings, req, actor, now, generated, request_id, intent=intent)
-            req.status = "issued"
+            req.status = RequestStatus.ISSUED
             req.certificate_id = cert.id
             view = _request_view(session, req, ignored), _cert_view(session, cert)
         generated.clear()  # committed: the keys now belong to certificates
@@ -531,7 +540,7 @@ def issue_in_session(session: Session, keystore: KeyStore, settings: Settings, r
     """Issue for a request of the CA's own (the OCSP responder) inside the caller's transaction."""
     req.decided_by, req.decided_at = actor, now
     row = _issue(session, keystore, settings, req, actor, now, generated, "", intent=intent)
-    req.status, req.certificate_id = "issued", row.id
+    req.status, req.certificate_id = RequestStatus.ISSUED, row.id
     return row
 
 
@@ -681,7 +690,7 @@ def _check_key_history(session: Session, settings: Settings, req: CertificateReq
                IssuedCertificate.agency_id, IssuedCertificate.official_id, IssuedCertificate.owner_user_id,
                IssuedCertificate.request_id)
         .where(IssuedCertificate.key_sha256 == key_hash)).all()
-    if any(r.status == "revoked" and r.revocation_reason == "key_compromise" for r in rows):
+    if any(r.status == CertStatus.REVOKED and r.revocation_reason == "key_compromise" for r in rows):
         raise prof.KeyCompromised()
     for r in rows:
         name = ""
@@ -778,7 +787,7 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
         serial_hex=format(cert.serial_number, "x"), issuer_id=ca.id, profile=profile.name,
         agency_id=req.agency_id, official_id=req.official_id, subject=cert.subject.human_friendly,
         spki_sha256=prof.spki_fingerprint(spki_der), key_sha256=key_hash, key_label=key_label,
-        not_before=not_before, not_after=not_after, certificate_der=cert.dump(), status="good",
+        not_before=not_before, not_after=not_after, certificate_der=cert.dump(), status=CertStatus.GOOD,
         request_id=req.id, owner_user_id=req.owner_user_id,
     )
     session.add(row)
@@ -795,7 +804,7 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
                  request_id=request_id)
     if req.kind == "rekey" and req.previous_id:
         prev = session.get(IssuedCertificate, req.previous_id)
-        if prev is not None and prev.status != "revoked":
+        if prev is not None and prev.status != CertStatus.REVOKED:
             _set_revoked(session, prev, "superseded", None, now, actor, request_id)
     return row
 
@@ -823,9 +832,9 @@ def renew_or_rekey(
                 raise Forbidden()
         else:
             require_agency_scope(session, caller, agency)
-        if old.status == "revoked":
+        if old.status == CertStatus.REVOKED:
             raise AlreadyRevoked(old.serial_hex)
-        if old.status == "on-hold":
+        if old.status == CertStatus.ON_HOLD:
             # A hold is a question still open (lost token, an inquiry): a new certificate on
             # the same key, or a successor, would answer it behind the staff's back.
             raise CertificateOnHold(old.serial_hex)
@@ -840,7 +849,7 @@ def renew_or_rekey(
         req = CertificateRequest(kind=kind, profile=old.profile, agency_id=old.agency_id,
                                  official_id=old.official_id, previous_id=old.id,
                                  owner_user_id=old.owner_user_id,
-                                 requested_by=caller.name, status="pending")
+                                 requested_by=caller.name, status=RequestStatus.PENDING)
         req.common_name = old_cert.subject.native.get("common_name", "") if profile.settings.subject in (
             "client", "service", "ca") else ""
         if kind == "renew":
@@ -909,7 +918,7 @@ def _get_cert(session: Session, serial: str) -> IssuedCertificate:
 
 def _set_revoked(session: Session, row: IssuedCertificate, reason: str,
                  invalidity: dt.datetime | None, now: dt.datetime, actor: str, request_id: str) -> None:
-    row.status = "revoked"
+    row.status = CertStatus.REVOKED
     row.revoked_at = now
     row.revocation_reason = reason
     row.invalidity_date = invalidity
@@ -993,7 +1002,7 @@ def revoke(factory: sessionmaker[Session], caller: Caller, serial: str, reason: 
     with transaction(factory) as session:
         row = _get_cert(session, serial)
         _require_internal(caller, row)
-        if row.status == "revoked":
+        if row.status == CertStatus.REVOKED:
             raise AlreadyRevoked(row.serial_hex)
         if row.profile in CA_INTERNAL_PROFILES:
             raise RevocationNeedsSecondAdmin(row.serial_hex)
@@ -1010,10 +1019,10 @@ def hold(factory: sessionmaker[Session], caller: Caller, serial: str, *, request
     with transaction(factory) as session:
         row = _get_cert(session, serial)
         _require_internal(caller, row)
-        if row.status != "good":
+        if row.status != CertStatus.GOOD:
             raise WrongState(f"only a good certificate can be put on hold (it is {row.status})",
                              f"chỉ chứng thư còn hiệu lực mới tạm dừng được (hiện: {row.status})")
-        row.status, row.revoked_at, row.revocation_reason = "on-hold", now, "certificate_hold"
+        row.status, row.revoked_at, row.revocation_reason = CertStatus.ON_HOLD, now, "certificate_hold"
         row.crl_entry_der = crl_entry(int(row.serial_hex, 16), now, "certificate_hold", None)
         _forget_ocsp(session, row)
         audit.record(session, actor=caller.actor, action="cert.hold", target=f"cert:{row.serial_hex}",
@@ -1055,7 +1064,7 @@ def set_agency_status(factory: sessionmaker[Session], caller: Caller, code: str,
         previous = agency.status
         if previous == "dissolved" and status != "dissolved":
             raise AgencyDissolved(agency.code)
-        live = (IssuedCertificate.agency_id == agency.id, IssuedCertificate.status.in_(("good", "on-hold")))
+        live = (IssuedCertificate.agency_id == agency.id, IssuedCertificate.status.in_(LIVE))
         revoked: list[IssuedCertificate] = []
         if revoke_certificates:
             # The certificate rows first, as signing's re-check takes them (then the agency's).
@@ -1079,10 +1088,10 @@ def release(factory: sessionmaker[Session], caller: Caller, serial: str, *, requ
     with transaction(factory) as session:
         row = _get_cert(session, serial)
         _require_internal(caller, row)
-        if row.status != "on-hold":
+        if row.status != CertStatus.ON_HOLD:
             raise WrongState(f"only a held certificate can be released (it is {row.status})",
                              f"chỉ chứng thư đang tạm dừng mới khôi phục được (hiện: {row.status})")
-        row.status, row.revoked_at, row.revocation_reason = "good", None, None
+        row.status, row.revoked_at, row.revocation_reason = CertStatus.GOOD, None, None
         row.crl_entry_der = None
         _forget_ocsp(session, row)
         audit.record(session, actor=caller.actor, action="cert.release", target=f"cert:{row.serial_hex}",
@@ -1142,7 +1151,7 @@ def expiring(factory: sessionmaker[Session], caller: Caller, days: int,
         raise BadRequest("'days' must be between 0 and 3650", "'days' phải từ 0 đến 3650")
     with transaction(factory) as session:
         stmt = (select(IssuedCertificate)
-                .where(IssuedCertificate.status.in_(("good", "on-hold")),
+                .where(IssuedCertificate.status.in_(LIVE),
                        IssuedCertificate.not_after >= now,
                        IssuedCertificate.not_after <= now + dt.timedelta(days=days))
                 .order_by(IssuedCertificate.not_after))

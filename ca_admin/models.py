@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kyso.db import Base, UTCDateTime, utcnow
+
+
+class CertStatus(StrEnum):
+    """An issued certificate's status (IssuedCertificate.status); OCSP and CRLs follow it."""
+
+    GOOD = "good"
+    ON_HOLD = "on-hold"  # certificateHold: listed on the CRL, and may be released
+    REVOKED = "revoked"  # for good
+
+
+LIVE = (CertStatus.GOOD, CertStatus.ON_HOLD)  # not revoked for good
+ON_CRL = (CertStatus.REVOKED, CertStatus.ON_HOLD)  # listed on the CRL
+
+
+class RequestStatus(StrEnum):
+    """A certificate or revocation request's status (CertificateRequest, RevocationRequest)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"  # revocation requests
+    ISSUED = "issued"  # certificate requests
+    REJECTED = "rejected"
 
 
 class CertificateAuthority(Base):
@@ -69,7 +91,7 @@ class CertificateRequest(Base):
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
     # The user the certificate will belong to (a client-tls certificate logs in as this user).
     owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default=RequestStatus.PENDING, index=True)
     requested_by: Mapped[str] = mapped_column(String(200), nullable=False)
     decided_by: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
@@ -99,7 +121,7 @@ class IssuedCertificate(Base):
     not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
     certificate_der: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    status: Mapped[str] = mapped_column(String(20), nullable=False, default="good", index=True)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default=CertStatus.GOOD, index=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revocation_reason: Mapped[str | None] = mapped_column(String(40))
     invalidity_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -162,8 +184,7 @@ class RevocationRequest(Base):
     certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), nullable=False, index=True)
     reason: Mapped[str] = mapped_column(String(40), nullable=False)
     invalidity_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    # pending | approved | rejected
-    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default=RequestStatus.PENDING)
     requested_by: Mapped[str] = mapped_column(String(200), nullable=False)
     requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     decided_by: Mapped[str | None] = mapped_column(String(200))

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.models import CertificateAuthority, IssuedCertificate, OcspResponse
+from ca_admin.models import CertificateAuthority, CertStatus, IssuedCertificate, OcspResponse
 from ca_admin.ocsp_files import HASHES, issuer_hashes, static_of
 from ca_admin.service import ServiceCredential, active_ca_row, service_credential
 from ca_admin.x509build import key_identifier
@@ -145,9 +145,9 @@ def answer(factory: sessionmaker[Session], keystore: KeyStore, settings: Setting
 def _status(row: IssuedCertificate | None) -> tuple[str, dt.datetime | None, str | None]:
     if row is None:
         return ("unknown", None, None)
-    if row.status == "revoked":
+    if row.status == CertStatus.REVOKED:
         return ("revoked", row.revoked_at, row.revocation_reason)
-    if row.status == "on-hold":
+    if row.status == CertStatus.ON_HOLD:
         return ("revoked", row.revoked_at, "certificate_hold")
     return ("good", None, None)
 

@@ -19,14 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin import issuance
 from ca_admin.issuance import CA_INTERNAL_PROFILES, CertificateView
-from ca_admin.models import IssuedCertificate, RevocationRequest
+from ca_admin.models import CertStatus, IssuedCertificate, RequestStatus, RevocationRequest
 from kyso import audit, policy
 from kyso.callers import Caller
 from kyso.db import read_transaction, transaction, utcnow
 from kyso.errors import BadRequest, Conflict, Forbidden, NotFound
 from kyso.policy import Action
 
-PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+PENDING, APPROVED, REJECTED = RequestStatus.PENDING, RequestStatus.APPROVED, RequestStatus.REJECTED
 
 
 class RevocationRequestNotFound(NotFound):
@@ -122,7 +122,7 @@ def request(factory: sessionmaker[Session], caller: Caller, serial: str, reason:
         if row.profile not in CA_INTERNAL_PROFILES:
             raise BadRequest("this certificate is revoked directly, without a second approval",
                              "chứng thư này được thu hồi trực tiếp, không cần phê duyệt thứ hai")
-        if row.status == "revoked":
+        if row.status == CertStatus.REVOKED:
             raise issuance.AlreadyRevoked(row.serial_hex)
         pending = session.execute(select(RevocationRequest.id).where(
             RevocationRequest.certificate_id == row.id, RevocationRequest.status == PENDING)).scalar()
@@ -160,7 +160,7 @@ def approve(factory: sessionmaker[Session], caller: Caller, rid: int, *, request
             raise SecondAdminRequired()
         cert = session.execute(select(IssuedCertificate).where(IssuedCertificate.id == req.certificate_id)
                                .with_for_update()).scalar_one()
-        if cert.status == "revoked":
+        if cert.status == CertStatus.REVOKED:
             raise issuance.AlreadyRevoked(cert.serial_hex)
         req.status, req.decided_by, req.decided_at = APPROVED, caller.name, now
         audit.record(session, actor=caller.actor, action="cert.revoke.approve", target=f"cert:{cert.serial_hex}",

@@ -16,7 +16,7 @@ from asn1crypto import keys, pem, x509
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.models import CertificateAuthority, HsmKeyIntent
+from ca_admin.models import CertificateAuthority, CertStatus, HsmKeyIntent, RequestStatus
 from ca_admin.x509build import CaCertificateRequest, build_ca_certificate, build_name, scheme_for
 from hsm import (
     HsmPinIncorrect,
@@ -348,7 +348,7 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
         issuing = active_ca_row(session, "issuing")
         return session.execute(
             select(IssuedCertificate)
-            .where(IssuedCertificate.profile == profile, IssuedCertificate.status == "good",
+            .where(IssuedCertificate.profile == profile, IssuedCertificate.status == CertStatus.GOOD,
                    IssuedCertificate.issuer_id == issuing.id, IssuedCertificate.key_label.is_not(None),
                    IssuedCertificate.not_after > horizon)
             .order_by(IssuedCertificate.not_after.desc()).limit(1)).scalar_one_or_none()
@@ -379,7 +379,7 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
                 if row is None:
                     req = CertificateRequest(kind="new", profile=profile, agency_id=None, common_name=common_name,
                                              key_source="hsm", key_spec=settings.profiles[profile].hsm_key_type,
-                                             status="pending", requested_by=f"system:{profile}")
+                                             status=RequestStatus.PENDING, requested_by=f"system:{profile}")
                     session.add(req)
                     session.flush()
                     row = issuance.issue_in_session(session, keystore, settings, req, f"system:{profile}", now,

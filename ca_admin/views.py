@@ -14,6 +14,7 @@ from urllib.parse import unquote
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from ca_admin import crl, ocsp, service
+from ca_admin.models import CertStatus
 from hsm.keystore import verify_signature
 from kyso import audit
 from kyso.callers import Role
@@ -66,7 +67,7 @@ def certificate_caller(session: Any, pem_text: str) -> Any:
     row = session.execute(select(IssuedCertificate).where(IssuedCertificate.serial_hex == serial_hex)
                           ).scalar_one_or_none()
     now = utcnow()
-    if (row is None or row.certificate_der != der or row.profile != "client-tls" or row.status != "good"
+    if (row is None or row.certificate_der != der or row.profile != "client-tls" or row.status != CertStatus.GOOD
             or not row.not_before <= now < row.not_after or row.owner_user_id is None):
         return None
     user = session.get(User, row.owner_user_id)

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from ca_admin.facade import (
     Agency,
     CertificateAuthority,
+    CertStatus,
     IssuedCertificate,
     Official,
     ca_chain_der,
@@ -241,7 +242,7 @@ class Credential:
 def _row_for(session: Session, ref: str) -> IssuedCertificate | None:
     ref = (ref or "").strip()
     usable = (IssuedCertificate.profile.in_(SIGNING_PROFILES), IssuedCertificate.key_label.is_not(None))
-    newest = ((IssuedCertificate.status == "good").desc(), IssuedCertificate.not_after.desc())  # good first
+    newest = ((IssuedCertificate.status == CertStatus.GOOD).desc(), IssuedCertificate.not_after.desc())  # good first
     if ref.startswith("agency:"):
         agency = session.execute(select(Agency).where(Agency.code == ref[7:].strip().upper())).scalar_one_or_none()
         if agency is None:
@@ -320,10 +321,10 @@ def resolve(factory: sessionmaker[Session], caller: Caller, ref: str, *, now: dt
 
 
 def _check_valid(row: IssuedCertificate, now: dt.datetime) -> None:
-    if row.status == "revoked":
+    if row.status == CertStatus.REVOKED:
         raise CertificateNotValid("the certificate of this credential is revoked",
                                   "chứng thư số của khóa ký này đã bị thu hồi", extra={"status": "revoked"})
-    if row.status == "on-hold":
+    if row.status == CertStatus.ON_HOLD:
         raise CertificateNotValid("the certificate of this credential is on hold",
                                   "chứng thư số của khóa ký này đang bị tạm dừng", extra={"status": "on-hold"})
     if now >= row.not_after:
@@ -351,7 +352,7 @@ def credentials_for(factory: sessionmaker[Session], caller: Caller, now: dt.date
         agencies = client_agency_ids(session, caller.user_id)
         rows = session.execute(select(IssuedCertificate).where(
             IssuedCertificate.profile.in_(SIGNING_PROFILES), IssuedCertificate.key_label.is_not(None),
-            IssuedCertificate.agency_id.in_(agencies), IssuedCertificate.status == "good",
+            IssuedCertificate.agency_id.in_(agencies), IssuedCertificate.status == CertStatus.GOOD,
             IssuedCertificate.not_after > now).order_by(IssuedCertificate.id)).scalars().all()
         out = []
         for r in rows:

@@ -469,17 +469,22 @@ def _transform_excludes(root: Any, transform: Any, algorithm: str) -> list[Any]:
             what = xpath.get("Filter")
             raise Unsupported(f"Kyso supports XPath Filter 2.0 only with Filter=\"subtract\", not {what!r}",
                               f"Kyso chỉ hỗ trợ XPath Filter 2.0 với Filter=\"subtract\", không phải {what!r}")
-        namespaces = {k: v for k, v in xpath.nsmap.items() if k}
-        try:
-            found = root.getroottree().xpath((xpath.text or "").strip(), namespaces=namespaces)
-        except etree.XPathError:
-            raise Unsupported("the XPath Filter 2.0 expression cannot be evaluated",
-                              "không tính được biểu thức XPath Filter 2.0") from None
-        if not isinstance(found, list):
-            raise Unsupported("the XPath Filter 2.0 expression is not a node-set",
-                              "biểu thức XPath Filter 2.0 không cho ra tập nút")
-        out.extend(el for el in found if isinstance(el, etree._Element) and isinstance(el.tag, str))
+        out.extend(_filter2_select(root, xpath)[0])
     return out
+
+
+def _filter2_select(root: Any, xpath: Any) -> tuple[list[Any], int]:
+    """The elements an XPath Filter 2.0 expression selects, and how many nodes in all."""
+    namespaces = {k: v for k, v in xpath.nsmap.items() if k}
+    try:
+        found = root.getroottree().xpath((xpath.text or "").strip(), namespaces=namespaces)
+    except etree.XPathError:
+        raise Unsupported("the XPath Filter 2.0 expression cannot be evaluated",
+                          "không tính được biểu thức XPath Filter 2.0") from None
+    if not isinstance(found, list):
+        raise Unsupported("the XPath Filter 2.0 expression is not a node-set",
+                          "biểu thức XPath Filter 2.0 không cho ra tập nút")
+    return [el for el in found if isinstance(el, etree._Element) and isinstance(el.tag, str)], len(found)
 
 
 def _filter2_intersect(root: Any, transform: Any, target: Any, excluded: list[Any]) -> Any:
@@ -491,16 +496,8 @@ def _filter2_intersect(root: Any, transform: Any, target: Any, excluded: list[An
     if len(filters) != 1:
         raise Unsupported("XPath Filter 2.0 with \"intersect\" is supported only alone in its transform",
                           "XPath Filter 2.0 với \"intersect\" chỉ được hỗ trợ khi đứng một mình trong phép biến đổi")
-    xpath = filters[0]
-    namespaces = {k: v for k, v in xpath.nsmap.items() if k}
-    try:
-        found = root.getroottree().xpath((xpath.text or "").strip(), namespaces=namespaces)
-    except etree.XPathError:
-        raise Unsupported("the XPath Filter 2.0 expression cannot be evaluated",
-                          "không tính được biểu thức XPath Filter 2.0") from None
-    elements = [el for el in found if isinstance(el, etree._Element) and isinstance(el.tag, str)] \
-        if isinstance(found, list) else []
-    if len(elements) != 1 or len(found) != 1:
+    elements, selected = _filter2_select(root, filters[0])
+    if len(elements) != 1 or selected != 1:
         raise Unsupported("XPath Filter 2.0 \"intersect\" is supported only when it selects exactly one element",
                           "XPath Filter 2.0 \"intersect\" chỉ được hỗ trợ khi chọn đúng một phần tử")
     (chosen,) = elements

@@ -33,7 +33,8 @@ def _enveloping(signed: bytes, content: bytes | None = None) -> bytes:
     assert m is not None
     a, b, c = (int(v) for v in m.groups())
     covered = signed[:a] + signed[b:b + c]
-    info = cms.ContentInfo.load(bytes.fromhex(signed[a + 1:b - 1].decode()).rstrip(b"\0"))
+    # Not rstrip(b"\0"): a DER ending in a zero byte would lose it; load ignores the padding.
+    info = cms.ContentInfo.load(bytes.fromhex(signed[a + 1:b - 1].decode()))
     info["content"]["encap_content_info"] = {"content_type": "data", "content": covered if content is None else content}
     hexed = info.dump(force=False).hex().encode()
     assert len(hexed) <= b - a - 2

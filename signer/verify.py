@@ -1098,24 +1098,26 @@ def _x509_rsa_sha1(data: bytes, field_name: str | None, sig_object: Any, vc: Any
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
-    from cryptography.x509 import load_der_x509_certificate
     from pyhanko.sign.validation.pdf_embedded import extract_contents
     from pyhanko_certvalidator import CertificateValidator
     from pyhanko_certvalidator.errors import PathBuildingError, RevokedError, ValidationError
 
-    from signer.public_keys import key_problem
+    from signer.public_keys import UnprocessableKey, load
 
     raw = sig_object.get("/Cert")
     ders = [bytes(c.original_bytes if hasattr(c, "original_bytes") else c)
             for c in (raw if isinstance(raw, list) else [raw])]
     cert = x509.Certificate.load(ders[0])
     _seen().append(cert)
-    value = asn1_core.OctetString.load(extract_contents(sig_object).rstrip(b"\x00"), strict=False).native
+    # Not rstrip(b"\x00") of the padding: it would also take a signature value's own last zero
+    # byte; a non-strict load ignores what follows the OCTET STRING.
+    value = asn1_core.OctetString.load(extract_contents(sig_object), strict=False).native
     a, b, c = (int(v) for v in list(sig_object.raw_get("/ByteRange"))[1:])
     signed = data[:a] + data[b:b + c]
-    if (unloadable := key_problem(cert)) is not None:
-        return _unprocessable_key(field_name, unloadable, cert)
-    key = load_der_x509_certificate(ders[0]).public_key()
+    try:
+        key = load(cert.public_key)  # once: the same loader tells an unprocessable key
+    except UnprocessableKey as exc:
+        return _unprocessable_key(field_name, exc.problem(), cert)
     try:
         if not isinstance(key, rsa.RSAPublicKey):
             raise InvalidSignature

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Integer, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from kyso import audit
 from kyso.db import Base, UTCDateTime, utcnow
@@ -284,8 +284,8 @@ def authenticate(session: Session, presented: str | None) -> Caller:
     key_id, secret = match.groups() if match else ("", "")
     row = None
     if key_id:
-        row = session.execute(
-            select(ApiKey).where(ApiKey.key_id == key_id)
+        row = session.execute(  # the key and its user in one statement
+            select(ApiKey).options(joinedload(ApiKey.user)).where(ApiKey.key_id == key_id)
         ).scalar_one_or_none()
     stored = row.secret_sha256 if row is not None else _DUMMY_HASH
     # Always compare, so an unknown key id costs the same as a wrong secret.

@@ -40,12 +40,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin import facade as ca
 from hsm import KeyStore, SignatureScheme
+from kyso.bounded import TooComplex
 from kyso.db import transaction
 from kyso.errors import BadRequest, KysoError
 from kyso.limits import bool_option
 from kyso.settings import Settings
 from signer import cmsbuild, images
-from signer.bounded import TooComplex
 from signer.cades import tsa_reply
 from signer.credentials import Credential
 

@@ -259,7 +259,7 @@ def _context(trusted: tuple[Any, Any, Any], fetch: bool, moment: dt.datetime | N
     if not fetch:
         return ValidationContext(trust_roots=roots, other_certs=others, crls=crls, allow_fetching=False,
                                  revocation_mode="soft-fail", moment=moment)
-    from signer.bounded import given
+    from kyso.bounded import given
     from signer.fetching import HostPolicy, guarded_fetchers
 
     # Fetchers built here (requests, no aiohttp session left open): this CA's certificates
@@ -1903,7 +1903,7 @@ def verify(factory: sessionmaker[Session], settings: Settings, data: bytes | str
         report, certs = call_bounded(factory, settings, "signer.verify:check_undigested", data, detached,
                                      offline=offline, seconds=seconds)
     else:
-        from signer import bounded as bounded_mod
+        from kyso import bounded as bounded_mod
 
         if isinstance(data, str):
             with open(data, "rb") as f:
@@ -1953,7 +1953,7 @@ def verification_slot(settings: Settings) -> Iterator[None]:
 def check_signature_count(count: int) -> None:
     """Refuse a document with more signatures than verify.max_signatures before checking any
     (1,500 copies of one signature cost 30 s of CPU)."""
-    from signer.bounded import limit
+    from kyso.bounded import limit
 
     most = limit("max_signatures")
     if most and count > most:
@@ -1966,7 +1966,7 @@ def call_bounded(factory: sessionmaker[Session], settings: Settings, func: str, 
                  offline: bool = False, seconds: float | None = None) -> Any:
     """``func(*args, ders, fetch)`` in a bounded helper, with the trust inputs as DER, in
     one of the worker's verification slots; ``seconds`` overrides verify.max_seconds."""
-    from signer import bounded as bounded_mod
+    from kyso import bounded as bounded_mod
 
     with verification_slot(settings):
         trusted = trust(factory, settings)

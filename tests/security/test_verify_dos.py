@@ -78,7 +78,7 @@ def test_verifications_beyond_the_slots_get_503(client: Any, services: Any, sign
 
 def test_the_public_page_limits_each_address_and_has_a_shorter_deadline(
         client: Any, services: Any, signing: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    from signer import bounded
+    from kyso import bounded
 
     seen: list[float] = []
     real = bounded.call

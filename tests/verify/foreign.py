@@ -112,8 +112,8 @@ class Outcome:
 
 def run(entry: Entry, seconds: float = 60.0) -> Outcome:
     """Kyso's verdict on one corpus file, through the bounded helper as in production."""
+    from kyso import bounded
     from kyso.errors import KysoError
-    from signer import bounded
     from signer.verify import DocumentUnreadable, UnsupportedFormat
 
     detached: bytes | dict[str, bytes] | None = \

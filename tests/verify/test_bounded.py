@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from signer import bounded
+from kyso import bounded
 from tests.signing.conftest import H
 from tests.signing.documents import letter_pdf
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from signer import bounded
+from kyso import bounded
 from tests.signing.conftest import H
 from tests.signing.documents import letter_pdf
 from tests.verify.test_bounded import _nested_pdf

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.services import build_services
+from axis.cli import register as register_axis
 from ca_admin.cli import register as register_ca
 from kyso.cli import Context
 from kyso.cli import main as command
@@ -13,6 +14,7 @@ from signer.cli import register as register_signer
 
 register_ca(command)
 register_signer(command)
+register_axis(command)
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from app.services import build_services
+from axis.views import register as register_axis
 from ca_admin.views import register as register_ca
 from kyso.app import platform_app
 from kyso.services import Services
@@ -31,4 +32,5 @@ def create_app(
                        configure_logging=configure_logging)
     register_ca(app, public_only=public_only)
     register_signer(app, public_only=public_only)
+    register_axis(app, public_only=public_only)
     return app

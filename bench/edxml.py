@@ -1,7 +1,7 @@
 """edXML signing and verification through HTTP against signxml in-process, in one run.
 
     package  an edXML package for two recipients with one attachment, a 10 MB PDF (zipped,
-             then base64, as the axis carries it), built with signer.edxml.
+             then base64, as the axis carries it), built with axis.building.
     ours     POST /api/v1/edxml/sign with the unsigned package (agency seal RSA-2048 in
              SoftHSM2, PostgreSQL, 2 gunicorn workers, one request at a time): parsed with
              limits, attachment unpacked and checked, rebuilt, TraceHeader appended, signed
@@ -55,16 +55,16 @@ RSS_GOAL = 4.0
 
 
 def package_bytes(mb: int) -> bytes:
-    from signer import edxml
+    from axis import building, model
     from tests.edxml.test_model import package
     from tests.signing.documents import letter_pdf
 
     pkg = package(1)
-    pkg.header.sender = edxml.Organization(AGENCY, "Sở Nội vụ")
+    pkg.header.sender = model.Organization(AGENCY, "Sở Nội vụ")
     pkg.header.document_id = f"{AGENCY},2026/11/25,123/SNV-VP"
     pkg.traces = []
     pkg.attachments[0].data = letter_pdf(filler_bytes=mb * 1024 * 1024)
-    return edxml.to_bytes(edxml.build(pkg))
+    return building.to_bytes(building.build(pkg))
 
 
 def software_signer() -> tuple[Callable[[bytes], bytes], Callable[[bytes], None]]:

@@ -6,10 +6,12 @@ import functools
 import logging
 import math
 import re
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -43,6 +45,20 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object", "nội dung phải là một đối tượng JSON")
     return data
+
+
+@contextmanager
+def spooled_body(empty: KysoError) -> Iterator[str]:
+    """The raw request body in a private temporary file (its path, for a verification helper
+    to read): the worker never holds a large document as bytes nor copies it down a pipe.
+    ``empty`` is raised for an empty body. The file is removed on exit."""
+    with tempfile.NamedTemporaryFile(prefix="kyso-body-") as f:
+        while chunk := request.stream.read(1 << 20):
+            f.write(chunk)
+        if not f.tell():
+            raise empty
+        f.flush()
+        yield f.name
 
 
 def services() -> Services:

@@ -15,9 +15,6 @@ import binascii
 import hashlib
 import os
 import tempfile
-import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import IO, Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -26,7 +23,7 @@ from werkzeug.wsgi import wrap_file
 from kyso.errors import BadRequest, KysoError, PayloadTooLarge
 from kyso.limits import bool_option, parse_json
 from kyso.policy import Action
-from kyso.web import allows, body_limit, current_caller, json_body, request_id, services
+from kyso.web import allows, body_limit, current_caller, json_body, request_id, services, spooled_body
 from signer import cades, credentials, images
 from signer.credentials import Credential
 
@@ -35,7 +32,7 @@ consent_bp = Blueprint("sign_admin", __name__, url_prefix="/api/v1/admin")
 CONSENT_HEADER = "X-Kyso-Consent"
 
 
-def _document_limit(settings: Any) -> int:
+def document_limit(settings: Any) -> int:
     return int(settings.signing.max_document_bytes) + 1024 * 1024  # room for multipart framing
 
 
@@ -110,20 +107,6 @@ def _head(document: bytes | str) -> bytes:
         return f.read(512)
 
 
-@contextmanager
-def spooled_body(empty: KysoError) -> Iterator[str]:
-    """The raw request body in a private temporary file (its path, for a verification helper
-    to read): the worker never holds a large document as bytes nor copies it down a pipe.
-    ``empty`` is raised for an empty body. The file is removed on exit."""
-    with tempfile.NamedTemporaryFile(prefix="kyso-body-") as f:
-        while chunk := request.stream.read(1 << 20):
-            f.write(chunk)
-        if not f.tell():
-            raise empty
-        f.flush()
-        yield f.name
-
-
 def authorised_credential(options: dict[str, Any], action: str) -> Credential:
     """The credential named in the options, after the pre-sign checks and, for a personal
     key, the official's consent."""
@@ -148,7 +131,7 @@ def _headers(sig_id: str, alg: str, digest: bytes) -> dict[str, str]:
 
 @sign_bp.post("/cms")
 @allows(Action.SIGN)
-@body_limit(_document_limit)
+@body_limit(document_limit)
 def sign_cms() -> Response:
     """Any file: detached (default) or attached CAdES, B-B or B-T."""
     svc = services()
@@ -175,7 +158,7 @@ def sign_cms() -> Response:
 
 @sign_bp.post("/pdf")
 @allows(Action.SIGN)
-@body_limit(_document_limit)
+@body_limit(document_limit)
 def sign_pdf() -> Response:
     """PAdES B-B, B-T, B-LT (default) or B-LTA, with a Decree 30 appearance."""
     from kyso.db import utcnow
@@ -270,7 +253,7 @@ verify_bp = Blueprint("verify_api", __name__, url_prefix="/api/v1")
 
 @verify_bp.post("/verify")
 @allows(Action.VERIFY)
-@body_limit(_document_limit)
+@body_limit(document_limit)
 def verify_document() -> Response:
     """A signed PDF, CMS or XML (raw body; or multipart ``file`` and, for a detached CMS, ``data``;
     for XML with detached references, each referenced file as a further part under its name).
@@ -310,120 +293,6 @@ def verify_document() -> Response:
 
         return render_report(report.to_json(), lang)
     return jsonify(report.to_json())
-
-
-edxml_bp = Blueprint("edxml_api", __name__, url_prefix="/api/v1/edxml")
-
-
-@edxml_bp.post("/verify")
-@allows(Action.VERIFY)
-@body_limit(_document_limit)
-def verify_edxml() -> Response:
-    """An edXML package (raw body): the signature, the package rules and each attached PDF.
-    ``?offline=true`` fetches no revocation data."""
-    from signer.edxml_verify import verify_package
-
-    svc = services()
-    # Spooled to a private file that the verification helper reads: the worker never holds
-    # the package (a 10 MB attachment) as bytes, nor copies it into the helper.
-    with spooled_body(BadRequest("the package is empty", "gói tin trống")) as path:
-        report = verify_package(svc.sessions, svc.settings, path, offline=bool_option(dict(request.args), "offline"))
-    return jsonify(report)
-
-
-@edxml_bp.post("/sign")
-@allows(Action.SIGN)
-@body_limit(_document_limit)
-def sign_edxml() -> Response:
-    """A complete edXML package (raw XML body), or multipart with a JSON ``metadata`` part and
-    ``file`` parts. Options (query or form): ``xades``, ``level`` (B-B, B-T), ``sign_pdfs``,
-    ``pdf_appearance``, ``pdf_credential`` (e.g. ``official:<id>`` for the leader's appearance,
-    with the official's consent in the consent header), ``scheme``. The From agency's seal
-    signs the package."""
-    from signer import edxml
-    from signer.edxml_sign import SignOptions, metadata_package, sign_package
-
-    svc = services()
-    options: dict[str, Any] = dict(request.args)
-    if request.mimetype == "multipart/form-data":
-        options.update(request.form)
-        try:
-            meta = parse_json(request.form.get("metadata") or "")
-        except ValueError:
-            raise BadRequest("'metadata' must be a JSON object", "'metadata' phải là một đối tượng JSON") from None
-        if not isinstance(meta, dict):
-            raise BadRequest("'metadata' must be a JSON object", "'metadata' phải là một đối tượng JSON")
-        files = [(f.filename or "tep-dinh-kem", f.mimetype or "", f.read()) for f in request.files.getlist("file")]
-        pkg = metadata_package(meta, files)
-    else:
-        if request.content_length == 0:
-            raise BadRequest("the package is empty", "gói tin trống")
-        # Read in chunks into the parser, the tree let go once read: a 10 MB package is
-        # not held as bytes, tree and model at once.
-        pkg = edxml.parse(request.stream, keep_tree=False)
-    level = str(options.get("level") or "B-B").upper()
-    if level not in ("B-B", "B-T"):
-        raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")
-    pdf_ref = options.get("pdf_credential")
-    pdf_credential = authorised_credential({"credential": pdf_ref}, "sign.pdf") if pdf_ref else None
-    opts = SignOptions(xades=bool_option(options, "xades"), level=level,
-                       sign_pdfs=bool_option(options, "sign_pdfs") or bool(pdf_ref),
-                       pdf_appearance=str(options.get("pdf_appearance") or ("leader" if pdf_ref else "seal")),
-                       scheme=options.get("scheme"), pdf_credential=pdf_credential)
-    out, sig_id = sign_package(svc.sessions, svc.keystore, svc.settings, current_caller(), pkg, opts,
-                               request_id=request_id())
-    length = out.seek(0, 2)
-    out.seek(0)
-    resp = Response(wrap_file(request.environ, out), mimetype="application/xml", direct_passthrough=True,
-                    headers={"X-Kyso-Signature-Id": sig_id,
-                             "Content-Disposition": 'attachment; filename="goi-tin.edxml"'})
-    resp.content_length = length
-    return resp
-
-
-@edxml_bp.post("/status")
-@allows(Action.SIGN)
-@body_limit(_document_limit)
-def edxml_status() -> Response:
-    """JSON: build a status message for a received document (``sign``: sealed by the From
-    agency) and record it; the message is returned. XML body: an incoming status message,
-    parsed, its signature checked, and recorded; a JSON summary is returned."""
-    from signer import edxml_status as status
-    from signer.edxml_sign import SignOptions
-
-    svc = services()
-    if request.mimetype in ("application/xml", "text/xml"):
-        data = request.get_data(cache=False)
-        if not data:
-            raise BadRequest("the status message is empty", "thông điệp trạng thái trống")
-        return jsonify(status.receive(svc.sessions, svc.settings, current_caller(), data,
-                                      offline=bool_option(dict(request.args), "offline"), request_id=request_id()))
-    body = json_body()
-    msg = status.message_from_json(body)
-    level = str(body.get("level") or "B-B").upper()
-    if level not in ("B-B", "B-T"):
-        raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")
-    scheme = body.get("scheme")
-    if scheme is not None and not isinstance(scheme, str):
-        raise BadRequest("'scheme' must be a string", "'scheme' phải là chuỗi")
-    opts = SignOptions(xades=bool(body.get("xades")), level=level, scheme=scheme)
-    out, sig_id = status.send(svc.sessions, svc.keystore, svc.settings, current_caller(), msg,
-                              sign=bool(body.get("sign")), opts=opts, request_id=request_id())
-    headers = {"Content-Disposition": 'attachment; filename="trang-thai.edxml"'}
-    if sig_id:
-        headers["X-Kyso-Signature-Id"] = sig_id
-    return Response(out, mimetype="application/xml", headers=headers)
-
-
-@edxml_bp.get("/documents/<path:document_id>/status")
-@allows(Action.AXIS_STATUS_READ)
-def edxml_document_status(document_id: str) -> Response:
-    """A document's status history, per recipient, with the codes allowed next (the
-    DocumentId URL-encoded: ``000.00.12.H31%2C2026%2F11%2F25%2C123%2FSNV-VP``)."""
-    from signer import edxml_status as status
-
-    svc = services()
-    return jsonify(status.history(svc.sessions, current_caller(), unicodedata.normalize("NFC", document_id)))
 
 
 # -- credentials a client may use -------------------------------------------------------------------

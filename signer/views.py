@@ -21,7 +21,7 @@ def register(app: Flask, *, public_only: bool) -> None:
     app.register_blueprint(tsa_bp)
     app.register_blueprint(page_bp)
     if not public_only:
-        from signer.api import consent_bp, edxml_bp, sign_bp, verify_bp
+        from signer.api import consent_bp, sign_bp, verify_bp
         from signer.csc import csc_bp
         from signer.enrol_page import enrol_bp
 
@@ -30,7 +30,6 @@ def register(app: Flask, *, public_only: bool) -> None:
         app.register_blueprint(consent_bp)
         app.register_blueprint(csc_bp)
         app.register_blueprint(verify_bp)
-        app.register_blueprint(edxml_bp)
 
 
 @tsa_bp.post("/tsa")

@@ -171,7 +171,7 @@ class SigningRequest:
     # digest of each attachment, so that a verifier can name the one that changed).
     extra_object: Any = None
     # Wraps the writer that feeds the whole document's canonical form into its digest (see
-    # signer.edxml.Expander: attachments kept out of the tree).
+    # axis.building.Expander: attachments kept out of the tree).
     expand: Callable[[Callable[[bytes], Any]], Any] | None = None
 
 

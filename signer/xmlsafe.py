@@ -106,7 +106,7 @@ def _not_ascii_compatible(head: bytes) -> bool:
 def parse_stream(stream: Any, limits: Limits = Limits(), chunk: int = 1 << 20, target: Any = None) -> Any:
     """As ``parse``, reading ``stream`` in chunks into lxml's incremental parser: a large
     document is never held whole as bytes beside its tree. ``target``: a parser target
-    that builds the tree (see signer.edxml)."""
+    that builds the tree (see axis.parsing)."""
     parser = _parser(target)
     size, carry, head = 0, b"", b""
     try:

@@ -10,30 +10,31 @@ import zipfile
 
 import pytest
 
-from signer import edxml, xmlsafe
+from axis import building, model, parsing
+from signer import xmlsafe
 
 SUBJECT = "V/v triển khai chữ ký số trong văn bản điện tử — Hải Phòng"
 
 
-def package(attachments: int = 1) -> edxml.Package:
-    header = edxml.MessageHeader(
-        sender=edxml.Organization("000.00.12.H31", "Sở Nội vụ thành phố Hải Phòng"),
-        recipients=[edxml.Organization("000.00.13.H31", "Sở Tài chính"),
-                    edxml.Organization("000.00.14.H31", "Sở Tư pháp")],
+def package(attachments: int = 1) -> model.Package:
+    header = model.MessageHeader(
+        sender=model.Organization("000.00.12.H31", "Sở Nội vụ thành phố Hải Phòng"),
+        recipients=[model.Organization("000.00.13.H31", "Sở Tài chính"),
+                    model.Organization("000.00.14.H31", "Sở Tư pháp")],
         document_id="000.00.12.H31,2026/11/25,123/SNV-VP", code_number="123", code_notation="SNV-VP",
         place="Hải Phòng", promulgation_date="2026/11/25", document_type="1", type_name="Công văn",
         subject=SUBJECT, content="Kính gửi các sở, ban, ngành.", position="Giám đốc", signer_name="Nguyễn Văn An",
         other_info={"Priority": "0", "PageAmount": "1"}, to_places=["Các sở, ban, ngành"])
-    atts = [edxml.Attachment(f"att-{i}", f"cong-van-{i}.pdf", "application/pdf", b"%PDF-1.7 " + bytes([i]) * 1000)
+    atts = [model.Attachment(f"att-{i}", f"cong-van-{i}.pdf", "application/pdf", b"%PDF-1.7 " + bytes([i]) * 1000)
             for i in range(attachments)]
-    return edxml.Package(header=header, traces=[edxml.TraceHeader("000.00.12.H31", "2026/11/25 09:30:00")],
+    return model.Package(header=header, traces=[model.TraceHeader("000.00.12.H31", "2026/11/25 09:30:00")],
                          manifest=[a.content_id for a in atts], attachments=atts)
 
 
 def test_build_then_parse_round_trips_with_vietnamese_text_intact() -> None:
-    data = edxml.to_bytes(edxml.build(package(2)))
+    data = building.to_bytes(building.build(package(2)))
     assert SUBJECT.encode() in data and unicodedata.is_normalized("NFC", data.decode())
-    back = edxml.parse(data)
+    back = parsing.parse(data)
     assert back.header.subject == SUBJECT and back.header.sender.organ_id == "000.00.12.H31"
     assert [r.organ_id for r in back.header.recipients] == ["000.00.13.H31", "000.00.14.H31"]
     assert [a.data for a in back.attachments] == [a.data for a in package(2).attachments]
@@ -63,7 +64,7 @@ LEGACY = """<?xml version="1.0" encoding="UTF-8"?>
 
 def test_parsing_tolerates_order_default_namespace_and_plain_base64() -> None:
     data = LEGACY.format(b64=base64.b64encode(b"%PDF-1.4 plain").decode()).encode()
-    pkg = edxml.parse(data)
+    pkg = parsing.parse(data)
     assert pkg.header.sender.organ_id == "000.00.12.H31" and pkg.header.subject == "Tờ trình"
     (att,) = pkg.attachments
     assert (att.content_id, att.data, att.zipped) == ("a1", b"%PDF-1.4 plain", False)
@@ -80,13 +81,13 @@ def _zipped(entries: dict[str, bytes]) -> str:
 
 def test_zip_bombs_and_odd_archives_are_refused() -> None:
     bomb = LEGACY.format(b64=_zipped({"a.pdf": b"\0" * (60 << 20)})).encode()
-    with pytest.raises(edxml.AttachmentTooLarge):
-        edxml.parse(bomb)
+    with pytest.raises(model.AttachmentTooLarge):
+        parsing.parse(bomb)
     two = LEGACY.format(b64=_zipped({"a.pdf": b"1", "b.pdf": b"2"})).encode()
-    with pytest.raises(edxml.EdxmlInvalid):
-        edxml.parse(two)
-    with pytest.raises(edxml.EdxmlInvalid):
-        edxml.parse(LEGACY.format(b64="not base64 !!").encode())
+    with pytest.raises(model.EdxmlInvalid):
+        parsing.parse(two)
+    with pytest.raises(model.EdxmlInvalid):
+        parsing.parse(LEGACY.format(b64="not base64 !!").encode())
 
 
 @pytest.mark.parametrize("reference", ['<Reference><ContentId>cid:a1</ContentId></Reference>',
@@ -96,11 +97,11 @@ def test_the_national_sdk_writes_the_same_cid_on_both_sides(reference: str) -> N
     one side only, both were reported missing (issue 14, item 9)."""
     data = LEGACY.format(b64=base64.b64encode(b"%PDF-1.4 plain").decode())
     data = data.replace('<Reference href="cid:a1"/>', reference).replace('ContentId="a1"', 'ContentId="cid:a1"')
-    pkg = edxml.parse(data.encode())
+    pkg = parsing.parse(data.encode())
     assert pkg.attachments[0].content_id == "cid:a1"
     assert pkg.findings() == []
-    rebuilt = edxml.to_bytes(edxml.build(pkg))
-    assert b'href="cid:a1"' in rebuilt and edxml.parse(rebuilt).findings() == []
+    rebuilt = building.to_bytes(building.build(pkg))
+    assert b'href="cid:a1"' in rebuilt and parsing.parse(rebuilt).findings() == []
 
 
 def test_findings_name_what_is_wrong() -> None:
@@ -108,7 +109,7 @@ def test_findings_name_what_is_wrong() -> None:
     pkg.manifest = ["att-0", "att-9"]
     pkg.header.document_id = "123/SNV"
     pkg.header.recipients = []
-    found = edxml.parse(edxml.to_bytes(edxml.build(pkg))).findings()
+    found = parsing.parse(building.to_bytes(building.build(pkg))).findings()
     # the builder writes a manifest entry per attachment; check the model's own findings too
     assert any("DocumentId" in f for f in found) and any("no To" in f for f in found)
     assert any("att-9" in f for f in pkg.findings()) and any("att-1 is not in the manifest" in f
@@ -117,16 +118,16 @@ def test_findings_name_what_is_wrong() -> None:
 
 @pytest.mark.parametrize("data,error", [
     (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><edXML/>', xmlsafe.XmlDtdForbidden),
-    (b'<edXML xmlns="urn:wrong"><edXMLEnvelope/></edXML>', edxml.EdxmlInvalid),
-    (f'<edXML xmlns="{edxml.NS}"><edXMLEnvelope><edXMLHeader/></edXMLEnvelope></edXML>'.encode(),
-     edxml.EdxmlInvalid),
-    (f'<edXML xmlns="{edxml.NS}"><edXMLEnvelope><edXMLHeader><MessageHeader><From><OrganId>H31</OrganId></From>'
-     f'</MessageHeader><MessageHeader/></edXMLHeader></edXMLEnvelope></edXML>'.encode(), edxml.EdxmlInvalid),
+    (b'<edXML xmlns="urn:wrong"><edXMLEnvelope/></edXML>', model.EdxmlInvalid),
+    (f'<edXML xmlns="{model.NS}"><edXMLEnvelope><edXMLHeader/></edXMLEnvelope></edXML>'.encode(),
+     model.EdxmlInvalid),
+    (f'<edXML xmlns="{model.NS}"><edXMLEnvelope><edXMLHeader><MessageHeader><From><OrganId>H31</OrganId></From>'
+     f'</MessageHeader><MessageHeader/></edXMLHeader></edXMLEnvelope></edXML>'.encode(), model.EdxmlInvalid),
     (b"<edXML><unclosed></edXML>", xmlsafe.XmlMalformed),
 ])
 def test_bad_packages_are_refused_with_their_code(data: bytes, error: type) -> None:
     with pytest.raises(error):
-        edxml.parse(data)
+        parsing.parse(data)
 
 
 def test_enveloped_digest_puts_the_signature_back_exactly() -> None:
@@ -163,27 +164,27 @@ def test_a_zip_is_passed_on_only_when_nothing_can_hide_in_it() -> None:
         return out.getvalue()
 
     good, evil = one("a.pdf", b"%PDF-benign"), one("evil.pdf", b"hidden")
-    assert edxml._unzip(good, "1") == (b"%PDF-benign", True)
+    assert parsing._unzip(good, "1") == (b"%PDF-benign", True)
     start = zipfile.ZipFile(io.BytesIO(good)).start_dir
     evil_local = evil[:zipfile.ZipFile(io.BytesIO(evil)).start_dir]
     directory = bytearray(good[start:])
     struct.pack_into("<I", directory, directory.rfind(b"PK\x05\x06") + 16, start + len(evil_local))
-    assert edxml._unzip(good[:start] + evil_local + bytes(directory), "1") == (b"%PDF-benign", False)
+    assert parsing._unzip(good[:start] + evil_local + bytes(directory), "1") == (b"%PDF-benign", False)
 
 
 def test_hostile_text_is_refused_not_a_crash() -> None:
     pkg = package(1)
     pkg.header.subject = "Tiêu đề\x01"
-    with pytest.raises(edxml.EdxmlInvalid, match="control characters"):
-        edxml.build(pkg)
+    with pytest.raises(model.EdxmlInvalid, match="control characters"):
+        building.build(pkg)
     pkg = package(1)
     pkg.header.sender.organ_id = "A00" + ".00" * 20  # matches the pattern, longer than 40
     assert any("From/OrganId" in f for f in pkg.findings())
-    comment = edxml.to_bytes(edxml.build(package(1))).replace(b"</edXML:ContentTransferEncoded>",
-                                                              b"<!--x-->QUJD</edXML:ContentTransferEncoded>")
+    comment = building.to_bytes(building.build(package(1))).replace(b"</edXML:ContentTransferEncoded>",
+                                                                    b"<!--x-->QUJD</edXML:ContentTransferEncoded>")
     for source in (comment, io.BytesIO(comment)):
-        with pytest.raises(edxml.EdxmlInvalid):
-            edxml.parse(source, keep_tree=isinstance(source, bytes))
+        with pytest.raises(model.EdxmlInvalid):
+            parsing.parse(source, keep_tree=isinstance(source, bytes))
 
 
 def test_a_second_entry_after_the_deflate_stream_is_not_passed_on() -> None:
@@ -206,20 +207,20 @@ def test_a_second_entry_after_the_deflate_stream_is_not_passed_on() -> None:
     central = start + len(evil_local)
     struct.pack_into("<I", spliced, central + 20, info.compress_size + len(evil_local))
     struct.pack_into("<I", spliced, spliced.rfind(b"PK\x05\x06") + 16, central)
-    assert edxml._unzip(good, "1")[1] is True
-    assert edxml._unzip(bytes(spliced), "1") == (b"%PDF-benign" * 100, False)
+    assert parsing._unzip(good, "1")[1] is True
+    assert parsing._unzip(bytes(spliced), "1") == (b"%PDF-benign" * 100, False)
 
 
 def test_comments_cannot_cut_signed_text() -> None:
     """Canonical XML leaves comments out of what is signed: "12<!---->3" is the signed "123"
     and must read so, in the header and in an attachment, parsed from bytes or a stream."""
-    raw = edxml.to_bytes(edxml.build(package(1)))
+    raw = building.to_bytes(building.build(package(1)))
     data = raw.replace(b",123/SNV-VP<", b",12<!---->3/SNV-VP<")
     att = base64.b64encode(b"%PDF-1.4 whole")
     data = re.sub(rb"(<edXML:ContentTransferEncoded>)[^<]*", lambda m: m.group(1) + att[:8] + b"<!---->" + att[8:],
                   data)
     for source, keep in ((data, True), (io.BytesIO(data), False)):
-        pkg = edxml.parse(source, keep_tree=keep)
+        pkg = parsing.parse(source, keep_tree=keep)
         assert pkg.header.document_id == "000.00.12.H31,2026/11/25,123/SNV-VP"
         assert pkg.attachments[0].data == b"%PDF-1.4 whole"
 
@@ -239,4 +240,4 @@ def test_findings_come_in_vietnamese_and_english_and_survive_the_helper() -> Non
     assert "danh mục (Manifest) có att-9 nhưng không có tệp đính kèm này" in vi
     back = pickle.loads(pickle.dumps(found))
     assert back == found and [f.vi for f in back] == vi
-    assert edxml.joined(found, "vi") == "; ".join(vi)
+    assert model.joined(found, "vi") == "; ".join(vi)

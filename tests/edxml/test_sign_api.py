@@ -13,7 +13,7 @@ from typing import Any
 
 from lxml import etree
 
-from signer import edxml
+from axis import building, model
 from tests.edxml.test_model import package
 from tests.signing.conftest import AGENCY, OTHER_AGENCY, H
 from tests.signing.documents import letter_pdf
@@ -64,7 +64,7 @@ def test_metadata_and_files_signed_with_the_pdf_sealed_first(client: Any, signin
 
 def test_complete_package_with_xades_b_t(client: Any, signing: dict[str, Any]) -> None:
     key = signing["keys"]["eoffice"]
-    raw = edxml.to_bytes(edxml.build(package(1)))
+    raw = building.to_bytes(building.build(package(1)))
     r = client.post("/api/v1/edxml/sign?level=B-T", data=raw, headers=H(key), content_type="application/xml")
     assert r.status_code == 200, r.get_data(as_text=True)[:300]
     report = _verify(client, key, bytes(r.data))
@@ -76,7 +76,7 @@ def test_complete_package_with_xades_b_t(client: Any, signing: dict[str, Any]) -
     # One byte of an attachment's file changed and the zip rebuilt cleanly (so no CRC gives it
     # away): the report names the attachment, from the digests signed with the package.
     root = etree.fromstring(bytes(r.data))
-    enc = root.find(f".//{{{edxml.NS}}}ContentTransferEncoded")
+    enc = root.find(f".//{{{model.NS}}}ContentTransferEncoded")
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(enc.text))) as zf:
         (info,) = zf.infolist()
         content = bytearray(zf.read(info))
@@ -110,9 +110,9 @@ def test_bad_inputs(client: Any, services: Any, signing: dict[str, Any]) -> None
 
     before = count()
     foreign = package(1)
-    foreign.header.sender = edxml.Organization(OTHER_AGENCY, "Sở Tài chính")
+    foreign.header.sender = model.Organization(OTHER_AGENCY, "Sở Tài chính")
     foreign.header.document_id = f"{OTHER_AGENCY},2026/11/25,1/STC"
-    r = client.post("/api/v1/edxml/sign", data=edxml.to_bytes(edxml.build(foreign)), headers=H(key),
+    r = client.post("/api/v1/edxml/sign", data=building.to_bytes(building.build(foreign)), headers=H(key),
                     content_type="application/xml")
     assert r.status_code == 403, r.get_json()
     r = client.post("/api/v1/edxml/sign", data=b"<edXML xmlns='urn:wrong'/>", headers=H(key),
@@ -120,21 +120,21 @@ def test_bad_inputs(client: Any, services: Any, signing: dict[str, Any]) -> None
     assert r.status_code == 422 and r.get_json()["code"] == "edxml-invalid" and r.get_json()["detail_vi"]
     bad = package(1)
     bad.header.document_id = "no-commas"
-    r = client.post("/api/v1/edxml/sign", data=edxml.to_bytes(edxml.build(bad)), headers=H(key),
+    r = client.post("/api/v1/edxml/sign", data=building.to_bytes(building.build(bad)), headers=H(key),
                     content_type="application/xml")
     assert r.status_code == 422 and "DocumentId" in r.get_json()["detail"]
     r = client.post("/api/v1/edxml/sign", headers=H(key), data={"metadata": "[1]"}, content_type="multipart/form-data")
     assert r.status_code == 400
     # A DTD with entities in UTF-16, which a byte search for "<!DOCTYPE" cannot see: refused.
     utf16 = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE e [<!ENTITY a "QUJD">]>'
-             f'<edXML xmlns="{edxml.NS}">&a;</edXML>').encode("utf-16")
+             f'<edXML xmlns="{model.NS}">&a;</edXML>').encode("utf-16")
     r = client.post("/api/v1/edxml/sign", data=utf16, headers=H(key), content_type="application/xml")
     assert r.status_code == 422 and r.get_json()["code"] in ("xml-malformed", "xml-dtd-forbidden"), r.get_json()
     # Malformed XML, and a package without its MessageHeader.
     r = client.post("/api/v1/edxml/sign", data=b"<edXML><a></edXML>", headers=H(key), content_type="application/xml")
     assert r.status_code == 422 and r.get_json()["code"] == "xml-malformed"
-    no_header = etree.fromstring(edxml.to_bytes(edxml.build(package(1))))
-    message = no_header.find(f".//{{{edxml.NS}}}MessageHeader")
+    no_header = etree.fromstring(building.to_bytes(building.build(package(1))))
+    message = no_header.find(f".//{{{model.NS}}}MessageHeader")
     message.getparent().remove(message)
     r = client.post("/api/v1/edxml/sign", data=etree.tostring(no_header), headers=H(key),
                     content_type="application/xml")
@@ -142,15 +142,15 @@ def test_bad_inputs(client: Any, services: Any, signing: dict[str, Any]) -> None
     # An attachment that unpacks beyond the limit (a zip bomb: 60 MB of zeros in 60 KB).
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("bom.pdf", bytes(edxml.MAX_ATTACHMENT + 10 * 1024 * 1024))
-    big = etree.fromstring(edxml.to_bytes(edxml.build(package(1))))
-    big.find(f".//{{{edxml.NS}}}ContentTransferEncoded").text = base64.b64encode(bomb.getvalue()).decode()
+        zf.writestr("bom.pdf", bytes(model.MAX_ATTACHMENT + 10 * 1024 * 1024))
+    big = etree.fromstring(building.to_bytes(building.build(package(1))))
+    big.find(f".//{{{model.NS}}}ContentTransferEncoded").text = base64.b64encode(bomb.getvalue()).decode()
     r = client.post("/api/v1/edxml/sign", data=etree.tostring(big), headers=H(key), content_type="application/xml")
     assert r.status_code == 413 and r.get_json()["code"] == "attachment-too-large", r.get_json()
     ra = H(signing["keys"]["ra"])
     assert client.post(f"/api/v1/admin/certificates/{signing['seal']}/revoke", headers=ra,
                        json={"reason": "key_compromise"}).status_code == 200
-    r = client.post("/api/v1/edxml/sign", data=edxml.to_bytes(edxml.build(package(1))), headers=H(key),
+    r = client.post("/api/v1/edxml/sign", data=building.to_bytes(building.build(package(1))), headers=H(key),
                     content_type="application/xml")
     assert r.status_code == 409, r.get_json()
     assert count() == before  # nothing recorded half-way

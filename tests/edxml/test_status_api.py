@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from sqlalchemy import func, select
 
-from signer import edxml, edxml_status
+from axis import building, model, status, status_message
 from tests.edxml.test_sign_api import META, _xmlsec
 from tests.signing.conftest import AGENCY, OTHER_AGENCY, PIN, H, issue_in_hsm
 from tests.signing.documents import letter_pdf
@@ -22,7 +22,7 @@ DOC = META["document_id"]
 
 def _events(services: Any) -> int:
     with services.sessions() as s:
-        return int(s.execute(select(func.count()).select_from(edxml_status.EdxmlStatusEvent)).scalar_one())
+        return int(s.execute(select(func.count()).select_from(status.EdxmlStatusEvent)).scalar_one())
 
 
 def _status(client: Any, key: str, code: str, *, sender: str = OTHER_AGENCY, sign: bool = True, **extra: Any) -> Any:
@@ -70,7 +70,7 @@ def test_package_then_statuses_then_history(client: Any, services: Any, signing:
         assert r.headers["X-Kyso-Signature-Id"]
         assert _xmlsec(bytes(r.data), signing["dir"]) == 0
         messages.append(bytes(r.data))
-    parsed, _root = edxml_status.parse(messages[1])
+    parsed, _root = status_message.parse(messages[1])
     assert parsed.description == "Đã tiếp nhận văn bản" and parsed.staff["Staff"] == "Trần Thị Bình"
     h = _history(client, sender).get_json()
     assert [(e["recipient"], e["code"], e["direction"]) for e in h["history"]] == [
@@ -135,8 +135,8 @@ def test_incoming_messages(client: Any, services: Any, signing: dict[str, Any]) 
 
     sender, recipient = signing["keys"]["eoffice"], signing["keys"]["other"]
     issue_in_hsm(client, signing["keys"], "agency-seal", OTHER_AGENCY, "rsa-2048")
-    msg = edxml_status.StatusMessage(sender=edxml.Organization(OTHER_AGENCY, "Sở Tài chính"), document_id=DOC,
-                                     code="01")
+    msg = status_message.StatusMessage(sender=model.Organization(OTHER_AGENCY, "Sở Tài chính"), document_id=DOC,
+                                       code="01")
 
     def post(data: bytes, key: str = sender) -> Any:
         return client.post("/api/v1/edxml/status?offline=true", data=data, headers=H(key),
@@ -144,18 +144,18 @@ def test_incoming_messages(client: Any, services: Any, signing: dict[str, Any]) 
 
     before = _events(services)
     # Unsigned: anyone could have written it.
-    r = post(edxml.to_bytes(edxml_status.build(msg)))
+    r = post(building.to_bytes(status_message.build(msg)))
     assert r.status_code == 422 and r.get_json()["code"] == "status-signature-invalid" and r.get_json()["detail_vi"]
     # Signed, but with the sender's own seal: not the From agency's.
-    root = edxml_status.build(msg)
+    root = status_message.build(msg)
     label, cert, chain = _credential(services, signing["seal"])
-    xmldsig.sign_enveloped(root, edxml.header_element(root), xmldsig.SigningRequest(
+    xmldsig.sign_enveloped(root, building.header_element(root), xmldsig.SigningRequest(
         scheme="rsa-pkcs1-sha256", certificate_der=cert, chain_der=chain,
         sign=lambda b: services.keystore.sign(label, b, "rsa-pkcs1-sha256")))
-    r = post(edxml.to_bytes(root))
+    r = post(building.to_bytes(root))
     assert r.status_code == 422 and "not by the From agency" in r.get_json()["detail"], r.get_json()
     # The recipient agency cannot post what is addressed to the sender.
-    r = post(edxml.to_bytes(edxml_status.build(msg)), recipient)
+    r = post(building.to_bytes(status_message.build(msg)), recipient)
     assert r.status_code == 403
     assert _events(services) == before
     # A genuine message changed after signing is refused.

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from signer import edxml
-from signer import edxml_status as status
+from axis import building, model, parsing, status, status_message
 
 pytestmark = pytest.mark.both_databases
 
@@ -43,29 +42,29 @@ def _cells() -> list[tuple[str, str, bool]]:
 
 
 def test_table_names_every_code() -> None:
-    assert TABLE.strip().splitlines()[0].split()[1:] == list(status.CODES)
+    assert TABLE.strip().splitlines()[0].split()[1:] == list(status_message.CODES)
 
 
 @pytest.mark.parametrize(("state", "code", "allowed"), _cells())
 def test_transition(state: str, code: str, allowed: bool) -> None:
     if allowed:
-        status.check_transition(HISTORY[state], code, "000.00.13.H31")
+        status_message.check_transition(HISTORY[state], code, "000.00.13.H31")
     else:
-        with pytest.raises(status.StatusTransitionInvalid) as err:
-            status.check_transition(HISTORY[state], code, "000.00.13.H31")
+        with pytest.raises(status_message.StatusTransitionInvalid) as err:
+            status_message.check_transition(HISTORY[state], code, "000.00.13.H31")
         assert err.value.status == 409 and "000.00.13.H31" in err.value.message_en and err.value.message_vi
 
 
 def test_reasons_and_unknown_codes() -> None:
     for code in ("02", "13"):
-        with pytest.raises(status.StatusReasonRequired):
-            status.check_code(code, "  ")
-        assert status.check_code(code, "Sai thể thức văn bản").code == code
+        with pytest.raises(status_message.StatusReasonRequired):
+            status_message.check_code(code, "  ")
+        assert status_message.check_code(code, "Sai thể thức văn bản").code == code
     for code in ("01", "03", "04", "05", "06", "15", "16"):
-        assert status.check_code(code, "").code == code
+        assert status_message.check_code(code, "").code == code
     for bad in ("07", "1", "", "99", "０１"):
-        with pytest.raises(status.StatusCodeUnknown) as err:
-            status.check_code(bad, "x")
+        with pytest.raises(status_message.StatusCodeUnknown) as err:
+            status_message.check_code(bad, "x")
         assert err.value.status == 422
 
 
@@ -73,16 +72,16 @@ def test_status_message_round_trips_with_vietnamese_text() -> None:
     import unicodedata
 
     reason = unicodedata.normalize("NFD", "Văn bản sai thể thức, đề nghị gửi lại")
-    msg = status.StatusMessage(
-        sender=edxml.Organization("000.00.13.H31", "Sở Tài chính"), document_id="000.00.12.H31,2026/11/25,123/SNV-VP",
-        code="02", description=reason, recipients=[edxml.Organization("000.00.12.H31", "Sở Nội vụ")],
+    msg = status_message.StatusMessage(
+        sender=model.Organization("000.00.13.H31", "Sở Tài chính"), document_id="000.00.12.H31,2026/11/25,123/SNV-VP",
+        code="02", description=reason, recipients=[model.Organization("000.00.12.H31", "Sở Nội vụ")],
         staff={"Department": "Văn phòng", "Staff": "Trần Thị Bình", "Mobile": "", "Email": ""})
-    back, root = status.parse(edxml.to_bytes(status.build(msg)))
+    back, root = status_message.parse(building.to_bytes(status_message.build(msg)))
     assert back.description == unicodedata.normalize("NFC", reason)
     assert back.document_sender == "000.00.12.H31" and back.code == "02" and back.timestamp
     assert back.staff["Staff"] == "Trần Thị Bình" and [r.organ_id for r in back.recipients] == ["000.00.12.H31"]
-    with pytest.raises(edxml.EdxmlInvalid, match="status message"):
-        edxml.parse(edxml.to_bytes(root))
+    with pytest.raises(model.EdxmlInvalid, match="status message"):
+        parsing.parse(building.to_bytes(root))
 
 
 def test_first_messages_about_a_new_document_at_once(services: Any) -> None:
@@ -96,8 +95,8 @@ def test_first_messages_about_a_new_document_at_once(services: Any) -> None:
     from kyso.db import transaction
 
     caller = Caller(1, "connector", Role.CLIENT)
-    msg = status.StatusMessage(sender=edxml.Organization("000.00.13.H31"),
-                               document_id="000.00.12.H31,2026/11/29,7/SNV", code="01")
+    msg = status_message.StatusMessage(sender=model.Organization("000.00.13.H31"),
+                                       document_id="000.00.12.H31,2026/11/29,7/SNV", code="01")
     barrier = threading.Barrier(4)
     outcomes: list[str] = []
 
@@ -107,7 +106,7 @@ def test_first_messages_about_a_new_document_at_once(services: Any) -> None:
             with transaction(services.sessions) as session:
                 status.record(session, caller, msg, b"message %d" % i, direction="received", signature="none")
             outcomes.append("recorded")
-        except status.StatusTransitionInvalid:
+        except status_message.StatusTransitionInvalid:
             outcomes.append("refused")
         except Exception as exc:  # noqa: BLE001 - what the test is about
             outcomes.append(type(exc).__name__)
@@ -130,7 +129,7 @@ def test_reporting_early_does_not_make_an_agency_a_recipient(services: Any) -> N
 
     caller = Caller(1, "connector", Role.CLIENT)
     doc_id = "000.00.12.H31,2026/11/29,8/SNV"
-    early = status.StatusMessage(sender=edxml.Organization("000.00.99.H31"), document_id=doc_id, code="01")
+    early = status_message.StatusMessage(sender=model.Organization("000.00.99.H31"), document_id=doc_id, code="01")
     with transaction(services.sessions) as session:
         status.record(session, caller, early, b"early", direction="received", signature="none")
     with transaction(services.sessions) as session:

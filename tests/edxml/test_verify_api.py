@@ -12,7 +12,8 @@ from typing import Any
 
 from lxml import etree
 
-from signer import edxml, xmldsig
+from axis import building, model, parsing
+from signer import xmldsig
 from tests.edxml.test_model import package
 from tests.signing.conftest import AGENCY, OTHER_AGENCY, H, issue_in_hsm
 from tests.signing.documents import letter_pdf
@@ -26,14 +27,14 @@ def signed_package(client: Any, services: Any, signing: dict[str, Any], mutate: 
     assert pdf.status_code == 200
     pkg = package(1)
     pkg.attachments[0].data = bytes(pdf.data)
-    root = edxml.build(pkg)
+    root = building.build(pkg)
     if mutate is not None:
         mutate(root)
     label, cert, chain = _credential(services, signing["seal"])
     req = xmldsig.SigningRequest(scheme="rsa-pkcs1-sha256", certificate_der=cert, chain_der=chain,
                                  sign=lambda b: services.keystore.sign(label, b, "rsa-pkcs1-sha256"), xades=xades)
-    xmldsig.sign_enveloped(root, edxml.header_element(root), req)
-    return edxml.to_bytes(root)
+    xmldsig.sign_enveloped(root, building.header_element(root), req)
+    return building.to_bytes(root)
 
 
 def _post(client: Any, signing: dict[str, Any], data: bytes) -> Any:
@@ -68,7 +69,7 @@ def test_changed_moved_or_mismatched_packages_fail(client: Any, services: Any, s
     data = signed_package(client, services, signing)
     root = etree.fromstring(data)
     # One byte of the attachment changed (its base64 re-encoded).
-    enc = root.find(f".//{{{edxml.NS}}}ContentTransferEncoded")
+    enc = root.find(f".//{{{model.NS}}}ContentTransferEncoded")
     raw = bytearray(base64.b64decode(enc.text))
     raw[len(raw) // 2] ^= 1
     enc.text = base64.b64encode(bytes(raw)).decode()
@@ -80,7 +81,7 @@ def test_changed_moved_or_mismatched_packages_fail(client: Any, services: Any, s
     # The signature moved to the end of MessageHeader: xmlsec1 still accepts it, Kyso does not.
     root = etree.fromstring(data)
     sig = root.find(f".//{{{xmldsig.DS}}}Signature")
-    root.find(f".//{{{edxml.NS}}}MessageHeader").append(sig)
+    root.find(f".//{{{model.NS}}}MessageHeader").append(sig)
     moved = etree.tostring(root)
     assert _xmlsec_ok(moved, signing["dir"])
     body = _post(client, signing, moved)
@@ -92,8 +93,8 @@ def test_changed_moved_or_mismatched_packages_fail(client: Any, services: Any, s
     # A manifest naming an attachment that is not there, signed as such: the signature is
     # good, the package is not.
     def extra_reference(r: Any) -> None:
-        manifest = r.find(f".//{{{edxml.NS}}}edXMLManifest")
-        etree.SubElement(manifest, f"{{{edxml.NS}}}Reference").set("href", "cid:missing")
+        manifest = r.find(f".//{{{model.NS}}}edXMLManifest")
+        etree.SubElement(manifest, f"{{{model.NS}}}Reference").set("href", "cid:missing")
 
     body = _post(client, signing, signed_package(client, services, signing, extra_reference))
     assert (body["indication"], body["sub_indication"]) == ("TOTAL-FAILED", "FORMAT_FAILURE")
@@ -137,7 +138,7 @@ def test_cli_build_and_verify(client: Any, services: Any, signing: dict[str, Any
     r = run_kyso(["edxml", "build", "--metadata", str(tmp_path / "meta.json"), "--file",
                   str(tmp_path / "cong-van.pdf"), "-o", str(tmp_path / "pkg.xml")], env)
     assert r.returncode == 0, r.stderr
-    built = edxml.parse((tmp_path / "pkg.xml").read_bytes())
+    built = parsing.parse((tmp_path / "pkg.xml").read_bytes())
     assert built.header.subject == META["subject"]
     assert built.attachments[0].data == (tmp_path / "cong-van.pdf").read_bytes()
     r = run_kyso(["edxml", "sign", str(tmp_path / "pkg.xml"), "-o", str(tmp_path / "signed.xml"), "--as", "eoffice"],

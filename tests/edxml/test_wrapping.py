@@ -12,13 +12,14 @@ from typing import Any
 
 from lxml import etree
 
-from signer import edxml, xmldsig
+from axis import building, model
+from signer import xmldsig
 from tests.edxml.test_model import package
 from tests.edxml.test_verify_api import _post, _xmlsec_ok, signed_package
 from tests.verify.test_xml import _credential
 
 DS = f"{{{xmldsig.DS}}}"
-ED = f"{{{edxml.NS}}}"
+ED = f"{{{model.NS}}}"
 
 
 def _xmlsec(data: bytes, d: Path, *extra: str) -> bool:
@@ -35,8 +36,8 @@ def _signed_by_id(services: Any, signing: dict[str, Any]) -> bytes:
     """A package whose signature covers MessageHeader by Id (URI="#msg") instead of the whole
     document: the form XSW feeds on. Correctly signed with the agency's seal."""
     label, cert, chain = _credential(services, signing["seal"])
-    root = edxml.build(package(1))
-    header = edxml.header_element(root)
+    root = building.build(package(1))
+    header = building.header_element(root)
     header.find(f"{ED}MessageHeader").set("Id", "msg")
     from lxml.builder import ElementMaker
 
@@ -53,7 +54,7 @@ def _signed_by_id(services: Any, signing: dict[str, Any]) -> bytes:
     header.append(sig)
     value = services.keystore.sign(label, xmldsig.c14n(signed_info), "rsa-pkcs1-sha256")
     sig.find(f"{DS}SignatureValue").text = base64.b64encode(value).decode()
-    return edxml.to_bytes(root)
+    return building.to_bytes(root)
 
 
 def test_wrapping_attacks_fail(client: Any, services: Any, signing: dict[str, Any]) -> None:
@@ -82,7 +83,7 @@ def test_wrapping_attacks_fail(client: Any, services: Any, signing: dict[str, An
     #    MessageHeader goes into an Object (where the reference still finds it) and a forged
     #    one takes its place in the header.
     by_id = _signed_by_id(services, signing)
-    assert _xmlsec(by_id, d, "--id-attr:Id", f"{edxml.NS}:MessageHeader")
+    assert _xmlsec(by_id, d, "--id-attr:Id", f"{model.NS}:MessageHeader")
     r = etree.fromstring(by_id)
     header = r.find(f".//{ED}edXMLHeader")
     original = header.find(f"{ED}MessageHeader")
@@ -115,7 +116,7 @@ def test_wrapping_attacks_fail(client: Any, services: Any, signing: dict[str, An
             wrong.append(f"{name}: {body['indication']}/{body['sub_indication']}: {body['summary_en']}")
         elif body["edxml"]["header"] is not None:
             wrong.append(f"{name}: header values reported from a wrapped package")
-        extra = ("--id-attr:Id", f"{edxml.NS}:MessageHeader") if "id" in name or "swapped" in name else ()
+        extra = ("--id-attr:Id", f"{model.NS}:MessageHeader") if "id" in name or "swapped" in name else ()
         if _xmlsec(data, d, *extra) != xmlsec_accepts:
             wrong.append(f"{name}: xmlsec1 {'rejects' if xmlsec_accepts else 'accepts'} it, unlike what is documented")
     assert not wrong, "\n".join(wrong)

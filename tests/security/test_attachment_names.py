@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from signer import edxml, xmldsig
+from axis import building, model, parsing
+from signer import xmldsig
 from tests.edxml.test_model import package
 from tests.edxml.test_sign_api import META
 from tests.signing.conftest import H, signing  # noqa: F401 - the signing world fixture
@@ -31,12 +32,12 @@ SAFE = ["cong-van.pdf", "Công văn số 123-SNV.pdf", "báo cáo (bản 2).docx
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_unsafe_names(name: str) -> None:
-    assert edxml.name_problem(name), name
+    assert model.name_problem(name), name
 
 
 @pytest.mark.parametrize("name", SAFE)
 def test_safe_names(name: str) -> None:
-    assert edxml.name_problem(name) is None
+    assert model.name_problem(name) is None
 
 
 def _records(services: Any) -> int:
@@ -46,7 +47,7 @@ def _records(services: Any) -> int:
         return int(s.execute(select(func.count()).select_from(SignatureRecord)).scalar_one())
 
 
-def _hostile_package(name: str, entry_name: str | None = None) -> edxml.Package:
+def _hostile_package(name: str, entry_name: str | None = None) -> model.Package:
     pkg = package(1)
     att = pkg.attachments[0]
     att.name = name
@@ -61,7 +62,7 @@ def _hostile_package(name: str, entry_name: str | None = None) -> edxml.Package:
 @pytest.mark.parametrize("name", ["../../../../etc/cron.d/evil", "bao-cao\u202efdp.exe"])
 def test_signing_refuses_unsafe_names(client: Any, services: Any, signing: dict[str, Any], name: str) -> None:  # noqa: F811
     key = signing["keys"]["eoffice"]
-    data = edxml.to_bytes(edxml.build(_hostile_package(name)))
+    data = building.to_bytes(building.build(_hostile_package(name)))
     r = client.post("/api/v1/edxml/sign", data=data, headers=H(key), content_type="application/xml")
     assert r.status_code == 422 and r.get_json()["code"] == "attachment-name-invalid", r.get_json()
     assert "\u202e" not in r.get_json()["detail"] and r.get_json()["detail_vi"]
@@ -75,11 +76,11 @@ def test_signing_refuses_unsafe_names(client: Any, services: Any, signing: dict[
 def test_signing_renames_an_unsafe_zip_entry(client: Any, signing: dict[str, Any]) -> None:  # noqa: F811
     """A safe AttachmentName over a zip whose entry is '../evil': the zip is not passed on as
     it came, it is made again under the attachment's name."""
-    data = edxml.to_bytes(edxml.build(_hostile_package("cong-van.pdf", entry_name="../../evil.sh")))
+    data = building.to_bytes(building.build(_hostile_package("cong-van.pdf", entry_name="../../evil.sh")))
     r = client.post("/api/v1/edxml/sign", data=data, headers=H(signing["keys"]["eoffice"]),
                     content_type="application/xml")
     assert r.status_code == 200, r.get_json()
-    (att,) = edxml.parse(bytes(r.data)).attachments
+    (att,) = parsing.parse(bytes(r.data)).attachments
     assert att.entry_name == "cong-van.pdf"
 
 
@@ -90,12 +91,12 @@ def test_verification_flags_unsafe_names(client: Any, services: Any, signing: di
                                          name: str, entry: str | None) -> None:
     """Signed elsewhere (here: straight with the seal key, as another signer would): the
     signature holds, the package does not pass."""
-    root = edxml.build(_hostile_package(name, entry))
+    root = building.build(_hostile_package(name, entry))
     label, cert, chain = _credential(services, signing["seal"])
-    xmldsig.sign_enveloped(root, edxml.header_element(root), xmldsig.SigningRequest(
+    xmldsig.sign_enveloped(root, building.header_element(root), xmldsig.SigningRequest(
         scheme="rsa-pkcs1-sha256", certificate_der=cert, chain_der=chain,
         sign=lambda b: services.keystore.sign(label, b, "rsa-pkcs1-sha256")))
-    r = client.post("/api/v1/edxml/verify?offline=true", data=edxml.to_bytes(root),
+    r = client.post("/api/v1/edxml/verify?offline=true", data=building.to_bytes(root),
                     headers=H(signing["keys"]["eoffice"]), content_type="application/xml")
     assert r.status_code == 200, r.get_json()
     body = r.get_json()

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from signer import edxml, edxml_status, xmldsig
+from axis import building, model, status, status_message
+from signer import xmldsig
 from tests.edxml.test_sign_api import META
 from tests.signing.conftest import OTHER_AGENCY, H, issue_in_hsm, signing  # noqa: F401 - fixture
 from tests.signing.documents import letter_pdf
@@ -28,7 +29,7 @@ DOC = META["document_id"]
 
 def _events(services: Any) -> int:
     with services.sessions() as s:
-        return int(s.execute(select(func.count()).select_from(edxml_status.EdxmlStatusEvent)).scalar_one())
+        return int(s.execute(select(func.count()).select_from(status.EdxmlStatusEvent)).scalar_one())
 
 
 def _package_signed_here(client: Any, world: dict[str, Any]) -> None:
@@ -42,14 +43,14 @@ def _signed_status(services: Any, serial: str, code: str = "01", document_id: st
                    signing_time: dt.datetime | None = None) -> bytes:
     """A status message from OTHER_AGENCY, signed with its seal (XAdES, so the signing time
     it claims is in the signature), as its own connector would send it through the axis."""
-    msg = edxml_status.StatusMessage(sender=edxml.Organization(OTHER_AGENCY, "Sở Tài chính"),
-                                     document_id=document_id, code=code)
-    root = edxml_status.build(msg)
+    msg = status_message.StatusMessage(sender=model.Organization(OTHER_AGENCY, "Sở Tài chính"),
+                                       document_id=document_id, code=code)
+    root = status_message.build(msg)
     label, cert, chain = _credential(services, serial)
-    xmldsig.sign_enveloped(root, edxml.header_element(root), xmldsig.SigningRequest(
+    xmldsig.sign_enveloped(root, building.header_element(root), xmldsig.SigningRequest(
         scheme="ecdsa-sha256", certificate_der=cert, chain_der=chain, xades=True, signing_time=signing_time,
         sign=lambda b: services.keystore.sign(label, b, "ecdsa-sha256")))
-    return edxml.to_bytes(root)
+    return building.to_bytes(root)
 
 
 def _receive(client: Any, key: str, data: bytes) -> Any:

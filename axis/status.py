@@ -1,16 +1,5 @@
-"""edXML status messages (issue 8): the codes of QCVN 102:2016 (amended 2022), the order in
-which they may follow each other, status messages built, signed, parsed and recorded, and
-each document's status history.
-
-A document has one track per recipient agency: the recipient reports 01 to 06 (and 02,
-15, 16) on its own track; the sender's 13 (retrieval request) goes to every recipient it
-names, or to every recipient Kyso knows of. Transitions, per track:
-
-    (none) -> 01 | 13          01 -> 02 | 03 | 13         02: final
-    03 -> 04 | 05 | 06 | 13    04, 05 -> 04 | 05 | 06 | 13
-    06 -> 13 (nothing but a retrieval request follows completion)
-    13 -> 15 | 16 (only a 13 is answered by 15 or 16)     15: final
-    16 -> whatever the state before the 13 allowed
+"""edXML status messages sent and received (issue 8): each recorded on the tracks it moves
+(the codes and their order: axis/status_message.py), and each document's status history.
 
 An event is recorded with its audit entry in one transaction, under a lock on the
 document's row, so two concurrent messages cannot both move a track from the same state.
@@ -21,70 +10,28 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import unicodedata
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from axis import building, model
+from axis.status_message import (
+    CODES,
+    StatusMessage,
+    StatusTransitionInvalid,
+    allowed_after,
+    build,
+    check_code,
+    check_transition,
+    now_timestamp,
+    parse,
+)
 from kyso import audit, policy
 from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import Conflict, KysoError, NotFound
-from signer import edxml
-
-VN = dt.timezone(dt.timedelta(hours=7))
-TIMESTAMP = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}$")
-
-
-@dataclass(frozen=True)
-class Code:
-    code: str
-    en: str
-    vi: str
-    by_sender: bool = False  # sent by the document's sender (13), otherwise by a recipient
-    reason_required: bool = False
-
-
-CODES = {c.code: c for c in (
-    Code("01", "arrived", "đã đến"),
-    Code("02", "rejected", "từ chối tiếp nhận", reason_required=True),
-    Code("03", "accepted", "đã tiếp nhận"),
-    Code("04", "assigned", "đã phân công"),
-    Code("05", "processing", "đang xử lý"),
-    Code("06", "completed", "đã hoàn thành"),
-    Code("13", "retrieval requested", "yêu cầu lấy lại", by_sender=True, reason_required=True),
-    Code("15", "retrieval agreed", "đồng ý lấy lại"),
-    Code("16", "retrieval refused", "từ chối lấy lại"),
-)}
-
-_NEXT: dict[str | None, frozenset[str]] = {
-    None: frozenset({"01", "13"}),
-    "01": frozenset({"02", "03", "13"}),
-    "02": frozenset(),
-    "03": frozenset({"04", "05", "06", "13"}),
-    "04": frozenset({"04", "05", "06", "13"}),
-    "05": frozenset({"04", "05", "06", "13"}),
-    "06": frozenset({"13"}),
-    "13": frozenset({"15", "16"}),
-    "15": frozenset(),
-}
-
-
-def allowed_after(history: list[str]) -> frozenset[str]:
-    """The codes that may follow a track's history (oldest first)."""
-    state: str | None = None
-    before_retrieval: list[str | None] = []
-    for code in history:
-        if code == "13":
-            before_retrieval.append(state)
-        elif code == "16" and before_retrieval:
-            state = before_retrieval.pop()
-            continue
-        state = code
-    return _NEXT[state]
 
 
 class StatusDocumentUnknown(KysoError):
@@ -93,146 +40,16 @@ class StatusDocumentUnknown(KysoError):
     title_en = "Unknown document"
 
 
-class StatusCodeUnknown(KysoError):
-    code = "status-code-unknown"
-    status = 422
-    title_en = "Unknown status code"
-
-
-class StatusReasonRequired(KysoError):
-    code = "status-reason-required"
-    status = 422
-    title_en = "A reason is required"
-
-
-class StatusTransitionInvalid(Conflict):
-    code = "status-transition-invalid"
-
 
 class StatusWrongParty(Conflict):
     code = "status-wrong-party"
+
 
 
 class StatusSignatureInvalid(KysoError):
     code = "status-signature-invalid"
     status = 422
     title_en = "The status message's signature does not verify"
-
-
-def check_code(code: str, description: str) -> Code:
-    info = CODES.get(code)
-    if info is None:
-        raise StatusCodeUnknown(f"status code {code[:8]!r} is not one of {', '.join(CODES)}",
-                                f"mã trạng thái {code[:8]!r} không thuộc {', '.join(CODES)}")
-    if info.reason_required and not description.strip():
-        raise StatusReasonRequired(f"status {code} ({info.en}) needs a reason in Description",
-                                   f"trạng thái {code} ({info.vi}) cần nêu lý do trong Description")
-    return info
-
-
-def check_transition(history: list[str], code: str, track: str) -> None:
-    allowed = allowed_after(history)
-    if code not in allowed:
-        last = history[-1] if history else "none"
-        nxt = ", ".join(sorted(allowed)) or "none"
-        raise StatusTransitionInvalid(
-            f"status {code} cannot follow {last} for recipient {track}; allowed next: {nxt}",
-            f"trạng thái {code} không thể theo sau {last} đối với nơi nhận {track}; được phép tiếp theo: {nxt}")
-
-
-# -- messages -----------------------------------------------------------------------------------------
-
-@dataclass
-class StatusMessage:
-    sender: edxml.Organization  # who reports the status
-    document_id: str  # ResponseFor/DocumentId: the document the status is about
-    code: str
-    description: str = ""
-    timestamp: str = ""  # yyyy/MM/dd HH:mm:ss, Vietnam time
-    recipients: list[edxml.Organization] = field(default_factory=list)  # To (optional; 13 names recipients)
-    response_code: str = ""  # ResponseFor/Code (number/notation)
-    promulgation_date: str = ""
-    staff: dict[str, str] = field(default_factory=dict)  # Department, Staff, Mobile, Email
-
-    STAFF = ("Department", "Staff", "Mobile", "Email")
-
-    @property
-    def document_sender(self) -> str:
-        """The OrganId a DocumentId starts with: the document's sender."""
-        return self.document_id.split(",", 1)[0]
-
-    def findings(self) -> list[edxml.Finding]:
-        out = []
-        if not edxml.ORGAN_ID.match(self.sender.organ_id):
-            out.append(edxml.not_agency_code("From/OrganId", self.sender.organ_id))
-        if not edxml.DOCUMENT_ID.match(self.document_id):
-            out.append(edxml.not_document_id("ResponseFor/DocumentId", self.document_id))
-        out.extend(edxml.not_agency_code("To/OrganId", r.organ_id) for r in self.recipients
-                   if not edxml.ORGAN_ID.match(r.organ_id))
-        if self.timestamp and not TIMESTAMP.match(self.timestamp):
-            shown = repr(self.timestamp[:40])
-            out.append(edxml.Finding(f"Timestamp {shown} is not yyyy/MM/dd HH:mm:ss",
-                                     f"Timestamp {shown} không theo dạng yyyy/MM/dd HH:mm:ss"))
-        return out
-
-
-def now_timestamp() -> str:
-    return dt.datetime.now(VN).strftime("%Y/%m/%d %H:%M:%S")
-
-
-def build(msg: StatusMessage, traces: list[edxml.TraceHeader] | None = None) -> Any:
-    """The status message as an edXML tree (sign it, then ``edxml.to_bytes``)."""
-    root = edxml.empty_envelope()
-    header = edxml.header_element(root)
-    mh = edxml.sub(header, "MessageHeader")
-    edxml.organization(mh, "From", msg.sender)
-    for r in msg.recipients:
-        edxml.organization(mh, "To", r)
-    rf = edxml.sub(mh, "ResponseFor")
-    edxml.sub(rf, "OrganId", msg.document_sender)
-    edxml.sub(rf, "Code", msg.response_code)
-    edxml.sub(rf, "PromulgationDate", msg.promulgation_date)
-    edxml.sub(rf, "DocumentId", msg.document_id)
-    staff = edxml.sub(mh, "StaffInfo")
-    for tag in StatusMessage.STAFF:
-        edxml.sub(staff, tag, msg.staff.get(tag, ""))
-    edxml.sub(mh, "StatusCode", msg.code)
-    edxml.sub(mh, "Description", msg.description)
-    edxml.sub(mh, "Timestamp", msg.timestamp or now_timestamp())
-    trace_list = edxml.sub(header, "TraceHeaderList")
-    for t in traces or []:
-        th = edxml.sub(trace_list, "TraceHeader")
-        edxml.sub(th, "OrganId", t.organ_id)
-        edxml.sub(th, "Timestamp", t.timestamp)
-    edxml.sub(edxml.body_element(root), "edXMLManifest", version="1.0")
-    return root
-
-
-def parse(data: bytes) -> tuple[StatusMessage, Any]:
-    """A status message and its tree (422 when it is not one)."""
-    root = edxml.parse_root(data)
-    mh = edxml.message_header(root)
-    if edxml.kid(mh, "StatusCode") is None:
-        raise edxml.EdxmlInvalid("MessageHeader has no StatusCode: not a status message",
-                                 "MessageHeader thiếu StatusCode: không phải thông điệp trạng thái")
-    sender = edxml.kid(mh, "From")
-    rf = edxml.kid(mh, "ResponseFor")
-    if sender is None or rf is None:
-        raise edxml.EdxmlInvalid("a status message needs From and ResponseFor",
-                                 "thông điệp trạng thái cần From và ResponseFor")
-    staff = edxml.kid(mh, "StaffInfo")
-    msg = StatusMessage(
-        sender=edxml.parse_organization(sender), document_id=edxml.text(rf, "DocumentId"),
-        code=edxml.text(mh, "StatusCode"), description=edxml.text(mh, "Description"),
-        timestamp=edxml.text(mh, "Timestamp"),
-        recipients=[edxml.parse_organization(t) for t in edxml.kids(mh, "To")],
-        response_code=edxml.text(rf, "Code"), promulgation_date=edxml.text(rf, "PromulgationDate"),
-        staff={t: edxml.text(staff, t) for t in StatusMessage.STAFF} if staff is not None else {})
-    problems = msg.findings()
-    if problems:
-        raise edxml.EdxmlInvalid("the status message is not valid: " + edxml.joined(problems, "en"),
-                                 "thông điệp trạng thái không hợp lệ: " + edxml.joined(problems, "vi"))
-    return msg, root
 
 
 # -- tables -------------------------------------------------------------------------------------------
@@ -417,7 +234,7 @@ def message_from_json(body: dict[str, Any]) -> StatusMessage:
     """A status message from POST /api/v1/edxml/status's JSON."""
     from kyso.errors import BadRequest
 
-    org = edxml.organization_from_json
+    org = model.organization_from_json
     to = body.get("to") or []
     staff = body.get("staff") or {}
     if not isinstance(to, list) or not isinstance(staff, dict):
@@ -431,8 +248,8 @@ def message_from_json(body: dict[str, Any]) -> StatusMessage:
     check_code(msg.code, msg.description)
     problems = msg.findings()
     if problems:
-        raise edxml.EdxmlInvalid("the status message is not valid: " + edxml.joined(problems, "en"),
-                                 "thông điệp trạng thái không hợp lệ: " + edxml.joined(problems, "vi"))
+        raise model.EdxmlInvalid("the status message is not valid: " + model.joined(problems, "en"),
+                                 "thông điệp trạng thái không hợp lệ: " + model.joined(problems, "vi"))
     return msg
 
 
@@ -450,15 +267,15 @@ def send(factory: sessionmaker[Session], keystore: Any, settings: Any, caller: C
     """Build (and on request sign with the From agency's seal) a status message, and record
     it: the message is returned only after its event, audit entry and, when signed, its
     signature record committed together. Returns the message and the signature id."""
+    from axis.sign import SignOptions, check_bound, seal_credential, seal_tree
     from signer import credentials
-    from signer.edxml_sign import SignOptions, check_bound, seal_credential, seal_tree
 
     check_code(msg.code, msg.description)
     msg.timestamp = msg.timestamp or now_timestamp()
     if not sign:
         check_bound(factory, caller, msg.sender.organ_id, request_id)
         _precheck(factory, msg)
-        out = edxml.to_bytes(build(msg, [edxml.TraceHeader(msg.sender.organ_id, now_timestamp())]))
+        out = building.to_bytes(build(msg, [model.TraceHeader(msg.sender.organ_id, now_timestamp())]))
         with transaction(factory) as session:
             record(session, caller, msg, out, direction="sent", signature="none", request_id=request_id)
         return out, None
@@ -466,9 +283,9 @@ def send(factory: sessionmaker[Session], keystore: Any, settings: Any, caller: C
     _precheck(factory, msg)
     opts = opts or SignOptions()
     scheme = credentials.choose_scheme(settings, credential, opts.scheme)
-    root = build(msg, [edxml.TraceHeader(credential.agency_code, now_timestamp())])
+    root = build(msg, [model.TraceHeader(credential.agency_code, now_timestamp())])
     level = seal_tree(factory, keystore, settings, credential, scheme, root, opts)
-    out = edxml.to_bytes(root)
+    out = building.to_bytes(root)
 
     def also(session: Session, sid: str) -> None:
         record(session, caller, msg, out, direction="sent", signature=f"kyso:{sid}", request_id=request_id)
@@ -488,9 +305,9 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
     unsigned message, or one whose signer cannot be tied to From, could be anyone's and
     would move other agencies' tracks). The caller must be bound to an agency the message
     is addressed to."""
+    from axis.verify import not_whole, position_problems
     from ca_admin.facade import AgencyScopeDenied
     from signer import verify, xmldsig
-    from signer.edxml_verify import not_whole, position_problems
 
     msg, root = parse(data)
     info = check_code(msg.code, msg.description)
@@ -513,14 +330,14 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
     if agencies != {msg.sender.organ_id}:
         who = ", ".join(sorted(a or "an unidentified signer" for a in agencies))
         who_vi = ", ".join(sorted(a or "một người ký không xác định" for a in agencies))
-        problems.append(edxml.Finding(f"signed by {who}, not by the From agency {msg.sender.organ_id}",
+        problems.append(model.Finding(f"signed by {who}, not by the From agency {msg.sender.organ_id}",
                                       f"do {who_vi} ký, không phải cơ quan gửi (From) {msg.sender.organ_id}"))
     # Only a signature that passes moves a track: INDETERMINATE (a key revoked after a
     # claimed signing time, SHA-1, an expired or unknown chain, the old un-namespaced form)
     # proves no more than an unsigned message.
     if report.indication != "TOTAL-PASSED" or problems:
-        why_en = edxml.joined(problems, "en") or report.summary_en
-        why_vi = edxml.joined(problems, "vi") or report.summary_vi
+        why_en = model.joined(problems, "en") or report.summary_en
+        why_vi = model.joined(problems, "vi") or report.summary_vi
         raise StatusSignatureInvalid(f"the status message's signature is not acceptable: {why_en}",
                                      f"chữ ký của thông điệp trạng thái không được chấp nhận: {why_vi}")
     signature = report.indication

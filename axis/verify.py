@@ -17,10 +17,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from axis import building, model, parsing
+from axis.model import Finding, joined
 from kyso.errors import KysoError
 from kyso.settings import Settings
-from signer import edxml, verify, xmldsig
-from signer.edxml import Finding, joined
+from signer import verify, xmldsig
 
 
 def position_problems(root: Any) -> list[Finding]:
@@ -30,7 +31,7 @@ def position_problems(root: Any) -> list[Finding]:
         return [Finding(f"an edXML package carries exactly one signature, this one has {len(sigs)}",
                         f"gói tin edXML phải có đúng một chữ ký, gói này có {len(sigs)}")]
     element, _namespaced = sigs[0]
-    header = edxml.header_element(root)
+    header = building.header_element(root)
     if element.getparent() is not header or header[-1] is not element:
         return [Finding("the signature is not the last child of edXMLHeader",
                         "chữ ký không phải phần tử con cuối cùng của edXMLHeader")]
@@ -43,14 +44,14 @@ def not_whole(what_en: str, what_vi: str) -> Finding:
                    f'chữ ký không bao phủ toàn bộ {what_vi} (cần Reference URI="")')
 
 
-def _what_changed(pkg: edxml.Package) -> list[Finding]:
+def _what_changed(pkg: model.Package) -> list[Finding]:
     """When the package no longer verifies: which attachments changed, by the digests Kyso
     signed along with it (used only if their own reference and the signature value hold)."""
     sigs = xmldsig.find_signatures(pkg.root)
     if len(sigs) != 1:
         return []
     element, namespaced = sigs[0]
-    found = edxml.signed_digests(element)
+    found = building.signed_digests(element)
     if found is None:
         return []
     object_id, digests = found
@@ -58,8 +59,8 @@ def _what_changed(pkg: edxml.Package) -> list[Finding]:
     refs = [r.get("URI") for r in element.iter(f"{{{xmldsig.DS}}}Reference")]
     if not check.signature_valid or f"#{object_id}" not in refs or f"#{object_id}" in check.changed:
         return []
-    have = {edxml.content_key(a.content_id): a for a in pkg.attachments}
-    digests = {edxml.content_key(cid): value for cid, value in digests.items()}
+    have = {model.content_key(a.content_id): a for a in pkg.attachments}
+    digests = {model.content_key(cid): value for cid, value in digests.items()}
     out = [Finding(f"attachment {cid} ({a.name}) changed after signing",
                    f"tệp đính kèm {cid} ({a.name}) bị thay đổi sau khi ký") for cid, a in have.items()
            if cid in digests and not a.error and hashlib.sha256(a.data).digest() != digests[cid]]
@@ -80,9 +81,9 @@ def check_package(source: bytes | str, ders: tuple[tuple[bytes, ...], ...], fetc
     that the worker never holds a large package)."""
     if isinstance(source, str):
         with open(source, "rb") as f:
-            pkg = edxml.parse(f)
+            pkg = parsing.parse(f)
     else:
-        pkg = edxml.parse(source)
+        pkg = parsing.parse(source)
     report, certs = verify.check_with_ders(b"", None, ders, fetch, pkg.root)
     problems = position_problems(pkg.root) + pkg.findings()
     # What a generic XML signature leaves INDETERMINATE (content in the signature that no
@@ -113,7 +114,7 @@ def verify_package(factory: sessionmaker[Session], settings: Settings, source: b
                    offline: bool = False) -> dict[str, Any]:
     """The report on a package (bytes, or the path of a file that holds it)."""
     header, traces, problems, report, attachments, certs = verify.call_bounded(
-        factory, settings, "signer.edxml_verify:check_package", source, offline=offline)
+        factory, settings, "axis.verify:check_package", source, offline=offline)
     verify.name_agencies(factory, report.signatures + [s for a in attachments if "pdf_report" in a
                                                        for s in a["pdf_report"].signatures], certs)
     for a in attachments:

@@ -16,11 +16,12 @@ from typing import IO, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from axis import building, model
 from hsm.keystore import KeyStore
 from kyso.callers import Caller
 from kyso.errors import BadRequest, KysoError
 from kyso.settings import Settings
-from signer import cades, credentials, edxml, xmldsig
+from signer import cades, credentials, xmldsig
 
 VN = dt.timezone(dt.timedelta(hours=7))
 XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
@@ -54,9 +55,9 @@ class SignOptions:
     pdf_credential: credentials.Credential | None = None
 
 
-def metadata_package(meta: dict[str, Any], files: list[tuple[str, str, bytes]]) -> edxml.Package:
+def metadata_package(meta: dict[str, Any], files: list[tuple[str, str, bytes]]) -> model.Package:
     """A package from JSON metadata (header fields) and uploaded files."""
-    org = edxml.organization_from_json
+    org = model.organization_from_json
     to = meta.get("to")
     if not isinstance(to, list) or not to:
         raise BadRequest("'to' must list at least one recipient", "'to' phải có ít nhất một nơi nhận")
@@ -70,12 +71,12 @@ def metadata_package(meta: dict[str, Any], files: list[tuple[str, str, bytes]]) 
                          "'other_info' phải là đối tượng có khóa là tên phần tử XML")
     if not isinstance(places, list):
         raise BadRequest("'to_places' must be a list", "'to_places' phải là danh sách")
-    header = edxml.MessageHeader(sender=org(meta.get("from")), recipients=[org(t) for t in to], **strings,
+    header = model.MessageHeader(sender=org(meta.get("from")), recipients=[org(t) for t in to], **strings,
                                  other_info={k: str(v) for k, v in other.items()}, to_places=[str(p) for p in places])
-    atts = [edxml.Attachment(content_id=f"att-{i + 1}", name=unicodedata.normalize("NFC", name),
+    atts = [model.Attachment(content_id=f"att-{i + 1}", name=unicodedata.normalize("NFC", name),
                              content_type=ctype or "application/octet-stream",
                              data=data) for i, (name, ctype, data) in enumerate(files)]
-    return edxml.Package(header=header, business_doc_type=str(meta.get("business_doc_type", "0")),
+    return model.Package(header=header, business_doc_type=str(meta.get("business_doc_type", "0")),
                          manifest=[a.content_id for a in atts], attachments=atts)
 
 
@@ -108,9 +109,9 @@ def seal_credential(factory: sessionmaker[Session], caller: Caller, organ_id: st
 
 def seal_tree(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
               credential: credentials.Credential, scheme: Any, root: Any, opts: SignOptions,
-              digests: Any = None, expander: edxml.Expander | None = None) -> str:
+              digests: Any = None, expander: building.Expander | None = None) -> str:
     """Sign the edXML tree in place (enveloped, last child of edXMLHeader); the level.
-    ``digests``: the attachments' digest element, signed along (edxml.attachment_digests)."""
+    ``digests``: the attachments' digest element, signed along (building.attachment_digests)."""
     def stamp(data: bytes) -> bytes:
         return bytes(cades.timestamp_token(factory, keystore, settings, data))
 
@@ -119,12 +120,12 @@ def seal_tree(factory: sessionmaker[Session], keystore: KeyStore, settings: Sett
         sign=lambda b: keystore.sign(credential.key_label, b, scheme), xades=opts.xades or opts.level == "B-T",
         timestamp=stamp if opts.level == "B-T" else None, extra_object=digests,
         expand=expander.writer if expander is not None else None)
-    xmldsig.sign_enveloped(root, edxml.header_element(root), req)
+    xmldsig.sign_enveloped(root, building.header_element(root), req)
     return ("XAdES-" + opts.level) if req.xades else "XML-DSig"
 
 
 def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller,
-                 pkg: edxml.Package, opts: SignOptions, request_id: str = "") -> tuple[IO[bytes], str]:
+                 pkg: model.Package, opts: SignOptions, request_id: str = "") -> tuple[IO[bytes], str]:
     """The signed package (a file at its start, which the caller closes) and the signature
     id. Nothing is recorded unless all of it worked; the result is returned only after its
     record, its audit entry and the document's row (for its status history) committed
@@ -136,18 +137,18 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
     pkg.root = None  # the package is rebuilt from the model: let the parsed tree go
     problems = [p for p in pkg.findings() if "OrganId" in p or "no To" in p or "DocumentId" in p]
     if problems:
-        raise edxml.EdxmlInvalid("the header is not valid: " + edxml.joined(problems, "en"),
-                                 "phần đầu gói tin không hợp lệ: " + edxml.joined(problems, "vi"))
+        raise model.EdxmlInvalid("the header is not valid: " + model.joined(problems, "en"),
+                                 "phần đầu gói tin không hợp lệ: " + model.joined(problems, "vi"))
     for att in pkg.attachments:  # a recipient saves each under its name: base names only
-        why = edxml.name_problem(att.name or att.content_id)
+        why = model.name_problem(att.name or att.content_id)
         if why:
             shown = ascii(att.name or att.content_id)[1:-1][:80]
-            raise edxml.AttachmentNameInvalid(
+            raise model.AttachmentNameInvalid(
                 f"attachment name '{shown}' is not a safe file name: it {why}",
                 f"tên tệp đính kèm '{shown}' không phải tên tệp an toàn (chỉ tên tệp, không đường dẫn, "
                 "không ký tự điều khiển hay ký tự đảo chiều)", extra={"content_id": att.content_id[:80]})
     if pkg.header.document_id.split(",", 1)[0] != pkg.header.sender.organ_id:
-        raise edxml.EdxmlInvalid("DocumentId must start with the From OrganId",
+        raise model.EdxmlInvalid("DocumentId must start with the From OrganId",
                                  "DocumentId phải bắt đầu bằng OrganId của From")
     credential = seal_credential(factory, caller, pkg.header.sender.organ_id, "sign.edxml", request_id)
     scheme = credentials.choose_scheme(settings, credential, opts.scheme)
@@ -169,14 +170,14 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
                                     "details": {"appearance": pdf_opts.profile, "field": field,
                                                 "attachment": att.content_id,
                                                 "document_id": pkg.header.document_id}})
-    pkg.traces.append(edxml.TraceHeader(credential.agency_code, _timestamp_now()))
-    digests = edxml.attachment_digests(pkg.attachments)
+    pkg.traces.append(model.TraceHeader(credential.agency_code, _timestamp_now()))
+    digests = building.attachment_digests(pkg.attachments)
     # The attachments stay out of the tree (markers), expanded piecewise into the digest and
     # the output file: megabytes of base64 are never one string, text node or buffer.
-    expander = edxml.Expander()
-    root = edxml.build(pkg, consume=True, expander=expander)
+    expander = building.Expander()
+    root = building.build(pkg, consume=True, expander=expander)
     level = seal_tree(factory, keystore, settings, credential, scheme, root, opts, digests, expander)
-    out = edxml.to_file(root, expander)
+    out = building.to_file(root, expander)
     del root
     try:
         digest = credentials.stream_digest(out, scheme.hash_name)
@@ -197,13 +198,13 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
     return out, sig_id
 
 
-def _also(session: Session, caller: Caller, pdf_records: list[dict[str, Any]], h: edxml.MessageHeader,
+def _also(session: Session, caller: Caller, pdf_records: list[dict[str, Any]], h: model.MessageHeader,
           request_id: str) -> None:
     """With the package's record: each attached PDF's signature record and audit entry, and
     the document's row for its status history."""
     import uuid
 
-    from signer import edxml_status
+    from axis import status
 
     for rec in pdf_records:  # every certificate checked (and share-locked) before any write
         credentials.recheck(session, rec["credential"])
@@ -211,5 +212,5 @@ def _also(session: Session, caller: Caller, pdf_records: list[dict[str, Any]], h
         credentials.add_record(session, caller, rec["credential"], uuid.uuid4().hex, fmt="pdf", level="B-T",
                                scheme=rec["scheme"], digest_alg="sha256", digest=rec["digest"],
                                request_id=request_id, details=rec["details"])
-    edxml_status.register_document(session, h.document_id, h.sender.organ_id, [r.organ_id for r in h.recipients],
-                                   h.subject, known=True)
+    status.register_document(session, h.document_id, h.sender.organ_id, [r.organ_id for r in h.recipients],
+                             h.subject, known=True)

@@ -23,6 +23,7 @@ COPY kyso ./kyso
 COPY hsm ./hsm
 COPY ca_admin ./ca_admin
 COPY signer ./signer
+COPY verification ./verification
 COPY axis ./axis
 COPY app ./app
 COPY config ./config

@@ -28,7 +28,7 @@ test-fast: setup
 	@KYSO_TEST_FAST=1 scripts/test.sh
 
 lint: setup
-	.venv/bin/ruff check kyso hsm ca_admin signer axis app tests bench
+	.venv/bin/ruff check kyso hsm ca_admin signer verification axis app tests bench
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 

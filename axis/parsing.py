@@ -1,6 +1,6 @@
 """Reading edXML packages: a tolerant parser over the hardened XML parse.
 
-Parsing goes through signer.xmlsafe (no DTD, no entities, no network, limits). It accepts
+Parsing goes through verification.xmlsafe (no DTD, no entities, no network, limits). It accepts
 what senders emit: any element order, children with or without the edXML namespace, the
 attachment fields as attributes or as child elements, and attachments zipped then base64
 or plain base64. Zipped attachments are opened with limits on entries, size and ratio, so a
@@ -34,7 +34,7 @@ from axis.model import (
     name_problem,
 )
 from kyso.errors import KysoError
-from signer import xmlsafe
+from verification import xmlsafe
 
 
 def _local(el: Any) -> str:
@@ -370,7 +370,7 @@ def parse(data: bytes | Any, limits: xmlsafe.Limits | None = None, keep_tree: bo
             _value(ref, "ContentId")
         refs.append(content_key(href))
     encoded = _kid(root, "AttachmentEncoded")
-    from signer import xmldsig
+    from verification import xmldsig
 
     pkg = Package(
         header=_header(message),

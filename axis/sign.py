@@ -21,7 +21,8 @@ from hsm.keystore import KeyStore
 from kyso.callers import Caller
 from kyso.errors import BadRequest, KysoError
 from kyso.settings import Settings
-from signer import cades, credentials, xmldsig
+from signer import cades, credentials
+from verification import xmldsig
 
 VN = dt.timezone(dt.timedelta(hours=7))
 XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")

@@ -307,7 +307,8 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
     is addressed to."""
     from axis.verify import not_whole, position_problems
     from ca_admin.facade import AgencyScopeDenied
-    from signer import verify, xmldsig
+    from verification import xmldsig
+    from verification.service import verify
 
     msg, root = parse(data)
     info = check_code(msg.code, msg.description)
@@ -322,7 +323,7 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
     if not xmldsig.find_signatures(root):
         raise StatusSignatureInvalid("an incoming status message must be signed by its From agency",
                                      "thông điệp trạng thái nhận về phải được cơ quan gửi (From) ký số")
-    report = verify.verify(factory, settings, data, offline=offline, bounded=True)
+    report = verify(factory, settings, data, offline=offline, bounded=True)
     problems = position_problems(root)
     if not any(s.kind == "xml" and s.coverage.get("covers_whole_document") for s in report.signatures):
         problems.append(not_whole("message", "thông điệp"))

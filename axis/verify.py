@@ -1,4 +1,4 @@
-"""Verification of an edXML package (issue 8): the XML signature as in signer/verify.py, and
+"""Verification of an edXML package (issue 8): the XML signature as in verification/xml.py, and
 on top of it the package's own rules: exactly one signature, the last child of
 edXMLHeader, covering the whole document; header fields well formed; the manifest matching
 the attachments; each attached PDF's own signatures. A rule broken makes the package
@@ -21,7 +21,8 @@ from axis import building, model, parsing
 from axis.model import Finding, joined
 from kyso.errors import KysoError
 from kyso.settings import Settings
-from signer import verify, xmldsig
+from verification import xmldsig
+from verification.service import call_bounded, check_with_ders, name_agencies
 
 
 def position_problems(root: Any) -> list[Finding]:
@@ -74,7 +75,7 @@ def _what_changed(pkg: model.Package) -> list[Finding]:
 
 
 def check_package(source: bytes | str, ders: tuple[tuple[bytes, ...], ...], fetch: bool) -> tuple[Any, ...]:
-    """The whole check, in one bounded helper (signer.verify.call_bounded): the package parsed
+    """The whole check, in one bounded helper (verification.service.call_bounded): the package parsed
     with limits, its signature verified, each attached PDF verified. Returns the header, the
     traces, the findings, the report, the attachment entries and the signer certificates.
     ``source``: the package, or the path of a file holding it (read here, in the helper, so
@@ -84,7 +85,7 @@ def check_package(source: bytes | str, ders: tuple[tuple[bytes, ...], ...], fetc
             pkg = parsing.parse(f)
     else:
         pkg = parsing.parse(source)
-    report, certs = verify.check_with_ders(b"", None, ders, fetch, pkg.root)
+    report, certs = check_with_ders(b"", None, ders, fetch, pkg.root)
     problems = position_problems(pkg.root) + pkg.findings()
     # What a generic XML signature leaves INDETERMINATE (content in the signature that no
     # reference signs, a second SignedProperties) breaks the package's own signature rules.
@@ -102,7 +103,7 @@ def check_package(source: bytes | str, ders: tuple[tuple[bytes, ...], ...], fetc
                                  "zipped": att.zipped}
         if att.data[:1024].find(b"%PDF-") >= 0:
             try:
-                entry["pdf_report"], pdf_certs = verify.check_with_ders(att.data, None, ders, fetch)
+                entry["pdf_report"], pdf_certs = check_with_ders(att.data, None, ders, fetch)
                 certs.update(pdf_certs)
             except KysoError as exc:  # an unreadable PDF is a finding about the package, not a 422
                 entry["pdf_error"] = {"code": exc.code, "en": exc.message_en, "vi": exc.message_vi}
@@ -113,9 +114,9 @@ def check_package(source: bytes | str, ders: tuple[tuple[bytes, ...], ...], fetc
 def verify_package(factory: sessionmaker[Session], settings: Settings, source: bytes | str, *,
                    offline: bool = False) -> dict[str, Any]:
     """The report on a package (bytes, or the path of a file that holds it)."""
-    header, traces, problems, report, attachments, certs = verify.call_bounded(
+    header, traces, problems, report, attachments, certs = call_bounded(
         factory, settings, "axis.verify:check_package", source, offline=offline)
-    verify.name_agencies(factory, report.signatures + [s for a in attachments if "pdf_report" in a
+    name_agencies(factory, report.signatures + [s for a in attachments if "pdf_report" in a
                                                        for s in a["pdf_report"].signatures], certs)
     for a in attachments:
         if "pdf_report" in a:

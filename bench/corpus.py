@@ -6,7 +6,7 @@
     base   pyHanko's validator as bench/corpus_compare.py runs it: PdfFileReader then
            validate_pdf_signature / validate_pdf_timestamp per embedded signature, or
            async_validate_detached_cms per SignerInfo, with the entry's trust roots, no fetching.
-    Kyso   signer.verify.check_with_ders in this process (no helper), same trust, no fetching.
+    Kyso   verification.service.check_with_ders in this process (no helper), same trust, no fetching.
     Both read the file from disk each time. Each file is run once by each first (warm-up);
     then the two alternate round by round, and the per-file medians are summed.
 
@@ -36,7 +36,7 @@ GOAL = 1.2
 
 def kyso(entry: foreign.Entry) -> str:
     from kyso.errors import KysoError
-    from signer.verify import check_with_ders
+    from verification.service import check_with_ders
 
     detached = (foreign.ROOT / entry.format / entry.detached).read_bytes() if entry.detached else None
     try:

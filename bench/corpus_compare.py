@@ -4,7 +4,7 @@ For every file, each tool that handles its format gives a verdict, judged by the
 Kyso's (tests/verify/foreign.py `right`): the verdict the file's own project asserts. Prints,
 per format and tool, right / applicable, the attacks passed and the crashes.
 
-- Kyso: the production path (bounded helper, signer.verify:check_with_ders).
+- Kyso: the production path (bounded helper, verification.service:check_with_ders).
 - pyHanko's validator (PDF, CMS): validate_pdf_signature / validate_pdf_timestamp per embedded
   signature; async_validate_detached_cms per SignerInfo.
 - pdfsig (PDF): an NSS database trusting the entry's roots; run under faketime when the entry
@@ -96,7 +96,8 @@ def pyhanko_cms(entry: foreign.Entry) -> Verdict:
     from asn1crypto import cms
     from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
 
-    from signer.verify import UnsupportedFormat, detect
+    from verification.detection import detect
+    from verification.report import UnsupportedFormat
 
     try:
         kind, info = detect(entry.file.read_bytes())
@@ -193,13 +194,13 @@ def openssl_cms(entry: foreign.Entry, tmp: Path) -> Verdict:
 def _pem(path: Path) -> bytes:
     from asn1crypto import pem
 
-    from signer.verify import _load_certs
+    from verification.trust import load_certs
 
-    return b"".join(pem.armor("CERTIFICATE", c.dump()) for c in _load_certs(path))
+    return b"".join(pem.armor("CERTIFICATE", c.dump()) for c in load_certs(path))
 
 
 def xmlsec1(entry: foreign.Entry, tmp: Path) -> Verdict:
-    from signer import xmldsig, xmlsafe
+    from verification import xmldsig, xmlsafe
 
     try:
         root = xmlsafe.parse(entry.file.read_bytes())
@@ -232,7 +233,7 @@ def signxml_verify(entry: foreign.Entry, tmp: Path) -> Verdict:
     from signxml.exceptions import InvalidCertificate, InvalidSignature
     from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 
-    from signer import xmldsig, xmlsafe
+    from verification import xmldsig, xmlsafe
 
     try:
         root = xmlsafe.parse(entry.file.read_bytes())

@@ -5,8 +5,8 @@
     base   pyHanko's validator in-process on the same files: PdfFileReader, then
            validate_pdf_signature (validate_pdf_timestamp for a /DocTimeStamp) with a fresh
            ValidationContext holding the same trust roots, CA certificates and Kyso CRLs that
-           signer.verify uses, no fetching, soft-fail revocation.
-    in     signer.verify.verify(sessions, settings, data, offline=True), in this process.
+           verification uses, no fetching, soft-fail revocation.
+    in     verification.service.verify(sessions, settings, data, offline=True), in this process.
     HTTP   POST /api/v1/verify?offline=true with the PDF as body, 2 gunicorn workers, one
            request at a time.
     multi  the same as a multipart/form-data upload (part ``file``), as browsers and most
@@ -83,7 +83,7 @@ def pyhanko_verify(data: bytes, roots: list[Any], others: list[Any], crls: list[
     from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
     from pyhanko_certvalidator import ValidationContext
 
-    reader = PdfFileReader(io.BytesIO(data), strict=False)  # strict=False as signer.verify reads
+    reader = PdfFileReader(io.BytesIO(data), strict=False)  # strict=False as verification reads
     sigs = reader.embedded_signatures
     for sig in sigs:
         vc = ValidationContext(trust_roots=roots, other_certs=others, crls=crls, allow_fetching=False,
@@ -116,7 +116,7 @@ def main() -> None:
 
     from app.services import build_services
     from kyso.settings import load_settings
-    from signer import verify as kyso_verify
+    from verification import service, trust
 
     work = Path(tempfile.mkdtemp(prefix="kyso-bench-verify-"))
     conf, token, pin = throwaway_token(work)
@@ -140,7 +140,7 @@ def main() -> None:
                   f"{os.cpu_count()} CPUs")
 
             svc = build_services(load_settings(env))  # the service's own settings and sessions
-            roots, others, crls = kyso_verify.trust(svc.sessions, svc.settings)
+            roots, others, crls = trust.trust(svc.sessions, svc.settings)
             print(f"trust inputs: {len(roots)} root(s), {len(others)} other CA certificate(s), {len(crls)} CRL(s)")
 
             for name, data in signed.items():
@@ -148,7 +148,7 @@ def main() -> None:
                     pyhanko_verify(data, roots, others, crls)
 
                 def inproc(data: bytes = data, name: str = name) -> None:
-                    _passed(kyso_verify.verify(svc.sessions, svc.settings, data, None, offline=True).to_json(),
+                    _passed(service.verify(svc.sessions, svc.settings, data, None, offline=True).to_json(),
                             f"Kyso in-process, {name}")
 
                 def http(data: bytes = data, name: str = name) -> None:

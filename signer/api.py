@@ -259,7 +259,8 @@ def verify_document() -> Response:
     for XML with detached references, each referenced file as a further part under its name).
     The type comes from the content. ``?offline=true`` fetches no revocation data;
     ``?format=json|html|pdf`` and ``?lang=vi|en`` choose the report."""
-    from signer import verify, xmldsig, xmlsafe
+    from verification import xmldsig, xmlsafe
+    from verification.service import verify
 
     svc = services()
     if request.mimetype == "multipart/form-data":
@@ -272,14 +273,14 @@ def verify_document() -> Response:
         detached: bytes | dict[str, bytes] | None = next((body for name, _f, body in parts if name == "data"), None)
         if xmlsafe.looks_like_xml(_head(document)):  # detached references: the other parts, by file name
             detached = {xmldsig.external_key(filename): body for _n, filename, body in parts}
-        report = verify.verify(svc.sessions, svc.settings, document, detached,
-                               offline=bool_option(dict(request.args), "offline"), bounded=True)
+        report = verify(svc.sessions, svc.settings, document, detached,
+                        offline=bool_option(dict(request.args), "offline"), bounded=True)
     else:
         # A raw body is spooled to a private file that the verification helper reads: no
         # copy of the document through the worker's memory and the pipe.
         with spooled_body(BadRequest("the document is empty", "tài liệu trống")) as path:
-            report = verify.verify(svc.sessions, svc.settings, path, None,
-                                   offline=bool_option(dict(request.args), "offline"), bounded=True)
+            report = verify(svc.sessions, svc.settings, path, None,
+                            offline=bool_option(dict(request.args), "offline"), bounded=True)
     fmt = request.args.get("format", "json")
     lang = "en" if request.args.get("lang") == "en" else "vi"
     if fmt == "pdf":
@@ -378,15 +379,15 @@ def put_seal_image(code: str) -> Response:
     return jsonify(info.to_json())
 
 
-# -- admin: trust anchors (signer/trust.py) ----------------------------------------------------------
+# -- admin: trust anchors (verification/anchors.py) --------------------------------------------------
 
 @consent_bp.get("/trust-anchors")
 @allows(Action.TRUST_READ)
 def list_trust_anchors() -> Response:
     """The roots verification trusts beside this CA's own, with who added each and when."""
-    from signer import trust
+    from verification import anchors
 
-    return jsonify({"trust_anchors": [a.to_json() for a in trust.list_anchors(services().sessions,
+    return jsonify({"trust_anchors": [a.to_json() for a in anchors.list_anchors(services().sessions,
                                                                                current_caller())]})
 
 
@@ -396,7 +397,7 @@ def add_trust_anchor() -> Response:
     """Trust a CA certificate: JSON {"certificate": PEM or base64 DER, "sha256": the fingerprint
     the publisher announces, "note": optional}, or the certificate as the raw body with
     ``?sha256=``. Refused unless the fingerprints match and it is a CA certificate."""
-    from signer import trust
+    from verification import anchors
 
     if request.is_json:
         body = json_body()
@@ -416,7 +417,7 @@ def add_trust_anchor() -> Response:
     else:
         data, expected, note = request.get_data(cache=False), request.args.get("sha256", ""), \
             request.args.get("note", "")
-    info = trust.add(services().sessions, current_caller(), data, expected, note, request_id=request_id())
+    info = anchors.add(services().sessions, current_caller(), data, expected, note, request_id=request_id())
     resp = jsonify(info.to_json())
     resp.status_code = 201
     return resp
@@ -426,6 +427,6 @@ def add_trust_anchor() -> Response:
 @allows(Action.TRUST_WRITE)
 def remove_trust_anchor(sha256: str) -> Response:
     """Stop trusting an anchor (named by its SHA-256 fingerprint)."""
-    from signer import trust
+    from verification import anchors
 
-    return jsonify(trust.remove(services().sessions, current_caller(), sha256, request_id=request_id()).to_json())
+    return jsonify(anchors.remove(services().sessions, current_caller(), sha256, request_id=request_id()).to_json())

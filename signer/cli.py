@@ -40,16 +40,16 @@ def trust_group() -> None:
 @handle_errors
 def trust_add(ctx: Context, file: Path, fingerprint: str, note: str, operator: str | None) -> None:
     """Trust the CA certificate in FILE (PEM or DER) once its fingerprint matches --fingerprint."""
-    from signer import trust
+    from verification import anchors
 
-    candidate = trust.read_certificate(file.read_bytes())
+    candidate = anchors.read_certificate(file.read_bytes())
     click.echo(f"subject: {candidate.subject}")
     click.echo(f"issuer:  {candidate.certificate.issuer.human_friendly}")
     click.echo(f"SHA-256: {candidate.spaced_sha256}")
     if not fingerprint:
         raise click.ClickException("not added: compare the SHA-256 above with the one the publisher announces, "
                                    "then run again with --fingerprint")
-    info = trust.add(ctx.services.sessions, operator_caller(ctx, operator), file.read_bytes(), fingerprint, note)
+    info = anchors.add(ctx.services.sessions, operator_caller(ctx, operator), file.read_bytes(), fingerprint, note)
     click.echo(f"trusted: {info.subject} (added by {info.added_by} at {info.added_at})")
 
 
@@ -60,13 +60,13 @@ def trust_add(ctx: Context, file: Path, fingerprint: str, note: str, operator: s
 @handle_errors
 def trust_list(ctx: Context, as_json: bool, operator: str | None) -> None:
     """The trust anchors, with who added each and when."""
-    from signer import trust
+    from verification import anchors
 
-    anchors = trust.list_anchors(ctx.services.sessions, operator_caller(ctx, operator))
+    listed = anchors.list_anchors(ctx.services.sessions, operator_caller(ctx, operator))
     if as_json:
-        click.echo(json.dumps([a.to_json() for a in anchors], ensure_ascii=False, indent=2))
+        click.echo(json.dumps([a.to_json() for a in listed], ensure_ascii=False, indent=2))
         return
-    for a in anchors:
+    for a in listed:
         click.echo(f"{a.sha256}  {a.subject}  valid until {a.not_after}  added by {a.added_by} at {a.added_at}")
 
 
@@ -77,9 +77,9 @@ def trust_list(ctx: Context, as_json: bool, operator: str | None) -> None:
 @handle_errors
 def trust_remove(ctx: Context, sha256: str, operator: str | None) -> None:
     """Stop trusting the anchor with this SHA-256 fingerprint."""
-    from signer import trust
+    from verification import anchors
 
-    info = trust.remove(ctx.services.sessions, operator_caller(ctx, operator), sha256)
+    info = anchors.remove(ctx.services.sessions, operator_caller(ctx, operator), sha256)
     click.echo(f"no longer trusted: {info.subject}")
 
 
@@ -173,15 +173,15 @@ def verify_command(ctx: Context, file: Path, data_file: Path | None, as_json: bo
     """Verify a signed document (PDF, CMS, XML, ASiC). Exit code: 0 passed, 1 failed,
     2 indeterminate, 3 not verified (the error says why: unreadable, unsupported, a limit),
     4 internal error (an incident id; the traceback is in the log)."""
-    from signer import verify
+    from verification.service import verify
 
     # pyHanko logs each chain it cannot build with a traceback: the report says it better.
     quiet_validators()
     require_schema(ctx)
     svc = ctx.services
     try:
-        report = verify.verify(svc.sessions, svc.settings, file.read_bytes(),
-                               data_file.read_bytes() if data_file else None, offline=offline, bounded=True)
+        report = verify(svc.sessions, svc.settings, file.read_bytes(),
+                        data_file.read_bytes() if data_file else None, offline=offline, bounded=True)
     except KysoError as exc:  # not a verdict: exit 1 would say "forged"
         click.echo(f"error [{exc.code}]: {exc.message_en}\n  ({exc.message_vi})", err=True)
         sys.exit(NOT_VERIFIED_EXIT)

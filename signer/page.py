@@ -11,7 +11,7 @@ from flask import Blueprint, Response, render_template_string, request
 
 from kyso.errors import BadRequest, KysoError, PayloadTooLarge
 from kyso.web import body_limit, count_address, public, services
-from signer.readable import TEXT
+from verification.readable import TEXT
 
 page_bp = Blueprint("verify_page", __name__)
 
@@ -33,7 +33,7 @@ def render_report(report: dict[str, Any], lang: str) -> Response:
 def _render(status: int = 200, lang: str | None = None, **values: Any) -> Response:
     lang = lang or _lang()
     if values.get("report") is not None:
-        from signer.readable import report_view
+        from verification.readable import report_view
 
         values["view"] = report_view(values["report"], lang)
     limit = services().settings.verify.public_max_bytes
@@ -53,8 +53,8 @@ def verify_form() -> Response:
 @public
 @body_limit(_limit)
 def verify_upload() -> Response:
-    from signer import verify
     from signer.api import uploaded_document
+    from verification.service import verify
 
     svc = services()
     lang = _lang()
@@ -67,8 +67,8 @@ def verify_upload() -> Response:
         detached = request.files["data"].read() if "data" in request.files else None
         if size + len(detached or b"") > svc.settings.verify.public_max_bytes:
             raise PayloadTooLarge("the file is too large", "tệp quá lớn")
-        report = verify.verify(svc.sessions, svc.settings, data, detached or None, offline=True, bounded=True,
-                               seconds=svc.settings.verify.public_max_seconds)
+        report = verify(svc.sessions, svc.settings, data, detached or None, offline=True, bounded=True,
+                        seconds=svc.settings.verify.public_max_seconds)
     except KysoError as exc:
         resp = _render(status=exc.status, error=exc.message_vi if lang == "vi" else exc.message_en)
         if exc.status in (429, 503):

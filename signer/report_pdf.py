@@ -1,6 +1,6 @@
 """The verification report as a PDF a clerk can file with the document (A4, Liberation
 Serif embedded, Vietnamese or English), written with pyHanko's PDF writer, in words
-(signer/readable.py), sealed with Kyso's own service seal and time-stamped by Kyso's TSA
+(verification/readable.py), sealed with Kyso's own service seal and time-stamped by Kyso's TSA
 (PAdES B-T), so that the report can be relied on once it leaves Kyso.
 
 The seal is the ``report-seal`` service credential: a key in the HSM with a certificate from
@@ -13,7 +13,7 @@ import io
 import textwrap
 from typing import Any
 
-from signer.readable import TEXT
+from verification.readable import TEXT
 
 LINE = 15
 TOP = 800
@@ -21,7 +21,7 @@ BOTTOM = 50
 
 
 def _lines(report: dict[str, Any], lang: str) -> list[str]:
-    from signer.readable import report_view
+    from verification.readable import report_view
 
     t = TEXT[lang]
     view = report_view(report, lang)

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from axis import building, model, parsing
-from signer import xmlsafe
+from verification import xmlsafe
 
 SUBJECT = "V/v triển khai chữ ký số trong văn bản điện tử — Hải Phòng"
 
@@ -138,7 +138,7 @@ def test_enveloped_digest_puts_the_signature_back_exactly() -> None:
 
     from lxml import etree
 
-    from signer import xmldsig
+    from verification import xmldsig
 
     for doc in (b'<a xmlns="urn:a"><h>x<s/>tail<i/></h></a>', b'<a xmlns="urn:a"><h>lead<s/>tail</h></a>',
                 b'<a xmlns="urn:a"><h><s/></h><!--c--></a>'):

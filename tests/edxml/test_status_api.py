@@ -130,8 +130,8 @@ def test_package_then_statuses_then_history(client: Any, services: Any, signing:
 
 
 def test_incoming_messages(client: Any, services: Any, signing: dict[str, Any]) -> None:
-    from signer import xmldsig
     from tests.edxml.test_verify_api import _credential
+    from verification import xmldsig
 
     sender, recipient = signing["keys"]["eoffice"], signing["keys"]["other"]
     issue_in_hsm(client, signing["keys"], "agency-seal", OTHER_AGENCY, "rsa-2048")

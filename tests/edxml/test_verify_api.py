@@ -13,11 +13,11 @@ from typing import Any
 from lxml import etree
 
 from axis import building, model, parsing
-from signer import xmldsig
 from tests.edxml.test_model import package
 from tests.signing.conftest import AGENCY, OTHER_AGENCY, H, issue_in_hsm
 from tests.signing.documents import letter_pdf
 from tests.verify.test_xml import _credential
+from verification import xmldsig
 
 
 def signed_package(client: Any, services: Any, signing: dict[str, Any], mutate: Any = None,

@@ -13,10 +13,10 @@ from typing import Any
 from lxml import etree
 
 from axis import building, model
-from signer import xmldsig
 from tests.edxml.test_model import package
 from tests.edxml.test_verify_api import _post, _xmlsec_ok, signed_package
 from tests.verify.test_xml import _credential
+from verification import xmldsig
 
 DS = f"{{{xmldsig.DS}}}"
 ED = f"{{{model.NS}}}"

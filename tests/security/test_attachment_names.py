@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import func, select
 
 from axis import building, model, parsing
-from signer import xmldsig
 from tests.edxml.test_model import package
 from tests.edxml.test_sign_api import META
 from tests.signing.conftest import H, signing  # noqa: F401 - the signing world fixture
 from tests.verify.test_xml import _credential
+from verification import xmldsig
 
 HOSTILE = ["../../../../etc/cron.d/evil", "..\\..\\boot.ini", "C:evil.bat", "bao-cao\u202efdp.exe",
            "a\u200bb.pdf", "line\nbreak.pdf", "tab\t.pdf", "..", ".", ".bashrc", "CON", "nul.txt", "x.pdf ",

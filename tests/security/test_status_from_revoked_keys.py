@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import func, select
 
 from axis import building, model, status, status_message
-from signer import xmldsig
 from tests.edxml.test_sign_api import META
 from tests.signing.conftest import OTHER_AGENCY, H, issue_in_hsm, signing  # noqa: F401 - fixture
 from tests.signing.documents import letter_pdf
 from tests.verify.test_xml import _credential
+from verification import xmldsig
 
 DOC = META["document_id"]
 

@@ -61,10 +61,10 @@ def test_a_document_with_too_many_signatures_is_refused_unchecked(client: Any, s
 
 
 def test_verifications_beyond_the_slots_get_503(client: Any, services: Any, signing: dict[str, Any]) -> None:  # noqa: F811
-    from signer import verify
+    from verification import limits
 
     one = sign_xml(services, signing["seal"], "rsa-pkcs1-sha256")
-    with verify.verification_slot(services.settings):  # the worker's one slot is taken
+    with limits.verification_slot(services.settings):  # the worker's one slot is taken
         r = client.post("/api/v1/verify?offline=true", data=one, headers=H(signing["keys"]["auditor"]))
         assert r.status_code == 503 and r.get_json()["code"] == "verify-busy", r.get_json()
         assert int(r.headers["Retry-After"]) >= 1

@@ -53,14 +53,14 @@ def settings(database: Any, hsm_token: Any, kyso_url: str) -> Any:
 
 def test_own_certificates_are_answered_in_process(client: Any, services: Any,
                                                   signing: dict[str, Any]) -> None:  # noqa: F811
-    from signer import verify
+    from verification import service
 
     r = client.post(f"/api/v1/sign/pdf?credential=agency:{AGENCY}&level=B-B", data=letter_pdf(),
                     headers=H(signing["keys"]["eoffice"]))
     assert r.status_code == 200, r.get_json()
     pdf = bytes(r.data)
     _Recorder.hits.clear()
-    report = verify.verify(services.sessions, services.settings, pdf)  # online, in process
+    report = service.verify(services.sessions, services.settings, pdf)  # online, in process
     assert report.indication == "TOTAL-PASSED", report.summary_en
     r = client.post("/api/v1/verify", data=pdf, headers=H(signing["keys"]["auditor"]))  # online, over the API
     assert r.status_code == 200 and r.get_json()["indication"] == "TOTAL-PASSED"
@@ -68,6 +68,6 @@ def test_own_certificates_are_answered_in_process(client: Any, services: Any,
     # A revocation is seen at once, still without a request.
     assert client.post(f"/api/v1/admin/certificates/{signing['seal']}/revoke", headers=H(signing["keys"]["ra"]),
                        json={"reason": "key_compromise"}).status_code == 200
-    report = verify.verify(services.sessions, services.settings, pdf, bounded=True)
+    report = service.verify(services.sessions, services.settings, pdf, bounded=True)
     assert (report.indication, report.sub_indication) == ("TOTAL-FAILED", "REVOKED"), report.summary_en
     assert _Recorder.hits == []

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from signer.fetching import HostPolicy
 from tests.conftest import make_settings
 from tests.signing.conftest import H, signing  # noqa: F401 - the signing world fixture
+from verification.fetching import HostPolicy
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):

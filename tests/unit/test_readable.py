@@ -1,12 +1,12 @@
-"""The report in words (signer/readable.py): the cases a clerk meets, with no field name,
+"""The report in words (verification/readable.py): the cases a clerk meets, with no field name,
 enum name or Python value left (issue 14, Deliver 4)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from signer.readable import report_view
-from signer.verify import SignatureReport, _overall, _summaries
+from verification.readable import report_view
+from verification.report import SignatureReport, overall, summaries
 
 RAW = ("ENTIRE_", "OTHER", "FORM_FILLING", "docmdp", "changed_form_fields", "key_compromise", "True", "False",
        "None", "TOTAL-", "INDETERMINATE", "coverage")
@@ -73,19 +73,19 @@ def test_valid_whole_document_and_a_time_stamp() -> None:
 
 def test_summaries_count_signatures_not_time_stamps() -> None:
     def rep(kind: str, ind: str) -> SignatureReport:
-        en, vi = _summaries(ind, None if ind == "TOTAL-PASSED" else "NO_CERTIFICATE_CHAIN_FOUND", "An",
+        en, vi = summaries(ind, None if ind == "TOTAL-PASSED" else "NO_CERTIFICATE_CHAIN_FOUND", "An",
                             "2026-12-03T02:05:00+00:00", stamp=kind == "pdf-timestamp")
         return SignatureReport(kind, None, "An", None, [], None, None, "B-B", True, True, True, {}, {}, ind,
                                None, en, vi)
 
     one = rep("pdf", "TOTAL-PASSED")
     assert one.summary_vi == "Chữ ký hợp lệ của An, ký lúc 03/12/2026 09:05 (giờ Việt Nam, GMT+7)."
-    assert _overall([one], one)[1] == one.summary_vi
+    assert overall([one], one)[1] == one.summary_vi
     ts = rep("pdf-timestamp", "TOTAL-PASSED")
     assert ts.summary_vi.startswith("Dấu thời gian hợp lệ của An, đóng dấu lúc")
-    en, vi = _overall([one, ts], one)
+    en, vi = overall([one, ts], one)
     assert "All 1" not in en and "Cả 1" not in vi and vi.endswith("Dấu thời gian của tài liệu hợp lệ.")
     bad = rep("pdf", "INDETERMINATE")
     assert bad.summary_vi.startswith("Chưa xác định được chữ ký của An")
-    en, vi = _overall([one, bad, ts], bad)
+    en, vi = overall([one, bad, ts], bad)
     assert vi.startswith("1 trên 2 chữ ký hợp lệ.") and en.startswith("1 of 2 signatures are valid.")

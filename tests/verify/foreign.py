@@ -60,9 +60,9 @@ class Entry:
         return self.root / "trust" / name
 
     def trust_ders(self) -> tuple[bytes, ...]:
-        from signer.verify import _load_certs
+        from verification.trust import load_certs
 
-        return tuple(c.dump() for name in self.trust for c in _load_certs(self.trust_path(name)))
+        return tuple(c.dump() for name in self.trust for c in load_certs(self.trust_path(name)))
 
 
 def entries(fmt: str | None = None) -> list[Entry]:
@@ -114,7 +114,7 @@ def run(entry: Entry, seconds: float = 60.0) -> Outcome:
     """Kyso's verdict on one corpus file, through the bounded helper as in production."""
     from kyso import bounded
     from kyso.errors import KysoError
-    from signer.verify import DocumentUnreadable, UnsupportedFormat
+    from verification.report import DocumentUnreadable, UnsupportedFormat
 
     detached: bytes | dict[str, bytes] | None = \
         entry.data_path(entry.detached).read_bytes() if entry.detached else None
@@ -122,7 +122,7 @@ def run(entry: Entry, seconds: float = 60.0) -> Outcome:
         detached = {name: path.read_bytes() for name, path in entry.external_paths().items()}
     ders = (entry.trust_ders(), (), ())
     try:
-        report, _certs = bounded.call("signer.verify:check_with_ders", entry.file.read_bytes(), detached, ders,
+        report, _certs = bounded.call("verification.service:check_with_ders", entry.file.read_bytes(), detached, ders,
                                       False, None, entry.moment, seconds=seconds, memory_bytes=1024 * 1024 * 1024)
     except (DocumentUnreadable, UnsupportedFormat) as exc:
         return Outcome("UNREADABLE", f"{exc.code}: {exc}")

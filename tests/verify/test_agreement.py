@@ -319,7 +319,7 @@ def test_agreement_with_pyhanko_and_pdfsig(client: Any, services: Any, signing: 
     from asn1crypto import pem
 
     from ca_admin import crl as crl_mod
-    from signer import verify
+    from verification import service
 
     foreign = ForeignCA(tmp_path)
     corpus = build_corpus(client, signing, foreign)
@@ -334,7 +334,7 @@ def test_agreement_with_pyhanko_and_pdfsig(client: Any, services: Any, signing: 
                 for role in ("issuing", "root")]
     disagreements = []
     for name, (data, detached) in corpus.items():
-        report = verify.verify(services.sessions, services.settings, data, detached, offline=True)
+        report = service.verify(services.sessions, services.settings, data, detached, offline=True)
         ours = report.indication == "TOTAL-PASSED"
         theirs = _pyhanko_opinion(data, detached, roots)
         if theirs is None:
@@ -359,10 +359,10 @@ def test_agreement_with_pyhanko_and_pdfsig(client: Any, services: Any, signing: 
     }
     for name, indication in expect.items():
         data, detached = corpus[name]
-        got = verify.verify(services.sessions, services.settings, data, detached, offline=True).indication
+        got = service.verify(services.sessions, services.settings, data, detached, offline=True).indication
         assert got == indication, f"{name}: {got}"
-    revoked = verify.verify(services.sessions, services.settings, corpus["pdf-revoked-before-signing"][0],
+    revoked = service.verify(services.sessions, services.settings, corpus["pdf-revoked-before-signing"][0],
                             offline=True)
     assert revoked.sub_indication == "REVOKED", revoked.summary_en
-    after = verify.verify(services.sessions, services.settings, corpus["pdf-revoked-after-signing"][0], offline=True)
+    after = service.verify(services.sessions, services.settings, corpus["pdf-revoked-after-signing"][0], offline=True)
     assert after.sub_indication in ("REVOKED_NO_POE", "REVOKED"), after.summary_en

@@ -1,7 +1,7 @@
 """Kyso's verifier against the published attack classes, and on legitimate forms that other
 validators refuse. Each case states the ETSI EN 319 102-1 indication Kyso must give, and what
 pyHanko's validator says about the same file (where it differs, that is why Kyso has its own
-checks: signer/pdf_checks.py and the CMS handling in signer/verify.py).
+checks: verification/pdf_checks.py and the CMS handling in verification/cms.py).
 
 Indications: TOTAL-FAILED/FORMAT_FAILURE when the signature's structure is broken or
 ambiguous; TOTAL-FAILED/SIG_CONSTRAINTS_FAILURE when the document shown differs from the
@@ -142,7 +142,7 @@ def _pyhanko_says(data: bytes, detached: bytes | None, roots: list[x509.Certific
 
 
 def test_attacks_are_rejected_and_legitimate_forms_accepted(services: Any, tmp_path: Path) -> None:
-    from signer import verify
+    from verification import service
 
     foreign = ForeignCA(tmp_path)
     files = build(foreign)
@@ -151,7 +151,7 @@ def test_attacks_are_rejected_and_legitimate_forms_accepted(services: Any, tmp_p
     wrong = []
     for name, (data, detached) in files.items():
         indication, sub, theirs = EXPECTED[name]
-        report = verify.verify(services.sessions, services.settings, data, detached, offline=True)
+        report = service.verify(services.sessions, services.settings, data, detached, offline=True)
         if (report.indication, report.sub_indication) != (indication, sub):
             wrong.append(f"{name}: Kyso {report.indication}/{report.sub_indication}, expected {indication}/{sub}: "
                          f"{[s.summary_en for s in report.signatures]}")
@@ -164,15 +164,15 @@ def test_attacks_are_rejected_and_legitimate_forms_accepted(services: Any, tmp_p
             if said != theirs:
                 wrong.append(f"{name}: pyHanko says {said}, the table says {theirs}")
     assert not wrong, "\n".join(wrong)
-    two = verify.verify(services.sessions, services.settings, *files["cms-two-signer-infos"], offline=True)
+    two = service.verify(services.sessions, services.settings, *files["cms-two-signer-infos"], offline=True)
     assert [s.indication for s in two.signatures] == [PASSED, PASSED]
-    replaced = verify.verify(services.sessions, services.settings, files["shadow-replace"][0], offline=True)
+    replaced = service.verify(services.sessions, services.settings, files["shadow-replace"][0], offline=True)
     assert "amount" in replaced.signatures[0].summary_en
-    unknown = verify.verify(services.sessions, services.settings, files["usf-subfilter-unknown"][0], offline=True)
+    unknown = service.verify(services.sessions, services.settings, files["usf-subfilter-unknown"][0], offline=True)
     assert "/x.kyso.none is not supported" in unknown.signatures[0].summary_en
     assert "chưa hỗ trợ định dạng chữ ký /x.kyso.none" in unknown.signatures[0].summary_vi
     # Unsigned bytes after the last revision are evidence: the unknown format does not hide them.
-    tail = verify.verify(services.sessions, services.settings, files["usf-subfilter-unknown"][0] + b"\n1 0 obj\n",
+    tail = service.verify(services.sessions, services.settings, files["usf-subfilter-unknown"][0] + b"\n1 0 obj\n",
                          offline=True)
     assert (tail.indication, tail.sub_indication) == (FAILED, "SIG_CONSTRAINTS_FAILURE")
 
@@ -180,7 +180,7 @@ def test_attacks_are_rejected_and_legitimate_forms_accepted(services: Any, tmp_p
 def test_an_unknown_subfilter_is_shown_sanitised_and_bounded() -> None:
     """The /SubFilter is the file's word: no markup, control or bidirectional characters, and
     a bounded length, in the sentence a report repeats."""
-    from signer.pdf_checks import subfilter_problem
+    from verification.pdf_checks import subfilter_problem
 
     problem = subfilter_problem({"/SubFilter": "/<script>\u202e" + "A" * 500})
     assert problem is not None and problem.sub_indication == "FORMAT_FAILURE"
@@ -194,12 +194,12 @@ def test_a_disallowed_change_fails_even_without_a_trusted_chain() -> None:
     """Failure outranks indeterminate: a changed document fails whoever signed it."""
     from types import SimpleNamespace
 
-    from signer.verify import _indication
+    from verification.verdict import status_indication
 
     status = SimpleNamespace(intact=True, valid=True, revoked=False, trusted=False, trust_problem_indic=None,
                              timestamp_validity=None)
-    assert _indication(status, None, pdf_ok=False) == ("TOTAL-FAILED", "SIG_CONSTRAINTS_FAILURE")
-    assert _indication(status, None, pdf_ok=True) == ("INDETERMINATE", "NO_CERTIFICATE_CHAIN_FOUND")
+    assert status_indication(status, None, pdf_ok=False) == ("TOTAL-FAILED", "SIG_CONSTRAINTS_FAILURE")
+    assert status_indication(status, None, pdf_ok=True) == ("INDETERMINATE", "NO_CERTIFICATE_CHAIN_FOUND")
 
 
 def _unexplained_update(pdf: bytes) -> bytes:
@@ -223,11 +223,11 @@ def test_an_unexplained_later_change_is_indeterminate_unless_forbidden(services:
     allows none (DocMDP P=1) is a proven violation: TOTAL-FAILED."""
     from pyhanko.sign import fields
 
-    from signer import verify
+    from verification import service
 
     foreign = ForeignCA(tmp_path)
     signer = foreign.signer()
-    approval = verify.verify(services.sessions, services.settings,
+    approval = service.verify(services.sessions, services.settings,
                              _unexplained_update(_pyhanko_pdf(signer, letter_pdf())), offline=True)
     assert (approval.indication, approval.sub_indication) == (INDET, None), approval.signatures[0].summary_en
     sig = approval.signatures[0]
@@ -236,10 +236,10 @@ def test_an_unexplained_later_change_is_indeterminate_unless_forbidden(services:
     assert "phần tài liệu đã ký vẫn nguyên vẹn" in sig.summary_vi
     assert sig.coverage["changes_after_signing_allowed"] is False
     assert sig.coverage["changes_after_signing_unclassified"] is True
-    from signer.readable import covers
+    from verification.readable import covers
 
     assert "could not classify this change as allowed" in covers(sig.to_json(), "en")
     assert "did not allow" not in covers(sig.to_json(), "en")
     certified = _certified_p2(signer, letter_pdf(), fields.MDPPerm.NO_CHANGES)
-    locked = verify.verify(services.sessions, services.settings, _unexplained_update(certified), offline=True)
+    locked = service.verify(services.sessions, services.settings, _unexplained_update(certified), offline=True)
     assert (locked.indication, locked.sub_indication) == (FAILED, "SIG_CONSTRAINTS_FAILURE")

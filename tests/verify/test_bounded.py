@@ -58,7 +58,7 @@ def test_helpers_are_reused_and_a_killed_one_is_replaced() -> None:
 
 def _nested_pdf(depth: int) -> bytes:
     """A PDF whose catalog holds an array nested ``depth`` deep."""
-    from signer.verify import minimal_pdf
+    from verification.service import minimal_pdf
 
     return minimal_pdf(b"/Deep " + b"[" * depth + b"]" * depth + b" ")
 

@@ -42,7 +42,7 @@ def _enveloping(signed: bytes, content: bytes | None = None) -> bytes:
 
 
 def _check(data: bytes, root: bytes) -> Any:
-    from signer.verify import check_with_ders
+    from verification.service import check_with_ders
 
     report, _certs = check_with_ders(data, None, ((root,), (), ()), False)
     return report

@@ -37,10 +37,10 @@ def _injected_bug(*_args: Any, **_kwargs: Any) -> Any:
 def test_a_bug_in_the_check_is_a_500_with_an_incident_id_and_its_traceback_logged(
         client: Any, signing: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
         fresh_helpers: None) -> None:
-    import signer.verify
+    from verification import service as checks
 
-    signer.verify._warm()  # the warm-up runs the check in this process: before the bug is injected
-    monkeypatch.setattr(signer.verify, "_verify_pdf", _injected_bug)  # inherited by the forked helper
+    checks._warm()  # the warm-up runs the check in this process: before the bug is injected
+    monkeypatch.setattr(checks, "verify_pdf", _injected_bug)  # inherited by the forked helper
     with caplog.at_level(logging.ERROR):
         r = client.post("/api/v1/verify?offline=true", data=letter_pdf(), headers=H(signing["keys"]["eoffice"]))
     assert r.status_code == 500, r.get_data(as_text=True)[:300]
@@ -75,11 +75,11 @@ def test_a_slow_verification_is_document_too_complex(client: Any, signing: dict[
                                                      monkeypatch: pytest.MonkeyPatch, fresh_helpers: None) -> None:
     import time
 
-    import signer.verify
+    from verification import service as checks
 
-    signer.verify._warm()
-    monkeypatch.setattr(signer.verify, "_verify_pdf", lambda *_a: time.sleep(60))
-    monkeypatch.setattr(signer.verify, "call_bounded", _with_seconds(signer.verify.call_bounded, 1))
+    checks._warm()
+    monkeypatch.setattr(checks, "verify_pdf", lambda *_a: time.sleep(60))
+    monkeypatch.setattr(checks, "call_bounded", _with_seconds(checks.call_bounded, 1))
     r = client.post("/api/v1/verify?offline=true", data=letter_pdf(), headers=H(signing["keys"]["eoffice"]))
     assert r.status_code == 422 and r.get_json()["code"] == "document-too-complex", r.get_data(as_text=True)[:300]
 
@@ -105,13 +105,13 @@ def test_a_parse_error_met_later_in_the_check_is_document_unreadable(
         client: Any, signing: dict[str, Any], monkeypatch: pytest.MonkeyPatch, fresh_helpers: None) -> None:
     from pyhanko.pdf_utils.misc import PdfReadError
 
-    import signer.verify
+    from verification import service as checks
 
     def unreadable(*_a: Any) -> Any:
         raise PdfReadError("bad object stream")
 
-    signer.verify._warm()
-    monkeypatch.setattr(signer.verify, "_verify_pdf", unreadable)
+    checks._warm()
+    monkeypatch.setattr(checks, "verify_pdf", unreadable)
     r = client.post("/api/v1/verify?offline=true", data=letter_pdf(), headers=H(signing["keys"]["eoffice"]))
     assert r.status_code == 422 and r.get_json()["code"] == "document-unreadable", r.get_data(as_text=True)[:300]
 
@@ -124,14 +124,14 @@ def test_one_signature_that_cannot_be_checked_does_not_take_down_the_others(
     others keep their verdicts, and the document is never TOTAL-PASSED."""
     import pyhanko.sign.validation as validation
 
-    from signer import verify
     from tests.signing.conftest import AGENCY
+    from verification import service
 
     key = H(signing["keys"]["eoffice"])
     once = client.post(f"/api/v1/sign/pdf?credential=agency:{AGENCY}&level=B-B", data=letter_pdf(), headers=key)
     twice = client.post(f"/api/v1/sign/pdf?credential=agency:{AGENCY}&level=B-B", data=once.data, headers=key)
     assert once.status_code == twice.status_code == 200
-    good = verify.verify(services.sessions, services.settings, twice.data, offline=True)
+    good = service.verify(services.sessions, services.settings, twice.data, offline=True)
     assert [s.indication for s in good.signatures] == ["TOTAL-PASSED", "TOTAL-PASSED"], good.to_json()
 
     real = validation.validate_pdf_signature
@@ -145,7 +145,7 @@ def test_one_signature_that_cannot_be_checked_does_not_take_down_the_others(
 
     monkeypatch.setattr(validation, "validate_pdf_signature", first_one_breaks)
     with caplog.at_level(logging.ERROR):
-        report = verify.verify(services.sessions, services.settings, twice.data, offline=True)
+        report = service.verify(services.sessions, services.settings, twice.data, offline=True)
     first, second = report.signatures
     assert first.indication == "INDETERMINATE" and first.problems[0]["sub_indication"] == "SIGNATURE_NOT_CHECKED"
     incident = first.problems[0]["incident_id"]

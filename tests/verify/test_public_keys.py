@@ -1,4 +1,4 @@
-"""A signer certificate whose public key `cryptography` cannot load (signer/public_keys.py):
+"""A signer certificate whose public key `cryptography` cannot load (verification/public_keys.py):
 INDETERMINATE saying the key cannot be processed, in every format, never TOTAL-FAILED
 (issue 14, item 5). Before, CMS and legacy PDF signatures said "malformed" (TOTAL-FAILED),
 and XML "a part of the signature cannot be read"."""
@@ -48,7 +48,7 @@ def _explicit(cert: x509.Certificate) -> x509.Certificate:
 
 
 def test_the_unloadable_key_is_described(tmp_path: Path) -> None:
-    from signer.public_keys import key_problem
+    from verification.public_keys import key_problem
 
     cert = _foreign_signer(tmp_path).signing_cert
     assert key_problem(cert) is None
@@ -72,7 +72,7 @@ def _unloadable_signer(d: Path) -> Any:
 
 
 def test_a_cms_signature_by_an_unloadable_key_is_indeterminate(tmp_path: Path) -> None:
-    from signer.verify import check_with_ders
+    from verification.service import check_with_ders
 
     doc = b"Cong van so 12/UBND-VP"
     data = attacks.sign_cms(_unloadable_signer(tmp_path), doc)
@@ -88,7 +88,7 @@ def test_a_cms_signature_by_an_unloadable_key_is_indeterminate(tmp_path: Path) -
 
 
 def test_a_pdf_signature_by_an_unloadable_key_is_indeterminate(tmp_path: Path) -> None:
-    from signer.verify import check_with_ders
+    from verification.service import check_with_ders
 
     pdf = _pyhanko_pdf(_unloadable_signer(tmp_path), letter_pdf())
     report, _ = check_with_ders(pdf, None, NO_TRUST, False)
@@ -103,7 +103,7 @@ def test_a_pdf_signature_by_an_unloadable_key_is_indeterminate(tmp_path: Path) -
 def test_an_xades_signature_by_an_unloadable_key_is_indeterminate() -> None:
     """digidoc4j's KS-18 container: a 2013 Estonian test ID card whose RSA modulus is a
     negative INTEGER."""
-    from signer.verify import check_with_ders
+    from verification.service import check_with_ders
 
     report, _ = check_with_ders((CORPUS / "KS-18_lisatudfail.4.asice").read_bytes(), None, NO_TRUST, False)
     assert (report.indication, report.sub_indication) == ("INDETERMINATE", "FORMAT_FAILURE")

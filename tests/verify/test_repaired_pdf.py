@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from signer.verify import REPAIRED_PDF, check_with_ders
 from tests.signing.documents import letter_pdf
+from verification.report import REPAIRED_PDF
+from verification.service import check_with_ders
 
 PDFS = Path(__file__).parent.parent / "corpus" / "foreign" / "pdf"
 NO_TRUST: tuple[tuple[bytes, ...], ...] = ((), (), ())
@@ -43,8 +44,8 @@ def test_a_signed_pdf_with_a_damaged_xref_is_judged_and_said() -> None:
 
 
 def test_the_note_reaches_the_readable_report_and_the_pdf_report() -> None:
-    from signer.readable import report_view
     from signer.report_pdf import _lines
+    from verification.readable import report_view
 
     report, _ = check_with_ders((PDFS / "pyhanko" / "minimal-startxref-obo2.pdf").read_bytes(), None, NO_TRUST,
                                 False)

@@ -55,18 +55,18 @@ def test_a_large_multipart_upload_is_verified_from_its_spooled_part(client: Any,
                                                                      monkeypatch: Any) -> None:
     """A part beyond 500 KiB goes to a named temporary file and the helper gets its path, as for
     a raw body (issue 14, Speed): the worker never holds the document whole."""
-    from signer import verify
+    from verification import service
 
     pdf = _sign_pdf(client, signing, f"credential=agency:{AGENCY}&level=B-B",
                     pdf=letter_pdf(filler_bytes=700 * 1024))
     given: list[Any] = []
-    real = verify.verify
+    real = service.verify
 
     def spy(factory: Any, settings: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
         given.append(data)
         return real(factory, settings, data, *args, **kwargs)
 
-    monkeypatch.setattr(verify, "verify", spy)
+    monkeypatch.setattr(service, "verify", spy)
     r = client.post("/api/v1/verify?offline=true", headers=H(signing["keys"]["auditor"]),
                     content_type="multipart/form-data", data={"file": (io.BytesIO(pdf), "letter.pdf")})
     assert r.status_code == 200 and r.get_json()["indication"] == "TOTAL-PASSED", r.get_json()

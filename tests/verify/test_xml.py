@@ -13,9 +13,9 @@ from lxml import etree
 from lxml.builder import ElementMaker
 from sqlalchemy import select
 
-from signer import xmldsig, xmlsafe
 from tests.conftest import make_settings
 from tests.signing.conftest import AGENCY, H
+from verification import xmldsig, xmlsafe
 
 
 @pytest.fixture
@@ -64,9 +64,9 @@ def sign_xml(services: Any, serial: str, scheme: str, data: bytes = DOC, *, xade
 
 
 def _verify(services: Any, data: bytes) -> Any:
-    from signer import verify
+    from verification import service
 
-    return verify.verify(services.sessions, services.settings, data, offline=True)
+    return service.verify(services.sessions, services.settings, data, offline=True)
 
 
 def _xmlsec(path: Path, d: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -277,3 +277,13 @@ def pages_changed_problem() -> Problem:
     return Problem("SIG_CONSTRAINTS_FAILURE",
                    "a later update changed what the signed pages show",
                    "một bản cập nhật sau đã thay đổi nội dung hiển thị của các trang đã ký")
+
+
+def unanalysed_problem(status: Any) -> Problem | None:
+    """The finding for a signature whose later changes could not be analysed (see verification.pdf._validated):
+    none when it covers the whole file (there are no later changes)."""
+    if status is not None and status.coverage is not None and status.coverage.name == "ENTIRE_FILE":
+        return None
+    return Problem("SIG_CONSTRAINTS_FAILURE", "the changes made to the document after this signature could not be "
+                   "analysed, so whether its signer allowed them is not known",
+                   "không phân tích được các thay đổi sau chữ ký này nên không biết người ký có cho phép hay không")

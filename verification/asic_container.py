@@ -11,7 +11,7 @@ their signatures.
 The ``mimetype`` entry (first, uncompressed) says which type; it is optional (EN 319 162-1
 4.3.1, 4.4.1), and without it the type is told from the content. This module reads the
 container only: which files exist, which manifest digests hold; the signatures themselves are
-judged by signer.verify.
+judged by verification/asic.py.
 
 The zip is read with limits (entries, total size, compression ratio) so that a zip bomb is
 refused, and manifests are parsed with no DTD or entities allowed. Entry names are only keys:

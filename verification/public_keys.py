@@ -16,7 +16,7 @@ from typing import Any
 
 from asn1crypto import keys, x509
 
-from signer.pdf_checks import Problem
+from verification.pdf_checks import Problem
 
 _OID = re.compile(r"[0-9.]{1,80}")
 

@@ -288,7 +288,7 @@ class XmlSignatureCheck:
     signing_certificate_mismatch: bool = False  # SigningCertificate names none of the certificates carried
     timestamp_token: bytes | None = None
     timestamp_data: bytes | None = None
-    key_problem: Any = None  # a Problem: the signer certificate's key cannot be loaded (signer/public_keys.py)
+    key_problem: Any = None  # a Problem: the signer certificate's key cannot be loaded (verification/public_keys.py)
 
 
 def find_signatures(root: Any) -> list[tuple[Any, bool]]:
@@ -353,7 +353,7 @@ def check(root: Any, signature: Any, namespaced: bool, *,
     external_key(URI); a reference whose data is not given is reported in ``unverifiable``,
     never as verified."""
     result = XmlSignatureCheck(element=signature, namespaced=namespaced)
-    from signer.public_keys import UnprocessableKey
+    from verification.public_keys import UnprocessableKey
 
     try:
         _check(root, signature, result, external or {})
@@ -558,7 +558,7 @@ def _reference_octets(root: Any, signature: Any, ref: Any, ids: dict[str, list[A
             octets = base64.b64decode("".join(text.split()))
         elif algorithm in C14N:
             if octets is not None:  # C14N of a detached XML document
-                from signer import xmlsafe
+                from verification import xmlsafe
 
                 detached_root = xmlsafe.parse(octets)
                 octets = _canonical(detached_root, None, [], algorithm, _prefixes(t))
@@ -808,7 +808,7 @@ def _verify_value(cert_der: bytes, family: str, hash_name: str, data: bytes, val
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-    from signer.public_keys import UnprocessableKey, certificate_key
+    from verification.public_keys import UnprocessableKey, certificate_key
 
     try:
         key = certificate_key(cert_der)

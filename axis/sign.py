@@ -21,7 +21,7 @@ from hsm.keystore import KeyStore
 from kyso.callers import Caller
 from kyso.errors import BadRequest, KysoError
 from kyso.settings import Settings
-from signer import cades, credentials
+from signer import cades, credentials, signing
 from verification import xmldsig
 
 VN = dt.timezone(dt.timedelta(hours=7))
@@ -86,9 +86,9 @@ def check_bound(factory: sessionmaker[Session], caller: Caller, code: str, reque
     from sqlalchemy import select
 
     from ca_admin.facade import Agency, AgencyScopeDenied, client_agency_ids
-    from kyso.db import transaction
+    from kyso.db import read_transaction
 
-    with transaction(factory) as session:
+    with read_transaction(factory) as session:
         agency = session.execute(select(Agency).where(Agency.code == code)).scalar_one_or_none()
         bound = agency is not None and agency.id in client_agency_ids(session, caller.user_id)
     if not bound:
@@ -101,24 +101,25 @@ def _timestamp_now() -> str:
     return dt.datetime.now(VN).strftime("%Y/%m/%d %H:%M:%S")
 
 
-def seal_credential(factory: sessionmaker[Session], caller: Caller, organ_id: str, action: str,
-                    request_id: str) -> credentials.Credential:
-    """The seal of ``organ_id``, for a client bound to it (403 otherwise, 409 when revoked)."""
+def seal_request(factory: sessionmaker[Session], caller: Caller, organ_id: str, purpose: str, scheme: str | None,
+                 request_id: str) -> signing.SignRequest:
+    """The signing pipeline's request for the seal of ``organ_id``, for a client bound to it
+    (403 otherwise, audited)."""
     check_bound(factory, caller, organ_id, request_id)
-    return credentials.resolve(factory, caller, f"agency:{organ_id}", action=action, request_id=request_id)
+    return signing.SignRequest(caller, f"agency:{organ_id}", purpose, scheme=scheme, request_id=request_id)
 
 
-def seal_tree(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
-              credential: credentials.Credential, scheme: Any, root: Any, opts: SignOptions,
-              digests: Any = None, expander: building.Expander | None = None) -> str:
-    """Sign the edXML tree in place (enveloped, last child of edXMLHeader); the level.
-    ``digests``: the attachments' digest element, signed along (building.attachment_digests)."""
+def seal_tree(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, grant: signing.Grant,
+              root: Any, opts: SignOptions, digests: Any = None, expander: building.Expander | None = None) -> str:
+    """Sign the edXML tree in place with ``grant``'s key (enveloped, last child of
+    edXMLHeader); the level. ``digests``: the attachments' digest element, signed along
+    (building.attachment_digests). ``keystore`` serves the time stamp only."""
     def stamp(data: bytes) -> bytes:
         return bytes(cades.timestamp_token(factory, keystore, settings, data))
 
     req = xmldsig.SigningRequest(
-        scheme=scheme.value, certificate_der=credential.certificate_der, chain_der=credential.chain_der,
-        sign=lambda b: keystore.sign(credential.key_label, b, scheme), xades=opts.xades or opts.level == "B-T",
+        scheme=grant.scheme.value, certificate_der=grant.credential.certificate_der,
+        chain_der=grant.credential.chain_der, sign=grant.key.sign, xades=opts.xades or opts.level == "B-T",
         timestamp=stamp if opts.level == "B-T" else None, extra_object=digests,
         expand=expander.writer if expander is not None else None)
     xmldsig.sign_enveloped(root, building.header_element(root), req)
@@ -151,67 +152,55 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
     if pkg.header.document_id.split(",", 1)[0] != pkg.header.sender.organ_id:
         raise model.EdxmlInvalid("DocumentId must start with the From OrganId",
                                  "DocumentId phải bắt đầu bằng OrganId của From")
-    credential = seal_credential(factory, caller, pkg.header.sender.organ_id, "sign.edxml", request_id)
-    scheme = credentials.choose_scheme(settings, credential, opts.scheme)
-    pdf_records: list[dict[str, Any]] = []
-    if opts.sign_pdfs:
-        pdf_credential = opts.pdf_credential or credential
-        if pdf_credential.agency_code != credential.agency_code:
-            raise PdfSignerMismatch(pdf_credential.agency_code, credential.agency_code)
-        pdf_scheme = credentials.choose_scheme(settings, pdf_credential, None)
-        pdf_opts = pades.parse_options({"appearance": opts.pdf_appearance, "level": "B-T"}, settings)
-        for att in pkg.attachments:
-            if att.data[:1024].find(b"%PDF-") >= 0:
-                digest_in = hashlib.sha256(att.data).digest()
-                signed, field = pades.sign(factory, keystore, settings, pdf_credential, pdf_scheme, att.data,
-                                           pdf_opts, dt.datetime.now(dt.UTC))
-                with signed:
-                    att.replace_data(signed.read())
-                pdf_records.append({"credential": pdf_credential, "scheme": pdf_scheme, "digest": digest_in,
-                                    "details": {"appearance": pdf_opts.profile, "field": field,
-                                                "attachment": att.content_id,
-                                                "document_id": pkg.header.document_id}})
-    pkg.traces.append(model.TraceHeader(credential.agency_code, _timestamp_now()))
-    digests = building.attachment_digests(pkg.attachments)
-    # The attachments stay out of the tree (markers), expanded piecewise into the digest and
-    # the output file: megabytes of base64 are never one string, text node or buffer.
-    expander = building.Expander()
-    root = building.build(pkg, consume=True, expander=expander)
-    level = seal_tree(factory, keystore, settings, credential, scheme, root, opts, digests, expander)
-    out = building.to_file(root, expander)
-    del root
-    try:
-        digest = credentials.stream_digest(out, scheme.hash_name)
-    except BaseException:
-        out.close()
-        raise
+    req = seal_request(factory, caller, pkg.header.sender.organ_id, "sign.edxml", opts.scheme, request_id)
     h = pkg.header
-    try:
-        sig_id = credentials.record(
-            factory, caller, credential, fmt="edxml", level=level, scheme=scheme, digest_alg=scheme.hash_name,
-            digest=digest, request_id=request_id,
+
+    def make(grant: signing.Grant) -> signing.Made[IO[bytes]]:
+        credential, scheme = grant.credential, grant.scheme
+        pdfs: list[signing.CoSigned] = []
+        if opts.sign_pdfs:
+            pdf_credential = opts.pdf_credential or credential
+            if pdf_credential.agency_code != credential.agency_code:
+                raise PdfSignerMismatch(pdf_credential.agency_code, credential.agency_code)
+            pdf_grant = grant.co_grant(pdf_credential, credentials.choose_scheme(settings, pdf_credential, None))
+            pdf_opts = pades.parse_options({"appearance": opts.pdf_appearance, "level": "B-T"}, settings)
+            for att in pkg.attachments:
+                if att.data[:1024].find(b"%PDF-") >= 0:
+                    digest_in = hashlib.sha256(att.data).digest()
+                    signed, field = pades.sign(factory, keystore, settings, pdf_grant, att.data, pdf_opts,
+                                               dt.datetime.now(dt.UTC))
+                    with signed:
+                        att.replace_data(signed.read())
+                    pdfs.append(signing.CoSigned(pdf_credential, pdf_grant.scheme, "pdf", "B-T", "sha256", digest_in,
+                                                 {"appearance": pdf_opts.profile, "field": field,
+                                                  "attachment": att.content_id, "document_id": h.document_id}))
+        pkg.traces.append(model.TraceHeader(credential.agency_code, _timestamp_now()))
+        digests = building.attachment_digests(pkg.attachments)
+        # The attachments stay out of the tree (markers), expanded piecewise into the digest
+        # and the output file: megabytes of base64 are never one string, text node or buffer.
+        expander = building.Expander()
+        root = building.build(pkg, consume=True, expander=expander)
+        level = seal_tree(factory, keystore, settings, grant, root, opts, digests, expander)
+        out = building.to_file(root, expander)
+        del root
+        try:
+            digest = credentials.stream_digest(out, scheme.hash_name)
+        except BaseException:
+            out.close()
+            raise
+        return signing.Made(
+            out, fmt="edxml", level=level, digest_alg=scheme.hash_name, digest=digest,
             details={"document_id": h.document_id, "to": [r.organ_id for r in h.recipients],
                      "attachments": len(pkg.attachments), "pdfs_signed": opts.sign_pdfs},
-            also=lambda session, _id: _also(session, caller, pdf_records, h, request_id))
-    except BaseException:
-        out.close()
-        raise
-    return out, sig_id
+            co_signed=pdfs, discard=out.close, also=lambda session, _id: _register(session, h))
+
+    done = signing.sign(factory, keystore, settings, req, make)
+    return done.output, done.signature_id
 
 
-def _also(session: Session, caller: Caller, pdf_records: list[dict[str, Any]], h: model.MessageHeader,
-          request_id: str) -> None:
-    """With the package's record: each attached PDF's signature record and audit entry, and
-    the document's row for its status history."""
-    import uuid
-
+def _register(session: Session, h: model.MessageHeader) -> None:
+    """With the package's record: the document's row, for its status history."""
     from axis import status
 
-    for rec in pdf_records:  # every certificate checked (and share-locked) before any write
-        credentials.recheck(session, rec["credential"])
-    for rec in pdf_records:
-        credentials.add_record(session, caller, rec["credential"], uuid.uuid4().hex, fmt="pdf", level="B-T",
-                               scheme=rec["scheme"], digest_alg="sha256", digest=rec["digest"],
-                               request_id=request_id, details=rec["details"])
     status.register_document(session, h.document_id, h.sender.organ_id, [r.organ_id for r in h.recipients],
                              h.subject, known=True)

@@ -267,8 +267,8 @@ def send(factory: sessionmaker[Session], keystore: Any, settings: Any, caller: C
     """Build (and on request sign with the From agency's seal) a status message, and record
     it: the message is returned only after its event, audit entry and, when signed, its
     signature record committed together. Returns the message and the signature id."""
-    from axis.sign import SignOptions, check_bound, seal_credential, seal_tree
-    from signer import credentials
+    from axis.sign import SignOptions, check_bound, seal_request, seal_tree
+    from signer import signing
 
     check_code(msg.code, msg.description)
     msg.timestamp = msg.timestamp or now_timestamp()
@@ -279,22 +279,25 @@ def send(factory: sessionmaker[Session], keystore: Any, settings: Any, caller: C
         with transaction(factory) as session:
             record(session, caller, msg, out, direction="sent", signature="none", request_id=request_id)
         return out, None
-    credential = seal_credential(factory, caller, msg.sender.organ_id, "sign.edxml-status", request_id)
-    _precheck(factory, msg)
     opts = opts or SignOptions()
-    scheme = credentials.choose_scheme(settings, credential, opts.scheme)
-    root = build(msg, [model.TraceHeader(credential.agency_code, now_timestamp())])
-    level = seal_tree(factory, keystore, settings, credential, scheme, root, opts)
-    out = building.to_bytes(root)
+    req = seal_request(factory, caller, msg.sender.organ_id, "sign.edxml-status", opts.scheme, request_id)
+    authorised = signing.authorise(factory, settings, req)
+    _precheck(factory, msg)
 
-    def also(session: Session, sid: str) -> None:
-        record(session, caller, msg, out, direction="sent", signature=f"kyso:{sid}", request_id=request_id)
+    def make(grant: signing.Grant) -> signing.Made[bytes]:
+        root = build(msg, [model.TraceHeader(grant.credential.agency_code, now_timestamp())])
+        level = seal_tree(factory, keystore, settings, grant, root, opts)
+        out = building.to_bytes(root)
 
-    sig_id = credentials.record(
-        factory, caller, credential, fmt="edxml-status", level=level, scheme=scheme, digest_alg=scheme.hash_name,
-        digest=hashlib.new(scheme.hash_name, out).digest(), request_id=request_id,
-        details={"document_id": msg.document_id, "status_code": msg.code}, also=also)
-    return out, sig_id
+        def also(session: Session, sid: str) -> None:
+            record(session, caller, msg, out, direction="sent", signature=f"kyso:{sid}", request_id=request_id)
+
+        return signing.Made(out, fmt="edxml-status", level=level, digest_alg=grant.scheme.hash_name,
+                            digest=hashlib.new(grant.scheme.hash_name, out).digest(),
+                            details={"document_id": msg.document_id, "status_code": msg.code}, also=also)
+
+    done = signing.sign(factory, keystore, settings, req, make, authorised=authorised)
+    return done.output, done.signature_id
 
 
 def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data: bytes, *, offline: bool = False,

@@ -24,7 +24,7 @@ from kyso.errors import BadRequest, KysoError, PayloadTooLarge
 from kyso.limits import bool_option, parse_json
 from kyso.policy import Action
 from kyso.web import allows, body_limit, current_caller, json_body, request_id, services, spooled_body
-from signer import cades, credentials, images
+from signer import cades, credentials, images, signing
 from signer.credentials import Credential
 
 sign_bp = Blueprint("sign_api", __name__, url_prefix="/api/v1/sign")
@@ -107,18 +107,28 @@ def _head(document: bytes | str) -> bytes:
         return f.read(512)
 
 
-def authorised_credential(options: dict[str, Any], action: str) -> Credential:
-    """The credential named in the options, after the pre-sign checks and, for a personal
-    key, the official's consent."""
-    svc = services()
+def sign_request(options: dict[str, Any], purpose: str, digest: str | None = None) -> signing.SignRequest:
+    """The signing pipeline's request from a view's options: the credential named there,
+    the official's consent from the X-Kyso-Consent header, the requested scheme."""
     ref = options.get("credential")
     if not isinstance(ref, str) or not ref.strip():
         raise BadRequest("'credential' is required (a certificate serial, agency:<code> or official:<id>)",
                          "cần 'credential' (số hiệu chứng thư, agency:<mã> hoặc official:<id>)")
-    caller = current_caller()
-    credential = credentials.resolve(svc.sessions, caller, ref, action=action, request_id=request_id())
-    credentials.check_consent(svc.sessions, svc.keystore, svc.settings, caller, credential,
-                              request.headers.get(CONSENT_HEADER), request_id=request_id(), purpose=action)
+    scheme = options.get("scheme")
+    return signing.SignRequest(current_caller(), ref, purpose, consent=request.headers.get(CONSENT_HEADER),
+                               scheme=str(scheme) if scheme else None, digest=digest, request_id=request_id())
+
+
+def authorised_credential(options: dict[str, Any], action: str) -> Credential:
+    """The credential named in the options, after the pre-sign checks and, for a personal
+    key, the official's consent (for a credential used inside another signature request: the
+    PDFs of an edXML package)."""
+    svc = services()
+    req = sign_request(options, action)
+    credential = credentials.resolve(svc.sessions, req.caller, req.credential, action=action,
+                                     request_id=req.request_id)
+    credentials.check_consent(svc.sessions, svc.keystore, svc.settings, req.caller, credential, req.consent,
+                              request_id=req.request_id, purpose=action)
     return credential
 
 
@@ -140,18 +150,19 @@ def sign_cms() -> Response:
     if level not in cades.CMS_LEVELS:
         raise BadRequest("'level' must be B-B or B-T for CMS", "'level' phải là B-B hoặc B-T với CMS")
     attached = bool_option(options, "attached")
-    credential = authorised_credential(options, "sign.cms")
-    scheme = credentials.choose_scheme(svc.settings, credential, options.get("scheme"))
-    signed = cades.sign(svc.sessions, svc.keystore, svc.settings, credential, scheme, data, attached=attached,
-                        level=level)
-    digest = hashlib.new(scheme.hash_name, data).digest()
-    sig_id = credentials.record(svc.sessions, current_caller(), credential, fmt="cms", level=level, scheme=scheme,
-                                digest_alg=scheme.hash_name, digest=digest, request_id=request_id(),
-                                details={"attached": attached, "bytes": len(data)})
+
+    def make(grant: signing.Grant) -> signing.Made[bytes]:
+        signed = cades.sign(svc.sessions, svc.keystore, svc.settings, grant, data, attached=attached, level=level)
+        return signing.Made(signed, fmt="cms", level=level, digest_alg=grant.scheme.hash_name,
+                            digest=hashlib.new(grant.scheme.hash_name, data).digest(),
+                            details={"attached": attached, "bytes": len(data)})
+
+    done = signing.sign(svc.sessions, svc.keystore, svc.settings, sign_request(options, "sign.cms"), make)
+    signed, sig_id, digest = done.output, done.signature_id, done.digest
     mimetype = "application/pkcs7-mime" if attached else "application/pkcs7-signature"
     name = "signed.p7m" if attached else "signature.p7s"
     return Response(signed, mimetype=mimetype, headers={
-        **_headers(sig_id, scheme.hash_name, digest), "Content-Disposition": f'attachment; filename="{name}"'})
+        **_headers(sig_id, done.digest_alg, digest), "Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # -- PDF / PAdES -------------------------------------------------------------------------------------
@@ -168,19 +179,16 @@ def sign_pdf() -> Response:
     source, size, options = document_stream_and_options()
     with source:
         opts = pades.parse_options(options, svc.settings)
-        credential = authorised_credential(options, "sign.pdf")
-        scheme = credentials.choose_scheme(svc.settings, credential, options.get("scheme"))
         digest = credentials.stream_digest(source)
-        signed, field = pades.sign(svc.sessions, svc.keystore, svc.settings, credential, scheme, source, opts,
-                                   utcnow())
-    try:
-        sig_id = credentials.record(svc.sessions, current_caller(), credential, fmt="pdf", level=opts.level,
-                                    scheme=scheme, digest_alg="sha256", digest=digest, request_id=request_id(),
-                                    details={"appearance": opts.profile, "field": field, "bytes": size,
-                                             "certify": opts.certify})
-    except BaseException:
-        signed.close()
-        raise
+
+        def make(grant: signing.Grant) -> signing.Made[tuple[IO[bytes], str]]:
+            signed, field = pades.sign(svc.sessions, svc.keystore, svc.settings, grant, source, opts, utcnow())
+            return signing.Made((signed, field), fmt="pdf", level=opts.level, digest_alg="sha256", digest=digest,
+                                details={"appearance": opts.profile, "field": field, "bytes": size,
+                                         "certify": opts.certify}, discard=signed.close)
+
+        done = signing.sign(svc.sessions, svc.keystore, svc.settings, sign_request(options, "sign.pdf"), make)
+    (signed, field), sig_id = done.output, done.signature_id
     length = signed.seek(0, 2)
     signed.seek(0)
     resp = Response(wrap_file(request.environ, signed), mimetype="application/pdf", direct_passthrough=True,
@@ -228,13 +236,15 @@ def sign_hashes() -> Response:
         raise BadRequest("'hash_algorithm' must be sha256, sha384 or sha512",
                          "'hash_algorithm' phải là sha256, sha384 hoặc sha512")
     digests = decode_hashes(body.get("hashes"), alg, svc.settings.signing.max_hashes)
-    credential = authorised_credential(body, "sign.hashes")
-    scheme = credentials.choose_scheme(svc.settings, credential, body.get("scheme"), digest=alg)
-    signatures = svc.keystore.sign_digests(credential.key_label, digests, scheme)
-    batch_digest = hashlib.new(alg, b"".join(digests)).digest()
-    sig_id = credentials.record(svc.sessions, current_caller(), credential, fmt="hashes", level="raw",
-                                scheme=scheme, digest_alg=alg, digest=batch_digest, count=len(digests),
-                                request_id=request_id())
+    batch_digest = signing.batch_digest(alg, digests)
+
+    def make(grant: signing.Grant) -> signing.Made[list[bytes]]:
+        return signing.Made(grant.key.sign_digests(digests), fmt="hashes", level="raw", digest_alg=alg,
+                            digest=batch_digest, count=len(digests))
+
+    done = signing.sign(svc.sessions, svc.keystore, svc.settings, sign_request(body, "sign.hashes", digest=alg),
+                        make)
+    signatures, sig_id, credential, scheme = done.output, done.signature_id, done.credential, done.scheme
     resp = jsonify({
         "signature_id": sig_id, "credential": credential.credential_id, "scheme": scheme.value,
         "signature_algorithm": scheme.signature_algorithm()["algorithm"].dotted,

@@ -11,17 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from typing import TYPE_CHECKING
 
 from asn1crypto import cms, tsp
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin.facade import der_sequence
-from hsm import KeyStore, SignatureScheme
+from hsm import KeyStore
 from kyso.db import utcnow
 from kyso.errors import KysoError
 from kyso.settings import Settings
 from signer import cmsbuild, tsa
-from signer.credentials import Credential
+
+if TYPE_CHECKING:
+    from signer.signing import Grant
 
 CMS_LEVELS = ("B-B", "B-T")
 _OID_SIGNATURE_TIME_STAMP = cms.CMSAttributeType("signature_time_stamp_token").dump()
@@ -60,10 +63,11 @@ def timestamp_token(factory: sessionmaker[Session], keystore: KeyStore, settings
     return bytes(tsa_reply(factory, keystore, settings, query)["time_stamp_token"].dump())
 
 
-def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, credential: Credential,
-         scheme: SignatureScheme, data: bytes, *, attached: bool = False, level: str = "B-B",
-         now: dt.datetime | None = None) -> bytes:
-    """The DER ContentInfo of a CAdES signature of ``data``."""
+def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, grant: Grant, data: bytes, *,
+         attached: bool = False, level: str = "B-B", now: dt.datetime | None = None) -> bytes:
+    """The DER ContentInfo of a CAdES signature of ``data`` with ``grant``'s key (the signing
+    pipeline's, signer.signing); ``keystore`` serves the time stamp only."""
+    credential, scheme = grant.credential, grant.scheme
     pre = cmsbuild.prefab(credential.certificate_der, credential.chain_der, scheme)
     digest = hashlib.new(pre.digest_name, data).digest()
 
@@ -74,6 +78,6 @@ def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
         return [der_sequence(_OID_SIGNATURE_TIME_STAMP + cmsbuild.tlv(0x31, token))]
 
     return cmsbuild.signed_data(
-        pre, lambda attrs: keystore.sign(credential.key_label, attrs, scheme), content_type="data",
+        pre, grant.key.sign, content_type="data",
         content_digest=digest, encapsulated=data if attached else None, signing_time=now or utcnow(),
         unsigned_attrs=unsigned)

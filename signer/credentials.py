@@ -56,7 +56,7 @@ from ca_admin.facade import (
 from hsm import KeyStore, SignatureScheme
 from kyso import audit, policy
 from kyso.callers import Caller
-from kyso.db import Base, UTCDateTime, transaction, utcnow
+from kyso.db import Base, UTCDateTime, read_transaction, transaction, utcnow
 from kyso.errors import Conflict, Forbidden, KysoError, NotFound
 from kyso.limits import as_id
 from kyso.policy import Action
@@ -303,7 +303,7 @@ def resolve(factory: sessionmaker[Session], caller: Caller, ref: str, *, now: dt
     try:
         if not policy.allowed(caller, Action.SIGN):
             raise NotASigner()
-        with transaction(factory) as session:
+        with read_transaction(factory) as session:  # reads only: the record re-checks under locks
             row = _row_for(session, ref)
             if row is None:
                 raise CredentialNotFound(ref)
@@ -348,7 +348,7 @@ def credentials_for(factory: sessionmaker[Session], caller: Caller, now: dt.date
     now = now or utcnow()
     if not policy.allowed(caller, Action.SIGN):
         return []
-    with transaction(factory) as session:
+    with read_transaction(factory) as session:
         agencies = client_agency_ids(session, caller.user_id)
         rows = session.execute(select(IssuedCertificate).where(
             IssuedCertificate.profile.in_(SIGNING_PROFILES), IssuedCertificate.key_label.is_not(None),

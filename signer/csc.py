@@ -14,53 +14,27 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 import secrets
 from typing import Any
 
 from asn1crypto import algos, x509
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
 
 from hsm import SignatureScheme
 from kyso import audit
-from kyso.db import Base, UTCDateTime, transaction, utcnow
-from kyso.errors import BadRequest, KysoError
+from kyso.db import transaction, utcnow
+from kyso.errors import BadRequest
 from kyso.policy import Action
 from kyso.web import allows, current_caller, json_body, public, request_id, services
-from signer import credentials
+from signer import credentials, signing
+from signer.activation import InvalidSad, SignatureActivation, sad_digest
 from signer.api import decode_hashes
 from signer.credentials import Credential
 
 csc_bp = Blueprint("csc", __name__, url_prefix="/csc/v1")
 SAD_SECONDS = 300
 _HASH_OIDS = {algos.DigestAlgorithmId(name).dotted: name for name in ("sha256", "sha384", "sha512")}
-
-
-class SignatureActivation(Base):
-    """A SAD handed out by credentials/authorize (only its hash is kept)."""
-
-    __tablename__ = "csc_activations"
-
-    sad_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), nullable=False)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
-    remaining: Mapped[int] = mapped_column(Integer, nullable=False)
-    hashes: Mapped[str | None] = mapped_column(Text)  # JSON list of base64 digests, when pinned
-    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
-
-
-class InvalidSad(KysoError):
-    code = "invalid-sad"
-    status = 400
-    title_en = "Invalid SAD"
-
-    def __init__(self) -> None:
-        super().__init__("the SAD is invalid, expired or used up",
-                         "mã kích hoạt chữ ký (SAD) không hợp lệ hoặc đã hết hạn",
-                         extra={"error": "invalid_request", "error_description": "Invalid SAD"})
 
 
 def _credential(body: dict[str, Any], action: str) -> Credential:
@@ -174,7 +148,7 @@ def credentials_authorize() -> Response:
                               str(presented) if presented is not None else None, request_id=request_id(),
                               purpose="csc.authorize")
     sad = secrets.token_urlsafe(32)
-    sad_sha256 = hashlib.sha256(sad.encode()).hexdigest()
+    sad_sha256 = sad_digest(sad)
     expires = utcnow() + dt.timedelta(seconds=SAD_SECONDS)
     with transaction(svc.sessions) as session:
         session.add(SignatureActivation(
@@ -227,6 +201,8 @@ def _scheme(c: Credential, hash_oid: Any, sign_oid: Any, params: Any) -> Signatu
 @csc_bp.post("/signatures/signHash")
 @allows(Action.SIGN)
 def signatures_sign_hash() -> Response:
+    """Sign the listed digests with the SAD's credential, through the signing pipeline: the
+    SAD is consumed in the transaction that records the signatures."""
     svc = services()
     body = json_body()
     c = _credential(body, "csc.signHash")
@@ -236,18 +212,13 @@ def signatures_sign_hash() -> Response:
     sad = body.get("SAD")
     if not isinstance(sad, str) or not sad:
         raise InvalidSad()
-    with transaction(svc.sessions) as session:
-        row = session.get(SignatureActivation, hashlib.sha256(sad.encode()).hexdigest(), with_for_update=True)
-        if (row is None or row.certificate_id != c.certificate_id or row.user_id != current_caller().user_id
-                or row.expires_at <= utcnow() or row.remaining < len(digests)):
-            raise InvalidSad()
-        if row.hashes is not None and sorted(json.loads(row.hashes)) != sorted(str(v) for v in values or []):
-            raise InvalidSad()
-        row.remaining -= len(digests)
-        if row.remaining == 0:
-            session.delete(row)
-    signatures = svc.keystore.sign_digests(c.key_label, digests, scheme)
-    credentials.record(svc.sessions, current_caller(), c, fmt="csc", level="raw", scheme=scheme,
-                       digest_alg=scheme.hash_name, digest=hashlib.new(scheme.hash_name, b"".join(digests)).digest(),
-                       count=len(digests), request_id=request_id())
-    return jsonify({"signatures": [base64.b64encode(s).decode() for s in signatures]})
+    req = signing.SignRequest(current_caller(), c.serial_hex, "csc.signHash",
+                              activation=signing.Activation(sad, tuple(str(v) for v in values or [])),
+                              request_id=request_id())
+
+    def make(grant: signing.Grant) -> signing.Made[list[bytes]]:
+        return signing.Made(grant.key.sign_digests(digests), fmt="csc", level="raw", digest_alg=scheme.hash_name,
+                            digest=signing.batch_digest(scheme.hash_name, digests), count=len(digests))
+
+    done = signing.sign(svc.sessions, svc.keystore, svc.settings, req, make, authorised=(c, scheme))
+    return jsonify({"signatures": [base64.b64encode(s).decode() for s in done.output]})

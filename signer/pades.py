@@ -25,10 +25,11 @@ import subprocess
 import tempfile
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
@@ -41,13 +42,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca_admin import facade as ca
 from hsm import KeyStore, SignatureScheme
 from kyso.bounded import TooComplex
-from kyso.db import transaction
+from kyso.db import read_transaction
 from kyso.errors import BadRequest, KysoError
 from kyso.limits import bool_option
 from kyso.settings import Settings
 from signer import cmsbuild, images
 from signer.cades import tsa_reply
 from signer.credentials import Credential
+
+if TYPE_CHECKING:
+    from signer.signing import Grant
 
 PDF_LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 PROFILES = ("leader", "seal", "copy", "none")
@@ -151,18 +155,14 @@ def _signer_class() -> Any:
     from pyhanko.sign.signers.pdf_cms import Signer
 
     class HsmSigner(Signer):
-        """pyHanko asks; the HSM signs. Nothing else."""
+        """pyHanko asks; the HSM signs (through ``sign``, the request's key). Nothing else."""
 
-        def __init__(self, keystore: KeyStore, credential: Credential, scheme: SignatureScheme) -> None:
-            from pyhanko_certvalidator.registry import SimpleCertificateStore
-
-            self._keystore, self._label, self._scheme = keystore, credential.key_label, scheme
-            cert = x509.Certificate.load(credential.certificate_der)
-            self._size = _signature_size(cert)
+        def __init__(self, sign: Callable[[bytes], bytes], credential: Credential, scheme: SignatureScheme) -> None:
+            cert, registry, self._size = _parsed_chain(credential)
+            self._sign = sign
             super().__init__(
                 signing_cert=cert,
-                cert_registry=SimpleCertificateStore.from_certs(
-                    [x509.Certificate.load(c) for c in credential.chain_der]),
+                cert_registry=registry,
                 signature_mechanism=cmsbuild.signer_algorithm(scheme),
                 prefer_pss=scheme.family == "rsa-pss",
             )
@@ -170,23 +170,34 @@ def _signer_class() -> Any:
         async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
             if dry_run:
                 return bytes(self._size)
-            return self._keystore.sign(self._label, data, self._scheme)
+            return self._sign(data)
 
     return HsmSigner
 
 
-_SIGNERS: dict[tuple[int, str, str, int], Any] = {}
+_CHAINS: dict[tuple[int, str], tuple[Any, Any, int]] = {}
 
 
-def _hsm_signer(keystore: KeyStore, credential: Credential, scheme: SignatureScheme) -> Any:
-    """One pyHanko signer per credential and scheme, kept: building it parses the chain."""
-    key = (credential.certificate_id, credential.key_label, scheme.value, id(keystore))
-    signer = _SIGNERS.get(key)
-    if signer is None:
-        if len(_SIGNERS) > 64:
-            _SIGNERS.clear()
-        signer = _SIGNERS[key] = _signer_class()(keystore, credential, scheme)
-    return signer
+def _parsed_chain(credential: Credential) -> tuple[Any, Any, int]:
+    """The signer's certificate, its chain as pyHanko's store, and the signature size; parsed
+    once per certificate and kept."""
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    key = (credential.certificate_id, credential.key_label)
+    parsed = _CHAINS.get(key)
+    if parsed is None:
+        if len(_CHAINS) > 64:
+            _CHAINS.clear()
+        cert = x509.Certificate.load(credential.certificate_der)
+        parsed = _CHAINS[key] = (cert, SimpleCertificateStore.from_certs(
+            [x509.Certificate.load(c) for c in credential.chain_der]), _signature_size(cert))
+    return parsed
+
+
+def _hsm_signer(sign: Callable[[bytes], bytes], credential: Credential, scheme: SignatureScheme) -> Any:
+    """A pyHanko signer whose raw signatures come from ``sign`` (a SigningKey's, or a
+    service key's); one per use, so that concurrent requests never share a key."""
+    return _signer_class()(sign, credential, scheme)
 
 
 def _signature_size(cert: x509.Certificate) -> int:
@@ -383,7 +394,7 @@ def appearance(factory: sessionmaker[Session], data: IO[bytes], reader: Any, cre
               "agency": credential.agency_name, "number": opts.document_number, "time": signed_at}
     if opts.profile == "none":
         return Appearance(None, page - 1, None, params)
-    with transaction(factory) as session:
+    with read_transaction(factory) as session:
         kind, owner = ("seal", credential.agency_id) if opts.profile == "seal" else ("signature",
                                                                                        credential.official_id)
         png = images.load(session, kind, owner) if owner is not None and opts.profile != "copy" else None
@@ -425,7 +436,7 @@ def appearance(factory: sessionmaker[Session], data: IO[bytes], reader: Any, cre
         if opts.certify:
             # After a certification (DocMDP, form filling allowed) only existing signature
             # fields may be signed: prepare the seal's field now, where the seal goes.
-            with transaction(factory) as session:
+            with read_transaction(factory) as session:
                 seal_png = images.load(session, "seal", credential.agency_id)
             sw, sh = _true_size(_png(seal_png), SEAL_MM) if seal_png else (SEAL_MM * MM, SEAL_MM * MM)
             seal_field = _ints(_seal_box(box, sw, sh))
@@ -492,24 +503,25 @@ def _last_signature_box(reader: Any, page_index: int) -> tuple[float, float, flo
 
 # -- signing --------------------------------------------------------------------------------------------
 
-def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, credential: Credential,
-         scheme: SignatureScheme, source: IO[bytes] | bytes, opts: PdfOptions,
-         now: dt.datetime) -> tuple[IO[bytes], str]:
+def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, grant: Grant,
+         source: IO[bytes] | bytes, opts: PdfOptions, now: dt.datetime) -> tuple[IO[bytes], str]:
     """The signed PDF (an incremental update of ``source``) in a temporary file, positioned
-    at its start, and the signature field name. Neither document is held whole in memory.
+    at its start, and the signature field name, signed with ``grant``'s key (the signing
+    pipeline's, signer.signing). Neither document is held whole in memory. ``keystore``
+    serves the time stamps and the validation data only.
 
     pyHanko reads and writes nested objects recursively: a PDF whose objects nest thousands
     deep ends in 422 document-too-complex (as verification does), before anything is signed."""
     try:
-        return _sign(factory, keystore, settings, credential, scheme, source, opts, now)
+        return _sign(factory, keystore, settings, grant, source, opts, now)
     except RecursionError:
         raise TooComplex("the document could not be signed: its objects are nested too deeply",
                          "không ký được tài liệu: các đối tượng lồng nhau quá sâu") from None
 
 
-def _sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, credential: Credential,
-          scheme: SignatureScheme, source: IO[bytes] | bytes, opts: PdfOptions,
-          now: dt.datetime) -> tuple[IO[bytes], str]:
+def _sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, grant: Grant,
+          source: IO[bytes] | bytes, opts: PdfOptions, now: dt.datetime) -> tuple[IO[bytes], str]:
+    credential, scheme = grant.credential, grant.scheme
     data: IO[bytes] = io.BytesIO(source) if isinstance(source, bytes) else source
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.misc import PdfError
@@ -553,7 +565,7 @@ def _sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings
         spec = SigFieldSpec(name, on_page=look.page_index, box=look.box)
     else:
         spec = SigFieldSpec(name)
-    pdf_signer = signers.PdfSigner(meta, signer=_hsm_signer(keystore, credential, scheme),
+    pdf_signer = signers.PdfSigner(meta, signer=_hsm_signer(grant.key.sign, credential, scheme),
                                    timestamper=timestamper, stamp_style=look.style, new_field_spec=spec)
     out = tempfile.TemporaryFile()
     try:

@@ -96,8 +96,10 @@ def sealed(factory: Any, keystore: Any, settings: Any, report: dict[str, Any], l
 
     credential = service_credential(factory, keystore, settings, "report-seal", REPORT_SEAL_NAME)
     # HsmSigner reads key_label, certificate_der, chain_der and certificate_id: a service
-    # credential has them all.
-    signer = pades._hsm_signer(keystore, credential, credential.scheme)  # type: ignore[arg-type]
+    # credential has them all. Kyso's own report seal, not a signature for a client: it goes
+    # to the service key directly, not through the signing pipeline.
+    signer = pades._hsm_signer(lambda data: keystore.sign(credential.key_label, data, credential.scheme),
+                               credential, credential.scheme)  # type: ignore[arg-type]
     meta = signers.PdfSignatureMetadata(
         field_name="Kyso-report-seal", md_algorithm=credential.scheme.hash_name,
         subfilter=SigSeedSubFilter.PADES, name="Kyso",

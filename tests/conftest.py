@@ -179,13 +179,54 @@ def settings(database: DatabaseFixture, hsm_token: TokenFixture) -> Any:
     return make_settings(database, hsm_token)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (None for another backend or an in-memory one)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def restore_sqlite(image: Path, target: Path) -> None:
+    """A fresh database that is a copy of ``image`` (a closed SQLite file: its WAL was
+    checkpointed when its last connection closed), private to its owner as
+    ``kyso.db.restrict_sqlite_files`` makes it."""
+    shutil.copyfile(image, target)
+    os.chmod(target, 0o600)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database at the head revision, migrated once per worker: each test's own
+    database starts as a copy of it (running them took most of a second a test). They still
+    run in full here, for each PostgreSQL schema and for each database the CLI sets up."""
+    from kyso import migrate
+    from kyso.db import make_engine
+
+    path = tmp_path_factory.mktemp("schema") / "head.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    return path
+
+
 @pytest.fixture
-def services(settings: Any, keystore: Any) -> Iterator[Any]:
+def services(settings: Any, keystore: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     from app.services import build_services
     from kyso import migrate
 
+    target = sqlite_file(settings.database.url)
+    restored = target is not None and not target.exists()
+    if restored:
+        assert target is not None
+        restore_sqlite(request.getfixturevalue("migrated_sqlite"), target)
     svc = build_services(settings, keystore=keystore)
-    migrate.upgrade(svc.engine)
+    if not restored:
+        migrate.upgrade(svc.engine)
     yield svc
     svc.engine.dispose()
 
@@ -196,6 +237,35 @@ def ca(services: Any) -> Any:
 
     return service.init_ca(services.sessions, services.keystore, services.settings,
                            actor="test")
+
+
+def _compile_url_builders_once() -> None:
+    """Werkzeug compiles two URL builders (ast, then compile()) for every rule each time an
+    app registers its routes: 0.2 s of every test's app. A builder is a function of the
+    rule's text and the way it is split (the rule object comes as an argument), so one per
+    process serves every app's copy of the rule. Rules with defaults that fill a variable
+    are compiled as werkzeug always did."""
+    from werkzeug.routing.rules import Rule
+
+    original = getattr(Rule, "_compile_builder", None)
+    if original is None or getattr(original, "kyso_once", False):
+        return
+    built: dict[tuple[Any, ...], Any] = {}
+
+    def compile_builder(self: Any, append_unknown: bool = True) -> Any:
+        defaults = self.defaults or {}
+        if any(dynamic and data in defaults for dynamic, data in self._trace):
+            return original(self, append_unknown)
+        key = (self.rule, tuple(self._trace), tuple(map(str, defaults)), append_unknown)
+        if key not in built:
+            built[key] = original(self, append_unknown)
+        return built[key]
+
+    compile_builder.kyso_once = True  # type: ignore[attr-defined]
+    Rule._compile_builder = compile_builder
+
+
+_compile_url_builders_once()
 
 
 @pytest.fixture

@@ -231,12 +231,98 @@ def services(settings: Any, keystore: Any, request: pytest.FixtureRequest) -> It
     svc.engine.dispose()
 
 
+# Worlds made once per worker and restored per test (SQLite): (world, settings, the database
+# it was made on) -> (the image's file, what the world's builder returned).
+_IMAGES: dict[tuple[str, str, str], tuple[Path, Any]] = {}
+_IMAGE_DIR: list[Path] = []
+
+
+def _image_dir() -> Path:
+    if not _IMAGE_DIR:
+        import atexit
+        import tempfile
+
+        _IMAGE_DIR.append(Path(tempfile.mkdtemp(prefix="kyso-test-images-")))
+        atexit.register(shutil.rmtree, _IMAGE_DIR[0], ignore_errors=True)
+    return _IMAGE_DIR[0]
+
+
+def _contents(services: Any) -> str:
+    """A digest of everything in the database: a world is restored only onto the very
+    database it was made on (a test that made users before asking for it gets its own)."""
+    import hashlib
+
+    from sqlalchemy import inspect, text
+
+    digest = hashlib.sha256()
+    with services.engine.connect() as conn:
+        conn = conn.execution_options(kyso_readonly=True)
+        for name in sorted(inspect(conn).get_table_names()):
+            digest.update(f"\0{name}\0".encode())
+            for row in sorted(repr(tuple(r)) for r in conn.execute(text(f'SELECT * FROM "{name}"'))):
+                digest.update(row.encode())
+    return digest.hexdigest()
+
+
+def _drop_connections(services: Any, path: Path) -> None:
+    """Close the pool's connections: SQLite checkpoints the WAL into the file when the last
+    one closes (and what is left of -wal/-shm must not outlive a file replaced under it)."""
+    services.engine.dispose()
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def world_image(services: Any, name: str, build: Any) -> Any:
+    """``build(services)`` (which makes a world through the services and returns what the
+    test needs to know of it), made once per worker and settings on SQLite, then restored in
+    each test as a copy of the database file it left. Each test still has its own database;
+    the keys it put in the session's token are shared, which they can be: every key has a
+    random label, nothing deletes a committed certificate's key, and tokens a test breaks
+    are its own. On PostgreSQL ``build`` runs in the test's own database, as it always did;
+    so it does, in effect, on a database a test changed before asking for the world (its
+    contents differ, the image made on it serves that test only)."""
+    import dataclasses
+
+    from app.services import build_services
+
+    target = sqlite_file(services.settings.database.url)
+    if target is None:
+        return build(services)
+    settings = services.settings
+    key = (name, repr(dataclasses.replace(settings, database=dataclasses.replace(settings.database, url=""))),
+           _contents(services))
+    found = _IMAGES.get(key)
+    if found is None:
+        _drop_connections(services, target)
+        image = _image_dir() / f"{name}-{secrets.token_hex(4)}.db"
+        restore_sqlite(target, image)
+        image_settings = dataclasses.replace(settings, database=dataclasses.replace(
+            settings.database, url=f"sqlite:///{image}"))
+        made = build_services(image_settings, keystore=services.keystore)
+        try:
+            value = build(made)
+        finally:
+            _drop_connections(made, image)
+        if len(_IMAGES) >= 32:  # settings made per test (paths under tmp_path) never meet again
+            old = _IMAGES.pop(next(iter(_IMAGES)))
+            old[0].unlink(missing_ok=True)
+        found = _IMAGES[key] = (image, value)
+    _drop_connections(services, target)
+    restore_sqlite(found[0], target)
+    # Parsed CRLs are kept per process by (CA serial, number, thisUpdate): the tests restored
+    # from one image share their CA, and may publish the same number in the same second.
+    from verification import trust
+
+    trust._PARSED.clear()
+    return found[1]
+
+
 @pytest.fixture
 def ca(services: Any) -> Any:
     from ca_admin import service
 
-    return service.init_ca(services.sessions, services.keystore, services.settings,
-                           actor="test")
+    return world_image(services, "ca", lambda svc: service.init_ca(svc.sessions, svc.keystore, svc.settings,
+                                                                   actor="test"))
 
 
 def _compile_url_builders_once() -> None:

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asn1crypto import pem
 
-from tests.conftest import make_user
+from tests import factories
+from tests.conftest import world_image
+from tests.factories import AGENCY, OTHER_AGENCY, PIN
 
-AGENCY = "000.00.12.H31"
-OTHER_AGENCY = "000.00.13.H31"
-PIN = "246810"
+__all__ = ["AGENCY", "OTHER_AGENCY", "PIN", "H", "issue_in_hsm", "enrol", "signing"]
 
 
 def H(key: str, **extra: str) -> dict[str, str]:
@@ -51,28 +50,15 @@ def enrol(client: Any, keys: dict[str, str], official_id: int, method: str, pin:
 
 @pytest.fixture
 def signing(client: Any, services: Any, ca: Any, tmp_path: Path) -> dict[str, Any]:
+    """The world made through the services (tests/factories.py) once per worker, and
+    restored in each test's own database; its HTTP flows are the subject of other tests."""
     root, issuing = ca
     d = tmp_path
     (d / "root.pem").write_bytes(root.certificate_pem)
     (d / "issuing.pem").write_bytes(issuing.certificate_pem)
     (d / "chain.pem").write_bytes(issuing.certificate_pem + root.certificate_pem)
-    keys = {"ra": make_user(services, "ra", "ra-officer"), "admin": make_user(services, "admin", "ca-admin"),
-            "eoffice": make_user(services, "eoffice", "client"), "other": make_user(services, "other", "client"),
-            "auditor": make_user(services, "auditor", "auditor")}
-    for code, name in ((AGENCY, "SỞ NỘI VỤ"), (OTHER_AGENCY, "SỞ TÀI CHÍNH")):
-        assert client.post("/api/v1/admin/agencies", headers=H(keys["ra"]),
-                           json={"code": code, "name": name, "locality": "Hải Phòng"}).status_code == 201
-    r = client.post("/api/v1/admin/officials", headers=H(keys["ra"]),
-                    json={"agency_code": AGENCY, "full_name": "Nguyễn Văn An", "title": "Giám đốc"})
-    official_id = r.get_json()["id"]
-    for client_name, code in (("eoffice", AGENCY), ("other", OTHER_AGENCY)):
-        assert client.post(f"/api/v1/admin/clients/{client_name}/agencies", headers=H(keys["admin"]),
-                           json={"agency_code": code}).status_code == 201
-    seal = issue_in_hsm(client, keys, "agency-seal", AGENCY, "rsa-2048")
-    personal = issue_in_hsm(client, keys, "official-signing", AGENCY, "ec-p256", official_id)
-    (d / "seal.pem").write_text(seal["certificate_pem"])
-    (d / "personal.pem").write_text(personal["certificate_pem"])
-    enrol(client, keys, official_id, "pin", PIN)
-    return {"dir": d, "keys": keys, "official_id": official_id, "seal": seal["certificate"]["serial"],
-            "personal": personal["certificate"]["serial"],
-            "seal_der": pem.unarmor(seal["certificate_pem"].encode())[2]}
+    world = world_image(services, "signing", factories.signing_world)
+    (d / "seal.pem").write_text(world["seal_pem"])
+    (d / "personal.pem").write_text(world["personal_pem"])
+    return {"dir": d, "keys": dict(world["keys"]), "official_id": world["official_id"], "seal": world["seal"],
+            "personal": world["personal"], "seal_der": world["seal_der"]}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 from typing import Any
 
@@ -137,7 +138,10 @@ def test_a_pdf_signed_before_a_key_compromise_without_invalidity_date_fails(
     compromised = sign(f"agency:{AGENCY}")
     extra = issue_in_hsm(client, signing["keys"], "agency-seal", AGENCY, "ec-p256")["certificate"]["serial"]
     superseded = sign(extra)
-    time.sleep(1.1)  # revocation dates have whole seconds: revoke in a later second than signing
+    # Revocation dates have whole seconds: revoke in a later second than the signing times
+    # (taken before now), which is at most a second away, not always one.
+    signed_by = time.time()
+    time.sleep(math.floor(signed_by) + 1 - signed_by + 0.01)
     ra = H(signing["keys"]["ra"])
     for serial, reason in ((signing["seal"], "key_compromise"), (extra, "superseded")):
         assert client.post(f"/api/v1/admin/certificates/{serial}/revoke", headers=ra,

@@ -138,8 +138,7 @@ def _serve(jobs: int, results: int, memory_bytes: int) -> None:
         try:
             result: tuple[str, Any] = ("ok", _resolve(func)(*args))
         except KysoError as exc:
-            result = ("kyso", (type(exc).__module__, type(exc).__qualname__, exc.message_en, exc.message_vi,
-                               exc.log_detail))
+            result = ("kyso", exc)  # pickled as it is (KysoError.__reduce__): class, messages, extra
         except MemoryError:
             result = ("memory", None)
         except RecursionError:
@@ -147,9 +146,13 @@ def _serve(jobs: int, results: int, memory_bytes: int) -> None:
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
             result = ("error", (type(exc).__name__, traceback.format_exc()))
         try:
-            _write(results, pickle.dumps(result, protocol=5))
+            payload = pickle.dumps(result, protocol=5)
         except MemoryError:
-            _write(results, pickle.dumps(("memory", None)))
+            payload = pickle.dumps(("memory", None))
+        except Exception as exc:  # noqa: BLE001 - an error that cannot be pickled is a bug: reported as one
+            result = ("error", (type(exc).__name__, f"the job's result could not be sent back: {exc!r}"))
+            payload = pickle.dumps(result)
+        _write(results, payload)
         if result[0] not in ("ok", "kyso"):
             return  # a process that hit a limit is not reused
 
@@ -256,8 +259,7 @@ def call(func: str, *args: Any, seconds: float, memory_bytes: int, limits: dict[
     if kind == "ok":
         return value
     if kind == "kyso":
-        module, name, en, vi, detail = value
-        raise getattr(importlib.import_module(module), name)(en, vi, log_detail=detail)
+        raise value
     if kind == "memory":
         raise _too_complex("it needs more memory than allowed", "cần nhiều bộ nhớ hơn mức cho phép")
     if kind == "recursion":

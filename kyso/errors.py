@@ -10,10 +10,26 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+def _rebuilt(cls: type[KysoError], args: tuple[Any, ...], state: dict[str, Any]) -> KysoError:
+    """An error as it was pickled: its class, its args and its attributes, without calling
+    the class's own __init__ (many take other arguments than the messages)."""
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
 class KysoError(Exception):
+    """Every subclass survives pickling as it is, whatever its __init__ takes (the bounded
+    helper processes send errors back to the worker this way): messages, ``log_detail`` and
+    ``extra`` included."""
+
     code: ClassVar[str] = "internal-error"
     status: ClassVar[int] = 500
     title_en: ClassVar[str] = "Internal error"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuilt, (type(self), self.args, dict(self.__dict__)))
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ from kyso.errors import BadRequest, KysoError, PayloadTooLarge
 from kyso.limits import bool_option, parse_json
 from kyso.policy import Action
 from kyso.web import allows, body_limit, current_caller, json_body, request_id, services, spooled_body
-from signer import cades, credentials, images, signing
+from signer import cades, consent, credentials, images, signing
 from signer.credentials import Credential
 
 sign_bp = Blueprint("sign_api", __name__, url_prefix="/api/v1/sign")
@@ -127,7 +127,7 @@ def authorised_credential(options: dict[str, Any], action: str) -> Credential:
     req = sign_request(options, action)
     credential = credentials.resolve(svc.sessions, req.caller, req.credential, action=action,
                                      request_id=req.request_id)
-    credentials.check_consent(svc.sessions, svc.keystore, svc.settings, req.caller, credential, req.consent,
+    consent.check_consent(svc.sessions, svc.keystore, svc.settings, req.caller, credential, req.consent,
                               request_id=req.request_id, purpose=action)
     return credential
 
@@ -363,7 +363,7 @@ def consent_status(official_id: int) -> Response:
 @allows(Action.CONSENT_UNLOCK)
 def unlock_consent(official_id: int) -> Response:
     svc = services()
-    credentials.unlock(svc.sessions, current_caller(), official_id, request_id=request_id())
+    consent.unlock(svc.sessions, current_caller(), official_id, request_id=request_id())
     return jsonify({"official_id": official_id, "locked": False})
 
 

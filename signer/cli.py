@@ -143,9 +143,9 @@ def consent_status(ctx: Context, official_id: int, operator: str | None) -> None
 @handle_errors
 def consent_unlock(ctx: Context, official_id: int, operator: str | None) -> None:
     """Clear the lock after repeated wrong PINs or codes (CA admins only)."""
-    from signer import credentials
+    from signer import consent
 
-    credentials.unlock(ctx.services.sessions, operator_caller(ctx, operator), official_id)
+    consent.unlock(ctx.services.sessions, operator_caller(ctx, operator), official_id)
     click.echo(f"official {official_id}: consent unlocked")
 
 

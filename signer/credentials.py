@@ -1,4 +1,5 @@
-"""Signing credentials, the official's consent, and the record of every signature.
+"""Signing credentials and the record of every signature (the official's consent is in
+signer.consent).
 
 A credential is an issued certificate whose key is in the HSM: an agency seal
 (profile agency-seal) or an official's personal key (official-signing). API clients name one
@@ -6,14 +7,8 @@ by its certificate serial (the CSC credentialID), or as ``agency:<code>`` (the a
 current seal) or ``official:<id>`` (the official's current personal certificate).
 
 - A seal may be used by any client bound to its agency.
-- A personal key is used only with the official's consent for that request or batch: a PIN
-  or a TOTP code (RFC 6238) that the official enrolled themself (signer.enrolment: staff
-  never see either), checked here (sole control; the CSC SAD).
-  Failures are counted in their own committed transaction; after
-  ``signing.consent_max_failures`` in a row the credential locks until an administrator
-  unlocks it, and wrong attempts are limited per minute (right ones are not: an official
-  may sign as often as the work needs). TOTP seeds live in the HSM as
-  non-extractable HMAC secrets; PINs are stored as scrypt hashes.
+- A personal key is used only with the official's consent for that request or batch
+  (signer.consent: a PIN or TOTP code the official enrolled themself; the CSC SAD).
 - Before signing: the certificate must be good (not revoked, held, expired or not yet
   valid), its agency within the caller's scope, the scheme allowed by the policy.
 - Every signature is recorded (``signatures``) with its audit entry in one transaction
@@ -27,20 +22,15 @@ current seal) or ``official:<id>`` (the official's current personal certificate)
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
-import hmac
-import json
-import secrets
-import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
 from asn1crypto import x509
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from ca_admin.facade import (
@@ -53,7 +43,7 @@ from ca_admin.facade import (
     client_agency_ids,
     normalize_serial,
 )
-from hsm import KeyStore, SignatureScheme
+from hsm import SignatureScheme
 from kyso import audit, policy
 from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, read_transaction, transaction, utcnow
@@ -117,30 +107,6 @@ class SchemeNotAllowed(KysoError):
     title_en = "Algorithm not allowed"
 
 
-class ConsentRequired(KysoError):
-    code = "consent-required"
-    status = 401
-    title_en = "Consent required"
-
-
-class ConsentFailed(KysoError):
-    code = "consent-failed"
-    status = 401
-    title_en = "Consent not given"
-
-
-class ConsentLocked(KysoError):
-    code = "consent-locked"
-    status = 401
-    title_en = "Credential locked"
-
-
-class ConsentRateLimited(KysoError):
-    code = "consent-rate-limited"
-    status = 429
-    title_en = "Too many attempts"
-
-
 class NotASigner(Forbidden):
     code = "not-a-signing-client"
 
@@ -150,29 +116,6 @@ class NotASigner(Forbidden):
 
 
 # -- tables -------------------------------------------------------------------------------------------
-
-class SigningConsent(Base):
-    """How an official consents to each use of the personal key, and its failure count."""
-
-    __tablename__ = "signing_consents"
-
-    official_id: Mapped[int] = mapped_column(ForeignKey("officials.id"), primary_key=True)
-    method: Mapped[str] = mapped_column(String(10), nullable=False)  # pin | totp
-    pin_hash: Mapped[str | None] = mapped_column(String(200))
-    totp_label: Mapped[str | None] = mapped_column(String(100))
-    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    last_totp_step: Mapped[int | None] = mapped_column(Integer)  # the highest step accepted
-    # Every step accepted that is still inside the drift window (JSON list): a code is good
-    # once, and accepting the next step's code does not use up the current one.
-    used_totp_steps: Mapped[str | None] = mapped_column(String(200))
-    # Set by the official on the enrolment page (signer.enrolment); false for a PIN or seed
-    # that staff set before that existed: such consent is not the official's sole control.
-    self_enrolled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    window_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    window_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-
 
 class SignatureRecord(Base):
     """One signing operation (a document, or a batch of hashes)."""
@@ -282,6 +225,8 @@ def credential_of(session: Session, row: IssuedCertificate) -> Credential:
 
 
 def _scal(session: Session, official_id: int | None) -> str:
+    from signer.consent import SigningConsent
+
     if official_id is None:
         return "1"
     consent = session.get(SigningConsent, official_id)
@@ -489,164 +434,3 @@ def add_record(session: Session, caller: Caller, credential: Credential, sig_id:
                  request_id=request_id)
 
 
-# -- consent -----------------------------------------------------------------------------------------
-
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-
-
-def hash_pin(pin: str, salt: bytes | None = None) -> str:
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(pin.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
-    return f"scrypt${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
-
-
-def pin_matches(pin: str, stored: str) -> bool:
-    try:
-        _tag, salt_b64, digest_b64 = stored.split("$")
-        expected = base64.b64decode(digest_b64)
-        got = hashlib.scrypt(pin.encode("utf-8"), salt=base64.b64decode(salt_b64), dklen=32, **_SCRYPT)
-    except ValueError:
-        return False
-    return hmac.compare_digest(expected, got)
-
-
-def _totp_code(mac: bytes, digits: int) -> str:
-    offset = mac[-1] & 0x0F
-    value = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
-    return str(value % (10 ** digits)).zfill(digits)
-
-
-def unlock(factory: sessionmaker[Session], caller: Caller, official_id: int, request_id: str = "") -> None:
-    """Clear the failure lock of an official's consent: a CA admin's decision alone."""
-    policy.require(caller, Action.CONSENT_UNLOCK)
-    with transaction(factory) as session:
-        row = session.get(SigningConsent, official_id, with_for_update=True)
-        if row is None:
-            raise NotFound(f"official {official_id} has no consent method", f"cán bộ {official_id} chưa đăng ký")
-        row.failures, row.locked_at, row.updated_at = 0, None, utcnow()
-        audit.record(session, actor=caller.actor, action="consent.unlock", target=f"official:{official_id}",
-                     request_id=request_id)
-
-
-def check_consent(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, caller: Caller,
-                  credential: Credential, presented: str | None, *, now: dt.datetime | None = None,
-                  request_id: str = "", purpose: str = "") -> None:
-    """For a personal credential: the official's PIN or current TOTP code, or a refusal.
-    The outcome, given (``consent.given``, for ``purpose``) or refused, is audited and
-    committed before this returns or raises; never the PIN or code."""
-    if not credential.personal:
-        return
-    now = now or utcnow()
-    g = settings.signing
-    official_id = credential.official_id
-    error: KysoError | None = None
-    with transaction(factory) as session:
-        row = session.get(SigningConsent, official_id, with_for_update=True)
-        target = f"official:{official_id}"
-        if row is None:
-            error = ConsentRequired("this official has not enrolled a PIN or TOTP for signing",
-                                    "cán bộ này chưa đăng ký mã PIN hoặc TOTP để ký")
-        elif not row.self_enrolled and g.require_self_enrolment:
-            # Set by staff before the official could enrol themself: staff may know it.
-            error = ConsentRequired("this official's PIN or TOTP was set by staff: the official must enrol it "
-                                    "again (an enrolment started by staff, completed by the official)",
-                                    "mã PIN hoặc TOTP của cán bộ này do cán bộ Sở đặt: cán bộ cần tự đăng ký lại",
-                                    extra={"reason": "re-enrolment-required"})
-        elif row.locked_at is not None:
-            error = ConsentLocked("too many wrong PIN or TOTP codes: an administrator must unlock this credential",
-                                  "nhập sai PIN hoặc TOTP quá nhiều lần: quản trị viên cần mở khóa khóa ký này")
-        elif not presented:
-            error = ConsentRequired("the official's PIN or TOTP code is required (header X-Kyso-Consent)",
-                                    "cần mã PIN hoặc TOTP của cán bộ (tiêu đề X-Kyso-Consent)")
-        else:
-            # Only failures count towards the per-minute limit: a right PIN or code is never
-            # throttled (an official may sign more than ten times a minute).
-            if row.window_start is None or now - row.window_start >= dt.timedelta(minutes=1):
-                row.window_start, row.window_attempts = now, 0
-            if row.window_attempts >= g.consent_attempts_per_minute:
-                error = ConsentRateLimited("too many consent attempts; try again in a minute",
-                                           "thử xác nhận quá nhiều lần; hãy thử lại sau một phút")
-            else:
-                ok, step = _verify(keystore, settings, row, presented, now)
-                if ok:
-                    row.failures = 0
-                    if step is not None:
-                        _mark_step_used(settings, row, step, now)
-                    # The official's consent is a grant: audited with what it was for.
-                    audit.record(session, actor=caller.actor, action="consent.given", target=target,
-                                 details={"method": row.method, "credential": credential.serial_hex,
-                                          "for": purpose or "sign"}, request_id=request_id)
-                else:
-                    error = count_failure(session, settings, row, now, actor=caller.actor, request_id=request_id)
-            row.updated_at = now
-        if error is not None:
-            audit.record(session, actor=caller.actor, action="consent.denied", target=target, outcome="denied",
-                         details={"reason": error.code}, request_id=request_id)
-    if error is not None:
-        raise error
-
-
-def count_failure(session: Session, settings: Settings, row: SigningConsent, now: dt.datetime, *, actor: str,
-                  request_id: str = "") -> KysoError:
-    """A wrong PIN or code: counted against the per-minute limit and the lock (in the
-    caller's transaction, which must commit); the error to raise."""
-    g = settings.signing
-    if row.window_start is None or now - row.window_start >= dt.timedelta(minutes=1):
-        row.window_start, row.window_attempts = now, 0
-    row.window_attempts += 1
-    row.failures += 1
-    row.updated_at = now
-    if row.failures >= g.consent_max_failures:
-        row.locked_at = now
-        audit.record(session, actor=actor, action="consent.locked", target=f"official:{row.official_id}",
-                     outcome="denied", details={"failures": row.failures}, request_id=request_id)
-        return ConsentLocked("wrong PIN or TOTP code; the credential is now locked",
-                             "sai mã PIN hoặc TOTP; khóa ký đã bị khóa")
-    return ConsentFailed("wrong PIN or TOTP code", "sai mã PIN hoặc TOTP",
-                         extra={"attempts_left": g.consent_max_failures - row.failures})
-
-
-def _verify(keystore: KeyStore, settings: Settings, row: SigningConsent, presented: str,
-            now: dt.datetime) -> tuple[bool, int | None]:
-    if row.method == "pin":
-        return (row.pin_hash is not None and pin_matches(presented, row.pin_hash)), None
-    g = settings.signing
-    code = presented.strip()
-    if row.totp_label is None or len(code) != g.totp_digits or not code.isdigit():
-        return False, None
-    current = int(now.timestamp()) // g.totp_period
-    used = _used_steps(row)
-    # Each step is good once. A step further back than the drift from the newest step used
-    # is not good at all; the newest step used does not use up the ones just before it (a
-    # phone a little ahead of the server). Rows from before used_totp_steps existed know only
-    # the newest step, and everything up to it counts as used.
-    lowest = current - g.totp_drift_steps
-    if row.last_totp_step is not None:
-        lowest = max(lowest, row.last_totp_step - g.totp_drift_steps if row.used_totp_steps is not None
-                     else row.last_totp_step + 1)
-    steps = [s for s in range(lowest, current + g.totp_drift_steps + 1) if s not in used]
-    if not steps:
-        return False, None
-    macs = keystore.hmac_sha1(row.totp_label, [struct.pack(">Q", s) for s in steps])
-    matched = None
-    for step, mac in zip(steps, macs, strict=True):
-        if hmac.compare_digest(_totp_code(mac, g.totp_digits), code) and matched is None:
-            matched = step  # the oldest step the code fits
-    return matched is not None, matched
-
-
-def _used_steps(row: SigningConsent) -> set[int]:
-    try:
-        return {int(s) for s in json.loads(row.used_totp_steps or "[]")}
-    except (ValueError, TypeError):
-        return set()
-
-
-def _mark_step_used(settings: Settings, row: SigningConsent, step: int, now: dt.datetime) -> None:
-    """Remember ``step`` as used, with the other used steps a code could still match; steps
-    that have left the drift window can never match again and are dropped."""
-    g = settings.signing
-    oldest = int(now.timestamp()) // g.totp_period - g.totp_drift_steps
-    used = sorted(s for s in _used_steps(row) | {step} if s >= oldest)
-    row.used_totp_steps = json.dumps(used)
-    row.last_totp_step = max(step, row.last_totp_step or step)

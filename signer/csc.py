@@ -27,7 +27,7 @@ from kyso.db import transaction, utcnow
 from kyso.errors import BadRequest
 from kyso.policy import Action
 from kyso.web import allows, current_caller, json_body, public, request_id, services
-from signer import credentials, signing
+from signer import consent, credentials, signing
 from signer.activation import InvalidSad, SignatureActivation, sad_digest
 from signer.api import decode_hashes
 from signer.credentials import Credential
@@ -117,8 +117,8 @@ def credentials_info() -> Response:
                            validTo=cert.not_valid_after.strftime("%Y%m%d%H%M%SZ"))
     if c.personal:
         with transaction(svc.sessions) as session:
-            consent = session.get(credentials.SigningConsent, c.official_id)
-            method = consent.method if consent else None
+            enrolled = session.get(consent.SigningConsent, c.official_id)
+            method = enrolled.method if enrolled else None
         if method == "totp":
             out["OTP"] = {"presence": "true", "type": "offline", "format": "N", "ID": "totp",
                           "label": "Mã TOTP / TOTP code", "description": "RFC 6238"}
@@ -144,7 +144,7 @@ def credentials_authorize() -> Response:
             raise BadRequest("'hash' must list numSignatures digests", "'hash' phải liệt kê numSignatures giá trị băm",
                              extra={"error": "invalid_request", "error_description": "Invalid hash"})
     presented = body.get("PIN") or body.get("OTP")
-    credentials.check_consent(svc.sessions, svc.keystore, svc.settings, current_caller(), c,
+    consent.check_consent(svc.sessions, svc.keystore, svc.settings, current_caller(), c,
                               str(presented) if presented is not None else None, request_id=request_id(),
                               purpose="csc.authorize")
     sad = secrets.token_urlsafe(32)

@@ -44,7 +44,7 @@ from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import BadRequest, Conflict, KysoError, NotFound
 from kyso.policy import Action
 from kyso.settings import Settings
-from signer.credentials import ConsentLocked, ConsentRateLimited, SigningConsent, count_failure, hash_pin, pin_matches
+from signer.consent import ConsentLocked, ConsentRateLimited, SigningConsent, count_failure, hash_pin, pin_matches
 
 log = logging.getLogger("kyso.consent")
 CHANNELS = ("email", "letter")
@@ -373,7 +373,7 @@ def complete(factory: sessionmaker[Session], keystore: KeyStore, settings: Setti
                 consent = SigningConsent(official_id=official_id, method=method, failures=0, window_attempts=0)
                 session.add(consent)
             old_label = consent.totp_label
-            # A lock stays: only a CA admin clears it (credentials.unlock).
+            # A lock stays: only a CA admin clears it (consent.unlock).
             consent.method, consent.self_enrolled, consent.updated_at = method, True, utcnow()
             consent.pin_hash = hash_pin(pin) if method == "pin" else None
             consent.totp_label = label

@@ -37,7 +37,7 @@ from hsm import KeyStore, SignatureScheme
 from kyso.callers import Caller
 from kyso.db import read_transaction, utcnow
 from kyso.settings import Settings
-from signer import credentials
+from signer import consent, credentials
 from signer.activation import InvalidSad, SignatureActivation, sad_digest
 from signer.credentials import Credential
 
@@ -188,7 +188,7 @@ def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
     if req.activation is not None:
         check_activation(factory, req, credential)
     else:
-        credentials.check_consent(factory, keystore, settings, req.caller, credential, req.consent,
+        consent.check_consent(factory, keystore, settings, req.caller, credential, req.consent,
                                   request_id=req.request_id, purpose=req.purpose)
     grant = Grant(credential, scheme, SigningKey(keystore, credential, scheme), keystore)
     try:

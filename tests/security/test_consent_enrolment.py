@@ -276,7 +276,7 @@ def test_scal_reported(client: Any, services: Any, signing: dict[str, Any]) -> N
     listed = client.get("/api/v1/sign/credentials", headers=eoffice).get_json()["credentials"]
     assert {c["kind"]: c["scal"] for c in listed} == {"seal": "1", "personal": "2"}
     # A PIN that staff set before self-enrolment existed is not the official's sole control.
-    from signer.credentials import SigningConsent
+    from signer.consent import SigningConsent
 
     with transaction(services.sessions) as session:
         session.execute(update(SigningConsent).values(self_enrolled=False))
@@ -287,7 +287,7 @@ def test_consent_set_by_staff_is_refused_until_the_official_re_enrols(client: An
                                                                      signing: dict[str, Any]) -> None:  # noqa: F811
     import dataclasses
 
-    from signer.credentials import SigningConsent
+    from signer.consent import SigningConsent
 
     with transaction(services.sessions) as session:  # a PIN an RA officer set before the upgrade
         session.execute(update(SigningConsent).values(self_enrolled=False))

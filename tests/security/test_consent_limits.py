@@ -18,8 +18,8 @@ import pytest
 
 from kyso.callers import Caller, Role
 from kyso.db import transaction
-from signer import credentials
-from signer.credentials import ConsentFailed, ConsentRateLimited, SigningConsent
+from signer import consent, credentials
+from signer.consent import ConsentFailed, ConsentRateLimited, SigningConsent
 from tests.signing.conftest import PIN, H, signing  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.both_databases
@@ -53,7 +53,7 @@ def test_wrong_attempts_are_still_rate_limited(services: Any, signing: dict[str,
     settings = dataclasses.replace(services.settings, signing=dataclasses.replace(
         services.settings.signing, consent_max_failures=20, consent_attempts_per_minute=3))
     caller, cred = _caller_and_credential(services, signing)
-    check = credentials.check_consent
+    check = consent.check_consent
     for i in range(3):
         check(services.sessions, services.keystore, settings, caller, cred, PIN, now=T0 + dt.timedelta(seconds=i))
         with pytest.raises(ConsentFailed):
@@ -83,7 +83,7 @@ def test_next_step_code_does_not_use_up_the_current_one(services: Any, signing: 
     t = int(now.timestamp()) // period
 
     def check(code: str, at: dt.datetime = now) -> None:
-        credentials.check_consent(services.sessions, services.keystore, services.settings, caller, cred, code, now=at)
+        consent.check_consent(services.sessions, services.keystore, services.settings, caller, cred, code, now=at)
 
     check(_code(seed, t + 1))  # the official's phone runs a little ahead
     check(_code(seed, t))  # ... and the current code is still good once

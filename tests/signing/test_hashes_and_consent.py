@@ -116,7 +116,7 @@ def test_totp_consent_from_the_hsm_and_no_replay(client: Any, services: Any, sig
     from sqlalchemy import select
 
     from kyso.db import transaction
-    from signer.credentials import SigningConsent
+    from signer.consent import SigningConsent
 
     with transaction(services.sessions) as session:
         row = session.execute(select(SigningConsent)).scalar_one()

@@ -11,9 +11,11 @@ from ca_admin.cli import register as register_ca
 from kyso.cli import Context
 from kyso.cli import main as command
 from signer.cli import register as register_signer
+from verification.cli import register as register_verification
 
 register_ca(command)
 register_signer(command)
+register_verification(command)
 register_axis(command)
 
 

@@ -15,7 +15,9 @@ from ca_admin.views import register as register_ca
 from kyso.app import platform_app
 from kyso.services import Services
 from kyso.settings import Settings, load_settings
+from signer.report_pdf import sealed
 from signer.views import register as register_signer
+from verification.views import register as register_verification
 
 
 def create_app(
@@ -32,5 +34,6 @@ def create_app(
                        configure_logging=configure_logging)
     register_ca(app, public_only=public_only)
     register_signer(app, public_only=public_only)
+    register_verification(app, public_only=public_only, report_pdf=sealed)
     register_axis(app, public_only=public_only)
     return app

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from kyso.cli import Context, handle_errors, operator_caller, operator_option, pass_ctx, require_schema
-from signer.cli import quiet_validators
+from verification.cli import quiet_validators
 
 
 def register(main: click.Group) -> None:

@@ -1,5 +1,5 @@
-"""Signer endpoints: the public TSA (POST /tsa) and verification page (/verify); signing,
-verification and CSC APIs for callers."""
+"""Signer endpoints: the public TSA (POST /tsa); signing, consent and CSC APIs for callers.
+Verification's page and API are verification/views.py's."""
 
 from __future__ import annotations
 
@@ -16,12 +16,9 @@ tsa_bp = Blueprint("tsa", __name__)
 
 
 def register(app: Flask, *, public_only: bool) -> None:
-    from signer.page import page_bp
-
     app.register_blueprint(tsa_bp)
-    app.register_blueprint(page_bp)
     if not public_only:
-        from signer.api import consent_bp, sign_bp, verify_bp
+        from signer.api import consent_bp, sign_bp
         from signer.csc import csc_bp
         from signer.enrol_page import enrol_bp
 
@@ -29,7 +26,6 @@ def register(app: Flask, *, public_only: bool) -> None:
         app.register_blueprint(enrol_bp)
         app.register_blueprint(consent_bp)
         app.register_blueprint(csc_bp)
-        app.register_blueprint(verify_bp)
 
 
 @tsa_bp.post("/tsa")

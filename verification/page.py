@@ -53,7 +53,7 @@ def verify_form() -> Response:
 @public
 @body_limit(_limit)
 def verify_upload() -> Response:
-    from signer.api import uploaded_document
+    from verification.api import uploaded_document
     from verification.service import verify
 
     svc = services()

@@ -289,8 +289,11 @@ def world_image(services: Any, name: str, build: Any) -> Any:
     if target is None:
         return build(services)
     settings = services.settings
-    key = (name, repr(dataclasses.replace(settings, database=dataclasses.replace(settings.database, url=""))),
-           _contents(services))
+    # The database's URL is the test's own, and so is the port of a test's own SMTP server;
+    # no world sends mail (the signing world enrols by letter), so neither tells worlds apart.
+    keyed = dataclasses.replace(settings, database=dataclasses.replace(settings.database, url=""),
+                                mail=dataclasses.replace(settings.mail, port=0))
+    key = (name, repr(keyed), _contents(services))
     found = _IMAGES.get(key)
     if found is None:
         _drop_connections(services, target)

@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from ca_admin.models import CaRole
+from ca_admin.registry import AgencyStatus, OfficialStatus
 from kyso import policy
 from kyso.callers import Caller
 from kyso.cli import Context, handle_errors, local_actor, operator_caller, operator_option, pass_ctx, require_schema
@@ -96,8 +98,8 @@ def ca_init(ctx: Context, if_absent: bool, issuing_csr: Path | None) -> None:
                    f"({c.key_spec}), valid to {c.not_after:%Y-%m-%d}")
     from ca_admin import crl
 
-    for role in ("root", "issuing"):
-        crl.publish(svc.sessions, svc.root_keystore if role == "root" else svc.keystore, svc.settings, role,
+    for role in (CaRole.ROOT, CaRole.ISSUING):
+        crl.publish(svc.sessions, svc.root_keystore if role == CaRole.ROOT else svc.keystore, svc.settings, role,
                     actor=local_actor())
     if svc.settings.hsm.separate_root:
         click.echo(f"the root key is in token '{svc.settings.hsm.root.token_label}': disconnect it until "
@@ -119,7 +121,7 @@ def ca_import_issuing(ctx: Context, cert: Path, chain: Path) -> None:
                                            chain.read_bytes(), actor=local_actor())
     from ca_admin import crl
 
-    crl.publish(svc.sessions, svc.keystore, svc.settings, "issuing", actor=local_actor())
+    crl.publish(svc.sessions, svc.keystore, svc.settings, CaRole.ISSUING, actor=local_actor())
     click.echo(f"issuing  {issuing.subject}\n  under   {root.subject} (external root)")
 
 
@@ -134,7 +136,7 @@ def ca_show(ctx: Context, as_pem: bool) -> None:
 
     require_schema(ctx)
     with transaction(ctx.services.sessions) as session:
-        pair = [service.active_ca(session, r) for r in ("root", "issuing")]
+        pair = [service.active_ca(session, r) for r in (CaRole.ROOT, CaRole.ISSUING)]
     for c in pair:
         if as_pem:
             click.echo(c.certificate_pem.decode(), nl=False)
@@ -151,7 +153,7 @@ def crl_group() -> None:
 
 
 @crl_group.command("publish")
-@click.option("--role", type=click.Choice(["issuing", "root", "all"]), default="all")
+@click.option("--role", type=click.Choice([CaRole.ISSUING.value, CaRole.ROOT.value, "all"]), default="all")
 @pass_ctx
 @handle_errors
 def crl_publish(ctx: Context, role: str) -> None:
@@ -164,9 +166,9 @@ def crl_publish(ctx: Context, role: str) -> None:
 
     require_schema(ctx)
     svc = ctx.services
-    for r in (("issuing", "root") if role == "all" else (role,)):
+    for r in ((CaRole.ISSUING, CaRole.ROOT) if role == "all" else (CaRole(role),)):
         try:
-            store = svc.root_keystore if r == "root" else svc.keystore
+            store = svc.root_keystore if r == CaRole.ROOT else svc.keystore
             info = crl.publish(svc.sessions, store, svc.settings, r, actor="cli:crl-publish")
         except crl.CrlNotFound:
             click.echo(f"{r}: external CA, publishes its own CRL")
@@ -265,7 +267,7 @@ def agencies_list(ctx: Context, query: str) -> None:
 
 @agencies.command("status")
 @click.argument("code")
-@click.argument("status", type=click.Choice(["active", "suspended", "dissolved"]))
+@click.argument("status", type=click.Choice([s.value for s in AgencyStatus]))
 @click.option("--revoke-certificates", is_flag=True,
               help="On dissolution: revoke the agency's certificates (reason cessationOfOperation).")
 @operator_option
@@ -287,7 +289,7 @@ def agencies_status(ctx: Context, code: str, status: str, revoke_certificates: b
         crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
         for view in change.revoked:
             ocsp.refresh_after_change(svc.sessions, svc.keystore, svc.settings, view.serial, view.profile)
-    if status == "dissolved" and change.still_valid:
+    if status == AgencyStatus.DISSOLVED and change.still_valid:
         click.echo(f"{change.still_valid} certificate(s) of {change.agency.code} are still valid; revoke them "
                    f"with: kyso agencies status {change.agency.code} dissolved --revoke-certificates", err=True)
 
@@ -349,7 +351,7 @@ def officials_list(ctx: Context, query: str, agency: str) -> None:
 @click.option("--title", default=None)
 @click.option("--citizen-id", default=None, help="CCCD, 12 digits.")
 @click.option("--email", default=None)
-@click.option("--status", type=click.Choice(["active", "inactive"]), default=None,
+@click.option("--status", type=click.Choice([s.value for s in OfficialStatus]), default=None,
               help="inactive: the official's keys no longer sign.")
 @operator_option
 @pass_ctx

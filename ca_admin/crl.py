@@ -16,7 +16,7 @@ from asn1crypto import core, crl, x509
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.models import ON_CRL, CertStatus, IssuedCertificate, PublishedCrl
+from ca_admin.models import ON_CRL, CaRole, CertStatus, IssuedCertificate, PublishedCrl
 from ca_admin.service import active_ca_row, require_root_token
 from ca_admin.x509build import bit_string, der_length, der_sequence, key_identifier, scheme_for, x509_time
 from hsm import KeyStore
@@ -66,16 +66,16 @@ def _info(role: str, row: PublishedCrl) -> CrlInfo:
     return CrlInfo(role, row.crl_number, row.this_update, row.next_update, row.entries, row.der)
 
 
-def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, role: str = "issuing", *,
+def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, role: str = CaRole.ISSUING, *,
             actor: str = "system:crl", now: dt.datetime | None = None, only_if_stale: bool = False) -> CrlInfo:
     """Make, sign and store the next full CRL of the active ``role`` CA (issuing or root).
     With ``only_if_stale``, a CRL another process published meanwhile is returned instead
     (requests finding a stale CRL must not each sign a new one)."""
     now = (now or utcnow()).replace(microsecond=0)
-    if role == "root" and settings.hsm.separate_root:
+    if role == CaRole.ROOT and settings.hsm.separate_root:
         # With the root in its own token, its CRL is a ceremony: ``keystore`` is that token's.
         with read_transaction(factory) as session:
-            root_label = active_ca_row(session, "root").key_label
+            root_label = active_ca_row(session, CaRole.ROOT).key_label
         require_root_token(keystore, settings, root_label)
     with transaction(factory) as session:
         ca = active_ca_row(session, role)
@@ -90,7 +90,7 @@ def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
         last = session.execute(select(PublishedCrl.crl_number).where(PublishedCrl.issuer_id == ca.id)
                                .order_by(PublishedCrl.crl_number.desc()).limit(1)).scalar_one_or_none()
         number = (last or 0) + 1
-        if role == "issuing":
+        if role == CaRole.ISSUING:
             # Certificates revoked before entries were kept (or by hand) get theirs now.
             for missing in session.execute(
                     select(IssuedCertificate).where(IssuedCertificate.issuer_id == ca.id,
@@ -114,7 +114,7 @@ def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
             next_update = now + dt.timedelta(days=settings.crl.root_validity_days)
         ca_cert = x509.Certificate.load(ca.certificate_der)
         spki = ca_cert.public_key.dump()
-        key_cfg = settings.ca.root_key if role == "root" else settings.ca.issuing_key
+        key_cfg = settings.ca.root_key if role == CaRole.ROOT else settings.ca.issuing_key
         scheme = scheme_for(spki, key_cfg.signature_scheme, key_cfg.hash)
         sig_alg = scheme.signature_algorithm().dump()
         extensions = crl.TBSCertListExtensions([
@@ -164,6 +164,6 @@ def publish_after_change(factory: sessionmaker[Session], keystore: KeyStore, set
     """After a revocation, hold or release has committed: publish at once. A failure (HSM
     down) is logged; the change stands and the scheduled publication catches up."""
     try:
-        publish(factory, keystore, settings, "issuing")
+        publish(factory, keystore, settings, CaRole.ISSUING)
     except Exception:  # noqa: BLE001 - the revocation is committed; report and move on
         log.exception("CRL publication after a revocation failed; the next scheduled run will publish")

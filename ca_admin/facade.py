@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca_admin import crl as _crl
 from ca_admin import ocsp as _ocsp
 from ca_admin.issuance import normalize_serial
-from ca_admin.models import CertificateAuthority, CertStatus, IssuedCertificate, PublishedCrl, RequestStatus
+from ca_admin.models import CaRole, CertificateAuthority, CertStatus, IssuedCertificate, PublishedCrl, RequestStatus
 from ca_admin.ocsp_files import SESSION_KEY, StaticResponses, issuer_hashes, request_forms
-from ca_admin.registry import Agency, AgencyScopeDenied, Official, client_agency_ids
+from ca_admin.registry import Agency, AgencyScopeDenied, AgencyStatus, Official, OfficialStatus, client_agency_ids
 from ca_admin.service import (
     ServiceCredential,
     active_ca_row,
@@ -46,7 +46,7 @@ def ocsp_response_der(factory: sessionmaker[Session], keystore: KeyStore, settin
     """Kyso's own OCSP answer for a certificate of the issuing CA (None for another issuer)."""
     cert = x509.Certificate.load(cert_der)
     with transaction(factory) as session:
-        issuing = active_ca_row(session, "issuing")
+        issuing = active_ca_row(session, CaRole.ISSUING)
         if cert.issuer.dump() != x509.Certificate.load(issuing.certificate_der).subject.dump():
             return None
         name_hash, key_hash = issuer_hashes(issuing)["sha1"]
@@ -65,8 +65,9 @@ def current_crl_der(factory: sessionmaker[Session], keystore: KeyStore, settings
 
 
 __all__ = [
-    "Agency", "AgencyScopeDenied", "CertStatus", "CertificateAuthority", "IssuedCertificate", "Official",
-    "PublishedCrl", "RequestStatus", "ServiceCredential", "active_ca_row", "ca_chain_der", "client_agency_ids",
-    "current_crl_der", "der_length", "der_sequence", "forget_service_credentials",
-    "normalize_serial", "ocsp_response_der", "service_credential", "session_info",
+    "Agency", "AgencyScopeDenied", "AgencyStatus", "CaRole", "CertStatus", "CertificateAuthority",
+    "IssuedCertificate", "Official", "OfficialStatus", "PublishedCrl", "RequestStatus", "ServiceCredential",
+    "active_ca_row", "ca_chain_der", "client_agency_ids", "current_crl_der", "der_length", "der_sequence",
+    "forget_service_credentials", "normalize_serial", "ocsp_response_der", "service_credential",
+    "session_info",
 ]

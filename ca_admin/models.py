@@ -32,6 +32,18 @@ class RequestStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class CaRole(StrEnum):
+    """A CA's place in the hierarchy (CertificateAuthority.role)."""
+
+    ROOT = "root"
+    ISSUING = "issuing"
+    INTERMEDIATE = "intermediate"  # an external CA between an external root and ours
+
+
+class CaStatus(StrEnum):
+    ACTIVE = "active"
+
+
 class CertificateAuthority(Base):
     """A CA of this service (the root or the issuing CA), its key in the HSM by label."""
 
@@ -40,7 +52,7 @@ class CertificateAuthority(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # root | issuing | intermediate (an external CA between an external root and ours)
     role: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
-    status: Mapped[str] = mapped_column(String(20), nullable=False, default="active")
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default=CaStatus.ACTIVE)
     subject: Mapped[str] = mapped_column(Text, nullable=False)
     key_label: Mapped[str | None] = mapped_column(String(100), unique=True)  # None: external CA
     key_spec: Mapped[str] = mapped_column(String(20), nullable=False)

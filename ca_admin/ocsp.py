@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.models import CertificateAuthority, CertStatus, IssuedCertificate, OcspResponse
+from ca_admin.models import CaRole, CertificateAuthority, CertStatus, IssuedCertificate, OcspResponse
 from ca_admin.ocsp_files import HASHES, issuer_hashes, static_of
 from ca_admin.service import ServiceCredential, active_ca_row, service_credential
 from ca_admin.x509build import key_identifier
@@ -62,7 +62,7 @@ def current_responder(factory: sessionmaker[Session], keystore: KeyStore, settin
 
 
 def _issuing(session: Session) -> CertificateAuthority:
-    return active_ca_row(session, "issuing")
+    return active_ca_row(session, CaRole.ISSUING)
 
 
 # -- answering -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, or_, select
@@ -21,7 +22,19 @@ from kyso.db import Base, UTCDateTime, utcnow
 from kyso.errors import BadRequest, Conflict, Forbidden, NotFound
 from kyso.limits import as_id, check_length
 
-AGENCY_STATUSES = ("active", "suspended", "dissolved")
+
+class AgencyStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # may become active again
+    DISSOLVED = "dissolved"  # final
+
+
+class OfficialStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+AGENCY_STATUSES = tuple(AgencyStatus)
 
 
 class Agency(Base):
@@ -34,7 +47,7 @@ class Agency(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
     locality: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     tax_code: Mapped[str] = mapped_column(String(20), nullable=False, default="")
-    status: Mapped[str] = mapped_column(String(20), nullable=False, default="active")
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default=AgencyStatus.ACTIVE)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
@@ -48,7 +61,7 @@ class Official(Base):
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), nullable=False, index=True)
     citizen_id: Mapped[str] = mapped_column(String(12), nullable=False, default="")
     email: Mapped[str] = mapped_column(String(254), nullable=False, default="")
-    status: Mapped[str] = mapped_column(String(20), nullable=False, default="active")
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default=OfficialStatus.ACTIVE)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
@@ -223,7 +236,7 @@ def create_agency(session: Session, data: dict[str, Any], *, actor: str, level1_
     _refuse_duplicate_name(session, name, parent_id)
     agency = Agency(code=code, name=name, name_folded=fold(name), parent_id=parent_id,
                     locality=_name(data.get("locality"), "locality", required=False, max_len=200),
-                    tax_code=_tax_code(data.get("tax_code")), status="active")
+                    tax_code=_tax_code(data.get("tax_code")), status=AgencyStatus.ACTIVE)
     session.add(agency)
     session.flush()
     audit.record(session, actor=actor, action="agency.create", target=f"agency:{code}",
@@ -264,7 +277,7 @@ def update_agency(session: Session, code: str, data: dict[str, Any], *, actor: s
         if data["status"] not in AGENCY_STATUSES:
             raise BadRequest(f"'status' must be one of {', '.join(AGENCY_STATUSES)}",
                              f"'status' phải là một trong {', '.join(AGENCY_STATUSES)}")
-        if agency.status == "dissolved" and data["status"] != "dissolved":
+        if agency.status == AgencyStatus.DISSOLVED and data["status"] != AgencyStatus.DISSOLVED:
             raise AgencyDissolved(agency.code)
         agency.status = changes["status"] = data["status"]
     if "parent_code" in data:
@@ -345,7 +358,7 @@ def get_official(session: Session, official_id: Any) -> Official:
     return row
 
 
-OFFICIAL_STATUSES = ("active", "inactive")
+OFFICIAL_STATUSES = tuple(OfficialStatus)
 
 
 def _citizen_id(value: Any) -> str:

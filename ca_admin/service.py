@@ -16,7 +16,7 @@ from asn1crypto import keys, pem, x509
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_admin.models import CertificateAuthority, CertStatus, HsmKeyIntent, RequestStatus
+from ca_admin.models import CaRole, CaStatus, CertificateAuthority, CertStatus, HsmKeyIntent, RequestStatus
 from ca_admin.x509build import CaCertificateRequest, build_ca_certificate, build_name, scheme_for
 from hsm import (
     HsmPinIncorrect,
@@ -34,7 +34,7 @@ from kyso.settings import CaKeySettings, CaNameSettings, Settings
 
 log = logging.getLogger("kyso.ca")
 
-ROLES = ("root", "issuing")
+ROLES = (CaRole.ROOT, CaRole.ISSUING)
 CA_INIT_LOCK = 0x6B79736F01  # pg advisory lock key for CA initialisation ("kyso" 01)
 
 
@@ -102,7 +102,7 @@ def active_ca_row(session: Session, role: str) -> CertificateAuthority:
     """The row of the active root or issuing CA, or ``CaNotInitialised`` (for this package)."""
     row = session.execute(
         select(CertificateAuthority)
-        .where(CertificateAuthority.role == role, CertificateAuthority.status == "active")
+        .where(CertificateAuthority.role == role, CertificateAuthority.status == CaStatus.ACTIVE)
         .order_by(CertificateAuthority.id.desc())
         .limit(1)
     ).scalar_one_or_none()
@@ -224,10 +224,10 @@ def init_ca(
                     ca_issuer_urls=(f"{base}/pki/ca/root.crt",),
                 ),
             )
-            root_row = _row("root", root_cert, root_label, root_spec, root_scheme, None)
+            root_row = _row(CaRole.ROOT, root_cert, root_label, root_spec, root_scheme, None)
             session.add(root_row)
             session.flush()
-            issuing_row = _row("issuing", issuing_cert, issuing_label, issuing_spec,
+            issuing_row = _row(CaRole.ISSUING, issuing_cert, issuing_label, issuing_spec,
                                root_scheme, root_row.id)
             session.add(issuing_row)
             session.flush()
@@ -345,7 +345,7 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
         _SERVICE_CACHE.pop(cache_key, None)
 
     def usable(session: Session) -> IssuedCertificate | None:
-        issuing = active_ca_row(session, "issuing")
+        issuing = active_ca_row(session, CaRole.ISSUING)
         return session.execute(
             select(IssuedCertificate)
             .where(IssuedCertificate.profile == profile, IssuedCertificate.status == CertStatus.GOOD,
@@ -355,7 +355,7 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
 
     def credential(session: Session, row: IssuedCertificate) -> ServiceCredential:
         assert row.key_label is not None
-        chain = ca_chain_der(session, active_ca_row(session, "issuing"))
+        chain = ca_chain_der(session, active_ca_row(session, CaRole.ISSUING))
         spki = x509.Certificate.load(row.certificate_der).public_key.dump()
         key = settings.ca.issuing_key
         return ServiceCredential(row.key_label, row.certificate_der, spki, chain,
@@ -489,7 +489,7 @@ def import_issuing(factory: sessionmaker[Session], keystore: KeyStore, settings:
                 raise ImportRefused("a certificate of the chain has expired", "một chứng thư trong chuỗi đã hết hạn")
         spec = KeySpec.parse(str(_spec_text(info.public_key_der)))
         scheme_root = SignatureScheme.RSA_PKCS1_SHA256  # informational for external rows
-        root_row = _row("root", chain[-1], None, _ext_spec(chain[-1]), scheme_root, None, external=True)
+        root_row = _row(CaRole.ROOT, chain[-1], None, _ext_spec(chain[-1]), scheme_root, None, external=True)
         session.add(root_row)
         session.flush()
         parent_id = root_row.id
@@ -498,7 +498,7 @@ def import_issuing(factory: sessionmaker[Session], keystore: KeyStore, settings:
             session.add(row)
             session.flush()
             parent_id = row.id
-        issuing_row = _row("issuing", issuing, pending.label, spec, scheme_root, parent_id)
+        issuing_row = _row(CaRole.ISSUING, issuing, pending.label, spec, scheme_root, parent_id)
         session.add(issuing_row)
         session.delete(pending)
         session.flush()
@@ -545,6 +545,6 @@ def _ext_spec(cert: x509.Certificate) -> KeySpec:
 
 def signing_scheme_of(ca: CaCertificate, settings: Settings) -> SignatureScheme:
     """The scheme this CA's key signs with (ECDSA for EC keys, else the configured RSA one)."""
-    key = settings.ca.root_key if ca.role == "root" else settings.ca.issuing_key
+    key = settings.ca.root_key if ca.role == CaRole.ROOT else settings.ca.issuing_key
     spki = ca.certificate.public_key.dump()
     return scheme_for(spki, key.signature_scheme, key.hash)

@@ -14,10 +14,10 @@ from urllib.parse import unquote
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from ca_admin import crl, ocsp, service
-from ca_admin.models import CertStatus
+from ca_admin.models import CaRole, CertStatus
 from hsm.keystore import verify_signature
 from kyso import audit
-from kyso.callers import Role
+from kyso.callers import Role, UserStatus
 from kyso.db import transaction, utcnow
 from kyso.errors import BadRequest, KysoError, PayloadTooLarge
 from kyso.policy import Action
@@ -71,7 +71,7 @@ def certificate_caller(session: Any, pem_text: str) -> Any:
             or not row.not_before <= now < row.not_after or row.owner_user_id is None):
         return None
     user = session.get(User, row.owner_user_id)
-    if user is None or user.role != Role.CLIENT.value or user.status != "active":
+    if user is None or user.role != Role.CLIENT.value or user.status != UserStatus.ACTIVE:
         return None
     return Caller(user.id, user.name, Role(user.role))
 
@@ -79,7 +79,7 @@ def certificate_caller(session: Any, pem_text: str) -> Any:
 def _ready_check(svc: Services) -> dict[str, Any]:
     """The issuing CA exists and its key signs (which proves the token is really there)."""
     with transaction(svc.sessions) as session:
-        issuing = service.active_ca(session, "issuing")
+        issuing = service.active_ca(session, CaRole.ISSUING)
     assert issuing.key_label is not None
     svc.keystore.ping(probe_label=issuing.key_label)
     return {"ok": True}
@@ -105,13 +105,13 @@ def _ca_certificate(role: str) -> Response:
 @pki_bp.get("/ca/root.crt")
 @public
 def root_certificate() -> Response:
-    return _ca_certificate("root")
+    return _ca_certificate(CaRole.ROOT)
 
 
 @pki_bp.get("/ca/issuing.crt")
 @public
 def issuing_certificate() -> Response:
-    return _ca_certificate("issuing")
+    return _ca_certificate(CaRole.ISSUING)
 
 
 def _crl(role: str) -> Response:
@@ -121,7 +121,7 @@ def _crl(role: str) -> Response:
         stale = info.next_update <= utcnow()
     except crl.CrlNotFound:
         info, stale = None, True
-    if stale and role == "root" and svc.settings.hsm.separate_root:
+    if stale and role == CaRole.ROOT and svc.settings.hsm.separate_root:
         # The root's own token is connected only for ceremonies: its CRL (long-lived) is
         # published there, never on a public request (which would only probe an absent token).
         if info is None:
@@ -150,14 +150,14 @@ def _crl(role: str) -> Response:
 @public
 def issuing_crl() -> Response:
     """The issuing CA's full CRL (DER)."""
-    return _crl("issuing")
+    return _crl(CaRole.ISSUING)
 
 
 @pki_bp.get("/crl/root.crl")
 @public
 def root_crl() -> Response:
     """The root CA's CRL (ARL, DER)."""
-    return _crl("root")
+    return _crl(CaRole.ROOT)
 
 
 def _ocsp_response(body: bytes) -> Response:
@@ -219,7 +219,7 @@ def self_test() -> Response:
     challenge = secrets.token_bytes(32)
     # Sign inside the transaction that writes the audit record: no signature without it.
     with transaction(svc.sessions) as session:
-        issuing = service.active_ca(session, "issuing")
+        issuing = service.active_ca(session, CaRole.ISSUING)
         scheme = service.signing_scheme_of(issuing, svc.settings)
         assert issuing.key_label is not None
         signature = svc.keystore.sign(issuing.key_label, challenge, scheme)

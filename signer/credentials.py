@@ -35,10 +35,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from ca_admin.facade import (
     Agency,
+    AgencyStatus,
     CertificateAuthority,
     CertStatus,
     IssuedCertificate,
     Official,
+    OfficialStatus,
     ca_chain_der,
     client_agency_ids,
     normalize_serial,
@@ -98,7 +100,8 @@ class OfficialNotActive(Conflict):
                          extra={"official_status": status})
 
 
-_STATUS_VI = {"suspended": "tạm dừng hoạt động", "dissolved": "giải thể", "inactive": "ngừng hoạt động"}
+_STATUS_VI: dict[str, str] = {AgencyStatus.SUSPENDED: "tạm dừng hoạt động", AgencyStatus.DISSOLVED: "giải thể",
+                              OfficialStatus.INACTIVE: "ngừng hoạt động"}
 
 
 class SchemeNotAllowed(KysoError):
@@ -282,9 +285,9 @@ def _check_valid(row: IssuedCertificate, now: dt.datetime) -> None:
 
 def _check_holders(agency: Agency | None, official: Official | None) -> None:
     """The agency is active and, for a personal key, so is the official."""
-    if agency is None or agency.status != "active":
+    if agency is None or agency.status != AgencyStatus.ACTIVE:
         raise AgencyNotActive(agency.code if agency else "?", agency.status if agency else "missing")
-    if official is not None and official.status != "active":
+    if official is not None and official.status != OfficialStatus.ACTIVE:
         raise OfficialNotActive(official.id, official.status)
 
 

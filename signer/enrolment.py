@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from ca_admin.facade import Agency, Official
+from ca_admin.facade import Agency, Official, OfficialStatus
 from hsm import KeyStore
 from kyso import audit, mail, policy
 from kyso.audit import AuditRecord
@@ -233,7 +233,7 @@ def start(factory: sessionmaker[Session], settings: Settings, caller: Caller, of
         official = session.get(Official, official_id)
         if official is None:
             raise NotFound(f"no official with id {official_id}", f"không có cán bộ với mã {official_id}")
-        if official.status != "active":
+        if official.status != OfficialStatus.ACTIVE:
             raise EnrolmentRefused("this official is not active", "cán bộ này không còn hoạt động")
         if channel == "email":
             if not official.email:
@@ -346,7 +346,7 @@ def complete(factory: sessionmaker[Session], keystore: KeyStore, settings: Setti
             citizen_id, official_id, name = official.citizen_id, official.id, official.full_name
             agency = session.get(Agency, official.agency_id)
             agency_code = agency.code if agency else ""
-            active = official.status == "active"
+            active = official.status == OfficialStatus.ACTIVE
     if row is None:
         raise _fail(factory, settings, reference, address, request_id)
     if not active:  # deactivated after the enrolment was started

@@ -240,7 +240,7 @@ def validation_context(factory: sessionmaker[Session], keystore: KeyStore, setti
         if resp is not None:
             ocsps.append(asn1_ocsp.OCSPResponse.load(resp))
     crls = []
-    for role in ("issuing", "root"):
+    for role in (ca.CaRole.ISSUING, ca.CaRole.ROOT):
         crls.append(asn1_crl.CertificateList.load(ca.current_crl_der(factory, keystore, settings, role)))
     return ValidationContext(trust_roots=[chain[-1]], other_certs=chain[:-1], ocsps=ocsps, crls=crls,
                              allow_fetching=False, revocation_mode="hard-fail")

@@ -13,6 +13,7 @@ import click
 
 from kyso.cli import Context, handle_errors, operator_caller, operator_option, pass_ctx, require_schema
 from verification.cli import quiet_validators
+from verification.indication import Indication
 
 
 def register(main: click.Group) -> None:
@@ -76,7 +77,7 @@ def edxml_verify(ctx: Context, file: Path, as_json: bool, offline: bool, lang: s
         click.echo(report["summary_vi"] if lang == "vi" else report["summary_en"])
         for finding in report["edxml"]["findings_vi" if lang == "vi" else "findings"]:
             click.echo(f"  - {finding}")
-    sys.exit({"TOTAL-PASSED": 0, "TOTAL-FAILED": 1}.get(report["indication"], 2))
+    sys.exit({Indication.TOTAL_PASSED: 0, Indication.TOTAL_FAILED: 1}.get(report["indication"], 2))
 
 
 def _write(output: Path, data: bytes) -> None:

@@ -32,6 +32,7 @@ from kyso import audit, policy
 from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import Conflict, KysoError, NotFound
+from verification.indication import Indication
 
 
 class StatusDocumentUnknown(KysoError):
@@ -339,7 +340,7 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
     # Only a signature that passes moves a track: INDETERMINATE (a key revoked after a
     # claimed signing time, SHA-1, an expired or unknown chain, the old un-namespaced form)
     # proves no more than an unsigned message.
-    if report.indication != "TOTAL-PASSED" or problems:
+    if report.indication != Indication.TOTAL_PASSED or problems:
         why_en = model.joined(problems, "en") or report.summary_en
         why_vi = model.joined(problems, "vi") or report.summary_vi
         raise StatusSignatureInvalid(f"the status message's signature is not acceptable: {why_en}",

@@ -22,6 +22,7 @@ from axis.model import Finding, joined
 from kyso.errors import KysoError
 from kyso.settings import Settings
 from verification import xmldsig
+from verification.indication import Indication
 from verification.service import call_bounded, check_with_ders, name_agencies
 
 
@@ -121,11 +122,11 @@ def verify_package(factory: sessionmaker[Session], settings: Settings, source: b
     for a in attachments:
         if "pdf_report" in a:
             a["pdf_report"] = a["pdf_report"].to_json()
-    if problems and report.indication != "TOTAL-FAILED":
-        report.indication, report.sub_indication = "TOTAL-FAILED", "FORMAT_FAILURE"
+    if problems and report.indication != Indication.TOTAL_FAILED:
+        report.indication, report.sub_indication = Indication.TOTAL_FAILED, "FORMAT_FAILURE"
         report.summary_en = "The package breaks the edXML rules: " + joined(problems, "en") + "."
         report.summary_vi = "Gói tin vi phạm quy định edXML: " + joined(problems, "vi") + "."
-    signed = report.indication != "TOTAL-FAILED" and any(
+    signed = report.indication != Indication.TOTAL_FAILED and any(
         s.kind == "xml" and s.coverage.get("covers_whole_document") for s in report.signatures)
     body = report.to_json()
     body["edxml"] = {

@@ -8,6 +8,7 @@ from typing import Any
 
 from verification.cms import verify_cms
 from verification.detection import as_cms, detect
+from verification.indication import Indication
 from verification.limits import check_signature_count
 from verification.report import SignatureReport, UnsupportedFormat, summaries
 from verification.verdict import broken, indeterminate, with_problems
@@ -39,18 +40,18 @@ def _asic_verdict(report: SignatureReport, sig: Any, container: Any, covered: li
     if changed:
         problem = Problem("HASH_FAILURE", "a signed file changed: " + ", ".join(changed),
                           "tệp đã ký bị thay đổi: " + ", ".join(changed))
-        if report.indication != "TOTAL-FAILED" or report.sub_indication != "HASH_FAILURE":
-            report.indication, report.sub_indication = "TOTAL-FAILED", "HASH_FAILURE"
-    elif missing and report.indication != "TOTAL-FAILED":
+        if report.indication != Indication.TOTAL_FAILED or report.sub_indication != "HASH_FAILURE":
+            report.indication, report.sub_indication = Indication.TOTAL_FAILED, "HASH_FAILURE"
+    elif missing and report.indication != Indication.TOTAL_FAILED:
         problem = Problem("SIGNED_DATA_NOT_FOUND", "a signed file is not in the container: " + ", ".join(missing),
                           "tệp đã ký không có trong gói: " + ", ".join(missing))
-        report.indication, report.sub_indication = "INDETERMINATE", problem.sub_indication
-    elif unsupported and report.indication != "TOTAL-FAILED":
+        report.indication, report.sub_indication = Indication.INDETERMINATE, problem.sub_indication
+    elif unsupported and report.indication != Indication.TOTAL_FAILED:
         what = ", ".join(unsupported)
         problem = Problem("CRYPTO_CONSTRAINTS_FAILURE_NO_POE",
                           f"Kyso does not support the digest algorithm of the manifest: {what}",
                           f"Kyso chưa hỗ trợ thuật toán băm của tệp kê khai: {what}")
-        report.indication, report.sub_indication = "INDETERMINATE", problem.sub_indication
+        report.indication, report.sub_indication = Indication.INDETERMINATE, problem.sub_indication
     if problem is not None:
         report.integrity = report.integrity and not changed and not missing
         report.problems = [p for p in report.problems if p.get("sub_indication") != problem.sub_indication]

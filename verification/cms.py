@@ -10,6 +10,7 @@ from typing import Any
 
 from asn1crypto import cms, core, x509
 
+from verification.indication import Indication
 from verification.limits import check_signature_count
 from verification.report import SignatureReport, UnsupportedDocument, summaries
 from verification.verdict import broken, digest_differs, indeterminate, signature_report, unjudged_key, with_problems
@@ -266,9 +267,9 @@ def verify_cms(info: cms.ContentInfo, detached: bytes | None,
         report = signature_report(status, "cms", name if len(signed["signer_infos"]) > 1 else None, level, coverage)
         if unreadable is not None:
             report.problems.append(unreadable.to_json())
-            if report.indication == "TOTAL-PASSED":
-                report.indication, report.sub_indication = "INDETERMINATE", unreadable.sub_indication
+            if report.indication == Indication.TOTAL_PASSED:
+                report.indication, report.sub_indication = Indication.INDETERMINATE, unreadable.sub_indication
                 report.summary_en, report.summary_vi = summaries(
-                    "INDETERMINATE", None, report.signer, report.claimed_signing_time, unreadable)
+                    Indication.INDETERMINATE, None, report.signer, report.claimed_signing_time, unreadable)
         out.append(with_problems(report, problems))
     return out

@@ -11,6 +11,7 @@ from typing import Any
 from asn1crypto import cms, core
 
 from kyso.errors import KysoError
+from verification.indication import Indication
 from verification.limits import check_signature_count
 from verification.pdf_checks import unanalysed_problem
 from verification.pdf_legacy import legacy_pdf, x509_rsa_sha1
@@ -44,12 +45,12 @@ def _timestamp_report(sig: Any, vc: Any) -> SignatureReport:
     ts, diff_error = _validated(lambda s, v, **kw: validate_pdf_timestamp(s, validation_context=v, **kw), sig, vc)
     unanalysed = unanalysed_problem(ts) if diff_error else None
     ok = ts.intact and ts.valid and ts.trusted
-    ind, sub = ("TOTAL-PASSED", None) if ok else (
-        ("TOTAL-FAILED", "HASH_FAILURE") if not ts.intact else
-        ("TOTAL-FAILED", "SIG_CRYPTO_FAILURE") if not ts.valid else
-        ("INDETERMINATE", getattr(ts.trust_problem_indic, "name", None) or "NO_CERTIFICATE_CHAIN_FOUND"))
-    if unanalysed is not None and ind == "TOTAL-PASSED":
-        ind = "INDETERMINATE"
+    ind, sub = (Indication.TOTAL_PASSED, None) if ok else (
+        (Indication.TOTAL_FAILED, "HASH_FAILURE") if not ts.intact else
+        (Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE") if not ts.valid else
+        (Indication.INDETERMINATE, getattr(ts.trust_problem_indic, "name", None) or "NO_CERTIFICATE_CHAIN_FOUND"))
+    if unanalysed is not None and ind == Indication.TOTAL_PASSED:
+        ind = Indication.INDETERMINATE
     en, vi = summaries(ind, sub, cert_name(ts.signing_cert), iso(ts.timestamp), unanalysed if ok else None,
                         stamp=True)
     return SignatureReport(
@@ -456,9 +457,9 @@ def _judge_pdf(index: int, item: Any, sig: Any, sigs: list[tuple[Any, Any]], fil
         if doubt is None:
             continue
         report.problems.append(doubt.to_json())
-        if report.indication == "TOTAL-PASSED":
-            report.indication, report.sub_indication = "INDETERMINATE", None
-            report.summary_en, report.summary_vi = summaries("INDETERMINATE", None, report.signer,
+        if report.indication == Indication.TOTAL_PASSED:
+            report.indication, report.sub_indication = Indication.INDETERMINATE, None
+            report.summary_en, report.summary_vi = summaries(Indication.INDETERMINATE, None, report.signer,
                                                               report.timestamp_time or report.claimed_signing_time,
                                                               doubt)
     return report

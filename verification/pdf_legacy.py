@@ -8,6 +8,7 @@ from typing import Any
 
 from asn1crypto import x509
 
+from verification.indication import Indication
 from verification.pdf_checks import unanalysed_problem
 from verification.report import SignatureReport, cert_name, iso, met_certificates, summaries
 from verification.verdict import signature_report, unprocessable_key
@@ -27,9 +28,9 @@ def _weak(report: SignatureReport, subfilter: str) -> SignatureReport:
 
     weak = Problem("CRYPTO_CONSTRAINTS_FAILURE_NO_POE", _WEAK_EN.format(subfilter), _WEAK_VI.format(subfilter))
     report.problems.append(weak.to_json())
-    if report.indication != "TOTAL-FAILED":
-        report.indication, report.sub_indication = "INDETERMINATE", weak.sub_indication
-        report.summary_en, report.summary_vi = summaries("INDETERMINATE", weak.sub_indication, report.signer,
+    if report.indication != Indication.TOTAL_FAILED:
+        report.indication, report.sub_indication = Indication.INDETERMINATE, weak.sub_indication
+        report.summary_en, report.summary_vi = summaries(Indication.INDETERMINATE, weak.sub_indication, report.signer,
                                                           report.claimed_signing_time, weak)
     return report
 
@@ -90,7 +91,8 @@ def x509_rsa_sha1(data: bytes, field_name: str | None, sig_object: Any, vc: Any)
             claimed = parse_pdf_date(str(when))
         except (PdfReadError, ValueError):
             claimed = None
-    indication = "TOTAL-FAILED" if not valid else ("INDETERMINATE" if sub else "TOTAL-PASSED")
+    indication = (Indication.TOTAL_FAILED if not valid
+                  else Indication.INDETERMINATE if sub else Indication.TOTAL_PASSED)
     sub = "SIG_CRYPTO_FAILURE" if not valid else sub
     signer = cert_name(cert)
     en, vi = summaries(indication, sub, signer, iso(claimed))

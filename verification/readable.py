@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from verification.indication import Indication
+
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 # The page's and the PDF report's labels.
@@ -45,22 +47,24 @@ TEXT = {
 }
 
 HEADLINE = {
-    "vi": {"TOTAL-PASSED": "Chữ ký số hợp lệ",
-           "TOTAL-FAILED": "Chữ ký số KHÔNG hợp lệ: không nên tin cậy văn bản này",
-           "INDETERMINATE": "Chưa xác định được chữ ký số có hợp lệ hay không",
+    "vi": {Indication.TOTAL_PASSED: "Chữ ký số hợp lệ",
+           Indication.TOTAL_FAILED: "Chữ ký số KHÔNG hợp lệ: không nên tin cậy văn bản này",
+           Indication.INDETERMINATE: "Chưa xác định được chữ ký số có hợp lệ hay không",
            "NONE": "Văn bản không có chữ ký số"},
-    "en": {"TOTAL-PASSED": "The digital signature is valid",
-           "TOTAL-FAILED": "The digital signature is NOT valid: do not rely on this document",
-           "INDETERMINATE": "It could not be confirmed that the digital signature is valid",
+    "en": {Indication.TOTAL_PASSED: "The digital signature is valid",
+           Indication.TOTAL_FAILED: "The digital signature is NOT valid: do not rely on this document",
+           Indication.INDETERMINATE: "It could not be confirmed that the digital signature is valid",
            "NONE": "The document has no digital signature"},
 }
 PLURAL_HEADLINE = {
-    "vi": {"TOTAL-PASSED": "Các chữ ký số đều hợp lệ"},
-    "en": {"TOTAL-PASSED": "All digital signatures are valid"},
+    "vi": {Indication.TOTAL_PASSED: "Các chữ ký số đều hợp lệ"},
+    "en": {Indication.TOTAL_PASSED: "All digital signatures are valid"},
 }
 SHORT = {
-    "vi": {"TOTAL-PASSED": "Hợp lệ", "TOTAL-FAILED": "Không hợp lệ", "INDETERMINATE": "Chưa xác định được"},
-    "en": {"TOTAL-PASSED": "Valid", "TOTAL-FAILED": "Not valid", "INDETERMINATE": "Could not be confirmed"},
+    "vi": {Indication.TOTAL_PASSED: "Hợp lệ", Indication.TOTAL_FAILED: "Không hợp lệ",
+           Indication.INDETERMINATE: "Chưa xác định được"},
+    "en": {Indication.TOTAL_PASSED: "Valid", Indication.TOTAL_FAILED: "Not valid",
+           Indication.INDETERMINATE: "Could not be confirmed"},
 }
 
 LABELS = {
@@ -241,7 +245,7 @@ def signature_view(sig: dict[str, Any], index: int, lang: str) -> SignatureView:
     vi = lang == "vi"
     stamp = sig.get("kind") == "pdf-timestamp"
     title = t["timestamp"] if stamp else f"{t['signature']} {index}"
-    ind = sig.get("indication", "INDETERMINATE")
+    ind = sig.get("indication", Indication.INDETERMINATE)
     view = SignatureView(title, ind)
     summary = sig.get("summary_vi" if vi else "summary_en") or ""
     view.rows.append((t["result"], summary or SHORT[lang].get(ind, ind)))
@@ -298,11 +302,11 @@ def signature_view(sig: dict[str, Any], index: int, lang: str) -> SignatureView:
 def report_view(report: dict[str, Any], lang: str) -> ReportView:
     t = LABELS[lang]
     sigs = report.get("signatures") or []
-    ind = report.get("indication", "INDETERMINATE")
+    ind = report.get("indication", Indication.INDETERMINATE)
     if not sigs:
         headline = HEADLINE[lang]["NONE"]
-    elif ind == "TOTAL-PASSED" and sum(s.get("kind") != "pdf-timestamp" for s in sigs) > 1:
-        headline = PLURAL_HEADLINE[lang]["TOTAL-PASSED"]
+    elif ind == Indication.TOTAL_PASSED and sum(s.get("kind") != "pdf-timestamp" for s in sigs) > 1:
+        headline = PLURAL_HEADLINE[lang][Indication.TOTAL_PASSED]
     else:
         headline = HEADLINE[lang].get(ind, ind)
     summary = report.get("summary_vi" if lang == "vi" else "summary_en") or ""

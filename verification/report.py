@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from asn1crypto import x509
 
 from kyso.errors import KysoError
+from verification.indication import Indication
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -42,7 +43,7 @@ REPAIRED_PDF = {"en": "The PDF was repaired when read (its cross-reference table
                 "vi": "Tệp PDF đã được sửa khi đọc (bảng tham chiếu chéo của tệp bị hỏng)."}
 
 
-ORDER = {"TOTAL-PASSED": 0, "INDETERMINATE": 1, "TOTAL-FAILED": 2}
+ORDER = {Indication.TOTAL_PASSED: 0, Indication.INDETERMINATE: 1, Indication.TOTAL_FAILED: 2}
 
 
 class UnsupportedDocument(KysoError):
@@ -84,7 +85,7 @@ class SignatureReport:
     trusted: bool
     revocation: dict[str, Any]
     coverage: dict[str, Any]
-    indication: str
+    indication: Indication
     sub_indication: str | None
     summary_en: str
     summary_vi: str
@@ -109,7 +110,7 @@ class SignatureReport:
 @dataclass
 class Report:
     document_type: str
-    indication: str
+    indication: Indication
     sub_indication: str | None
     signatures: list[SignatureReport] = field(default_factory=list)
     summary_en: str = ""
@@ -127,7 +128,7 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return {"TOTAL-PASSED": 0, "TOTAL-FAILED": 1}.get(self.indication, 2)
+        return {Indication.TOTAL_PASSED: 0, Indication.TOTAL_FAILED: 1}.get(self.indication, 2)
 
 
 def cert_name(cert: x509.Certificate) -> str:
@@ -165,8 +166,8 @@ def iso(value: dt.datetime | None) -> str | None:
 
 
 _VI = {
-    "TOTAL-PASSED": "Chữ ký hợp lệ", "TOTAL-FAILED": "Chữ ký không hợp lệ",
-    "INDETERMINATE": "Chưa xác định được chữ ký",
+    Indication.TOTAL_PASSED: "Chữ ký hợp lệ", Indication.TOTAL_FAILED: "Chữ ký không hợp lệ",
+    Indication.INDETERMINATE: "Chưa xác định được chữ ký",
 }
 
 
@@ -202,22 +203,23 @@ _SUB_EN = {
 }
 
 
-def summaries(indication: str, sub: str | None, signer: str, when: str | None,
+def summaries(indication: Indication, sub: str | None, signer: str, when: str | None,
                problem: Any = None, *, stamp: bool = False) -> tuple[str, str]:
     """One sentence per language: the verdict, who, when (dd/mm/yyyy HH:MM, Vietnam time) and
     why. ``stamp``: a document time stamp, not a signature."""
     from verification.readable import when as spoken
 
     if stamp:
-        en = {"TOTAL-PASSED": "Valid document time stamp", "TOTAL-FAILED": "Invalid document time stamp",
-              "INDETERMINATE": "Unconfirmed document time stamp"}[indication]
-        vi = {"TOTAL-PASSED": "Dấu thời gian hợp lệ", "TOTAL-FAILED": "Dấu thời gian không hợp lệ",
-              "INDETERMINATE": "Chưa xác định được dấu thời gian"}[indication]
+        en = {Indication.TOTAL_PASSED: "Valid document time stamp",
+              Indication.TOTAL_FAILED: "Invalid document time stamp",
+              Indication.INDETERMINATE: "Unconfirmed document time stamp"}[indication]
+        vi = {Indication.TOTAL_PASSED: "Dấu thời gian hợp lệ", Indication.TOTAL_FAILED: "Dấu thời gian không hợp lệ",
+              Indication.INDETERMINATE: "Chưa xác định được dấu thời gian"}[indication]
         en += (f" from {signer}" if signer else "") + (f", stamped {spoken(when, 'en')}" if when else "")
         vi += (f" của {signer}" if signer else "") + (f", đóng dấu lúc {spoken(when, 'vi')}" if when else "")
     else:
-        en = {"TOTAL-PASSED": "Valid signature", "TOTAL-FAILED": "Invalid signature",
-              "INDETERMINATE": "Unconfirmed signature"}[indication]
+        en = {Indication.TOTAL_PASSED: "Valid signature", Indication.TOTAL_FAILED: "Invalid signature",
+              Indication.INDETERMINATE: "Unconfirmed signature"}[indication]
         en += (f" by {signer}" if signer else "") + (f", signed {spoken(when, 'en')}" if when else "")
         vi = _VI[indication] + (f" của {signer}" if signer else "") + (f", ký lúc {spoken(when, 'vi')}" if when else "")
     if problem is not None:
@@ -233,8 +235,8 @@ def overall(sigs: list[SignatureReport], worst: SignatureReport) -> tuple[str, s
     """The document's verdict in words: signatures counted apart from document time stamps."""
     signatures = [s for s in sigs if s.kind != "pdf-timestamp"]
     stamps = [s for s in sigs if s.kind == "pdf-timestamp"]
-    n, passed = len(signatures), sum(s.indication == "TOTAL-PASSED" for s in signatures)
-    if worst.indication == "TOTAL-PASSED":
+    n, passed = len(signatures), sum(s.indication == Indication.TOTAL_PASSED for s in signatures)
+    if worst.indication == Indication.TOTAL_PASSED:
         en = signatures[0].summary_en if n == 1 else f"All {n} signatures are valid." if n else ""
         vi = signatures[0].summary_vi if n == 1 else f"Tất cả {n} chữ ký đều hợp lệ." if n else ""
         if stamps:

@@ -48,6 +48,7 @@ from verification.report import (
     LOCAL,
     ORDER,
     DocumentUnreadable,
+    Indication,
     Report,
     SignatureReport,
     document_notes,
@@ -132,7 +133,7 @@ def _check(data: bytes, detached: bytes | Mapping[str, bytes] | None, trusted: t
         notes=list(document_notes()))
     document_notes().clear()
     if not sigs:
-        return Report(kind, "INDETERMINATE", "SIGNED_DATA_NOT_FOUND", [], "The document has no signature.",
+        return Report(kind, Indication.INDETERMINATE, "SIGNED_DATA_NOT_FOUND", [], "The document has no signature.",
                       "Tài liệu không có chữ ký.", **stamp), certs
     worst = max(sigs, key=lambda s: ORDER[s.indication])
     en, vi = overall(sigs, worst)

@@ -11,6 +11,7 @@ from typing import Any
 from asn1crypto import cms, core, x509
 
 from verification.report import (
+    Indication,
     SignatureReport,
     cert_info,
     cert_name,
@@ -25,27 +26,28 @@ from verification.revocation import revoked_from, revoked_when_signed
 log = logging.getLogger("kyso.verify")
 
 
-def status_indication(status: Any, signing_time: dt.datetime | None, pdf_ok: bool) -> tuple[str, str | None]:
+def status_indication(status: Any, signing_time: dt.datetime | None,
+                      pdf_ok: bool) -> tuple[Indication, str | None]:
     if not status.intact:
-        return "TOTAL-FAILED", "HASH_FAILURE"
+        return Indication.TOTAL_FAILED, "HASH_FAILURE"
     if not status.valid:
-        return "TOTAL-FAILED", "SIG_CRYPTO_FAILURE"
+        return Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
     if status.revoked:
         details = status.revocation_details
         revoked_at = revoked_from(status.signing_cert, details.revocation_date, details.revocation_reason.native,
                                   details.ca_revoked)
         if revoked_when_signed(status.signing_cert, revoked_at, signing_time):
-            return "TOTAL-FAILED", "REVOKED"
-        return "INDETERMINATE", "REVOKED_NO_POE"
+            return Indication.TOTAL_FAILED, "REVOKED"
+        return Indication.INDETERMINATE, "REVOKED_NO_POE"
     if not pdf_ok:  # a document changed against its signer's will fails whoever signed it
-        return "TOTAL-FAILED", "SIG_CONSTRAINTS_FAILURE"
+        return Indication.TOTAL_FAILED, "SIG_CONSTRAINTS_FAILURE"
     if not status.trusted:
         indic = getattr(status.trust_problem_indic, "name", None)
-        return "INDETERMINATE", indic or "NO_CERTIFICATE_CHAIN_FOUND"
+        return Indication.INDETERMINATE, indic or "NO_CERTIFICATE_CHAIN_FOUND"
     ts = getattr(status, "timestamp_validity", None)
     if ts is not None and not (ts.intact and ts.valid and ts.trusted):
-        return "INDETERMINATE", "NO_POE"  # the time stamp proves nothing
-    return "TOTAL-PASSED", None
+        return Indication.INDETERMINATE, "NO_POE"  # the time stamp proves nothing
+    return Indication.TOTAL_PASSED, None
 
 
 def signature_report(status: Any, kind: str, field_name: str | None, level: str,
@@ -80,12 +82,12 @@ def signature_report(status: Any, kind: str, field_name: str | None, level: str,
 
 def broken(field_name: str | None, problem: Any, kind: str = "pdf") -> SignatureReport:
     """A signature that cannot even be checked: TOTAL-FAILED, with what is wrong."""
-    en, vi = summaries("TOTAL-FAILED", problem.sub_indication, "", None, problem)
+    en, vi = summaries(Indication.TOTAL_FAILED, problem.sub_indication, "", None, problem)
     return SignatureReport(
         kind=kind, field=field_name, signer="-", agency_code=None, chain=[], claimed_signing_time=None,
         timestamp_time=None, level="-", integrity=False, signature_valid=False, trusted=False,
-        revocation={"revoked": False}, coverage={}, indication="TOTAL-FAILED", sub_indication=problem.sub_indication,
-        summary_en=en, summary_vi=vi, problems=[problem.to_json()])
+        revocation={"revoked": False}, coverage={}, indication=Indication.TOTAL_FAILED,
+        sub_indication=problem.sub_indication, summary_en=en, summary_vi=vi, problems=[problem.to_json()])
 
 
 def not_checked(field_name: str | None, exc: BaseException, kind: str = "pdf") -> SignatureReport:
@@ -110,11 +112,11 @@ def with_problems(report: SignatureReport, problems: list[Any]) -> SignatureRepo
     report.problems.extend(p.to_json() for p in problems)
     # A broken structure is the root cause of whatever else failed; other findings only
     # add to a failure that has its own reason.
-    if report.indication != "TOTAL-FAILED" or problems[0].sub_indication == "FORMAT_FAILURE":
-        report.indication, report.sub_indication = "TOTAL-FAILED", problems[0].sub_indication
+    if report.indication != Indication.TOTAL_FAILED or problems[0].sub_indication == "FORMAT_FAILURE":
+        report.indication, report.sub_indication = Indication.TOTAL_FAILED, problems[0].sub_indication
         report.summary_en, report.summary_vi = summaries(
-            "TOTAL-FAILED", report.sub_indication, report.signer, report.timestamp_time or report.claimed_signing_time,
-            problems[0])
+            Indication.TOTAL_FAILED, report.sub_indication, report.signer,
+            report.timestamp_time or report.claimed_signing_time, problems[0])
     return report
 
 
@@ -122,8 +124,9 @@ def indeterminate(field_name: str | None, problem: Any, kind: str = "pdf") -> Si
     """A signature Kyso cannot judge (something it does not support, or that is missing):
     INDETERMINATE with a sentence saying what; never a failure without evidence."""
     report = broken(field_name, problem, kind=kind)
-    report.indication = "INDETERMINATE"
-    report.summary_en, report.summary_vi = summaries("INDETERMINATE", problem.sub_indication, "", None, problem)
+    report.indication = Indication.INDETERMINATE
+    report.summary_en, report.summary_vi = summaries(Indication.INDETERMINATE, problem.sub_indication, "", None,
+                                                     problem)
     return report
 
 
@@ -135,8 +138,8 @@ def unprocessable_key(field_name: str | None, problem: Any, cert: x509.Certifica
     report = indeterminate(field_name, problem, kind=kind)
     report.signer, report.signer_serial = cert_name(cert), format(cert.serial_number, "x")
     report.signer_organization, report.certificates = cert_organization(cert), [cert_info(cert)]
-    report.summary_en, report.summary_vi = summaries("INDETERMINATE", problem.sub_indication, report.signer, None,
-                                                      problem)
+    report.summary_en, report.summary_vi = summaries(Indication.INDETERMINATE, problem.sub_indication,
+                                                     report.signer, None, problem)
     return report
 
 

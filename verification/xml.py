@@ -11,6 +11,7 @@ from typing import Any
 
 from asn1crypto import x509
 
+from verification.indication import Indication
 from verification.limits import check_signature_count
 from verification.report import SignatureReport, cert_name, iso, met_certificates, summaries
 from verification.revocation import revoked_from, revoked_when_signed
@@ -106,43 +107,43 @@ def verify_xml(root: Any, vc: Any, external: Mapping[str, bytes] | None = None,
         chain_sub, path, revocation = _xml_chain(check, vc)
         problem = None
         if check.changed:
-            indication, sub = "TOTAL-FAILED", "HASH_FAILURE"
+            indication, sub = Indication.TOTAL_FAILED, "HASH_FAILURE"
             problem = Problem("HASH_FAILURE", "the signed content changed: " + changed_en,
                               "nội dung đã ký bị thay đổi: " + changed_vi)
         elif not check.signature_valid:
-            indication, sub = "TOTAL-FAILED", "SIG_CRYPTO_FAILURE"
+            indication, sub = Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
         elif chain_sub == "REVOKED":
-            indication, sub = "TOTAL-FAILED", "REVOKED"
+            indication, sub = Indication.TOTAL_FAILED, "REVOKED"
         elif check.unverifiable:
-            indication, sub = "INDETERMINATE", "SIGNED_DATA_NOT_FOUND"
+            indication, sub = Indication.INDETERMINATE, "SIGNED_DATA_NOT_FOUND"
             problem = Problem(sub, "; ".join(en for en, _vi in check.unverifiable),
                               "; ".join(vi for _en, vi in check.unverifiable))
         elif check.covers_only_part:
-            indication, sub = "INDETERMINATE", "SIGNED_DATA_NOT_FOUND"
+            indication, sub = Indication.INDETERMINATE, "SIGNED_DATA_NOT_FOUND"
             part_en = ", ".join(check.covered)
             part_vi = ", ".join(c.replace("the document except ", "tài liệu trừ ") for c in check.covered)
             problem = Problem(sub,
                               f"the signature covers only part of the document ({part_en}); the rest is not signed",
                               f"chữ ký chỉ bao phủ một phần tài liệu ({part_vi}); phần còn lại không được ký")
         elif check.signing_certificate_mismatch:
-            indication, sub = "INDETERMINATE", "NO_SIGNING_CERTIFICATE_FOUND"
+            indication, sub = Indication.INDETERMINATE, "NO_SIGNING_CERTIFICATE_FOUND"
             problem = Problem(sub, "the signed SigningCertificate names none of the certificates in the signature",
                               "SigningCertificate đã ký không trỏ tới chứng thư số nào trong chữ ký")
         elif chain_sub is not None:
-            indication, sub = "INDETERMINATE", chain_sub
+            indication, sub = Indication.INDETERMINATE, chain_sub
         elif check.weak_algorithms:
-            indication, sub = "INDETERMINATE", "CRYPTO_CONSTRAINTS_FAILURE_NO_POE"
+            indication, sub = Indication.INDETERMINATE, "CRYPTO_CONSTRAINTS_FAILURE_NO_POE"
             what = ", ".join(check.weak_algorithms)
             problem = Problem(sub, f"legacy algorithm (SHA-1), no longer accepted as proof: {what}",
                               f"thuật toán cũ (SHA-1), không còn được chấp nhận làm bằng chứng: {what}")
         elif not check.namespaced:
-            indication, sub = "INDETERMINATE", "FORMAT_FAILURE"
+            indication, sub = Indication.INDETERMINATE, "FORMAT_FAILURE"
             problem = Problem(sub, "legacy signature: <Signature> without the XML-DSig namespace",
                               "chữ ký kiểu cũ: thẻ <Signature> không có namespace XML-DSig")
         elif check.timestamp_token and not ts_ok:
-            indication, sub = "INDETERMINATE", "NO_POE"
+            indication, sub = Indication.INDETERMINATE, "NO_POE"
         else:
-            indication, sub = "TOTAL-PASSED", None
+            indication, sub = Indication.TOTAL_PASSED, None
         level = "XML-DSig"
         if "SignedProperties" in check.covered:
             level = "XAdES-B-T" if ts_ok else "XAdES-B-B"

@@ -3,8 +3,9 @@
 Four eyes: a request is approved by a CA admin other than its requester, unless its profile
 is marked auto-approve (machine clients). Issuance signs the TBSCertificate in the HSM and
 writes the certificate row and its audit record in one transaction; the certificate is
-returned only after that commit. A key generated in the HSM for a certificate that was
-never committed is destroyed.
+returned only after that commit. A key the HSM makes for a certificate is announced (an
+intent commits) and generated before that transaction, which is short and never waits for
+the HSM's key generation; a key no committed certificate took is destroyed.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from ca_admin.x509build import random_serial, scheme_for, sign_certificate
 from hsm import KeyNotFound, KeyStore
 from kyso import audit, policy
 from kyso.callers import Caller, Role, User, UserStatus
-from kyso.db import advisory_lock, read_transaction, transaction, utcnow
+from kyso.db import advisory_lock, after_commit, read_transaction, transaction, utcnow
 from kyso.errors import BadRequest, Conflict, Forbidden, KysoError, NotFound
 from kyso.policy import Action
 from kyso.settings import Settings
@@ -118,6 +119,14 @@ class RequestNotPending(Conflict):
     def __init__(self, status: str) -> None:
         super().__init__(f"the request is {status}, not pending",
                          f"yêu cầu đang ở trạng thái {status}, không chờ duyệt")
+
+
+class RequestChanged(Conflict):
+    code = "request-changed"
+
+    def __init__(self) -> None:
+        super().__init__("the request changed while it was being decided; try again",
+                         "yêu cầu đã thay đổi trong lúc xét duyệt; hãy thử lại")
 
 
 class AlreadyRevoked(Conflict):
@@ -297,25 +306,26 @@ def file_request(
         key_spec = requested
 
     ignored = parsed.ignored if parsed else ()
-    generated: list[str] = []
-    with announced_key(factory, keystore, generate and profile.settings.auto_approve) as intent:
-        try:
-            with transaction(factory) as session:
-                result = _file_in(session, keystore, settings, caller, data, profile, parsed, spki_der, key_spec,
-                                  request_id, now or utcnow(), generated, ignored, intent)
-            generated.clear()  # committed: any HSM key now belongs to its certificate
-            if intent is not None:
-                intent.done = True
-            return result
-        finally:
-            destroy_keys(keystore, generated)
+    now = now or utcnow()
+    if not (generate and profile.settings.auto_approve):
+        with transaction(factory) as session:
+            return _file_in(session, keystore, settings, caller, data, profile, parsed, spki_der, key_spec,
+                            request_id, now, ignored)
+    # Issued at once with a key made in the HSM: checked first (a read), the key generated
+    # outside any transaction, then filed and issued in one short transaction that checks
+    # again under its locks.
+    with read_transaction(factory) as session:
+        _filing_checks(session, caller, data, profile, parsed, now)
+    with fresh_key(factory, keystore, key_spec) as key:
+        with transaction(factory) as session:
+            return _file_in(session, keystore, settings, caller, data, profile, parsed, spki_der, key_spec,
+                            request_id, now, ignored, key)
 
 
-def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: Caller, data: dict[str, Any],
-             profile: prof.Profile, parsed: Any, spki_der: bytes | None, key_spec: str, request_id: str,
-             now: dt.datetime, generated: list[str], ignored: tuple[str, ...], intent: KeyIntent | None = None,
-             ) -> tuple[RequestView, CertificateView | None]:
-    """Record the request; with an auto-approve profile, issue in the same transaction."""
+def _filing_checks(session: Session, caller: Caller, data: dict[str, Any], profile: prof.Profile, parsed: Any,
+                   now: dt.datetime) -> tuple[Agency, int | None, str, int | None]:
+    """The agency (in the caller's scope, active), the key's source, the holder (official,
+    common name, owning user) and the owner's quota of a new request."""
     agency = get_agency(session, str(data.get("agency_code") or ""))
     require_agency_scope(session, caller, agency)
     if agency.status != "active":
@@ -325,6 +335,16 @@ def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: C
     official_id, common_name, owner_id = _holder(session, caller, profile, agency, data)
     if owner_id is not None:
         _check_quota(session, profile, owner_id, now)
+    return agency, official_id, common_name, owner_id
+
+
+def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: Caller, data: dict[str, Any],
+             profile: prof.Profile, parsed: Any, spki_der: bytes | None, key_spec: str, request_id: str,
+             now: dt.datetime, ignored: tuple[str, ...], key: FreshKey | None = None,
+             ) -> tuple[RequestView, CertificateView | None]:
+    """Record the request; with an auto-approve profile, issue in the same transaction
+    (with ``key`` when the HSM made it)."""
+    agency, official_id, common_name, owner_id = _filing_checks(session, caller, data, profile, parsed, now)
     req = CertificateRequest(
         kind="new", profile=profile.name, agency_id=agency.id, official_id=official_id,
         owner_user_id=owner_id, common_name=common_name, key_source="csr" if parsed else "hsm",
@@ -353,8 +373,8 @@ def _file_in(session: Session, keystore: KeyStore, settings: Settings, caller: C
     req.decided_by, req.decided_at = "auto-approve", now
     # The audit trail's head is locked from the first record to the commit: write the records
     # after the HSM signature, so that concurrent issuances sign in parallel.
-    cert = _issue(session, keystore, settings, req, "system:auto-approve", now, generated, request_id,
-                  before_audit=audit_request, intent=intent)
+    cert = _issue(session, keystore, settings, req, "system:auto-approve", now, key, request_id,
+                  before_audit=audit_request)
     req.status, req.certificate_id = RequestStatus.ISSUED, cert.id
     return _request_view(session, req, ignored), _cert_view(session, cert)
 
@@ -468,55 +488,64 @@ def _decide(
     now: dt.datetime | None = None, ignored: tuple[str, ...] = (),
 ) -> tuple[RequestView, CertificateView | None]:
     now = now or utcnow()
-    needs_key = False
+    key_spec = None
     if approve:
+        # Checked first (a read): the HSM makes no key for an approval that would be refused.
         with read_transaction(factory) as session:
-            pending = session.get(CertificateRequest, rid)
-            needs_key = (pending is not None and pending.status == RequestStatus.PENDING and pending.key_source == "hsm"
-                         and pending.spki_der is None)
-    with announced_key(factory, keystore, needs_key, str(rid)) as intent:
-        return _decide_in(factory, keystore, settings, rid, decider, approve=approve, caller=caller,
-                          reason=reason, request_id=request_id, now=now, ignored=ignored, intent=intent)
+            req = _decidable(session, settings, rid, caller, approve=True)
+            if _needs_key(req):
+                key_spec = req.key_spec
+    if key_spec is None:
+        with transaction(factory) as session:
+            return _decide_in(session, keystore, settings, rid, decider, approve=approve, caller=caller,
+                              reason=reason, request_id=request_id, now=now, ignored=ignored)
+    # The key is made outside any transaction; the approval's own is short and checks again.
+    with fresh_key(factory, keystore, key_spec, str(rid)) as key:
+        with transaction(factory) as session:
+            return _decide_in(session, keystore, settings, rid, decider, approve=True, caller=caller,
+                              reason=reason, request_id=request_id, now=now, ignored=ignored, key=key)
+
+
+def _needs_key(req: CertificateRequest) -> bool:
+    return req.key_source == "hsm" and req.spki_der is None
+
+
+def _decidable(session: Session, settings: Settings, rid: int, caller: Caller | None, *,
+               approve: bool, lock: bool = False) -> CertificateRequest:
+    """The request, still pending, decided by someone other than its requester; for an
+    approval, still allowed by the profile policy as it stands now."""
+    stmt = select(CertificateRequest).where(CertificateRequest.id == rid)
+    req = session.execute(stmt.with_for_update() if lock else stmt).scalar_one_or_none()
+    if req is None:
+        raise RequestNotFound(rid)
+    if req.status != RequestStatus.PENDING:
+        raise RequestNotPending(req.status)
+    if caller is not None and caller.name == req.requested_by:
+        raise FourEyes()
+    if approve:
+        _recheck_policy(session, settings, req)
+    return req
 
 
 def _decide_in(
-    factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, rid: int, decider: str,
+    session: Session, keystore: KeyStore, settings: Settings, rid: int, decider: str,
     *, approve: bool, caller: Caller | None, reason: str, request_id: str,
-    now: dt.datetime, ignored: tuple[str, ...], intent: KeyIntent | None,
+    now: dt.datetime, ignored: tuple[str, ...], key: FreshKey | None = None,
 ) -> tuple[RequestView, CertificateView | None]:
-    generated: list[str] = []
-    try:
-        with transaction(factory) as session:
-            req = session.execute(
-                select(CertificateRequest).where(CertificateRequest.id == rid).with_for_update()
-            ).scalar_one_or_none()
-            if req is None:
-                raise RequestNotFound(rid)
-            if req.status != RequestStatus.PENDING:
-                raise RequestNotPending(req.status)
-            if caller is not None and caller.name == req.requested_by:
-                raise FourEyes()
-            actor = caller.actor if caller else f"system:{decider}"
-            if approve:
-                _recheck_policy(session, settings, req)
-            req.decided_by = decider
-            req.decided_at = now
-            if not approve:
-                req.status = RequestStatus.REJECTED
-                req.reason = reason
-                audit.record(session, actor=actor, action="cert.reject", target=f"request:{rid}",
-                             details={"reason": reason}, request_id=request_id)
-                return _request_view(session, req), None
-            cert = _issue(session, keystore, settings, req, actor, now, generated, request_id, intent=intent)
-            req.status = RequestStatus.ISSUED
-            req.certificate_id = cert.id
-            view = _request_view(session, req, ignored), _cert_view(session, cert)
-        generated.clear()  # committed: the keys now belong to certificates
-        if intent is not None:
-            intent.done = True
-        return view
-    finally:
-        destroy_keys(keystore, generated)
+    req = _decidable(session, settings, rid, caller, approve=approve, lock=True)
+    actor = caller.actor if caller else f"system:{decider}"
+    req.decided_by = decider
+    req.decided_at = now
+    if not approve:
+        req.status = RequestStatus.REJECTED
+        req.reason = reason
+        audit.record(session, actor=actor, action="cert.reject", target=f"request:{rid}",
+                     details={"reason": reason}, request_id=request_id)
+        return _request_view(session, req), None
+    cert = _issue(session, keystore, settings, req, actor, now, key, request_id)
+    req.status = RequestStatus.ISSUED
+    req.certificate_id = cert.id
+    return _request_view(session, req, ignored), _cert_view(session, cert)
 
 
 def _recheck_policy(session: Session, settings: Settings, req: CertificateRequest) -> None:
@@ -535,11 +564,11 @@ def _recheck_policy(session: Session, settings: Settings, req: CertificateReques
 
 
 def issue_in_session(session: Session, keystore: KeyStore, settings: Settings, req: CertificateRequest,
-                     actor: str, now: dt.datetime, generated: list[str],
-                     intent: KeyIntent | None = None) -> IssuedCertificate:
-    """Issue for a request of the CA's own (the OCSP responder) inside the caller's transaction."""
+                     actor: str, now: dt.datetime, key: FreshKey | None = None) -> IssuedCertificate:
+    """Issue for a request of the CA's own (the OCSP responder) inside the caller's transaction,
+    with ``key`` when the HSM made it (``fresh_key``)."""
     req.decided_by, req.decided_at = actor, now
-    row = _issue(session, keystore, settings, req, actor, now, generated, "", intent=intent)
+    row = _issue(session, keystore, settings, req, actor, now, key, "")
     req.status, req.certificate_id = RequestStatus.ISSUED, row.id
     return row
 
@@ -552,20 +581,16 @@ class KeyIntent:
     """An end-entity key announced (committed) before it is generated in the HSM, so that a
     process killed between key generation and the certificate's commit leaves a key that
     ``sweep_orphan_keys`` can find (issue 13, item 21). The certificate's transaction deletes
-    the intent (done); ``done`` is set once that committed."""
+    the intent (``claim_key``); ``done`` is set once that committed."""
 
     label: str
     done: bool = False
 
 
 @contextmanager
-def announced_key(factory: sessionmaker[Session], keystore: KeyStore, needed: bool,
-                  prefix: str = "new") -> Iterator[KeyIntent | None]:
+def announced_key(factory: sessionmaker[Session], keystore: KeyStore, prefix: str = "new") -> Iterator[KeyIntent]:
     """Commit an intent for a key about to be generated, and clear it when nothing came of
     it. A key left in the token (its destruction failed) keeps its intent for the sweep."""
-    if not needed:
-        yield None
-        return
     intent = KeyIntent(f"ee-{prefix}-{secrets.token_hex(4)}")
     with transaction(factory) as session:
         session.add(HsmKeyIntent(label=intent.label, purpose=ISSUANCE_INTENT))
@@ -586,6 +611,47 @@ def announced_key(factory: sessionmaker[Session], keystore: KeyStore, needed: bo
                         session.execute(delete(HsmKeyIntent).where(HsmKeyIntent.label == intent.label))
                 except Exception:  # noqa: BLE001 - a stale intent without a key is harmless
                     log.exception("could not clear the HSM key intent %s", intent.label)
+
+
+@dataclass
+class FreshKey:
+    """An end-entity key the HSM made for one certificate before the certificate's
+    transaction began; ``claimed`` once a transaction that took it (``claim_key``) committed."""
+
+    label: str
+    spki_der: bytes
+    claimed: bool = False
+
+
+@contextmanager
+def fresh_key(factory: sessionmaker[Session], keystore: KeyStore, spec: str,
+              prefix: str = "new") -> Iterator[FreshKey]:
+    """Announce a key (its intent commits first), generate it in the HSM outside any
+    transaction, so that no writer waits for the key generation (340 ms for RSA-3072), and
+    hand it to the certificate's short transaction, which claims it. A key that no committed
+    transaction claimed (refused, aborted, not needed after all) is destroyed when the block
+    exits, and its intent cleared."""
+    with announced_key(factory, keystore, prefix) as intent:
+        info = keystore.generate_key_pair(intent.label, spec)
+        key = FreshKey(intent.label, info.public_key_der)
+        try:
+            yield key
+        finally:
+            if key.claimed:
+                intent.done = True
+            else:
+                destroy_keys(keystore, [key.label])
+
+
+def claim_key(session: Session, key: FreshKey) -> None:
+    """In the certificate's transaction: the key belongs to the certificate from the commit
+    on, and its intent goes with that commit."""
+    session.execute(delete(HsmKeyIntent).where(HsmKeyIntent.label == key.label))
+
+    def claimed() -> None:
+        key.claimed = True
+
+    after_commit(session, claimed)
 
 
 @dataclass(frozen=True)
@@ -745,9 +811,10 @@ def _subject_data(session: Session, settings: Settings, req: CertificateRequest)
 
 
 def _issue(session: Session, keystore: KeyStore, settings: Settings, req: CertificateRequest,
-           actor: str, now: dt.datetime, generated: list[str], request_id: str,
-           before_audit: Callable[[], None] | None = None,
-           intent: KeyIntent | None = None) -> IssuedCertificate:
+           actor: str, now: dt.datetime, key: FreshKey | None, request_id: str,
+           before_audit: Callable[[], None] | None = None) -> IssuedCertificate:
+    """Issue for ``req`` in the caller's transaction; a request for an HSM key takes ``key``,
+    made before this transaction began (``fresh_key``): never generated under its locks."""
     profile = prof.get_profile(settings, req.profile)
     ca = active_ca_row(session, "issuing")
     assert ca.key_label is not None  # the issuing CA's key is always ours
@@ -755,16 +822,12 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
     _check_path_length(ca, profile)
     key_label = req.key_label
     spki_der = req.spki_der
-    if req.key_source == "hsm" and spki_der is None:
-        # Announced before this transaction began (announced_key), so a crash from here to
-        # the commit leaves an intent the sweep explains; without one, the old way.
-        key_label = intent.label if intent is not None else f"ee-{req.id}-{secrets.token_hex(4)}"
-        if intent is None:
-            log.warning("HSM key %s generated without an announced intent", key_label)
-        info = keystore.generate_key_pair(key_label, req.key_spec)
-        generated.append(key_label)
-        spki_der = info.public_key_der
+    if _needs_key(req):
+        if key is None:  # the request changed since it was read; nothing is written
+            raise RequestChanged()
+        key_label, spki_der = key.label, key.spki_der
         req.key_label, req.spki_der = key_label, spki_der
+        claim_key(session, key)
     assert spki_der is not None
     key_hash = prof.key_sha256(spki_der)
     req.key_sha256 = key_hash
@@ -792,9 +855,6 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
     )
     session.add(row)
     session.flush()  # the unique serial constraint speaks here, before anything is returned
-    if intent is not None and key_label == intent.label:
-        # Done in the certificate's own transaction: the key now belongs to this row.
-        session.execute(delete(HsmKeyIntent).where(HsmKeyIntent.label == key_label))
     if before_audit is not None:
         before_audit()
     audit.record(session, actor=actor, action="cert.issue", target=f"cert:{row.serial_hex}",
@@ -932,11 +992,18 @@ def _set_revoked(session: Session, row: IssuedCertificate, reason: str,
 
 def _forget_ocsp(session: Session, row: IssuedCertificate) -> None:
     """In the status change's own transaction: once it commits, no cached 'good' remains.
-    A responder certificate's change voids every response it signed."""
+    A responder certificate's change voids every response it signed.
+
+    The response rows go with the change. The response files are deleted before the commit,
+    not after it: a process that dies between its commit and an after-commit deletion would
+    leave nginx answering 'good' for a revoked certificate, while a file deleted for a change
+    that then aborts is only produced again. The process's cached service credentials are
+    dropped after the commit: dropped before it, another thread could cache the credential
+    again, still good, until the commit."""
     if row.profile in ("ocsp-responder", "tsa", "report-seal"):
         from ca_admin.service import forget_service_credentials
 
-        forget_service_credentials()
+        after_commit(session, forget_service_credentials)
     if row.profile == "ocsp-responder":
         session.execute(delete(OcspResponse))
     else:

@@ -369,31 +369,24 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
             # everywhere within that time (and at once in the process that revoked it).
             _SERVICE_CACHE[cache_key] = (time.monotonic() + SERVICE_CACHE_SECONDS, found)
             return found
-    generated: list[str] = []
-    # The key is announced first (issue 13, item 21); unused when another process made one.
-    with issuance.announced_key(factory, keystore, True, profile) as intent:
-        try:
-            with transaction(factory) as session:
-                advisory_lock(session, SERVICE_LOCK)
-                row = usable(session)
-                if row is None:
-                    req = CertificateRequest(kind="new", profile=profile, agency_id=None, common_name=common_name,
-                                             key_source="hsm", key_spec=settings.profiles[profile].hsm_key_type,
-                                             status=RequestStatus.PENDING, requested_by=f"system:{profile}")
-                    session.add(req)
-                    session.flush()
-                    row = issuance.issue_in_session(session, keystore, settings, req, f"system:{profile}", now,
-                                                    generated, intent=intent)
-                    audit.record(session, actor=f"system:{profile}", action="service-certificate.rotate",
-                                 target=f"cert:{row.serial_hex}",
-                                 details={"profile": profile, "not_after": row.not_after.isoformat()})
-                result = credential(session, row)
-            generated.clear()
-            if intent is not None and row.key_label == intent.label:
-                intent.done = True
-            return result
-        finally:
-            issuance.destroy_keys(keystore, generated)
+    # The key is announced and made first, outside any transaction (issue 13 item 21, issue 15
+    # item 1); destroyed unused when another process made a credential meanwhile.
+    key_spec = settings.profiles[profile].hsm_key_type
+    with issuance.fresh_key(factory, keystore, key_spec, profile) as key:
+        with transaction(factory) as session:
+            advisory_lock(session, SERVICE_LOCK)
+            row = usable(session)
+            if row is None:
+                req = CertificateRequest(kind="new", profile=profile, agency_id=None, common_name=common_name,
+                                         key_source="hsm", key_spec=key_spec,
+                                         status=RequestStatus.PENDING, requested_by=f"system:{profile}")
+                session.add(req)
+                session.flush()
+                row = issuance.issue_in_session(session, keystore, settings, req, f"system:{profile}", now, key)
+                audit.record(session, actor=f"system:{profile}", action="service-certificate.rotate",
+                             target=f"cert:{row.serial_hex}",
+                             details={"profile": profile, "not_after": row.not_after.isoformat()})
+            return credential(session, row)
 
 
 # -- an issuing CA under an external root (e.g. the national government CA) -------------------

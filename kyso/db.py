@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -130,9 +130,22 @@ def make_sessionmaker(engine: Engine, info: dict[str, object] | None = None) -> 
     return sessionmaker(bind=engine, expire_on_commit=False, info=dict(info or {}))
 
 
+AFTER_COMMIT = "kyso_after_commit"  # session.info key: hooks run once the unit of work committed
+
+
+def after_commit(session: Session, hook: Callable[[], None]) -> None:
+    """Run ``hook`` once the unit of work ``session`` belongs to (``transaction``) has
+    committed and its connection is back in the pool; never when it aborts. For work that
+    follows a change but is no part of it (republishing, marking an HSM key as owned), so
+    that it neither runs under the transaction's locks nor happens for a change that did
+    not commit. A failing hook is logged: the change it follows stands."""
+    session.info.setdefault(AFTER_COMMIT, []).append(hook)
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+    """One unit of work: commit on success, roll back on any error; then, after a commit,
+    the hooks registered with ``after_commit``."""
     with factory() as session:
         try:
             yield session
@@ -143,6 +156,12 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+        hooks: list[Callable[[], None]] = session.info.pop(AFTER_COMMIT, [])
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:  # noqa: BLE001 - committed: report, do not turn it into a failure
+            log.exception("after-commit hook %r failed", hook)
 
 
 @contextmanager

@@ -934,7 +934,7 @@ def renew_or_rekey(
     if profile.settings.auto_approve:
         return _decide(factory, keystore, settings, rid, "auto-approve", approve=True,
                        request_id=request_id, now=now)
-    with transaction(factory) as session:
+    with read_transaction(factory) as session:
         r = session.get(CertificateRequest, rid)
         assert r is not None
         return _request_view(session, r), None
@@ -965,12 +965,13 @@ def normalize_serial(serial: str) -> str | None:
     return text
 
 
-def _get_cert(session: Session, serial: str) -> IssuedCertificate:
+def _get_cert(session: Session, serial: str, *, lock: bool = True) -> IssuedCertificate:
+    """The certificate, locked until commit unless ``lock`` is false (reading only)."""
     text = normalize_serial(serial)
     if text is None:
         raise CertificateNotFound(serial[:50])
-    row = session.execute(select(IssuedCertificate).where(IssuedCertificate.serial_hex == text)
-                          .with_for_update()).scalar_one_or_none()
+    stmt = select(IssuedCertificate).where(IssuedCertificate.serial_hex == text)
+    row = session.execute(stmt.with_for_update() if lock else stmt).scalar_one_or_none()
     if row is None:
         raise CertificateNotFound(text)
     return row
@@ -1179,8 +1180,8 @@ def _visible_agency_ids(session: Session, caller: Caller) -> set[int] | None:
 
 
 def get_certificate(factory: sessionmaker[Session], caller: Caller, serial: str) -> CertificateView:
-    with transaction(factory) as session:
-        row = _get_cert(session, serial)
+    with read_transaction(factory) as session:
+        row = _get_cert(session, serial, lock=False)
         visible = _visible_agency_ids(session, caller)
         if visible is not None and row.agency_id not in visible:
             raise CertificateNotFound(serial)
@@ -1190,7 +1191,7 @@ def get_certificate(factory: sessionmaker[Session], caller: Caller, serial: str)
 def search_certificates(factory: sessionmaker[Session], caller: Caller, *, agency_code: str = "",
                         official_id: int | None = None, serial: str = "", status: str = "",
                         subject: str = "", limit: int = 100) -> list[CertificateView]:
-    with transaction(factory) as session:
+    with read_transaction(factory) as session:
         stmt = select(IssuedCertificate).order_by(IssuedCertificate.id.desc()).limit(min(max(limit, 1), 1000))
         if agency_code:
             stmt = stmt.where(IssuedCertificate.agency_id == get_agency(session, agency_code).id)
@@ -1216,7 +1217,7 @@ def expiring(factory: sessionmaker[Session], caller: Caller, days: int,
     now = now or utcnow()
     if not 0 <= days <= 3650:
         raise BadRequest("'days' must be between 0 and 3650", "'days' phải từ 0 đến 3650")
-    with transaction(factory) as session:
+    with read_transaction(factory) as session:
         stmt = (select(IssuedCertificate)
                 .where(IssuedCertificate.status.in_(LIVE),
                        IssuedCertificate.not_after >= now,
@@ -1240,7 +1241,7 @@ def expiring_csv(views: list[CertificateView], now: dt.datetime | None = None) -
 
 
 def list_requests(factory: sessionmaker[Session], caller: Caller, status: str = "") -> list[RequestView]:
-    with transaction(factory) as session:
+    with read_transaction(factory) as session:
         stmt = select(CertificateRequest).order_by(CertificateRequest.id)
         if status:
             stmt = stmt.where(CertificateRequest.status == status)
@@ -1252,7 +1253,7 @@ def list_requests(factory: sessionmaker[Session], caller: Caller, status: str = 
 
 def chain_p7b(factory: sessionmaker[Session], view: CertificateView) -> bytes:
     """The certificate with the issuing and root CA certificates, as a degenerate PKCS#7."""
-    with transaction(factory) as session:
+    with read_transaction(factory) as session:
         chain = ca_chain_der(session, active_ca_row(session, "issuing"))
     certs = [x509.Certificate.load(der) for der in (view.certificate_der, *chain)]
     signed = cms.SignedData({

@@ -174,3 +174,19 @@ def test_a_refused_approval_destroys_the_generated_key(
     monkeypatch.undo()
     listed = client.get("/api/v1/admin/requests?status=pending", headers=H(world["keys"]["admin"])).get_json()
     assert rid in [q["id"] for q in listed["requests"]]
+
+
+def test_reading_certificates_and_requests_writes_nothing(client: Any, services: Any, world: dict[str, Any]) -> None:
+    """Read-only requests read in read transactions: they take no write lock (on SQLite, the
+    database's) and no row lock."""
+    rid = _file(client, world)
+    serial = client.post(f"/api/v1/admin/requests/{rid}/approve",
+                         headers=H(world["keys"]["admin"])).get_json()["certificate"]["serial"]
+    admin = H(world["keys"]["admin"])
+    with watched(services) as seen:
+        for url in (f"/api/v1/admin/certificates/{serial}", f"/api/v1/admin/certificates/{serial}?format=p7b",
+                    f"/api/v1/admin/certificates?agency={AGENCY}", "/api/v1/admin/certificates/expiring?days=3650",
+                    "/api/v1/admin/requests"):
+            assert client.get(url, headers=admin).status_code == 200, url
+    assert seen["write"] == 0, seen
+    assert seen["read"] >= 5

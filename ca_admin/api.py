@@ -218,11 +218,17 @@ def list_requests() -> Response:
 def approve_request(rid: int) -> Response:
     svc = services()
     pair = issuance.approve(svc.sessions, svc.keystore, svc.settings, current_caller(), rid, request_id=request_id())
-    if pair[0].kind == "rekey":  # the predecessor was revoked as superseded
+    _after_rekey(pair)
+    return _issued(pair)
+
+
+def _after_rekey(pair: tuple[issuance.RequestView, issuance.CertificateView | None]) -> None:
+    """A rekey that issued (approved, or auto-approved when filed) revoked its predecessor as
+    superseded: the CRL and the OCSP answers say so now, not at the next publication."""
+    if pair[0].kind == "rekey" and pair[1] is not None:
         svc = services()
         crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
         ocsp.refresh(svc.sessions, svc.keystore, svc.settings)
-    return _issued(pair)
 
 
 @api_bp.post("/requests/<int:rid>/reject")
@@ -358,5 +364,7 @@ def renew(serial: str) -> Response:
 def rekey(serial: str) -> Response:
     svc = services()
     body = json_body() if request.content_length else {}
-    return _issued(issuance.renew_or_rekey(svc.sessions, svc.keystore, svc.settings, current_caller(),
-                                           serial, "rekey", body, request_id=request_id()))
+    pair = issuance.renew_or_rekey(svc.sessions, svc.keystore, svc.settings, current_caller(), serial, "rekey", body,
+                                   request_id=request_id())
+    _after_rekey(pair)
+    return _issued(pair)

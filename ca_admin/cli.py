@@ -646,8 +646,11 @@ def certs_rekey(ctx: Context, serial: str, csr_file: Path | None, out: Path | No
 
     svc = ctx.services
     data = {"csr": csr_file.read_text()} if csr_file else {}
-    _print_issued(issuance.renew_or_rekey(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator),
-                                          serial, "rekey", data), out)
+    pair = issuance.renew_or_rekey(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator), serial, "rekey",
+                                   data)
+    if pair[1] is not None:  # issued at once (auto-approved): the predecessor was superseded
+        _republish(ctx)
+    _print_issued(pair, out)
 
 
 @certs.command("show")

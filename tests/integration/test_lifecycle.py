@@ -229,6 +229,26 @@ def test_renew_keeps_key_and_rekey_supersedes(client: Any, services: Any, actors
     assert old_now["status"] == "revoked" and old_now["revocation_reason"] == "superseded"
 
 
+def test_an_auto_approved_rekey_puts_its_predecessor_on_the_crl_at_once(
+        client: Any, services: Any, actors: dict[str, str], registry_data: Any) -> None:
+    """A rekey that is issued at once (client-tls is auto-approved) revokes the old certificate
+    as superseded; the CRL must say so now, as after an approved rekey, not at the next
+    scheduled publication."""
+    from asn1crypto import crl as asn1_crl
+
+    eo = H(actors["eoffice"])
+    issued = client.post("/api/v1/admin/requests", headers=eo,
+                         json={"profile": "client-tls", "agency_code": SEAL_AGENCY, "csr": make_csr()})
+    assert issued.status_code == 201, issued.get_json()
+    old = issued.get_json()["certificate"]["serial"]
+    before = asn1_crl.CertificateList.load(client.get("/pki/crl/issuing.crl").data)
+    assert before["tbs_cert_list"]["next_update"].native > dt.datetime.now(dt.UTC)  # fresh: not republished on GET
+    r = client.post(f"/api/v1/admin/certificates/{old}/rekey", headers=H(actors["ra"]), json={"csr": make_csr()})
+    assert r.status_code == 201 and "certificate" in r.get_json(), r.get_json()
+    listed = asn1_crl.CertificateList.load(client.get("/pki/crl/issuing.crl").data)
+    assert old in {format(e["user_certificate"].native, "x") for e in listed["tbs_cert_list"]["revoked_certificates"]}
+
+
 def test_reject_needs_reason(client: Any, actors: dict[str, str], registry_data: Any) -> None:
     r = client.post("/api/v1/admin/requests", headers=H(actors["ra"]),
                     json={"profile": "agency-seal", "agency_code": SEAL_AGENCY, "csr": make_csr()})

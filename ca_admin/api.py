@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ca_admin import crl, issuance, ocsp, registry, revocation
+from ca_admin import issuance, lifecycle, registry, revocation
 from kyso.db import transaction
 from kyso.errors import BadRequest
 from kyso.limits import as_id, int_option
@@ -99,14 +99,12 @@ def update_agency(code: str) -> Response:
 def set_agency_status(code: str) -> Response:
     """Activate, suspend or dissolve; ``revoke_certificates`` on dissolution revokes the
     agency's certificates (cessationOfOperation) in the same transaction."""
-    body = json_body()
-    change = issuance.set_agency_status(services().sessions, current_caller(), code,
-                                        str(body.get("status") or ""),
-                                        revoke_certificates=_bool(body.get("revoke_certificates", False),
-                                                                  "revoke_certificates"),
-                                        request_id=request_id())
-    for view in change.revoked:
-        _republish(view)
+    body, svc = json_body(), services()
+    change = lifecycle.set_agency_status(svc.sessions, svc.keystore, svc.settings, current_caller(), code,
+                                         str(body.get("status") or ""),
+                                         revoke_certificates=_bool(body.get("revoke_certificates", False),
+                                                                   "revoke_certificates"),
+                                         request_id=request_id())
     return jsonify(_status_change_json(change))
 
 
@@ -217,18 +215,8 @@ def list_requests() -> Response:
 @allows(Action.REQUEST_DECIDE)
 def approve_request(rid: int) -> Response:
     svc = services()
-    pair = issuance.approve(svc.sessions, svc.keystore, svc.settings, current_caller(), rid, request_id=request_id())
-    _after_rekey(pair)
-    return _issued(pair)
-
-
-def _after_rekey(pair: tuple[issuance.RequestView, issuance.CertificateView | None]) -> None:
-    """A rekey that issued (approved, or auto-approved when filed) revoked its predecessor as
-    superseded: the CRL and the OCSP answers say so now, not at the next publication."""
-    if pair[0].kind == "rekey" and pair[1] is not None:
-        svc = services()
-        crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
-        ocsp.refresh(svc.sessions, svc.keystore, svc.settings)
+    return _issued(lifecycle.approve_request(svc.sessions, svc.keystore, svc.settings, current_caller(), rid,
+                                             request_id=request_id()))
 
 
 @api_bp.post("/requests/<int:rid>/reject")
@@ -289,16 +277,14 @@ def get_certificate(serial: str) -> Response:
 def revoke(serial: str) -> Response:
     """Revoke at once; for the CA's own service certificates, 202 with a revocation request
     that a second CA admin approves."""
-    body = json_body()
-    result = revocation.revoke_or_request(services().sessions, current_caller(), serial,
-                                          str(body.get("reason") or ""),
-                                          _date(body.get("invalidity_date"), "invalidity_date"),
-                                          request_id=request_id())
+    body, svc = json_body(), services()
+    result = lifecycle.revoke(svc.sessions, svc.keystore, svc.settings, current_caller(), serial,
+                              str(body.get("reason") or ""), _date(body.get("invalidity_date"), "invalidity_date"),
+                              request_id=request_id())
     if isinstance(result, revocation.RevocationRequestView):
         resp = jsonify({"revocation_request": result.to_json()})
         resp.status_code = 202
         return resp
-    _republish(result)
     return jsonify(result.to_json())
 
 
@@ -314,8 +300,9 @@ def list_revocations() -> Response:
 @allows(Action.CERT_REVOKE_CA_INTERNAL)
 def approve_revocation(rid: int) -> Response:
     """A second CA admin approves: the certificate is revoked now."""
-    view = revocation.approve(services().sessions, current_caller(), rid, request_id=request_id())
-    _republish(view)
+    svc = services()
+    view = lifecycle.approve_revocation(svc.sessions, svc.keystore, svc.settings, current_caller(), rid,
+                                        request_id=request_id())
     return jsonify(view.to_json())
 
 
@@ -327,26 +314,20 @@ def reject_revocation(rid: int) -> Response:
     return jsonify(view.to_json())
 
 
-def _republish(view: issuance.CertificateView) -> None:
-    """After a status change committed: the CRL and the certificate's OCSP answers, now."""
-    svc = services()
-    crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
-    ocsp.refresh_after_change(svc.sessions, svc.keystore, svc.settings, view.serial, view.profile)
-
-
 @api_bp.post("/certificates/<serial>/hold")
 @allows(Action.CERT_HOLD)
 def hold(serial: str) -> Response:
-    view = issuance.hold(services().sessions, current_caller(), serial, request_id=request_id())
-    _republish(view)
+    svc = services()
+    view = lifecycle.hold(svc.sessions, svc.keystore, svc.settings, current_caller(), serial, request_id=request_id())
     return jsonify(view.to_json())
 
 
 @api_bp.post("/certificates/<serial>/release")
 @allows(Action.CERT_HOLD)
 def release(serial: str) -> Response:
-    view = issuance.release(services().sessions, current_caller(), serial, request_id=request_id())
-    _republish(view)
+    svc = services()
+    view = lifecycle.release(svc.sessions, svc.keystore, svc.settings, current_caller(), serial,
+                             request_id=request_id())
     return jsonify(view.to_json())
 
 
@@ -364,7 +345,5 @@ def renew(serial: str) -> Response:
 def rekey(serial: str) -> Response:
     svc = services()
     body = json_body() if request.content_length else {}
-    pair = issuance.renew_or_rekey(svc.sessions, svc.keystore, svc.settings, current_caller(), serial, "rekey", body,
-                                   request_id=request_id())
-    _after_rekey(pair)
-    return _issued(pair)
+    return _issued(lifecycle.rekey(svc.sessions, svc.keystore, svc.settings, current_caller(), serial, body,
+                                   request_id=request_id()))

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from ca_admin import lifecycle
 from ca_admin.models import CaRole
 from ca_admin.registry import AgencyStatus, OfficialStatus
 from kyso import policy
@@ -276,19 +277,12 @@ def agencies_list(ctx: Context, query: str) -> None:
 def agencies_status(ctx: Context, code: str, status: str, revoke_certificates: bool, operator: str | None) -> None:
     """Activate, suspend or dissolve an agency. A suspended or dissolved agency's seal and
     its officials' keys no longer sign; dissolution is final."""
-    from ca_admin import issuance
 
-    change = issuance.set_agency_status(ctx.services.sessions, _caller(ctx, operator), code, status,
-                                        revoke_certificates=revoke_certificates)
+    svc = ctx.services
+    change = lifecycle.set_agency_status(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator), code,
+                                         status, revoke_certificates=revoke_certificates)
     _echo_json({"agency": change.agency.to_json(), "previous_status": change.previous,
                 "revoked": [v.serial for v in change.revoked], "certificates_still_valid": change.still_valid})
-    if change.revoked:
-        svc = ctx.services
-        from ca_admin import crl, ocsp
-
-        crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
-        for view in change.revoked:
-            ocsp.refresh_after_change(svc.sessions, svc.keystore, svc.settings, view.serial, view.profile)
     if status == AgencyStatus.DISSOLVED and change.still_valid:
         click.echo(f"{change.still_valid} certificate(s) of {change.agency.code} are still valid; revoke them "
                    f"with: kyso agencies status {change.agency.code} dissolved --revoke-certificates", err=True)
@@ -484,13 +478,10 @@ def certs_requests(ctx: Context, status: str, operator: str | None) -> None:
 @handle_errors
 def certs_approve(ctx: Context, request_id: int, out: Path | None, operator: str | None) -> None:
     """Approve a request (a CA admin other than the requester) and issue."""
-    from ca_admin import issuance
 
     svc = ctx.services
-    pair = issuance.approve(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator), request_id)
-    if pair[0].kind == "rekey":
-        _republish(ctx)
-    _print_issued(pair, out)
+    _print_issued(lifecycle.approve_request(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator),
+                                            request_id), out)
 
 
 @certs.command("reject")
@@ -527,13 +518,13 @@ def certs_revoke(ctx: Context, serial: str, reason: str, invalidity_date: str | 
         except ValueError:
             raise BadRequest("--invalidity-date must be ISO 8601", "--invalidity-date phải theo ISO 8601") from None
         when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    result = revocation.revoke_or_request(ctx.services.sessions, _caller(ctx, operator), serial, reason, when)
+    svc = ctx.services
+    result = lifecycle.revoke(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator), serial, reason, when)
     if isinstance(result, revocation.RevocationRequestView):
         _echo_json({"revocation_request": result.to_json()})
         click.echo(f"waiting for a second CA admin: kyso certs revocations approve {result.id}", err=True)
         return
     _echo_json(result.to_json())
-    _republish(ctx, result)
 
 
 @certs.group("revocations")
@@ -560,11 +551,10 @@ def revocations_list(ctx: Context, status: str, operator: str | None) -> None:
 @handle_errors
 def revocations_approve(ctx: Context, revocation_id: int, operator: str | None) -> None:
     """Approve another CA admin's revocation request: the certificate is revoked now."""
-    from ca_admin import revocation
 
-    view = revocation.approve(ctx.services.sessions, _caller(ctx, operator), revocation_id)
-    _echo_json(view.to_json())
-    _republish(ctx, view)
+    svc = ctx.services
+    _echo_json(lifecycle.approve_revocation(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator),
+                                            revocation_id).to_json())
 
 
 @certs_revocations.command("reject")
@@ -579,17 +569,6 @@ def revocations_reject(ctx: Context, revocation_id: int, reason: str, operator: 
     _echo_json(revocation.reject(ctx.services.sessions, _caller(ctx, operator), revocation_id, reason).to_json())
 
 
-def _republish(ctx: Context, view: Any | None = None) -> None:
-    from ca_admin import crl, ocsp
-
-    svc = ctx.services
-    crl.publish_after_change(svc.sessions, svc.keystore, svc.settings)
-    if view is not None:
-        ocsp.refresh_after_change(svc.sessions, svc.keystore, svc.settings, view.serial, view.profile)
-    else:
-        ocsp.refresh(svc.sessions, svc.keystore, svc.settings)
-
-
 @certs.command("hold")
 @click.argument("serial")
 @operator_option
@@ -597,11 +576,9 @@ def _republish(ctx: Context, view: Any | None = None) -> None:
 @handle_errors
 def certs_hold(ctx: Context, serial: str, operator: str | None) -> None:
     """Suspend a certificate (certificateHold)."""
-    from ca_admin import issuance
 
-    view = issuance.hold(ctx.services.sessions, _caller(ctx, operator), serial)
-    _echo_json(view.to_json())
-    _republish(ctx, view)
+    svc = ctx.services
+    _echo_json(lifecycle.hold(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator), serial).to_json())
 
 
 @certs.command("release")
@@ -611,11 +588,9 @@ def certs_hold(ctx: Context, serial: str, operator: str | None) -> None:
 @handle_errors
 def certs_release(ctx: Context, serial: str, operator: str | None) -> None:
     """Release a held certificate."""
-    from ca_admin import issuance
 
-    view = issuance.release(ctx.services.sessions, _caller(ctx, operator), serial)
-    _echo_json(view.to_json())
-    _republish(ctx, view)
+    svc = ctx.services
+    _echo_json(lifecycle.release(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator), serial).to_json())
 
 
 @certs.command("renew")
@@ -642,15 +617,11 @@ def certs_renew(ctx: Context, serial: str, out: Path | None, operator: str | Non
 @handle_errors
 def certs_rekey(ctx: Context, serial: str, csr_file: Path | None, out: Path | None, operator: str | None) -> None:
     """Request a rekey (a new CSR, or a new key in the HSM)."""
-    from ca_admin import issuance
 
     svc = ctx.services
     data = {"csr": csr_file.read_text()} if csr_file else {}
-    pair = issuance.renew_or_rekey(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator), serial, "rekey",
-                                   data)
-    if pair[1] is not None:  # issued at once (auto-approved): the predecessor was superseded
-        _republish(ctx)
-    _print_issued(pair, out)
+    _print_issued(lifecycle.rekey(svc.sessions, svc.keystore, svc.settings, _caller(ctx, operator), serial, data),
+                  out)
 
 
 @certs.command("show")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 
 class Indication(StrEnum):
@@ -13,8 +12,3 @@ class Indication(StrEnum):
     TOTAL_PASSED = "TOTAL-PASSED"
     TOTAL_FAILED = "TOTAL-FAILED"
     INDETERMINATE = "INDETERMINATE"
-
-    @classmethod
-    def of(cls, status: Any) -> Indication:
-        """The indication of pyHanko's AdESStatus."""
-        return {"PASSED": cls.TOTAL_PASSED, "FAILED": cls.TOTAL_FAILED}.get(status.name, cls.INDETERMINATE)

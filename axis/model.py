@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from kyso.errors import KysoError
+from kyso.errors import ErrorKind, KysoError
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DOCUMENT_ID = re.compile(r"^[^,]{1,40},\d{4}/\d{2}/\d{2},[^,]{1,100}$")
@@ -24,13 +24,13 @@ MAX_RATIO = 200
 
 class EdxmlInvalid(KysoError):
     code = "edxml-invalid"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Invalid edXML package"
 
 
 class AttachmentNameInvalid(KysoError):
     code = "attachment-name-invalid"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Unsafe attachment name"
 
 
@@ -131,7 +131,7 @@ def attachment_name_problems(attachments: list[Attachment]) -> list[Finding]:
 
 class AttachmentTooLarge(KysoError):
     code = "attachment-too-large"
-    status = 413
+    kind = ErrorKind.TOO_LARGE
     title_en = "Attachment too large"
 
 

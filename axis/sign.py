@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from axis import building, model
 from hsm.keystore import KeyStore
 from kyso.callers import Caller
-from kyso.errors import BadRequest, KysoError
+from kyso.errors import BadRequest, ErrorKind, KysoError
 from kyso.settings import Settings
 from signer import cades, credentials, signing
 from verification import xmldsig
@@ -30,7 +30,7 @@ XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 class PdfSignerMismatch(KysoError):
     code = "pdf-signer-not-of-sender"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "The PDF signer is not of the sending agency"
 
     def __init__(self, signer: str, sender: str) -> None:
@@ -40,7 +40,7 @@ class PdfSignerMismatch(KysoError):
 
 class AlreadySigned(KysoError):
     code = "edxml-already-signed"
-    status = 409
+    kind = ErrorKind.CONFLICT
     title_en = "Package already signed"
 
 

@@ -31,13 +31,13 @@ from axis.status_message import (
 from kyso import audit, policy
 from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
-from kyso.errors import Conflict, KysoError, NotFound
+from kyso.errors import Conflict, ErrorKind, KysoError, NotFound
 from verification.indication import Indication
 
 
 class StatusDocumentUnknown(KysoError):
     code = "status-document-unknown"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Unknown document"
 
 
@@ -49,7 +49,7 @@ class StatusWrongParty(Conflict):
 
 class StatusSignatureInvalid(KysoError):
     code = "status-signature-invalid"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "The status message's signature does not verify"
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from axis import building, model, parsing
-from kyso.errors import Conflict, KysoError
+from kyso.errors import Conflict, ErrorKind, KysoError
 
 VN = dt.timezone(dt.timedelta(hours=7))
 TIMESTAMP = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}$")
@@ -78,13 +78,13 @@ def allowed_after(history: list[str]) -> frozenset[str]:
 
 class StatusCodeUnknown(KysoError):
     code = "status-code-unknown"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Unknown status code"
 
 
 class StatusReasonRequired(KysoError):
     code = "status-reason-required"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "A reason is required"
 
 

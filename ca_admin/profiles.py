@@ -14,7 +14,7 @@ from asn1crypto import core, keys, x509
 
 from ca_admin.x509build import key_identifier, uri
 from hsm import KeySpec
-from kyso.errors import BadRequest, Conflict, KysoError, NotFound
+from kyso.errors import BadRequest, Conflict, ErrorKind, KysoError, NotFound
 from kyso.settings import ProfileSettings, Settings
 
 DOCUMENT_SIGNING = "1.3.6.1.5.5.7.3.36"  # RFC 9336
@@ -68,7 +68,7 @@ class KeyInUse(Conflict):
 
 class KeySourceNotAllowed(KysoError):
     code = "key-source-not-allowed"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Unprocessable request"
 
 

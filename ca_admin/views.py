@@ -19,7 +19,7 @@ from hsm.keystore import verify_signature
 from kyso import audit
 from kyso.callers import Role, UserStatus
 from kyso.db import transaction, utcnow
-from kyso.errors import BadRequest, KysoError, PayloadTooLarge
+from kyso.errors import BadRequest, ErrorKind, KysoError, PayloadTooLarge
 from kyso.policy import Action
 from kyso.services import Services
 from kyso.web import allows, current_caller, public, request_id, services
@@ -168,7 +168,7 @@ def _ocsp_response(body: bytes) -> Response:
         return Response(refusal.der(), mimetype="application/ocsp-response", headers={"Cache-Control": "no-store"})
     except KysoError as exc:
         log.warning("OCSP answer failed: %s", exc.code)
-        status = "try_later" if exc.status == 503 else "internal_error"
+        status = "try_later" if exc.kind is ErrorKind.UNAVAILABLE else "internal_error"
         return Response(ocsp.OcspRefusal(status).der(), mimetype="application/ocsp-response",
                         headers={"Cache-Control": "no-store"})
     resp = Response(ans.der, mimetype="application/ocsp-response")

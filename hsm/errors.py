@@ -1,18 +1,21 @@
-"""Typed HSM errors. Messages never carry a PIN or key material."""
+"""Typed HSM errors: Kyso errors with a kind, which the edges map (an absent token is
+``unavailable``, a 503 over HTTP). Messages never carry a PIN or key material."""
 
 from __future__ import annotations
 
-from kyso.errors import BadRequest, Conflict, KysoError, NotFound, ServiceUnavailable
+from kyso.errors import ErrorKind, KysoError
 
 
 class HsmError(KysoError):
     code = "hsm-error"
-    status = 500
+    kind = ErrorKind.INTERNAL
     title_en = "HSM error"
 
 
-class HsmUnavailable(ServiceUnavailable):
+class HsmUnavailable(KysoError):
     code = "hsm-unavailable"
+    kind = ErrorKind.UNAVAILABLE
+    title_en = "Service unavailable"
 
     def __init__(self, reason_en: str = "the HSM token is not reachable",
                  reason_vi: str = "không kết nối được thiết bị HSM",
@@ -42,10 +45,12 @@ class HsmPinIncorrect(HsmUnavailable):
         )
 
 
-class RootTokenUnavailable(ServiceUnavailable):
+class RootTokenUnavailable(KysoError):
     """The root CA's own token ([hsm.root]) is not connected: it is needed only for ceremonies."""
 
     code = "root-token-unavailable"
+    kind = ErrorKind.UNAVAILABLE
+    title_en = "Service unavailable"
 
     def __init__(self, label: str, log_detail: str | None = None) -> None:
         super().__init__(
@@ -58,8 +63,10 @@ class RootTokenUnavailable(ServiceUnavailable):
         )
 
 
-class KeyNotFound(NotFound):
+class KeyNotFound(KysoError):
     code = "hsm-key-not-found"
+    kind = ErrorKind.NOT_FOUND
+    title_en = "Not found"
 
     def __init__(self, label: str) -> None:
         super().__init__(
@@ -68,8 +75,10 @@ class KeyNotFound(NotFound):
         )
 
 
-class KeyAlreadyExists(Conflict):
+class KeyAlreadyExists(KysoError):
     code = "hsm-key-exists"
+    kind = ErrorKind.CONFLICT
+    title_en = "Conflict"
 
     def __init__(self, label: str) -> None:
         super().__init__(
@@ -78,8 +87,10 @@ class KeyAlreadyExists(Conflict):
         )
 
 
-class UnsupportedAlgorithm(BadRequest):
+class UnsupportedAlgorithm(KysoError):
     code = "unsupported-algorithm"
+    kind = ErrorKind.INVALID
+    title_en = "Bad request"
 
     def __init__(self, what: str) -> None:
         super().__init__(

@@ -23,6 +23,7 @@ from kyso import logs
 from kyso.db import translate_operational_error
 from kyso.errors import BadRequest, InternalError, KysoError, PayloadTooLarge
 from kyso.limits import IdConverter
+from kyso.problems import http_status
 from kyso.services import Services
 from kyso.settings import Settings
 from kyso.web import (
@@ -139,7 +140,7 @@ def _install_hooks(app: Flask) -> None:
 
     @app.errorhandler(KysoError)
     def _kyso_error(error: KysoError) -> Response:
-        level = logging.WARNING if error.status < 500 else logging.ERROR
+        level = logging.WARNING if http_status(error) < 500 else logging.ERROR
         log.log(level, "%s: %s%s", error.code, error.message_en,
                 f" ({error.log_detail})" if error.log_detail else "")
         return problem_response(error)
@@ -165,9 +166,8 @@ def _install_hooks(app: Flask) -> None:
         status = error.code or 500
         err = BadRequest(error.name or "HTTP error", _HTTP_VI.get(status, "lỗi HTTP"))
         err.code = f"http-{status}"  # type: ignore[misc]
-        err.status = status  # type: ignore[misc]
         err.title_en = error.name or "HTTP error"  # type: ignore[misc]
-        resp = problem_response(err)
+        resp = problem_response(err, status)
         if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
             resp.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
         return resp

@@ -32,7 +32,7 @@ from sqlalchemy import Integer, String, Text, event, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from kyso.db import Base, UTCDateTime, advisory_lock, read_transaction, transaction, utcnow
-from kyso.errors import NotFound
+from kyso.errors import ErrorKind, KysoError, NotFound
 from kyso.logs import caller_request_id_var, origin_var
 
 GENESIS = "0" * 64
@@ -244,7 +244,9 @@ def audit_public_key(signer: CheckpointSigner) -> bytes:
     """The audit key's SubjectPublicKeyInfo (DER), or ``AuditKeyMissing``."""
     try:
         return signer.public_key(AUDIT_KEY_LABEL)
-    except NotFound as exc:
+    except KysoError as exc:
+        if exc.kind is not ErrorKind.NOT_FOUND:
+            raise
         raise AuditKeyMissing() from exc
 
 
@@ -256,8 +258,9 @@ def ensure_audit_key(factory: sessionmaker[Session], signer: CheckpointSigner,
         advisory_lock(session, CHECKPOINT_LOCK)
         try:
             return signer.public_key(AUDIT_KEY_LABEL)
-        except NotFound:
-            pass
+        except KysoError as exc:
+            if exc.kind is not ErrorKind.NOT_FOUND:
+                raise
         info = signer.generate_key_pair(AUDIT_KEY_LABEL, key_type)
         log.info("audit key %s (%s) made in the HSM", AUDIT_KEY_LABEL, key_type)
         return bytes(info.public_key_der)

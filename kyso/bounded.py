@@ -29,7 +29,7 @@ import time
 import traceback
 from typing import Any
 
-from kyso.errors import KysoError
+from kyso.errors import ErrorKind, KysoError
 
 _HEADER = struct.Struct("!Q")
 _MAX_IDLE = 4
@@ -37,7 +37,7 @@ _MAX_IDLE = 4
 
 class TooComplex(KysoError):
     code = "document-too-complex"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Document too complex"
 
 

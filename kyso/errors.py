@@ -1,13 +1,32 @@
 """The KysoError hierarchy.
 
-Each error has a stable machine ``code``, an HTTP ``status`` and a public message in
-Vietnamese and English that is safe to show any caller. Internal detail (paths, driver
-messages) goes to ``log_detail`` and reaches only the log, never the response.
+Each error has a stable machine ``code``, a ``kind`` (what went wrong, in the domain's terms)
+and a public message in Vietnamese and English that is safe to show any caller. Internal
+detail (paths, driver messages) goes to ``log_detail`` and reaches only the log, never the
+response. What a kind means over HTTP (its status, the problem+json body) is the edge's
+business: kyso/problems.py.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, ClassVar
+
+
+class ErrorKind(StrEnum):
+    """What went wrong, as the domain sees it; each edge maps a kind to its own answer."""
+
+    INVALID = "invalid"                  # the request is malformed or breaks a rule
+    UNAUTHENTICATED = "unauthenticated"  # who the caller is, or their consent, is not proven
+    FORBIDDEN = "forbidden"              # the caller may not do this
+    NOT_FOUND = "not-found"
+    CONFLICT = "conflict"                # the state of things does not allow it (now)
+    TOO_LARGE = "too-large"
+    UNSUPPORTED = "unsupported"          # a kind of document or content we do not take
+    UNPROCESSABLE = "unprocessable"      # well-formed, but its content cannot be used
+    RATE_LIMITED = "rate-limited"
+    UNAVAILABLE = "unavailable"          # a dependency (database, HSM, TSA) is not there; retry
+    INTERNAL = "internal"                # our fault: configuration or a bug
 
 
 def _rebuilt(cls: type[KysoError], args: tuple[Any, ...], state: dict[str, Any]) -> KysoError:
@@ -25,7 +44,7 @@ class KysoError(Exception):
     ``extra`` included."""
 
     code: ClassVar[str] = "internal-error"
-    status: ClassVar[int] = 500
+    kind: ClassVar[ErrorKind] = ErrorKind.INTERNAL
     title_en: ClassVar[str] = "Internal error"
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -45,25 +64,11 @@ class KysoError(Exception):
         self.log_detail = log_detail
         self.extra = extra or {}
 
-    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
-        """RFC 9457 problem details body."""
-        body: dict[str, Any] = {
-            "type": f"https://kyso.invalid/problems/{self.code}",
-            "title": self.title_en,
-            "status": self.status,
-            "code": self.code,
-            "detail": self.message_en,
-            "detail_vi": self.message_vi,
-        }
-        if instance:
-            body["instance"] = instance
-        body.update(self.extra)
-        return body
 
 
 class ConfigError(KysoError):
     code = "config-invalid"
-    status = 500
+    kind = ErrorKind.INTERNAL
     title_en = "Configuration error"
 
     @classmethod
@@ -96,13 +101,13 @@ class ConfigError(KysoError):
 
 class BadRequest(KysoError):
     code = "bad-request"
-    status = 400
+    kind = ErrorKind.INVALID
     title_en = "Bad request"
 
 
 class Unauthenticated(KysoError):
     code = "unauthenticated"
-    status = 401
+    kind = ErrorKind.UNAUTHENTICATED
     title_en = "Authentication required"
 
     def __init__(self, message_en: str = "a valid API key is required",
@@ -112,7 +117,7 @@ class Unauthenticated(KysoError):
 
 class Forbidden(KysoError):
     code = "forbidden"
-    status = 403
+    kind = ErrorKind.FORBIDDEN
     title_en = "Forbidden"
 
     def __init__(
@@ -127,19 +132,19 @@ class Forbidden(KysoError):
 
 class NotFound(KysoError):
     code = "not-found"
-    status = 404
+    kind = ErrorKind.NOT_FOUND
     title_en = "Not found"
 
 
 class Conflict(KysoError):
     code = "conflict"
-    status = 409
+    kind = ErrorKind.CONFLICT
     title_en = "Conflict"
 
 
 class PayloadTooLarge(KysoError):
     code = "payload-too-large"
-    status = 413
+    kind = ErrorKind.TOO_LARGE
     title_en = "Payload too large"
 
 
@@ -147,7 +152,7 @@ class TooManyRequests(KysoError):
     """Refused for a while; ``retry_after`` seconds go to the Retry-After header."""
 
     code = "too-many-requests"
-    status = 429
+    kind = ErrorKind.RATE_LIMITED
     title_en = "Too many requests"
 
     def __init__(self, retry_after: int) -> None:
@@ -160,7 +165,7 @@ class TooManyRequests(KysoError):
 
 class ServiceUnavailable(KysoError):
     code = "service-unavailable"
-    status = 503
+    kind = ErrorKind.UNAVAILABLE
     title_en = "Service unavailable"
 
 
@@ -187,7 +192,7 @@ class DatabaseNotInitialised(ServiceUnavailable):
 
 class InternalError(KysoError):
     code = "internal-error"
-    status = 500
+    kind = ErrorKind.INTERNAL
     title_en = "Internal error"
 
     def __init__(self, incident_id: str) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hsm import KeyStore
 from kyso import audit
 from kyso.db import make_engine, make_sessionmaker
-from kyso.errors import KysoError
+from kyso.errors import ErrorKind, KysoError
 from kyso.logs import register_secret
 from kyso.settings import Settings
 
@@ -27,7 +27,7 @@ ReadinessCheck = Callable[["Services"], dict[str, Any]]
 
 class SetupMissing(KysoError):
     code = "setup-missing"
-    status = 503
+    kind = ErrorKind.UNAVAILABLE
     title_en = "Not set up"
 
 

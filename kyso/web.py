@@ -23,6 +23,7 @@ from kyso.db import read_transaction, transaction
 from kyso.errors import BadRequest, Forbidden, KysoError, TooManyRequests, Unauthenticated
 from kyso.limits import parse_json
 from kyso.policy import Action
+from kyso.problems import http_status, problem
 from kyso.services import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -268,12 +269,14 @@ def _audit_denied(actor: str, why: str) -> None:
         )
 
 
-def problem_response(error: KysoError) -> Response:
-    resp = jsonify(error.to_problem(instance=request.path))
-    resp.status_code = error.status
+def problem_response(error: KysoError, status: int | None = None) -> Response:
+    """The problem+json answer to an error: its kind's status (or ``status``, for the HTTP
+    framework's own errors), with the headers that status calls for."""
+    resp = jsonify(problem(error, instance=request.path, status=status))
+    resp.status_code = status = status or http_status(error)
     resp.content_type = PROBLEM_JSON
-    if error.status == 401:
+    if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="kyso"'
-    if error.status in (429, 503):
+    if status in (429, 503):
         resp.headers["Retry-After"] = str(error.extra.get("retry_after", 5))
     return resp

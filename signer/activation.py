@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kyso.db import Base, UTCDateTime
-from kyso.errors import KysoError
+from kyso.errors import ErrorKind, KysoError
 
 
 class SignatureActivation(Base):
@@ -29,7 +29,7 @@ class SignatureActivation(Base):
 
 class InvalidSad(KysoError):
     code = "invalid-sad"
-    status = 400
+    kind = ErrorKind.INVALID
     title_en = "Invalid SAD"
 
     def __init__(self, message_en: str = "", message_vi: str = "", **kwargs: object) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca_admin.facade import der_sequence
 from hsm import KeyStore
 from kyso.db import utcnow
-from kyso.errors import KysoError
+from kyso.errors import ErrorKind, KysoError
 from kyso.settings import Settings
 from signer import cmsbuild, tsa
 
@@ -32,7 +32,7 @@ _OID_SIGNATURE_TIME_STAMP = cms.CMSAttributeType("signature_time_stamp_token").d
 
 class TimeStampUnavailable(KysoError):
     code = "tsa-unavailable"
-    status = 503
+    kind = ErrorKind.UNAVAILABLE
     title_en = "Time-stamping unavailable"
 
     def __init__(self) -> None:

@@ -28,7 +28,7 @@ from hsm import KeyStore
 from kyso import audit, policy
 from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
-from kyso.errors import KysoError, NotFound
+from kyso.errors import ErrorKind, KysoError, NotFound
 from kyso.policy import Action
 from kyso.settings import Settings
 
@@ -38,25 +38,25 @@ if TYPE_CHECKING:
 
 class ConsentRequired(KysoError):
     code = "consent-required"
-    status = 401
+    kind = ErrorKind.UNAUTHENTICATED
     title_en = "Consent required"
 
 
 class ConsentFailed(KysoError):
     code = "consent-failed"
-    status = 401
+    kind = ErrorKind.UNAUTHENTICATED
     title_en = "Consent not given"
 
 
 class ConsentLocked(KysoError):
     code = "consent-locked"
-    status = 401
+    kind = ErrorKind.UNAUTHENTICATED
     title_en = "Credential locked"
 
 
 class ConsentRateLimited(KysoError):
     code = "consent-rate-limited"
-    status = 429
+    kind = ErrorKind.RATE_LIMITED
     title_en = "Too many attempts"
 
 

@@ -49,7 +49,7 @@ from hsm import SignatureScheme
 from kyso import audit, policy
 from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, read_transaction, transaction, utcnow
-from kyso.errors import Conflict, Forbidden, KysoError, NotFound
+from kyso.errors import Conflict, ErrorKind, Forbidden, KysoError, NotFound
 from kyso.limits import as_id
 from kyso.policy import Action
 from kyso.settings import Settings
@@ -106,7 +106,7 @@ _STATUS_VI: dict[str, str] = {AgencyStatus.SUSPENDED: "tạm dừng hoạt độ
 
 class SchemeNotAllowed(KysoError):
     code = "algorithm-not-allowed"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Algorithm not allowed"
 
 

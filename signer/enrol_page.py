@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, render_template_string, request
 from markupsafe import Markup
 
 from kyso.errors import KysoError, TooManyRequests
+from kyso.problems import http_status
 from kyso.web import count_address, json_body, public, request_id, services
 from signer import enrolment
 
@@ -112,7 +113,7 @@ def enrol_submit() -> Response:
         message = exc.message_vi if lang == "vi" else exc.message_en
         if left is not None:
             message += " (" + TEXT[lang]["attempts"].format(n=left) + ")"
-        return _render(status=exc.status, error=message)
+        return _render(status=http_status(exc), error=message)
     return _render(done=done, qr=_qr_svg(done.otpauth_uri) if done.otpauth_uri else None)
 
 

@@ -41,7 +41,7 @@ from kyso import audit, mail, policy
 from kyso.audit import AuditRecord
 from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
-from kyso.errors import BadRequest, Conflict, KysoError, NotFound
+from kyso.errors import BadRequest, Conflict, ErrorKind, KysoError, NotFound
 from kyso.policy import Action
 from kyso.settings import Settings
 from signer.consent import ConsentLocked, ConsentRateLimited, SigningConsent, count_failure, hash_pin, pin_matches
@@ -60,7 +60,7 @@ class ActivationCodeInvalid(KysoError):
     """Wrong, used, expired or void: one answer for all, so that a guess learns nothing."""
 
     code = "activation-code-invalid"
-    status = 401
+    kind = ErrorKind.UNAUTHENTICATED
     title_en = "Activation code not valid"
 
     def __init__(self, attempts_left: int | None = None) -> None:
@@ -71,7 +71,7 @@ class ActivationCodeInvalid(KysoError):
 
 class WeakPin(KysoError):
     code = "pin-too-weak"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "PIN too weak"
 
 

@@ -15,7 +15,7 @@ from ca_admin.facade import Agency, Official
 from kyso import audit
 from kyso.callers import Caller
 from kyso.db import transaction, utcnow
-from kyso.errors import KysoError, NotFound, PayloadTooLarge
+from kyso.errors import ErrorKind, KysoError, NotFound, PayloadTooLarge
 from kyso.settings import Settings
 from signer.credentials import AppearanceImage
 
@@ -24,7 +24,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 class InvalidImage(KysoError):
     code = "invalid-image"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Invalid image"
 
 

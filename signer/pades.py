@@ -43,7 +43,7 @@ from ca_admin import facade as ca
 from hsm import KeyStore, SignatureScheme
 from kyso.bounded import TooComplex
 from kyso.db import read_transaction
-from kyso.errors import BadRequest, KysoError
+from kyso.errors import BadRequest, ErrorKind, KysoError
 from kyso.limits import bool_option
 from kyso.settings import Settings
 from signer import cmsbuild, images
@@ -63,7 +63,7 @@ MM = 72 / 25.4
 
 class InvalidPdf(KysoError):
     code = "invalid-pdf"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Invalid PDF"
 
 
@@ -76,7 +76,7 @@ class SignatureFieldInvalid(KysoError):
     X-Kyso-Signature-Field response header): refused before anything is signed."""
 
     code = "signature-field-invalid"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Invalid signature field name"
 
 
@@ -93,7 +93,7 @@ def check_field_name(name: str) -> str:
 
 class AnchorNotFound(KysoError):
     code = "anchor-not-found"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Anchor text not found"
 
 

@@ -29,7 +29,7 @@ from hsm import KeyStore
 from kyso import audit
 from kyso.audit import AuditRecord
 from kyso.db import Base, UTCDateTime, advisory_lock, transaction, utcnow
-from kyso.errors import KysoError
+from kyso.errors import ErrorKind, KysoError
 from kyso.settings import Settings
 from signer import cmsbuild
 
@@ -207,7 +207,7 @@ def stamp(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings
         # RFC 3161 clients expect a TimeStampResp whatever went wrong.
         log.error("time-stamp failed: %s", exc.code)
         raise TsaRefusal("system_failure", "the time-stamping service is not available",
-                         http_status=503 if exc.status == 503 else 500) from exc
+                         http_status=503 if exc.kind is ErrorKind.UNAVAILABLE else 500) from exc
 
 
 def _token(keystore: KeyStore, settings: Settings, credential: ServiceCredential, parsed: ParsedRequest,

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from kyso import audit, policy
 from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
-from kyso.errors import Conflict, KysoError, NotFound
+from kyso.errors import Conflict, ErrorKind, KysoError, NotFound
 from kyso.policy import Action
 
 MAX_CERTIFICATE_BYTES = 64 * 1024
@@ -49,19 +49,19 @@ class TrustAnchor(Base):
 
 class InvalidCertificate(KysoError):
     code = "invalid-certificate"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Invalid certificate"
 
 
 class NotACACertificate(KysoError):
     code = "not-a-ca-certificate"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Not a CA certificate"
 
 
 class FingerprintMismatch(KysoError):
     code = "fingerprint-mismatch"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Fingerprint mismatch"
 
 

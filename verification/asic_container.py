@@ -30,7 +30,7 @@ import zlib
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
-from kyso.errors import KysoError
+from kyso.errors import ErrorKind, KysoError
 
 MIMETYPES = {"application/vnd.etsi.asic-e+zip": "asic-e", "application/vnd.etsi.asic-s+zip": "asic-s",
              "application/vnd.bdoc-1.0": "asic-e"}  # BDOC (Estonia) is an ASiC-E profile
@@ -58,7 +58,7 @@ NOT_ASIC = {"META-INF/documentsignatures.xml", "META-INF/macrosignatures.xml"}
 
 class InvalidContainer(KysoError):
     code = "invalid-container"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Invalid ASiC container"
 
 

@@ -8,19 +8,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from kyso.errors import KysoError
+from kyso.errors import ErrorKind, KysoError
 from kyso.settings import Settings
 
 
 class VerifyBusy(KysoError):
     code = "verify-busy"
-    status = 503
+    kind = ErrorKind.UNAVAILABLE
     title_en = "Verification busy"
 
 
 class TooManySignatures(KysoError):
     code = "too-many-signatures"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Too many signatures"
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template_string, request
 
-from kyso.errors import BadRequest, KysoError, PayloadTooLarge
+from kyso.errors import BadRequest, ErrorKind, KysoError, PayloadTooLarge
+from kyso.problems import http_status
 from kyso.web import body_limit, count_address, public, services
 from verification.readable import TEXT
 
@@ -70,8 +71,9 @@ def verify_upload() -> Response:
         report = verify(svc.sessions, svc.settings, data, detached or None, offline=True, bounded=True,
                         seconds=svc.settings.verify.public_max_seconds)
     except KysoError as exc:
-        resp = _render(status=exc.status, error=exc.message_vi if lang == "vi" else exc.message_en)
-        if exc.status in (429, 503):
+        status = http_status(exc)
+        resp = _render(status=status, error=exc.message_vi if lang == "vi" else exc.message_en)
+        if status in (429, 503):
             resp.headers["Retry-After"] = str(exc.extra.get("retry_after", 5))
         return resp
     return _render(report=report.to_json())
@@ -79,7 +81,7 @@ def verify_upload() -> Response:
 
 class PublicVerifyLimited(KysoError):
     code = "verify-rate-limited"
-    status = 429
+    kind = ErrorKind.RATE_LIMITED
     title_en = "Too many uploads"
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from asn1crypto import x509
 
-from kyso.errors import KysoError
+from kyso.errors import ErrorKind, KysoError
 from verification.indication import Indication
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -48,7 +48,7 @@ ORDER = {Indication.TOTAL_PASSED: 0, Indication.INDETERMINATE: 1, Indication.TOT
 
 class UnsupportedDocument(KysoError):
     code = "unsupported-document"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Unsupported document"
 
 
@@ -58,7 +58,7 @@ class DocumentUnreadable(KysoError):
     Not a limit (document-too-complex) and not a bug (500 with an incident id)."""
 
     code = "document-unreadable"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "Document unreadable"
 
 
@@ -66,7 +66,7 @@ class UnsupportedFormat(KysoError):
     """Content of no type Kyso verifies (415); a known type that is broken is a 422."""
 
     code = "unsupported-format"
-    status = 415
+    kind = ErrorKind.UNSUPPORTED
     title_en = "Unsupported format"
 
 

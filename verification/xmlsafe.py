@@ -14,12 +14,12 @@ from typing import Any
 
 from lxml import etree
 
-from kyso.errors import KysoError
+from kyso.errors import ErrorKind, KysoError
 
 
 class XmlRejected(KysoError):
     code = "xml-rejected"
-    status = 422
+    kind = ErrorKind.UNPROCESSABLE
     title_en = "XML document refused"
 
 

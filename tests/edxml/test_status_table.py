@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from axis import building, model, parsing, status, status_message
+from kyso.problems import http_status
 
 pytestmark = pytest.mark.both_databases
 
@@ -52,7 +53,7 @@ def test_transition(state: str, code: str, allowed: bool) -> None:
     else:
         with pytest.raises(status_message.StatusTransitionInvalid) as err:
             status_message.check_transition(HISTORY[state], code, "000.00.13.H31")
-        assert err.value.status == 409 and "000.00.13.H31" in err.value.message_en and err.value.message_vi
+        assert http_status(err.value) == 409 and "000.00.13.H31" in err.value.message_en and err.value.message_vi
 
 
 def test_reasons_and_unknown_codes() -> None:
@@ -65,7 +66,7 @@ def test_reasons_and_unknown_codes() -> None:
     for bad in ("07", "1", "", "99", "０１"):
         with pytest.raises(status_message.StatusCodeUnknown) as err:
             status_message.check_code(bad, "x")
-        assert err.value.status == 422
+        assert http_status(err.value) == 422
 
 
 def test_status_message_round_trips_with_vietnamese_text() -> None:

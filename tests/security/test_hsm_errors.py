@@ -15,10 +15,11 @@ _PROBE = """
 import json, sys
 from hsm import KeyStore
 from hsm.errors import HsmUnavailable
+from kyso.problems import problem
 try:
     KeyStore(sys.argv[1], "kyso-gone", "1234", open_retries=1).ping()
 except HsmUnavailable as exc:
-    print(json.dumps(exc.to_problem()))
+    print(json.dumps(problem(exc)))
 """
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from asn1crypto import crl as asn1_crl
 
+from kyso import problems
 from tests.conftest import MODULE, cli_env, init_token, make_settings, run_kyso, token_dir_of
 
 pytestmark = pytest.mark.both_databases
@@ -102,7 +103,7 @@ def test_service_runs_without_the_root_token(two_token_services: Any, hsm_token:
         # The root CRL is a ceremony: refused with a clear error while the token is away.
         with pytest.raises(RootTokenUnavailable) as info:
             crl.publish(svc.sessions, svc.root_keystore, svc.settings, "root")
-        problem = info.value.to_problem()
+        problem = problems.problem(info.value)
         assert problem["status"] == 503 and problem["code"] == "root-token-unavailable"
         assert svc.settings.hsm.root.token_label in problem["detail"]
         assert svc.settings.hsm.root.pin not in str(problem)

@@ -14,6 +14,7 @@ import pytest
 
 from kyso import bounded
 from kyso.errors import KysoError
+from kyso.problems import http_status
 
 PACKAGES = ("kyso", "hsm", "ca_admin", "signer", "verification", "axis", "app")
 
@@ -55,8 +56,9 @@ def raise_it(exc: KysoError) -> None:
 
 def _same(a: KysoError, b: KysoError) -> None:
     assert type(a) is type(b)
-    assert (a.code, a.status, a.message_en, a.message_vi, a.log_detail, a.extra) == \
-        (b.code, b.status, b.message_en, b.message_vi, b.log_detail, b.extra)
+    assert (a.code, a.kind, a.message_en, a.message_vi, a.log_detail, a.extra) == \
+        (b.code, b.kind, b.message_en, b.message_vi, b.log_detail, b.extra)
+    assert http_status(a) == http_status(b)
 
 
 def test_the_hierarchy_is_found() -> None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kyso.problems import http_status
+
 ROOT = Path(__file__).resolve().parent.parent / "corpus" / "foreign"
 FORMATS = ("pdf", "cms", "xml", "asic")
 KINDS = {"valid", "tampered", "attack", "legacy", "unsigned", "malformed"}
@@ -127,7 +129,7 @@ def run(entry: Entry, seconds: float = 60.0) -> Outcome:
     except (DocumentUnreadable, UnsupportedFormat) as exc:
         return Outcome("UNREADABLE", f"{exc.code}: {exc}")
     except KysoError as exc:
-        return Outcome("CRASH" if exc.status >= 500 else "REFUSED", f"{exc.code}: {exc}")
+        return Outcome("CRASH" if http_status(exc) >= 500 else "REFUSED", f"{exc.code}: {exc}")
     except bounded.HelperCrash as exc:
         return Outcome("CRASH", str(exc))
     crashed = [p for s in report.signatures for p in s.problems if p.get("sub_indication") == "SIGNATURE_NOT_CHECKED"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.services import build_services
+from app.settings import load_settings
 from axis.cli import register as register_axis
 from ca_admin.cli import register as register_ca
 from kyso.cli import Context
@@ -20,7 +21,7 @@ register_axis(command)
 
 
 def main(args: Sequence[str] | None = None) -> None:
-    command.main(args=args, prog_name="kyso", obj=Context(build_services))
+    command.main(args=args, prog_name="kyso", obj=Context(build_services, load_settings))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,11 +10,12 @@ from __future__ import annotations
 from flask import Flask
 
 from app.services import build_services
+from app.settings import load_settings
 from axis.views import register as register_axis
 from ca_admin.views import register as register_ca
 from kyso.app import platform_app
 from kyso.services import Services
-from kyso.settings import Settings, load_settings
+from kyso.settings import Settings
 from signer.report_pdf import sealed
 from signer.views import register as register_signer
 from verification.views import register as register_verification

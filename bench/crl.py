@@ -64,12 +64,12 @@ def main() -> None:
     try:
         with pg_schema(args.database) as url:
             from app.services import build_services
+            from app.settings import load_settings
             from ca_admin import crl, registry, service
             from ca_admin.models import IssuedCertificate
             from hsm import KeyStore
             from kyso import migrate
             from kyso.db import transaction
-            from kyso.settings import load_settings
 
             settings = load_settings(environ={}, overrides={
                 "database": {"url": url},

@@ -44,8 +44,8 @@ def _env(conf: Path, label: str, pin: str, url: str) -> dict[str, str]:
 def measure(env: dict[str, str], rounds: int) -> dict[str, tuple[float, float]]:
     """{endpoint: (p50 ms with the re-check, p50 ms without)}."""
     from app.services import build_services
+    from app.settings import load_settings
     from app.web import create_app
-    from kyso.settings import load_settings
     from signer import credentials
 
     key = agency_with_seal(env, AGENCY, "rsa-2048")

@@ -115,7 +115,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from app.services import build_services
-    from kyso.settings import load_settings
+    from app.settings import load_settings
     from verification import service, trust
 
     work = Path(tempfile.mkdtemp(prefix="kyso-bench-verify-"))

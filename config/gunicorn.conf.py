@@ -5,7 +5,7 @@ as python-pkcs11 requires. Signing is serialised within a worker (see hsm/keysto
 throughput comes from workers; a few threads per worker keep I/O-bound requests moving.
 """
 
-from kyso.settings import load_settings
+from app.settings import load_settings
 
 _settings = load_settings()
 

@@ -62,20 +62,24 @@ def handle_errors(fn: F) -> F:
 
 class Context:
     """Settings and services, built on first use so `kyso --help` needs nothing. The
-    composition root (``app.cli``) passes the builder that adds the domains' parts."""
+    composition root (``app.cli``) passes the loader of every package's settings and the
+    builder that adds the domains' parts."""
 
-    def __init__(self, build: Callable[[Any], Any] | None = None) -> None:
+    def __init__(self, build: Callable[[Any], Any] | None = None,
+                 load: Callable[[], Any] | None = None) -> None:
         self._services: Any = None
         self._build = build
+        self._load = load
 
     @property
     def services(self) -> Any:
         if self._services is None:
             from kyso import logs
             from kyso.services import Services
-            from kyso.settings import load_settings
 
-            settings = load_settings()
+            if self._load is None:
+                raise click.UsageError("run the kyso command (app.cli:main): it names every package's settings")
+            settings = self._load()
             logs.configure(settings.logging.level, as_json=False)
             self._services = (self._build or Services.build)(settings)
         return self._services

@@ -1,9 +1,15 @@
-"""One frozen, typed settings object.
+"""One frozen, typed settings object, assembled from the sections each package declares.
 
 Sources, later wins: ``config/default.toml`` (shipped with the code), the TOML file
 named by ``KYSO_CONFIG``, then environment variables ``KYSO_<SECTION>__<KEY>``
 (double underscore between section and key, e.g. ``KYSO_DATABASE__URL``).
 An unknown section or key in any source is a start-up error naming it.
+
+The platform's own tables (server, database, auth, audit, mail, logging) are fields of
+``Settings``. Every other table is a ``Section`` that a package declares in its own
+``settings.py`` (e.g. ``verification.settings``) with its checks; the
+composition root (``app.settings``) hands the loader the list, and code reads its section
+with ``settings.section(VerifySettings)``. The platform imports none of them.
 """
 
 from __future__ import annotations
@@ -12,17 +18,43 @@ import dataclasses
 import os
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Self, TypeVar, get_args, get_origin, get_type_hints
 
 from kyso.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
 ENV_PREFIX = "KYSO_"
+
+
+class Section:
+    """A package's own table of settings: a frozen dataclass naming its TOML table, e.g.
+    ``table: ClassVar[str] = "verify"``, with the checks of its values. The composition root
+    hands the loader every package's sections; code reads one with ``settings.section(cls)``."""
+
+    table: ClassVar[str]
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], name: str) -> Self:
+        """The section from its table (``name`` prefixes the keys in error messages)."""
+        built: Self = _build(cls, data, name)
+        return built
+
+    def check(self, settings: Settings) -> None:
+        """Refuse values a typo would otherwise turn into a silent fallback or a late traceback
+        (``settings`` holds the platform's tables and the other sections)."""
+
+    def anchored(self) -> Self:
+        """The section with its relative paths made relative to the project root
+        (``anchor_path``)."""
+        return self
+
+
+S = TypeVar("S", bound=Section)
 
 
 @dataclass(frozen=True)
@@ -283,39 +315,6 @@ class SigningSettings:
 
 
 @dataclass(frozen=True)
-class VerifySettings:
-    # Extra trust roots (PEM or DER files; glob patterns), e.g. the national government CA's
-    # published certificates. The city's own root is always trusted.
-    trust_roots: tuple[str, ...] = ()
-    # Fetch OCSP/CRL over the network for certificates of other CAs when the document has
-    # no revocation data (the CLI's --offline turns it off per run).
-    fetch_revocation: bool = True
-    # Where verification may fetch from (OCSP, CRLs, issuer certificates named in uploaded
-    # certificates): host names, ".suffix" for a domain and its subdomains, or IP networks.
-    # Addresses that are not public (loopback, private, link-local...) only when their network
-    # is listed. Empty: nothing is fetched.
-    fetch_hosts: tuple[str, ...] = ()
-    # Largest upload on the public page /verify, in bytes. The page never fetches revocation
-    # data over the network (a document's certificates must not make the server call out).
-    public_max_bytes: int = 20 * 1024 * 1024
-    # Each verification through the API, the public page or the CLI runs in a child process
-    # stopped after this many seconds, with at most this much memory above the worker's.
-    max_seconds: int = 30
-    max_memory_mb: int = 1024
-    # Verifications running at once per worker: keep it below server.threads so that a flood
-    # of hostile uploads always leaves threads for everything else (equal to it removes the
-    # cap). A request finding every slot taken waits up to busy_wait_seconds, then gets 503.
-    max_concurrent: int = 2
-    busy_wait_seconds: int = 2
-    # Most signatures one document may carry (422 too-many-signatures); 0 = no limit.
-    max_signatures: int = 50
-    # The anonymous public page: its own, shorter time limit, and uploads per client address
-    # per minute (per worker; 429 beyond); 0 = no limit.
-    public_max_seconds: int = 10
-    public_per_minute: int = 10
-
-
-@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -330,13 +329,27 @@ class Settings:
     ocsp: OcspSettings = field(default_factory=OcspSettings)
     tsa: TsaSettings = field(default_factory=TsaSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
-    verify: VerifySettings = field(default_factory=VerifySettings)
     profiles: dict[str, ProfileSettings] = field(default_factory=dict)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    # The packages' sections, by class (see Section); not a table of its own.
+    sections: Mapping[type[Section], Section] = field(default_factory=lambda: MappingProxyType({}),
+                                                      metadata={"table": False})
 
     def resolve_path(self, value: str) -> Path:
         """Relative paths in settings are relative to the current directory."""
         return Path(value).expanduser().resolve()
+
+    def section(self, cls: type[S]) -> S:
+        """A package's section, as the loader built it from its table."""
+        found = self.sections.get(cls)
+        if not isinstance(found, cls):
+            raise LookupError(f"settings section [{cls.table}] was not handed to the loader")
+        return found
+
+    def with_sections(self, *replaced: Section) -> Settings:
+        """A copy with these sections in place of those of the same class (tests, tools)."""
+        return dataclasses.replace(self, sections=MappingProxyType(
+            {**self.sections, **{type(sec): sec for sec in replaced}}))
 
 
 def _coerce(name: str, tp: Any, value: Any) -> Any:
@@ -385,13 +398,13 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
 
 def _build(cls: Any, data: Mapping[str, Any], prefix: str = "") -> Any:
     hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls) if f.metadata.get("table", True)}
     for key in data:
         if key not in known:
             raise ConfigError.unknown_key(f"{prefix}{'.' if prefix else ''}{key}")
     kwargs = {}
     for f in fields(cls):
-        if f.name in data:
+        if f.name in data and f.name in known:
             kwargs[f.name] = _coerce(f"{prefix}{'.' if prefix else ''}{f.name}", hints[f.name], data[f.name])
     return cls(**kwargs)
 
@@ -447,8 +460,11 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
 def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    sections: Sequence[type[Section]],
 ) -> Settings:
-    """Load settings from the default file, ``KYSO_CONFIG``, the environment and overrides."""
+    """Load settings from the default file, ``KYSO_CONFIG``, the environment and overrides:
+    the platform's tables and the ``sections`` the composition root names (``app.settings``)."""
     environ = os.environ if environ is None else environ
     data = _read_toml(DEFAULT_CONFIG)
     extra = environ.get("KYSO_CONFIG")
@@ -457,13 +473,28 @@ def load_settings(
     data = _merge(data, _env_overrides(environ))
     if overrides:
         data = _merge(data, overrides)
+    tables = {cls.table: cls for cls in sections}
+    built: dict[type[Section], Section] = {}
+    for table, cls in tables.items():
+        value = data.pop(table, {})
+        if not isinstance(value, Mapping):
+            raise ConfigError.invalid(table, "a table")
+        built[cls] = cls.parse(value, table)
     settings: Settings = _build(Settings, data)
+    settings = dataclasses.replace(settings, sections=MappingProxyType(built))
     _check_values(settings)
-    return _anchor_paths(settings)
+    for sec in built.values():
+        sec.check(settings)
+    settings = _anchor_paths(settings)
+    return settings.with_sections(*(sec.anchored() for sec in built.values()))
 
 
-def _anchor(path: str) -> str:
+def anchor_path(path: str) -> str:
+    """A relative path in settings, made relative to the project root (where config/ is)."""
     return path if not path or Path(path).expanduser().is_absolute() else str(PROJECT_ROOT / path)
+
+
+_anchor = anchor_path
 
 
 def _anchor_paths(s: Settings) -> Settings:
@@ -480,7 +511,6 @@ def _anchor_paths(s: Settings) -> Settings:
                                 root=dataclasses.replace(s.hsm.root, pin_file=_anchor(s.hsm.root.pin_file))),
         ocsp=dataclasses.replace(s.ocsp, static_dir=_anchor(s.ocsp.static_dir)),
         mail=dataclasses.replace(s.mail, password_file=_anchor(s.mail.password_file)),
-        verify=dataclasses.replace(s.verify, trust_roots=tuple(_anchor(p) for p in s.verify.trust_roots)),
     )
 
 
@@ -559,13 +589,5 @@ def _check_values(s: Settings) -> None:
         raise ConfigError.invalid("mail", "host, port 1-65535 and from_address when enabled")
     if s.server.workers < 1 or s.server.max_body_bytes < 1024:
         raise ConfigError.invalid("server", "workers >= 1 and max_body_bytes >= 1024")
-    if not 1 <= s.verify.max_seconds <= 600 or s.verify.max_memory_mb < 64:
-        raise ConfigError.invalid("verify", "max_seconds 1-600 and max_memory_mb >= 64")
     if not 1 <= s.server.threads <= 64:
         raise ConfigError.invalid("server", "threads 1-64")
-    v = s.verify
-    if (not 1 <= v.max_concurrent <= s.server.threads or not 0 <= v.busy_wait_seconds <= 60
-            or v.max_signatures < 0 or not 1 <= v.public_max_seconds <= v.max_seconds or v.public_per_minute < 0):
-        raise ConfigError.invalid("verify", "max_concurrent 1 to server.threads, busy_wait_seconds 0-60, "
-                                  "max_signatures >= 0, public_max_seconds 1 to max_seconds, "
-                                  "public_per_minute >= 0")

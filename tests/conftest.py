@@ -159,7 +159,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 
 
 def make_settings(database: DatabaseFixture, token: TokenFixture, **sections: dict[str, Any]) -> Any:
-    from kyso.settings import load_settings
+    from app.settings import load_settings
 
     overrides: dict[str, Any] = {
         "database": {"url": database.url},

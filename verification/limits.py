@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from kyso.errors import ErrorKind, KysoError
 from kyso.settings import Settings
+from verification.settings import VerifySettings
 
 
 class VerifyBusy(KysoError):
@@ -34,13 +35,14 @@ _SLOTS_LOCK = threading.Lock()
 def verification_slot(settings: Settings) -> Iterator[None]:
     """One of the worker's verify.max_concurrent verification slots, for the whole check:
     verifications never take every thread of a worker. Waits up to busy_wait_seconds."""
-    size = settings.verify.max_concurrent
+    conf = settings.section(VerifySettings)
+    size = conf.max_concurrent
     with _SLOTS_LOCK:
         slots = _SLOTS.setdefault(size, threading.BoundedSemaphore(size))
-    if not slots.acquire(timeout=settings.verify.busy_wait_seconds):
+    if not slots.acquire(timeout=conf.busy_wait_seconds):
         raise VerifyBusy("too many verifications are running; try again shortly",
                          "đang có quá nhiều yêu cầu kiểm tra; hãy thử lại sau ít phút",
-                         extra={"retry_after": max(1, math.ceil(settings.verify.busy_wait_seconds)) + 1})
+                         extra={"retry_after": max(1, math.ceil(conf.busy_wait_seconds)) + 1})
     try:
         yield
     finally:

@@ -13,6 +13,7 @@ from kyso.errors import BadRequest, ErrorKind, KysoError, PayloadTooLarge
 from kyso.problems import http_status
 from kyso.web import body_limit, count_address, public, services
 from verification.readable import TEXT
+from verification.settings import VerifySettings
 
 page_bp = Blueprint("verify_page", __name__)
 
@@ -20,7 +21,7 @@ PAGE = (Path(__file__).parent / "templates" / "verify.html").read_text(encoding=
 
 
 def _limit(settings: Any) -> int:
-    return int(settings.verify.public_max_bytes) + 1024 * 1024
+    return int(settings.section(VerifySettings).public_max_bytes) + 1024 * 1024
 
 
 def _lang() -> str:
@@ -37,7 +38,7 @@ def _render(status: int = 200, lang: str | None = None, **values: Any) -> Respon
         from verification.readable import report_view
 
         values["view"] = report_view(values["report"], lang)
-    limit = services().settings.verify.public_max_bytes
+    limit = services().settings.section(VerifySettings).public_max_bytes
     html = render_template_string(PAGE, lang=lang, t=TEXT[lang], limit_mb=round(limit / 2**20), **values)
     return Response(html, status=status, mimetype="text/html",
                     headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -66,10 +67,11 @@ def verify_upload() -> Response:
             raise BadRequest("choose a file", "hãy chọn một tệp")
         data, size = uploaded_document(upload, BadRequest("the file is empty", "tệp trống"))
         detached = request.files["data"].read() if "data" in request.files else None
-        if size + len(detached or b"") > svc.settings.verify.public_max_bytes:
+        limits = svc.settings.section(VerifySettings)
+        if size + len(detached or b"") > limits.public_max_bytes:
             raise PayloadTooLarge("the file is too large", "tệp quá lớn")
         report = verify(svc.sessions, svc.settings, data, detached or None, offline=True, bounded=True,
-                        seconds=svc.settings.verify.public_max_seconds)
+                        seconds=limits.public_max_seconds)
     except KysoError as exc:
         status = http_status(exc)
         resp = _render(status=status, error=exc.message_vi if lang == "vi" else exc.message_en)
@@ -88,7 +90,7 @@ class PublicVerifyLimited(KysoError):
 def _count_upload(svc: Any) -> None:
     """Uploads per client address per minute on this anonymous page (verify.public_per_minute,
     per worker): one address cannot keep the verification slots busy."""
-    per_minute = svc.settings.verify.public_per_minute
+    per_minute = svc.settings.section(VerifySettings).public_per_minute
     if not per_minute:
         return
     _address, _count, retry_after = count_address("kyso.public_verify_limiter", per_minute)

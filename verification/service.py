@@ -56,6 +56,7 @@ from verification.report import (
     met_certificates,
     overall,
 )
+from verification.settings import VerifySettings
 from verification.trust import OWN_CA_NAMES, check_context, trust
 from verification.xml import verify_xml
 
@@ -281,8 +282,8 @@ def verify(factory: sessionmaker[Session], settings: Settings, data: bytes | str
                 data = f.read()
         trusted = trust(factory, settings)
         bounded_mod.LIMITS.update(_job_values(settings))
-        report, certs = _check(data, detached, trusted, not offline and settings.verify.fetch_revocation,
-                               digest=False)
+        fetch = not offline and settings.section(VerifySettings).fetch_revocation
+        report, certs = _check(data, detached, trusted, fetch, digest=False)
     report.document_sha256 = digest.hexdigest()
     _agency_codes(factory, report.signatures, certs)
     return report
@@ -294,20 +295,22 @@ def call_bounded(factory: sessionmaker[Session], settings: Settings, func: str, 
     one of the worker's verification slots; ``seconds`` overrides verify.max_seconds."""
     from kyso import bounded as bounded_mod
 
+    conf = settings.section(VerifySettings)
     with verification_slot(settings):
         trusted = trust(factory, settings)
         _warm()
         ders = tuple(tuple(item.dump() for item in group) for group in trusted)
-        return bounded_mod.call(func, *args, ders, not offline and settings.verify.fetch_revocation,
-                                seconds=seconds or settings.verify.max_seconds,
-                                memory_bytes=settings.verify.max_memory_mb * 1024 * 1024,
+        return bounded_mod.call(func, *args, ders, not offline and conf.fetch_revocation,
+                                seconds=seconds or conf.max_seconds,
+                                memory_bytes=conf.max_memory_mb * 1024 * 1024,
                                 limits=_job_values(settings))
 
 
 def _job_values(settings: Settings) -> dict[str, Any]:
     """What a check needs from the worker besides its arguments (bounded.limit / given)."""
-    return {"max_signatures": settings.verify.max_signatures, "own_ca_names": sorted(OWN_CA_NAMES),
-            "fetch_hosts": list(settings.verify.fetch_hosts)}
+    conf = settings.section(VerifySettings)
+    return {"max_signatures": conf.max_signatures, "own_ca_names": sorted(OWN_CA_NAMES),
+            "fetch_hosts": list(conf.fetch_hosts)}
 
 
 name_agencies = _agency_codes

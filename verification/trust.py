@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca_admin.facade import CertificateAuthority
 from kyso.db import read_transaction
 from kyso.settings import Settings
+from verification.settings import VerifySettings
 
 
 def load_certs(path: Path) -> list[x509.Certificate]:
@@ -88,7 +89,7 @@ def trust(factory: sessionmaker[Session], settings: Settings) -> tuple[list[x509
         for (sha256,) in session.execute(select(TrustAnchor.sha256)).all():
             roots.append(_parsed(("anchor", sha256), lambda h=sha256: x509.Certificate.load(session.execute(
                 select(TrustAnchor.certificate_der).where(TrustAnchor.sha256 == h)).scalar_one())))
-    for pattern in settings.verify.trust_roots:
+    for pattern in settings.section(VerifySettings).trust_roots:
         for name in sorted(glob.glob(pattern)):
             roots.extend(_trust_file(name))
     return roots, others, crls

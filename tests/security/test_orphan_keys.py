@@ -26,7 +26,7 @@ AGENCY = "000.00.21.H31"
 _CRASH = """
 import json, os, signal, sys
 from hsm.keystore import KeyStore
-from kyso.settings import load_settings
+from app.settings import load_settings
 from app.services import build_services
 from kyso.callers import Caller, Role, User
 from kyso.db import transaction

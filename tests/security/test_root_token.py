@@ -136,8 +136,8 @@ def test_ca_init_needs_the_root_token_and_leaves_nothing_without_it(two_token_se
 
 
 def test_root_settings_are_checked() -> None:
+    from app.settings import load_settings
     from kyso.errors import ConfigError
-    from kyso.settings import load_settings
 
     with pytest.raises(ConfigError):
         load_settings(environ={}, overrides={"hsm": {"root": {"token_label": "kyso"}}})

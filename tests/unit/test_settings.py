@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from app import settings as app_settings
+from app.settings import load_settings
 from kyso.errors import ConfigError
-from kyso.settings import Settings, load_settings
+from kyso.settings import Section, Settings
 from tests.conftest import run_kyso
 
 
@@ -102,3 +105,35 @@ def test_mistyped_environment_variable_is_an_error() -> None:
 def test_bad_values_are_start_up_errors(var: str, value: str) -> None:
     with pytest.raises(ConfigError):
         load_settings(environ={var: value})
+
+
+def test_a_package_section_is_read_from_its_own_table() -> None:
+    from verification.settings import VerifySettings
+
+    s = load_settings(environ={"KYSO_VERIFY__MAX_SECONDS": "40", "KYSO_VERIFY__TRUST_ROOTS": "var/roots/*.pem"})
+    verify = s.section(VerifySettings)
+    assert verify.max_seconds == 40
+    root = Path(__file__).resolve().parents[2]
+    assert verify.trust_roots == (f"{root}/var/roots/*.pem",)  # anchored by its own section
+    changed = s.with_sections(dataclasses.replace(verify, max_seconds=5))
+    assert changed.section(VerifySettings).max_seconds == 5 and s.section(VerifySettings).max_seconds == 40
+
+
+def test_a_package_section_keeps_its_key_names_and_checks() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"KYSO_VERIFY__MAX_SECOND": "40"})
+    assert "verify.max_second" in info.value.message_en
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"KYSO_SERVER__THREADS": "2", "KYSO_VERIFY__MAX_CONCURRENT": "3"})
+    assert "max_concurrent 1 to server.threads" in info.value.message_en
+
+
+def test_the_platform_alone_knows_no_domain_table() -> None:
+    from kyso import settings as platform
+
+    with pytest.raises(ConfigError) as info:
+        platform.load_settings(environ={}, sections=())
+    assert info.value.code == "config-invalid"
+    s = platform.load_settings(environ={}, sections=app_settings.SECTIONS)
+    with pytest.raises(LookupError):
+        s.section(type("Elsewhere", (Section,), {"table": "elsewhere"}))

@@ -21,8 +21,7 @@ from hsm.keystore import KeyStore
 from kyso.callers import Caller
 from kyso.errors import BadRequest, ErrorKind, KysoError
 from kyso.settings import Settings
-from signer import cades, credentials, signing
-from verification import xmldsig
+from signer import cades, credentials, signing, xades
 
 VN = dt.timezone(dt.timedelta(hours=7))
 XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
@@ -117,12 +116,12 @@ def seal_tree(factory: sessionmaker[Session], keystore: KeyStore, settings: Sett
     def stamp(data: bytes) -> bytes:
         return bytes(cades.timestamp_token(factory, keystore, settings, data))
 
-    req = xmldsig.SigningRequest(
+    req = xades.SigningRequest(
         scheme=grant.scheme.value, certificate_der=grant.credential.certificate_der,
         chain_der=grant.credential.chain_der, sign=grant.key.sign, xades=opts.xades or opts.level == "B-T",
         timestamp=stamp if opts.level == "B-T" else None, extra_object=digests,
         expand=expander.writer if expander is not None else None)
-    xmldsig.sign_enveloped(root, building.header_element(root), req)
+    xades.sign_enveloped(root, building.header_element(root), req)
     return ("XAdES-" + opts.level) if req.xades else "XML-DSig"
 
 

@@ -1,9 +1,5 @@
-"""Enveloped XML-DSig 1.1 (and XAdES B-B/B-T qualifying properties, ETSI EN 319 132): made
-with a key in the HSM, and checked strictly.
-
-Signing emits a namespaced ``ds:Signature`` with ``Reference URI=""``, the enveloped-signature
-transform and exclusive C14N, SHA-256 or stronger, RSA PKCS#1 v1.5, RSA-PSS (RFC 6931 MGF1
-URIs) or ECDSA, and the chain in ``KeyInfo/X509Data``.
+"""Checking enveloped and enveloping XML-DSig 1.1 signatures, XAdES included (ETSI EN 319 132),
+strictly. Signatures are made in signer/xades.py; the vocabulary both use is kyso/xmldsig.py.
 
 Checking accepts what is legitimately out there (inclusive C14N, SHA-1, a ``Signature``
 without the XML-DSig namespace) and reports the legacy parts as findings, never as a plain
@@ -19,244 +15,43 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
-import hashlib
 import io
 import re
 import urllib.parse
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
-from lxml.builder import ElementMaker
 
-DS = "http://www.w3.org/2000/09/xmldsig#"
-XADES = "http://uri.etsi.org/01903/v1.3.2#"
+from kyso.xmldsig import (  # noqa: F401 - the vocabulary, re-exported for the checker's callers
+    BASE64,
+    C14N,
+    C14N11,
+    DIGEST_URI,
+    DIGESTS,
+    DS,
+    ENVELOPED,
+    EXC_C14N,
+    FILTER2,
+    MGF1,
+    MORE,
+    SIGNATURE_URI,
+    SIGNATURES,
+    SIGNED_PROPS_TYPE,
+    XADES,
+    XML_NS,
+    XPATH,
+    c14n,
+    enveloped_digest,
+)
+from kyso.xmldsig import detach as _detach
+from kyso.xmldsig import digest_of as _digest
+from kyso.xmldsig import qname as _q
+
 # Namespaces a SigningCertificate's CertDigest is found in (1.4.1 holds SigningCertificateV2's).
 _XADES_VERSIONS = (XADES, "http://uri.etsi.org/01903/v1.4.1#", "http://uri.etsi.org/01903/v1.2.2#",
                    "http://uri.etsi.org/01903/v1.1.1#")
-SIGNED_PROPS_TYPE = "http://uri.etsi.org/01903#SignedProperties"
-ENVELOPED = DS + "enveloped-signature"
-EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
-C14N11 = "http://www.w3.org/2006/12/xml-c14n11"
-XPATH = "http://www.w3.org/TR/1999/REC-xpath-19991116"
-FILTER2 = "http://www.w3.org/2002/06/xmldsig-filter2"
-BASE64 = DS + "base64"
-XML_NS = "{http://www.w3.org/XML/1998/namespace}"
-C14N = {
-    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315": (False, False),
-    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments": (False, True),
-    # C14N 1.1 differs from 1.0 only for xml:id/xml:base/xml:space inheritance; lxml has 1.0.
-    "http://www.w3.org/2006/12/xml-c14n11": (False, False),
-    "http://www.w3.org/2006/12/xml-c14n11#WithComments": (False, True),
-    EXC_C14N: (True, False),
-    EXC_C14N + "WithComments": (True, True),
-}
-DIGESTS = {
-    DS + "sha1": "sha1",
-    "http://www.w3.org/2001/04/xmlenc#sha256": "sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#sha224": "sha224",
-    "http://www.w3.org/2001/04/xmldsig-more#sha384": "sha384",
-    "http://www.w3.org/2001/04/xmlenc#sha512": "sha512",
-}
-DIGEST_URI = {v: k for k, v in DIGESTS.items()}
-MORE = "http://www.w3.org/2001/04/xmldsig-more#"
-MGF1 = "http://www.w3.org/2007/05/xmldsig-more#"
-SIGNATURES = {  # URI -> (family, hash)
-    DS + "rsa-sha1": ("rsa-pkcs1", "sha1"),
-    MORE + "rsa-sha224": ("rsa-pkcs1", "sha224"),
-    MORE + "rsa-sha256": ("rsa-pkcs1", "sha256"), MORE + "rsa-sha384": ("rsa-pkcs1", "sha384"),
-    MORE + "rsa-sha512": ("rsa-pkcs1", "sha512"),
-    MGF1 + "sha224-rsa-MGF1": ("rsa-pss", "sha224"),
-    MGF1 + "sha256-rsa-MGF1": ("rsa-pss", "sha256"), MGF1 + "sha384-rsa-MGF1": ("rsa-pss", "sha384"),
-    MGF1 + "sha512-rsa-MGF1": ("rsa-pss", "sha512"),
-    MORE + "ecdsa-sha1": ("ecdsa", "sha1"),
-    MORE + "ecdsa-sha224": ("ecdsa", "sha224"),
-    MORE + "ecdsa-sha256": ("ecdsa", "sha256"), MORE + "ecdsa-sha384": ("ecdsa", "sha384"),
-    MORE + "ecdsa-sha512": ("ecdsa", "sha512"),
-}
-SIGNATURE_URI = {v: k for k, v in SIGNATURES.items()}
-
-
-def _q(ns: str, name: str) -> str:
-    return f"{{{ns}}}{name}"
-
-
-_REPARSE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
-                           remove_comments=True, collect_ids=False)
-
-
-def c14n(el: Any, exclusive: bool = True, with_comments: bool = False, prefixes: list[str] | None = None,
-         c14n11: bool = False) -> bytes:
-    """The canonical form of one element (a document subset: the element and its subtree).
-
-    lxml canonicalises a non-root element through a fake document whose nodes still point
-    at their ancestors' namespace declarations, and libxml2 then writes wrong ones (a child
-    in an inherited default namespace comes out with xmlns=""). So the element is copied
-    into a document of its own first, with every namespace in scope declared on it (what
-    inclusive C14N puts on the apex) and, for inclusive C14N 1.0, the xml:* attributes it
-    inherits (1.1: xml:lang and xml:space only)."""
-    if el.getparent() is None:
-        return bytes(etree.tostring(el, method="c14n", exclusive=exclusive, with_comments=with_comments,
-                                    inclusive_ns_prefixes=prefixes if exclusive else None))
-    # lxml's serialiser declares on a subelement every namespace in scope from its ancestors.
-    apex = etree.fromstring(etree.tostring(el, with_tail=False), _REPARSE)
-    if not exclusive:
-        for name in ("lang", "space") if c14n11 else ("lang", "space", "base", "id"):
-            key = XML_NS + name
-            if apex.get(key) is None:
-                value = next((a.get(key) for a in el.iterancestors() if a.get(key) is not None), None)
-                if value is not None:
-                    apex.set(key, value)
-    return bytes(etree.tostring(apex, method="c14n", exclusive=exclusive, with_comments=with_comments,
-                                inclusive_ns_prefixes=prefixes if exclusive else None))
-
-
-class _HashWriter:
-    def __init__(self, name: str) -> None:
-        self.hash = hashlib.new(name)
-
-    def write(self, data: bytes) -> None:
-        self.hash.update(data)
-
-
-def enveloped_digest(root: Any, signature: Any, hash_name: str, exclusive: bool,
-                     expand: Callable[[Callable[[bytes], Any]], Any] | None = None) -> bytes:
-    """The digest of what URI="" with the enveloped-signature transform covers: the whole
-    document (comments excluded) without this one signature. The signature is taken out of
-    the tree for the moment and put back exactly, and the canonical form goes straight into
-    the hash: no copy of a document that may carry tens of megabytes of attachments."""
-    parent, tail = signature.getparent(), signature.tail
-    index, prev = parent.index(signature), signature.getprevious()
-    _detach(signature)
-    signature.tail = None
-    try:
-        hasher = _HashWriter(hash_name)
-        writer: Any = expand(hasher.write) if expand is not None else hasher
-        root.getroottree().write_c14n(writer, exclusive=exclusive, with_comments=False)
-        if expand is not None:
-            writer.close()
-        return hasher.hash.digest()
-    finally:
-        parent.insert(index, signature)
-        if tail:
-            if prev is not None:
-                prev.tail = prev.tail[:-len(tail)] or None
-            else:
-                parent.text = parent.text[:-len(tail)] or None
-        signature.tail = tail
-
-
-def _digest(name: str, data: bytes) -> bytes:
-    return hashlib.new(name, data).digest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-# -- signing -------------------------------------------------------------------------------------------
-
-@dataclass
-class SigningRequest:
-    scheme: str  # Kyso's scheme name, e.g. rsa-pkcs1-sha256, rsa-pss-sha256, ecdsa-sha256
-    certificate_der: bytes
-    chain_der: tuple[bytes, ...]
-    sign: Callable[[bytes], bytes]  # bytes to sign -> signature (ECDSA: DER, as the KeyStore returns)
-    xades: bool = False
-    timestamp: Callable[[bytes], bytes] | None = None  # data -> RFC 3161 token (XAdES B-T)
-    signing_time: dt.datetime | None = None
-    # Content signed alongside the document, in a ds:Object referenced by Id (for edXML, the
-    # digest of each attachment, so that a verifier can name the one that changed).
-    extra_object: Any = None
-    # Wraps the writer that feeds the whole document's canonical form into its digest (see
-    # axis.building.Expander: attachments kept out of the tree).
-    expand: Callable[[Callable[[bytes], Any]], Any] | None = None
-
-
-def _raw_ecdsa(der: bytes, certificate_der: bytes) -> bytes:
-    from cryptography import x509 as cx509
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-    size = (cx509.load_der_x509_certificate(certificate_der).public_key().key_size + 7) // 8  # type: ignore[union-attr]
-    r, s = decode_dss_signature(der)
-    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
-
-
-def sign_enveloped(root: Any, parent: Any, req: SigningRequest) -> Any:
-    """Append an enveloped ds:Signature to ``parent`` (inside the document of ``root``) and
-    return it. The whole document except the signature is signed."""
-    family, hash_name = req.scheme.rsplit("-", 1)
-    sig_id = "sig-" + uuid.uuid4().hex
-    E = ElementMaker(namespace=DS, nsmap={"ds": DS})  # noqa: N806 - lxml's builder idiom
-    signature = E.Signature(Id=sig_id)
-    signed_info = E.SignedInfo(E.CanonicalizationMethod(Algorithm=EXC_C14N),
-                               E.SignatureMethod(Algorithm=SIGNATURE_URI[(family, hash_name)]))
-    reference = E.Reference(E.Transforms(E.Transform(Algorithm=ENVELOPED), E.Transform(Algorithm=EXC_C14N)),
-                            E.DigestMethod(Algorithm=DIGEST_URI[hash_name]), E.DigestValue(""), URI="")
-    signed_info.append(reference)
-    signature.append(signed_info)
-    signature.append(E.SignatureValue(""))
-    signature.append(E.KeyInfo(E.X509Data(*[E.X509Certificate(_b64(der))
-                                            for der in (req.certificate_der, *req.chain_der)])))
-    props_ref = None
-    if req.xades:
-        props_id = "xades-" + uuid.uuid4().hex
-        signature.append(E.Object(_qualifying_properties(req, sig_id, props_id, hash_name)))
-        props_ref = E.Reference(E.Transforms(E.Transform(Algorithm=EXC_C14N)),
-                                E.DigestMethod(Algorithm=DIGEST_URI[hash_name]), E.DigestValue(""),
-                                URI="#" + props_id, Type=SIGNED_PROPS_TYPE)
-        signed_info.append(props_ref)
-    extra_ref = extra_object = None
-    if req.extra_object is not None:
-        extra_id = "obj-" + uuid.uuid4().hex
-        extra_object = E.Object(req.extra_object, Id=extra_id)
-        signature.append(extra_object)
-        extra_ref = E.Reference(E.Transforms(E.Transform(Algorithm=EXC_C14N)),
-                                E.DigestMethod(Algorithm=DIGEST_URI[hash_name]), E.DigestValue(""), URI="#" + extra_id)
-        signed_info.append(extra_ref)
-    parent.append(signature)
-    reference.find(_q(DS, "DigestValue")).text = _b64(enveloped_digest(root, signature, hash_name, True,
-                                                                       req.expand))
-    if extra_ref is not None:
-        extra_ref.find(_q(DS, "DigestValue")).text = _b64(_digest(hash_name, c14n(extra_object)))
-    if props_ref is not None:
-        props = signature.find(f".//{{{XADES}}}SignedProperties")
-        props_ref.find(_q(DS, "DigestValue")).text = _b64(_digest(hash_name, c14n(props)))
-    value = req.sign(c14n(signed_info))
-    if family == "ecdsa":
-        value = _raw_ecdsa(value, req.certificate_der)
-    sig_value = signature.find(_q(DS, "SignatureValue"))
-    sig_value.text = _b64(value)
-    if req.xades and req.timestamp is not None:
-        token = req.timestamp(c14n(sig_value))
-        X = ElementMaker(namespace=XADES, nsmap={"xades": XADES})  # noqa: N806
-        qp = signature.find(f".//{{{XADES}}}QualifyingProperties")
-        qp.append(X.UnsignedProperties(X.UnsignedSignatureProperties(X.SignatureTimeStamp(
-            E.CanonicalizationMethod(Algorithm=EXC_C14N), X.EncapsulatedTimeStamp(_b64(token))))))
-    return signature
-
-
-def _qualifying_properties(req: SigningRequest, sig_id: str, props_id: str, hash_name: str) -> Any:
-    from asn1crypto import tsp, x509
-
-    cert = x509.Certificate.load(req.certificate_der)
-    X = ElementMaker(namespace=XADES, nsmap={"xades": XADES, "ds": DS})  # noqa: N806
-    E = ElementMaker(namespace=DS, nsmap={"ds": DS})  # noqa: N806
-    when = (req.signing_time or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
-    issuer_serial = tsp.IssuerSerial({"issuer": [x509.GeneralName({"directory_name": cert.issuer})],
-                                      "serial_number": cert.serial_number}).dump()
-    return X.QualifyingProperties(
-        X.SignedProperties(
-            X.SignedSignatureProperties(
-                X.SigningTime(when.isoformat().replace("+00:00", "Z")),
-                X.SigningCertificateV2(X.Cert(
-                    X.CertDigest(E.DigestMethod(Algorithm=DIGEST_URI[hash_name]),
-                                 E.DigestValue(_b64(_digest(hash_name, req.certificate_der)))),
-                    X.IssuerSerialV2(_b64(issuer_serial))))),
-            Id=props_id),
-        Target="#" + sig_id)
 
 
 # -- checking ------------------------------------------------------------------------------------------
@@ -397,19 +192,6 @@ def _follow(root: Any, path: list[int]) -> Any:
     for i in path:
         root = root[i]
     return root
-
-
-def _detach(el: Any) -> None:
-    """Take an element (and its subtree) out of its tree, keeping its tail text in place."""
-    parent, tail, prev = el.getparent(), el.tail, el.getprevious()
-    if parent is None:
-        return
-    if tail:
-        if prev is not None:
-            prev.tail = (prev.tail or "") + tail
-        else:
-            parent.text = (parent.text or "") + tail
-    parent.remove(el)
 
 
 def _canonical(root: Any, target: Any, excluded: list[Any], algorithm: str, prefixes: list[str] | None) -> bytes:

@@ -130,8 +130,8 @@ def test_package_then_statuses_then_history(client: Any, services: Any, signing:
 
 
 def test_incoming_messages(client: Any, services: Any, signing: dict[str, Any]) -> None:
+    from signer import xades as xml_signing
     from tests.edxml.test_verify_api import _credential
-    from verification import xmldsig
 
     sender, recipient = signing["keys"]["eoffice"], signing["keys"]["other"]
     issue_in_hsm(client, signing["keys"], "agency-seal", OTHER_AGENCY, "rsa-2048")
@@ -149,7 +149,7 @@ def test_incoming_messages(client: Any, services: Any, signing: dict[str, Any]) 
     # Signed, but with the sender's own seal: not the From agency's.
     root = status_message.build(msg)
     label, cert, chain = _credential(services, signing["seal"])
-    xmldsig.sign_enveloped(root, building.header_element(root), xmldsig.SigningRequest(
+    xml_signing.sign_enveloped(root, building.header_element(root), xml_signing.SigningRequest(
         scheme="rsa-pkcs1-sha256", certificate_der=cert, chain_der=chain,
         sign=lambda b: services.keystore.sign(label, b, "rsa-pkcs1-sha256")))
     r = post(building.to_bytes(root))

@@ -13,6 +13,7 @@ from typing import Any
 from lxml import etree
 
 from axis import building, model, parsing
+from signer import xades as xml_signing
 from tests.edxml.test_model import package
 from tests.signing.conftest import AGENCY, OTHER_AGENCY, H, issue_in_hsm
 from tests.signing.documents import letter_pdf
@@ -31,9 +32,9 @@ def signed_package(client: Any, services: Any, signing: dict[str, Any], mutate: 
     if mutate is not None:
         mutate(root)
     label, cert, chain = _credential(services, signing["seal"])
-    req = xmldsig.SigningRequest(scheme="rsa-pkcs1-sha256", certificate_der=cert, chain_der=chain,
+    req = xml_signing.SigningRequest(scheme="rsa-pkcs1-sha256", certificate_der=cert, chain_der=chain,
                                  sign=lambda b: services.keystore.sign(label, b, "rsa-pkcs1-sha256"), xades=xades)
-    xmldsig.sign_enveloped(root, building.header_element(root), req)
+    xml_signing.sign_enveloped(root, building.header_element(root), req)
     return building.to_bytes(root)
 
 

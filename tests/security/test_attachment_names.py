@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import func, select
 
 from axis import building, model, parsing
+from signer import xades as xml_signing
 from tests.edxml.test_model import package
 from tests.edxml.test_sign_api import META
 from tests.signing.conftest import H, signing  # noqa: F401 - the signing world fixture
 from tests.verify.test_xml import _credential
-from verification import xmldsig
 
 HOSTILE = ["../../../../etc/cron.d/evil", "..\\..\\boot.ini", "C:evil.bat", "bao-cao\u202efdp.exe",
            "a\u200bb.pdf", "line\nbreak.pdf", "tab\t.pdf", "..", ".", ".bashrc", "CON", "nul.txt", "x.pdf ",
@@ -93,7 +93,7 @@ def test_verification_flags_unsafe_names(client: Any, services: Any, signing: di
     signature holds, the package does not pass."""
     root = building.build(_hostile_package(name, entry))
     label, cert, chain = _credential(services, signing["seal"])
-    xmldsig.sign_enveloped(root, building.header_element(root), xmldsig.SigningRequest(
+    xml_signing.sign_enveloped(root, building.header_element(root), xml_signing.SigningRequest(
         scheme="rsa-pkcs1-sha256", certificate_der=cert, chain_der=chain,
         sign=lambda b: services.keystore.sign(label, b, "rsa-pkcs1-sha256")))
     r = client.post("/api/v1/edxml/verify?offline=true", data=building.to_bytes(root),

@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import func, select
 
 from axis import building, model, status, status_message
+from signer import xades as xml_signing
 from tests.edxml.test_sign_api import META
 from tests.signing.conftest import OTHER_AGENCY, H, issue_in_hsm, signing  # noqa: F401 - fixture
 from tests.signing.documents import letter_pdf
 from tests.verify.test_xml import _credential
-from verification import xmldsig
 
 DOC = META["document_id"]
 
@@ -48,7 +48,7 @@ def _signed_status(services: Any, serial: str, code: str = "01", document_id: st
                                        document_id=document_id, code=code)
     root = status_message.build(msg)
     label, cert, chain = _credential(services, serial)
-    xmldsig.sign_enveloped(root, building.header_element(root), xmldsig.SigningRequest(
+    xml_signing.sign_enveloped(root, building.header_element(root), xml_signing.SigningRequest(
         scheme="ecdsa-sha256", certificate_der=cert, chain_der=chain, xades=True, signing_time=signing_time,
         sign=lambda b: services.keystore.sign(label, b, "ecdsa-sha256")))
     return building.to_bytes(root)

@@ -13,6 +13,7 @@ from lxml import etree
 from lxml.builder import ElementMaker
 from sqlalchemy import select
 
+from signer import xades as xml_signing
 from tests.conftest import make_settings
 from tests.signing.conftest import AGENCY, H
 from verification import xmldsig, xmlsafe
@@ -56,10 +57,10 @@ def sign_xml(services: Any, serial: str, scheme: str, data: bytes = DOC, *, xade
     label, cert, chain = _credential(services, serial)
     root = xmlsafe.parse(data)
     header = root.find(f".//{{{ED}}}edXMLHeader")
-    req = xmldsig.SigningRequest(scheme=scheme, certificate_der=cert, chain_der=chain,
+    req = xml_signing.SigningRequest(scheme=scheme, certificate_der=cert, chain_der=chain,
                                  sign=lambda b: services.keystore.sign(label, b, scheme), xades=xades,
                                  timestamp=timestamp)
-    xmldsig.sign_enveloped(root, header, req)
+    xml_signing.sign_enveloped(root, header, req)
     return bytes(etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8"))
 
 

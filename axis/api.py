@@ -1,7 +1,7 @@
 """The axis connector's API: edXML packages signed and verified, status messages sent,
 received and listed (/api/v1/edxml/...). Callers are API clients acting for the agencies
 they are bound to, as for /api/v1/sign; the signing credential and the official's consent
-are read from the request as signer.api reads them."""
+are read from the request as signer.api reads them (signer.signing, signer.consent)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from kyso.errors import BadRequest
 from kyso.limits import bool_option, parse_json
 from kyso.policy import Action
 from kyso.web import allows, body_limit, current_caller, json_body, request_id, services, spooled_body
-from signer.api import authorised_credential, document_limit
+from signer import consent, signing
 
 edxml_bp = Blueprint("edxml_api", __name__, url_prefix="/api/v1/edxml")
 
 
 @edxml_bp.post("/verify")
 @allows(Action.VERIFY)
-@body_limit(document_limit)
+@body_limit(signing.document_limit)
 def verify_edxml() -> Response:
     """An edXML package (raw body): the signature, the package rules and each attached PDF.
     ``?offline=true`` fetches no revocation data."""
@@ -38,7 +38,7 @@ def verify_edxml() -> Response:
 
 @edxml_bp.post("/sign")
 @allows(Action.SIGN)
-@body_limit(document_limit)
+@body_limit(signing.document_limit)
 def sign_edxml() -> Response:
     """A complete edXML package (raw XML body), or multipart with a JSON ``metadata`` part and
     ``file`` parts. Options (query or form): ``xades``, ``level`` (B-B, B-T), ``sign_pdfs``,
@@ -70,7 +70,9 @@ def sign_edxml() -> Response:
     if level not in ("B-B", "B-T"):
         raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")
     pdf_ref = options.get("pdf_credential")
-    pdf_credential = authorised_credential({"credential": pdf_ref}, "sign.pdf") if pdf_ref else None
+    pdf_credential = signing.authorise_co_signer(svc.sessions, svc.keystore, svc.settings, signing.SignRequest(
+        current_caller(), str(pdf_ref), "sign.pdf", consent=request.headers.get(consent.HEADER),
+        request_id=request_id())) if pdf_ref else None
     opts = SignOptions(xades=bool_option(options, "xades"), level=level,
                        sign_pdfs=bool_option(options, "sign_pdfs") or bool(pdf_ref),
                        pdf_appearance=str(options.get("pdf_appearance") or ("leader" if pdf_ref else "seal")),
@@ -88,7 +90,7 @@ def sign_edxml() -> Response:
 
 @edxml_bp.post("/status")
 @allows(Action.SIGN)
-@body_limit(document_limit)
+@body_limit(signing.document_limit)
 def edxml_status() -> Response:
     """JSON: build a status message for a received document (``sign``: sealed by the From
     agency) and record it; the message is returned. XML body: an incoming status message,

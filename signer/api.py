@@ -28,11 +28,6 @@ from signer.credentials import Credential
 
 sign_bp = Blueprint("sign_api", __name__, url_prefix="/api/v1/sign")
 consent_bp = Blueprint("sign_admin", __name__, url_prefix="/api/v1/admin")
-CONSENT_HEADER = "X-Kyso-Consent"
-
-
-def document_limit(settings: Any) -> int:
-    return int(settings.signing.max_document_bytes) + 1024 * 1024  # room for multipart framing
 
 
 def document_stream_and_options() -> tuple[IO[bytes], int, dict[str, Any]]:
@@ -89,21 +84,8 @@ def sign_request(options: dict[str, Any], purpose: str, digest: str | None = Non
         raise BadRequest("'credential' is required (a certificate serial, agency:<code> or official:<id>)",
                          "cần 'credential' (số hiệu chứng thư, agency:<mã> hoặc official:<id>)")
     scheme = options.get("scheme")
-    return signing.SignRequest(current_caller(), ref, purpose, consent=request.headers.get(CONSENT_HEADER),
+    return signing.SignRequest(current_caller(), ref, purpose, consent=request.headers.get(consent.HEADER),
                                scheme=str(scheme) if scheme else None, digest=digest, request_id=request_id())
-
-
-def authorised_credential(options: dict[str, Any], action: str) -> Credential:
-    """The credential named in the options, after the pre-sign checks and, for a personal
-    key, the official's consent (for a credential used inside another signature request: the
-    PDFs of an edXML package)."""
-    svc = services()
-    req = sign_request(options, action)
-    credential = credentials.resolve(svc.sessions, req.caller, req.credential, action=action,
-                                     request_id=req.request_id)
-    consent.check_consent(svc.sessions, svc.keystore, svc.settings, req.caller, credential, req.consent,
-                              request_id=req.request_id, purpose=action)
-    return credential
 
 
 def _headers(sig_id: str, alg: str, digest: bytes) -> dict[str, str]:
@@ -115,7 +97,7 @@ def _headers(sig_id: str, alg: str, digest: bytes) -> dict[str, str]:
 
 @sign_bp.post("/cms")
 @allows(Action.SIGN)
-@body_limit(document_limit)
+@body_limit(signing.document_limit)
 def sign_cms() -> Response:
     """Any file: detached (default) or attached CAdES, B-B or B-T."""
     svc = services()
@@ -143,7 +125,7 @@ def sign_cms() -> Response:
 
 @sign_bp.post("/pdf")
 @allows(Action.SIGN)
-@body_limit(document_limit)
+@body_limit(signing.document_limit)
 def sign_pdf() -> Response:
     """PAdES B-B, B-T, B-LT (default) or B-LTA, with a Decree 30 appearance."""
     from kyso.db import utcnow

@@ -32,6 +32,9 @@ from kyso.errors import ErrorKind, KysoError, NotFound
 from kyso.policy import Action
 from kyso.settings import Settings
 
+# The request header an official's consent (PIN or TOTP code) comes in, on every signing API.
+HEADER = "X-Kyso-Consent"
+
 if TYPE_CHECKING:
     from signer.credentials import Credential
 

@@ -177,6 +177,23 @@ def authorise(factory: sessionmaker[Session], settings: Settings,
     return credential, credentials.choose_scheme(settings, credential, req.scheme, digest=req.digest)
 
 
+def authorise_co_signer(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
+                        req: SignRequest) -> Credential:
+    """A second credential for a request (the leader's key for the PDFs an edXML package
+    carries, used through ``Grant.co_grant``): the pre-sign checks and, for a personal key,
+    the official's consent, taken before the request's own."""
+    credential, _scheme = authorise(factory, settings, req)
+    consent.check_consent(factory, keystore, settings, req.caller, credential, req.consent,
+                          request_id=req.request_id, purpose=req.purpose)
+    return credential
+
+
+def document_limit(settings: Settings) -> int:
+    """The largest request body a signature request takes: the largest document, plus room
+    for multipart framing."""
+    return int(settings.signing.max_document_bytes) + 1024 * 1024
+
+
 def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, req: SignRequest,
          make: Callable[[Grant], Made[T]], *,
          authorised: tuple[Credential, SignatureScheme] | None = None) -> Signed[T]:

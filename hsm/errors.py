@@ -3,7 +3,16 @@
 
 from __future__ import annotations
 
-from kyso.errors import ErrorKind, KysoError
+from hsm.messages import (
+    HSM_PIN_REFUSED,
+    HSM_UNREACHABLE,
+    KEY_ALREADY_EXISTS,
+    KEY_NOT_FOUND,
+    PKCS11_MODULE_NOT_LOADABLE,
+    ROOT_TOKEN_NOT_CONNECTED,
+    UNSUPPORTED_ALGORITHM,
+)
+from kyso.errors import ErrorKind, KysoError, Message
 
 
 class HsmError(KysoError):
@@ -17,10 +26,8 @@ class HsmUnavailable(KysoError):
     kind = ErrorKind.UNAVAILABLE
     title_en = "Service unavailable"
 
-    def __init__(self, reason_en: str = "the HSM token is not reachable",
-                 reason_vi: str = "không kết nối được thiết bị HSM",
-                 log_detail: str | None = None) -> None:
-        super().__init__(reason_en, reason_vi, log_detail=log_detail)
+    def __init__(self, reason: Message = HSM_UNREACHABLE, log_detail: str | None = None) -> None:
+        super().__init__(reason, log_detail=log_detail)
 
 
 class HsmModuleMissing(HsmUnavailable):
@@ -29,8 +36,7 @@ class HsmModuleMissing(HsmUnavailable):
     def __init__(self, module: str) -> None:
         # The path is the server's business: it goes to the log, never to a caller.
         super().__init__(
-            "the configured PKCS#11 module (hsm.module) is not found or not loadable",
-            "không tìm thấy hoặc không nạp được mô-đun PKCS#11 đã cấu hình (hsm.module)",
+            PKCS11_MODULE_NOT_LOADABLE,
             log_detail=f"module {module}",
         )
 
@@ -39,10 +45,7 @@ class HsmPinIncorrect(HsmUnavailable):
     code = "hsm-pin-incorrect"
 
     def __init__(self) -> None:
-        super().__init__(
-            "the HSM refused the configured PIN",
-            "HSM từ chối mã PIN đã cấu hình",
-        )
+        super().__init__(HSM_PIN_REFUSED)
 
 
 class RootTokenUnavailable(KysoError):
@@ -54,11 +57,7 @@ class RootTokenUnavailable(KysoError):
 
     def __init__(self, label: str, log_detail: str | None = None) -> None:
         super().__init__(
-            f"the root CA token '{label}' is not connected: the root key signs only in ceremonies "
-            "(creating the CA, certifying the issuing CA, the root CRL); connect the token and "
-            "run the ceremony again",
-            f"chưa kết nối token của CA gốc '{label}': khóa CA gốc chỉ ký trong các phiên nghi thức "
-            "(tạo CA, cấp chứng thư CA cấp phát, CRL của CA gốc); hãy kết nối token rồi thực hiện lại",
+            ROOT_TOKEN_NOT_CONNECTED.format(label=label),
             log_detail=log_detail,
         )
 
@@ -69,10 +68,7 @@ class KeyNotFound(KysoError):
     title_en = "Not found"
 
     def __init__(self, label: str) -> None:
-        super().__init__(
-            f"no key labelled '{label}' in the HSM token",
-            f"không có khóa với nhãn '{label}' trong HSM",
-        )
+        super().__init__(KEY_NOT_FOUND.format(label=label))
 
 
 class KeyAlreadyExists(KysoError):
@@ -81,10 +77,7 @@ class KeyAlreadyExists(KysoError):
     title_en = "Conflict"
 
     def __init__(self, label: str) -> None:
-        super().__init__(
-            f"a key labelled '{label}' already exists in the HSM token",
-            f"đã có khóa với nhãn '{label}' trong HSM",
-        )
+        super().__init__(KEY_ALREADY_EXISTS.format(label=label))
 
 
 class UnsupportedAlgorithm(KysoError):
@@ -93,7 +86,4 @@ class UnsupportedAlgorithm(KysoError):
     title_en = "Bad request"
 
     def __init__(self, what: str) -> None:
-        super().__init__(
-            f"unsupported key type or signature scheme: {what}",
-            f"loại khóa hoặc lược đồ chữ ký không được hỗ trợ: {what}",
-        )
+        super().__init__(UNSUPPORTED_ALGORITHM.format(what=what))

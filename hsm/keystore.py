@@ -44,6 +44,7 @@ from hsm.errors import (
     KeyNotFound,
     UnsupportedAlgorithm,
 )
+from hsm.messages import HSM_TOKEN_NOT_PRESENT
 
 log = logging.getLogger("kyso.hsm")
 
@@ -372,8 +373,7 @@ class KeyStore:
                 time.sleep(0.02 * attempt)
                 self._reinitialise(lib)
         raise HsmUnavailable(
-            f"HSM token '{self.token_label}' is not present",
-            f"không có token HSM '{self.token_label}'",
+            HSM_TOKEN_NOT_PRESENT.format(token_label=self.token_label),
             log_detail=type(last).__name__ if last else None,
         )
 

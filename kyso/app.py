@@ -21,8 +21,9 @@ from werkzeug.formparser import FormDataParser, MultiPartParser
 
 from kyso import logs
 from kyso.db import translate_operational_error
-from kyso.errors import BadRequest, InternalError, KysoError, PayloadTooLarge
+from kyso.errors import BadRequest, InternalError, KysoError, Message, PayloadTooLarge
 from kyso.limits import IdConverter
+from kyso.messages import HTTP_ERROR_VI, HTTP_ERROR_VI_OTHER, REQUEST_BODY_EXCEEDS_LIMIT_BYTES
 from kyso.problems import http_status
 from kyso.services import Services
 from kyso.settings import Settings
@@ -156,15 +157,14 @@ def _install_hooks(app: Flask) -> None:
     def _too_large(_error: Any) -> Response:
         limit = request.max_content_length or app.config["MAX_CONTENT_LENGTH"]
         return problem_response(PayloadTooLarge(
-            f"the request body exceeds the limit of {limit} bytes",
-            f"nội dung yêu cầu vượt quá giới hạn {limit} byte",
+            REQUEST_BODY_EXCEEDS_LIMIT_BYTES.format(limit=limit),
             extra={"limit_bytes": limit},
         ))
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        err = BadRequest(error.name or "HTTP error", _HTTP_VI.get(status, "lỗi HTTP"))
+        err = BadRequest(Message(error.name or "HTTP error", HTTP_ERROR_VI.get(status, HTTP_ERROR_VI_OTHER)))
         err.code = f"http-{status}"  # type: ignore[misc]
         err.title_en = error.name or "HTTP error"  # type: ignore[misc]
         resp = problem_response(err, status)
@@ -179,11 +179,3 @@ def _install_hooks(app: Flask) -> None:
                   extra={"incident_id": incident})
         return problem_response(InternalError(incident))
 
-
-_HTTP_VI = {
-    400: "yêu cầu không hợp lệ",
-    404: "không tìm thấy",
-    405: "phương thức không được phép",
-    406: "không chấp nhận được",
-    415: "kiểu nội dung không được hỗ trợ",
-}

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from kyso.db import Base, UTCDateTime, advisory_lock, read_transaction, transaction, utcnow
 from kyso.errors import ErrorKind, KysoError, NotFound
 from kyso.logs import caller_request_id_var, origin_var
+from kyso.messages import AUDIT_KEY_NOT_HSM_TOKEN
 
 GENESIS = "0" * 64
 # The audit key's label in the token: reserved, never used for anything else.
@@ -232,12 +233,7 @@ class AuditKeyMissing(NotFound):
     code = "audit-key-missing"
 
     def __init__(self) -> None:
-        super().__init__(
-            f"the audit key '{AUDIT_KEY_LABEL}' is not in the HSM token: run 'kyso ca init "
-            "--if-absent' (or 'kyso audit checkpoint') to make it",
-            f"không có khóa nhật ký '{AUDIT_KEY_LABEL}' trong HSM: hãy chạy 'kyso ca init "
-            "--if-absent' (hoặc 'kyso audit checkpoint') để tạo",
-        )
+        super().__init__(AUDIT_KEY_NOT_HSM_TOKEN.format(audit_key_label=AUDIT_KEY_LABEL))
 
 
 def audit_public_key(signer: CheckpointSigner) -> bytes:

@@ -29,7 +29,14 @@ import time
 import traceback
 from typing import Any
 
-from kyso.errors import ErrorKind, KysoError
+from kyso.errors import ErrorKind, KysoError, Message
+from kyso.messages import (
+    TOO_COMPLEX,
+    TOO_COMPLEX_MEMORY,
+    TOO_COMPLEX_NESTED,
+    TOO_COMPLEX_STOPPED,
+    TOO_COMPLEX_TOOK_TOO_LONG,
+)
 
 _HEADER = struct.Struct("!Q")
 _MAX_IDLE = 4
@@ -41,9 +48,8 @@ class TooComplex(KysoError):
     title_en = "Document too complex"
 
 
-def _too_complex(what_en: str, what_vi: str) -> TooComplex:
-    return TooComplex(f"the document could not be checked within the limits: {what_en}",
-                      f"không kiểm tra được tài liệu trong giới hạn cho phép: {what_vi}")
+def _too_complex(why: Message) -> TooComplex:
+    return TooComplex(TOO_COMPLEX.format(why=why))
 
 
 # Limits and settings the job's code reads (bounded.limit, bounded.given), set by the
@@ -245,12 +251,12 @@ def call(func: str, *args: Any, seconds: float, memory_bytes: int, limits: dict[
             kind, value = helper.call(func, args, deadline, limits)
         except TimeoutError:
             helper.close(kill=True)
-            raise _too_complex(f"it took longer than {seconds:g} s", f"quá {seconds:g} giây") from None
+            raise _too_complex(TOO_COMPLEX_TOOK_TOO_LONG.format(seconds=seconds)) from None
         except _Gone:
             helper.close(kill=True)
             if attempt == 1 and time.monotonic() < deadline:
                 continue  # an idle helper that had died: try a fresh one
-            raise _too_complex("the check was stopped", "quá trình kiểm tra bị dừng") from None
+            raise _too_complex(TOO_COMPLEX_STOPPED) from None
         break
     if kind in ("ok", "kyso"):
         _give_back(helper)
@@ -261,9 +267,9 @@ def call(func: str, *args: Any, seconds: float, memory_bytes: int, limits: dict[
     if kind == "kyso":
         raise value
     if kind == "memory":
-        raise _too_complex("it needs more memory than allowed", "cần nhiều bộ nhớ hơn mức cho phép")
+        raise _too_complex(TOO_COMPLEX_MEMORY)
     if kind == "recursion":
-        raise _too_complex("its objects are nested too deeply", "các đối tượng lồng nhau quá sâu")
+        raise _too_complex(TOO_COMPLEX_NESTED)
     # Anything else is a bug in the job, not a limit: never shown as the document's fault.
     name, remote = value
     raise HelperCrash(f"{name} in bounded job {func}") from _RemoteTraceback(f"\n\n(in the helper)\n{remote}")

@@ -27,6 +27,15 @@ from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relations
 from kyso import audit
 from kyso.db import Base, UTCDateTime, utcnow
 from kyso.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
+from kyso.messages import (
+    NO_API_KEY_ID,
+    NO_USER,
+    UNKNOWN_ROLE_EXPECTED,
+    USER_ALREADY_EXISTS,
+    USER_DISABLED,
+    USER_NAME_MUST_1_200,
+    YOU_CANNOT_DISABLE_YOURSELF,
+)
 
 KEY_PATTERN = re.compile(r"^kyso_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 _DUMMY_HASH = hashlib.sha256(b"kyso-no-such-key").hexdigest()
@@ -90,8 +99,7 @@ def _hash_secret(secret: str) -> str:
 def _clean_name(name: str) -> str:
     name = unicodedata.normalize("NFC", name).strip()
     if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
-        raise BadRequest("user name must be 1-200 printable characters",
-                         "tên người dùng phải có 1-200 ký tự in được")
+        raise BadRequest(USER_NAME_MUST_1_200)
     return name
 
 
@@ -99,10 +107,7 @@ def parse_role(text: str) -> Role:
     try:
         return Role(text)
     except ValueError:
-        raise BadRequest(
-            f"unknown role '{text}'; expected one of {', '.join(r.value for r in Role)}",
-            f"vai trò không hợp lệ '{text}'; phải là một trong {', '.join(r.value for r in Role)}",
-        ) from None
+        raise BadRequest(UNKNOWN_ROLE_EXPECTED.format(text=text, roles=", ".join(r.value for r in Role))) from None
 
 
 def create_user(session: Session, name: str, role: Role, *, actor: str,
@@ -111,7 +116,7 @@ def create_user(session: Session, name: str, role: Role, *, actor: str,
     ``key_days`` > 0: the key expires after that many days."""
     name = _clean_name(name)
     if session.execute(select(User).where(User.name == name)).scalar_one_or_none():
-        raise Conflict(f"user '{name}' already exists", f"người dùng '{name}' đã tồn tại")
+        raise Conflict(USER_ALREADY_EXISTS.format(name=name))
     user = User(name=name, role=role.value)
     session.add(user)
     session.flush()
@@ -126,7 +131,7 @@ class UserNotFound(NotFound):
     code = "user-not-found"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"no user '{name}'", f"không có người dùng '{name}'")
+        super().__init__(NO_USER.format(name=name))
 
 
 def get_user(session: Session, name: str) -> User:
@@ -171,7 +176,7 @@ class KeyNotFound(NotFound):
 
     def __init__(self, key_id: str) -> None:
         shown = key_id if re.fullmatch(r"[0-9a-f]{1,16}", key_id) else "?"
-        super().__init__(f"no API key with id '{shown}'", f"không có khóa API mã '{shown}'")
+        super().__init__(NO_API_KEY_ID.format(shown=shown))
 
 
 def revoke_api_key(session: Session, caller: Caller, key_id: str, *, actor: str = "",
@@ -217,7 +222,7 @@ class UserDisabled(Conflict):
     code = "user-disabled"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"user '{name}' is disabled", f"người dùng '{name}' đã bị vô hiệu hóa")
+        super().__init__(USER_DISABLED.format(name=name))
 
 
 def set_user_status(session: Session, caller: Caller, name: str, status: UserStatus, *,
@@ -225,7 +230,7 @@ def set_user_status(session: Session, caller: Caller, name: str, status: UserSta
     """Disable (every key and client certificate of the user stops at once) or enable."""
     user = get_user(session, name)
     if user.id == caller.user_id and status != UserStatus.ACTIVE:
-        raise Forbidden("you cannot disable yourself", "bạn không thể tự vô hiệu hóa chính mình")
+        raise Forbidden(YOU_CANNOT_DISABLE_YOURSELF)
     if user.status != status.value:
         before = user.status
         user.status = status.value

@@ -14,6 +14,15 @@ from typing import Any, TypeVar
 import click
 
 from kyso.errors import KysoError
+from kyso.messages import (
+    ANOTHER_USER_CREATED_MEANWHILE_CREATE,
+    API_KEY_FILE_NOT_PRIVATE,
+    API_KEY_FILE_UNREADABLE,
+    API_KEY_GIVEN_TWICE,
+    AS_NAMES_ANOTHER_USER,
+    COMMAND_NEEDS_API_KEY,
+    FIRST_USER_IS_CA_ADMIN,
+)
 from kyso.policy import Action
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,23 +117,18 @@ def operator_key() -> str:
     key = os.environ.get("KYSO_API_KEY", "").strip()
     path = os.environ.get("KYSO_API_KEY_FILE", "").strip()
     if key and path:
-        raise Unauthenticated("set KYSO_API_KEY or KYSO_API_KEY_FILE, not both",
-                              "chỉ đặt một trong KYSO_API_KEY hoặc KYSO_API_KEY_FILE")
+        raise Unauthenticated(API_KEY_GIVEN_TWICE)
     if path:
         try:
             st = os.stat(path)
         except OSError:
-            raise Unauthenticated("KYSO_API_KEY_FILE cannot be read", "không đọc được KYSO_API_KEY_FILE") from None
+            raise Unauthenticated(API_KEY_FILE_UNREADABLE) from None
         if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO) or st.st_uid != os.getuid():
-            raise Unauthenticated("KYSO_API_KEY_FILE must be yours and readable by you alone (chmod 600)",
-                                  "tệp KYSO_API_KEY_FILE phải thuộc về bạn và chỉ mình bạn đọc được (chmod 600)")
+            raise Unauthenticated(API_KEY_FILE_NOT_PRIVATE)
         with open(path, encoding="ascii", errors="replace") as fh:
             key = fh.read().strip()
     if not key:
-        raise Unauthenticated("this command acts for a user: give that user's API key in KYSO_API_KEY or "
-                              "KYSO_API_KEY_FILE (mode 0600)",
-                              "lệnh này thực hiện thay một người dùng: cung cấp khóa API của người đó qua "
-                              "KYSO_API_KEY hoặc KYSO_API_KEY_FILE (chế độ 0600)")
+        raise Unauthenticated(COMMAND_NEEDS_API_KEY)
     return key
 
 
@@ -152,8 +156,7 @@ def operator_caller(ctx: Context, name: str | None) -> Any:
                          outcome="denied", details={"reason": "unauthenticated"})
         raise
     if name and name != caller.name:
-        raise Forbidden(f"--as names '{name[:80]}', but the API key belongs to another user",
-                        f"--as ghi '{name[:80]}' nhưng khóa API thuộc về người dùng khác")
+        raise Forbidden(AS_NAMES_ANOTHER_USER.format(name=name[:80]))
     return caller
 
 
@@ -387,8 +390,7 @@ def users_create(ctx: Context, name: str, role: str, operator: str | None) -> No
         first = session.execute(select(func.count()).select_from(callers.User)).scalar_one() == 0
     if first:
         if callers.parse_role(role) != callers.Role.CA_ADMIN:
-            raise Forbidden("the first user is a CA admin (created locally); that admin creates the others",
-                            "người dùng đầu tiên là quản trị viên CA (tạo cục bộ); người đó tạo những người khác")
+            raise Forbidden(FIRST_USER_IS_CA_ADMIN)
         local_command("users create (first user)")
         actor = local_actor()
     else:
@@ -397,8 +399,7 @@ def users_create(ctx: Context, name: str, role: str, operator: str | None) -> No
         actor = caller.actor
     with transaction(ctx.services.sessions) as session:
         if first and session.execute(select(func.count()).select_from(callers.User)).scalar_one():
-            raise Forbidden("another user was created meanwhile; create this one with a CA admin's key",
-                            "đã có người dùng khác được tạo; hãy tạo người này bằng khóa của quản trị viên CA")
+            raise Forbidden(ANOTHER_USER_CREATED_MEANWHILE_CREATE)
         user, key = callers.create_user(session, name, callers.parse_role(role), actor=actor,
                                         key_days=ctx.services.settings.auth.default_key_days)
         name, role = user.name, user.role

@@ -12,6 +12,20 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from kyso.messages import (
+    API_KEY_REQUIRED,
+    CONFIGURATION_FILE_NOT_FOUND,
+    CONFIGURATION_FILE_NOT_VALID_TOML,
+    CONFIGURATION_VALUE_INVALID,
+    DATABASE_HAS_NO_SCHEMA,
+    DATABASE_UNREACHABLE,
+    ROLE_NOT_ALLOWED,
+    TOO_MANY_FAILED_ATTEMPTS,
+    UNEXPECTED_ERROR,
+    UNKNOWN_CONFIGURATION_KEY,
+    Message,
+)
+
 
 class ErrorKind(StrEnum):
     """What went wrong, as the domain sees it; each edge maps a kind to its own answer."""
@@ -52,17 +66,29 @@ class KysoError(Exception):
 
     def __init__(
         self,
-        message_en: str,
-        message_vi: str,
+        message: Message | str,
+        message_vi: str | None = None,
         *,
         log_detail: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message_en)
-        self.message_en = message_en
-        self.message_vi = message_vi
+        # The (en, vi) pair of strings is accepted only while raise sites move to catalogues.
+        if isinstance(message, str):
+            if message_vi is None:
+                raise TypeError("a KysoError needs a Message (or, for now, an English and a Vietnamese text)")
+            message = Message(message, message_vi)
+        super().__init__(message.en)
+        self.message = message
         self.log_detail = log_detail
         self.extra = extra or {}
+
+    @property
+    def message_en(self) -> str:
+        return self.message.en
+
+    @property
+    def message_vi(self) -> str:
+        return self.message.vi
 
 
 
@@ -74,29 +100,24 @@ class ConfigError(KysoError):
     @classmethod
     def unknown_key(cls, key: str) -> ConfigError:
         return cls(
-            f"unknown configuration key '{key}'",
-            f"khóa cấu hình không hợp lệ '{key}'",
+            UNKNOWN_CONFIGURATION_KEY.format(key=key),
             extra={"key": key},
         )
 
     @classmethod
     def invalid(cls, key: str, expected: str) -> ConfigError:
         return cls(
-            f"configuration key '{key}' must be {expected}",
-            f"khóa cấu hình '{key}' phải là {expected}",
+            CONFIGURATION_VALUE_INVALID.format(key=key, expected=expected),
             extra={"key": key},
         )
 
     @classmethod
     def file_missing(cls, path: str) -> ConfigError:
-        return cls(f"configuration file not found: {path}", f"không tìm thấy tệp cấu hình: {path}")
+        return cls(CONFIGURATION_FILE_NOT_FOUND.format(path=path))
 
     @classmethod
     def bad_file(cls, path: str, why: str) -> ConfigError:
-        return cls(
-            f"configuration file {path} is not valid TOML: {why}",
-            f"tệp cấu hình {path} không phải TOML hợp lệ: {why}",
-        )
+        return cls(CONFIGURATION_FILE_NOT_VALID_TOML.format(path=path, why=why))
 
 
 class BadRequest(KysoError):
@@ -110,9 +131,8 @@ class Unauthenticated(KysoError):
     kind = ErrorKind.UNAUTHENTICATED
     title_en = "Authentication required"
 
-    def __init__(self, message_en: str = "a valid API key is required",
-                 message_vi: str = "cần khóa API hợp lệ") -> None:
-        super().__init__(message_en, message_vi)
+    def __init__(self, message: Message | str = API_KEY_REQUIRED, message_vi: str | None = None) -> None:
+        super().__init__(message, message_vi)
 
 
 class Forbidden(KysoError):
@@ -120,14 +140,9 @@ class Forbidden(KysoError):
     kind = ErrorKind.FORBIDDEN
     title_en = "Forbidden"
 
-    def __init__(
-        self,
-        message_en: str = "your role does not allow this action",
-        message_vi: str = "vai trò của bạn không được phép thực hiện thao tác này",
-        *,
-        action: str | None = None,
-    ) -> None:
-        super().__init__(message_en, message_vi, extra={"action": action} if action else None)
+    def __init__(self, message: Message | str = ROLE_NOT_ALLOWED, message_vi: str | None = None, *,
+                 action: str | None = None) -> None:
+        super().__init__(message, message_vi, extra={"action": action} if action else None)
 
 
 class NotFound(KysoError):
@@ -157,8 +172,7 @@ class TooManyRequests(KysoError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            f"too many failed attempts from your address; try again in {retry_after} s",
-            f"quá nhiều lần thử không thành công từ địa chỉ của bạn; thử lại sau {retry_after} giây",
+            TOO_MANY_FAILED_ATTEMPTS.format(retry_after=retry_after),
             extra={"retry_after": retry_after},
         )
 
@@ -174,8 +188,7 @@ class DatabaseUnavailable(ServiceUnavailable):
 
     def __init__(self, log_detail: str | None = None) -> None:
         super().__init__(
-            "the database cannot be reached",
-            "không kết nối được cơ sở dữ liệu",
+            DATABASE_UNREACHABLE,
             log_detail=log_detail,
         )
 
@@ -184,10 +197,7 @@ class DatabaseNotInitialised(ServiceUnavailable):
     code = "database-not-initialised"
 
     def __init__(self) -> None:
-        super().__init__(
-            "the database has no schema yet: run 'kyso db upgrade' (or 'make run')",
-            "cơ sở dữ liệu chưa được khởi tạo: chạy 'kyso db upgrade' (hoặc 'make run')",
-        )
+        super().__init__(DATABASE_HAS_NO_SCHEMA)
 
 
 class InternalError(KysoError):
@@ -197,7 +207,6 @@ class InternalError(KysoError):
 
     def __init__(self, incident_id: str) -> None:
         super().__init__(
-            f"an unexpected error occurred; incident {incident_id}",
-            f"đã xảy ra lỗi không mong đợi; mã sự cố {incident_id}",
+            UNEXPECTED_ERROR.format(incident_id=incident_id),
             extra={"incident_id": incident_id},
         )

@@ -14,6 +14,7 @@ from typing import Any
 from werkzeug.routing import IntegerConverter
 
 from kyso.errors import BadRequest
+from kyso.messages import JSON_TOO_DEEP, NOT_A_BOOLEAN, NOT_A_NUMBER_IN_RANGE, VALUE_TOO_LONG
 
 # Ids are Integer columns: 32 bits on PostgreSQL. A larger id names nothing.
 MAX_ID = 2**31 - 1
@@ -26,8 +27,7 @@ class JsonTooDeep(BadRequest):
     title_en = "JSON nested too deeply"
 
     def __init__(self) -> None:
-        super().__init__(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep",
-                         f"JSON lồng nhau sâu quá {MAX_JSON_DEPTH} cấp", extra={"limit": MAX_JSON_DEPTH})
+        super().__init__(JSON_TOO_DEEP.format(max_json_depth=MAX_JSON_DEPTH), extra={"limit": MAX_JSON_DEPTH})
 
 
 class ValueOutOfRange(BadRequest):
@@ -35,8 +35,7 @@ class ValueOutOfRange(BadRequest):
     title_en = "Value out of range"
 
     def __init__(self, name: str, low: int, high: int) -> None:
-        super().__init__(f"'{name}' must be a whole number from {low} to {high}",
-                         f"'{name}' phải là số nguyên từ {low} đến {high}",
+        super().__init__(NOT_A_NUMBER_IN_RANGE.format(name=name, low=low, high=high),
                          extra={"field": name, "min": low, "max": high})
 
 
@@ -45,8 +44,7 @@ class ValueTooLong(BadRequest):
     title_en = "Value too long"
 
     def __init__(self, name: str, limit: int) -> None:
-        super().__init__(f"'{name}' is longer than {limit} characters",
-                         f"'{name}' dài quá {limit} ký tự", extra={"field": name, "limit": limit})
+        super().__init__(VALUE_TOO_LONG.format(name=name, limit=limit), extra={"field": name, "limit": limit})
 
 
 def _digits_up_to(n: int) -> str:
@@ -111,7 +109,7 @@ def bool_option(options: dict[str, Any], name: str, default: bool = False) -> bo
         return True
     if text in ("0", "false", "no", ""):
         return False
-    raise BadRequest(f"'{name}' must be true or false", f"'{name}' phải là true hoặc false")
+    raise BadRequest(NOT_A_BOOLEAN.format(name=name))
 
 
 def check_length(value: str, name: str, limit: int) -> str:

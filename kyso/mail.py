@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from kyso.errors import Conflict, ServiceUnavailable
+from kyso.messages import E_MAIL_COULD_NOT_SENT, E_MAIL_NOT_CONFIGURED_SERVER
 from kyso.settings import MailSettings
 
 log = logging.getLogger("kyso.mail")
@@ -23,16 +24,14 @@ class MailDisabled(Conflict):
     code = "mail-disabled"
 
     def __init__(self) -> None:
-        super().__init__("e-mail is not configured on this server ([mail] enabled = false)",
-                         "máy chủ chưa cấu hình gửi thư điện tử ([mail] enabled = false)")
+        super().__init__(E_MAIL_NOT_CONFIGURED_SERVER)
 
 
 class MailUnavailable(ServiceUnavailable):
     code = "mail-unavailable"
 
     def __init__(self, log_detail: str) -> None:
-        super().__init__("the e-mail could not be sent; try again later",
-                         "không gửi được thư điện tử; hãy thử lại sau", log_detail=log_detail)
+        super().__init__(E_MAIL_COULD_NOT_SENT, log_detail=log_detail)
 
 
 def _password(settings: MailSettings) -> str:

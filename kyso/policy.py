@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from kyso.callers import Caller, Role
 from kyso.errors import Forbidden
+from kyso.messages import ROLE_MAY_NOT_REQUEST_PROFILE
 from kyso.settings import Settings
 
 
@@ -125,8 +126,7 @@ class ProfileNotAllowed(Forbidden):
     code = "profile-not-allowed"
 
     def __init__(self, profile: str, role: str) -> None:
-        super().__init__(f"role {role} may not request profile '{profile}'",
-                         f"vai trò {role} không được yêu cầu hồ sơ '{profile}'",
+        super().__init__(ROLE_MAY_NOT_REQUEST_PROFILE.format(role=role, profile=profile),
                          action=Action.REQUEST_FILE.value)
 
 

@@ -20,6 +20,13 @@ from kyso import audit
 from kyso.db import make_engine, make_sessionmaker
 from kyso.errors import ErrorKind, KysoError
 from kyso.logs import register_secret
+from kyso.messages import (
+    HSM_PIN_FILE_EMPTY,
+    HSM_PIN_FILE_NOT_FOUND,
+    ROOT_PIN_FILE_EMPTY,
+    ROOT_PIN_FILE_NOT_FOUND,
+    ROOT_PIN_NOT_CONFIGURED,
+)
 from kyso.settings import Settings
 
 ReadinessCheck = Callable[["Services"], dict[str, Any]]
@@ -39,14 +46,9 @@ def read_pin(settings: Settings) -> str:
     try:
         pin = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise SetupMissing(
-            f"HSM PIN file {path} not found: run 'make run' first, or set KYSO_HSM__PIN "
-            "or KYSO_HSM__PIN_FILE",
-            f"không tìm thấy tệp PIN của HSM {path}: hãy chạy 'make run' trước, hoặc đặt "
-            "KYSO_HSM__PIN hay KYSO_HSM__PIN_FILE",
-        ) from None
+        raise SetupMissing(HSM_PIN_FILE_NOT_FOUND.format(path=path)) from None
     if not pin:
-        raise SetupMissing(f"HSM PIN file {path} is empty", f"tệp PIN của HSM {path} trống")
+        raise SetupMissing(HSM_PIN_FILE_EMPTY.format(path=path))
     return pin
 
 
@@ -56,16 +58,14 @@ def read_root_pin(settings: Settings) -> str:
     if root.pin:
         return root.pin
     if not root.pin_file:
-        raise SetupMissing("the root CA token's PIN is not configured: set KYSO_HSM__ROOT__PIN or hsm.root.pin_file",
-                           "chưa cấu hình mã PIN của token CA gốc: đặt KYSO_HSM__ROOT__PIN hoặc hsm.root.pin_file")
+        raise SetupMissing(ROOT_PIN_NOT_CONFIGURED)
     path = Path(root.pin_file).expanduser()
     try:
         pin = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise SetupMissing(f"root CA token PIN file {path} not found (hsm.root.pin_file)",
-                           f"không tìm thấy tệp PIN của token CA gốc {path} (hsm.root.pin_file)") from None
+        raise SetupMissing(ROOT_PIN_FILE_NOT_FOUND.format(path=path)) from None
     if not pin:
-        raise SetupMissing(f"root CA token PIN file {path} is empty", f"tệp PIN của token CA gốc {path} trống")
+        raise SetupMissing(ROOT_PIN_FILE_EMPTY.format(path=path))
     return pin
 
 

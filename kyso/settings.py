@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Self, TypeVar, get_args, get_origin, get_type_hints
 
 from kyso.errors import ConfigError
+from kyso.messages import UNKNOWN_ENVIRONMENT_SETTING
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
@@ -445,8 +446,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         if "__" not in name:
             raise ConfigError(
-                f"environment variable {name} is not a setting (settings are KYSO_<SECTION>__<KEY>)",
-                f"biến môi trường {name} không phải khóa cấu hình (dạng KYSO_<MỤC>__<KHÓA>)",
+                UNKNOWN_ENVIRONMENT_SETTING.format(name=name),
                 extra={"key": name},
             )
         path = name[len(ENV_PREFIX):].lower().split("__")

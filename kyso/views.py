@@ -14,6 +14,12 @@ from kyso import audit, callers, migrate
 from kyso.callers import UserStatus
 from kyso.db import read_transaction, schema_revision, transaction
 from kyso.errors import BadRequest, KysoError
+from kyso.messages import (
+    FORMAT_MUST_JSON_OR_JSONL,
+    NOT_A_NUMBER_IN_RANGE,
+    ROTATE_KEY_NEEDS_API_KEY,
+    SINCE_MUST_ISO_8601_DATE,
+)
 from kyso.policy import Action
 from kyso.web import PROBLEM_JSON, allows, current_caller, public, request_id, services
 
@@ -172,8 +178,7 @@ def rotate_my_key() -> Response:
     """A new key for the caller (shown once); the key presented stops after the grace period."""
     caller = current_caller()
     if not caller.key_id:
-        raise BadRequest("rotate-key needs the API key to replace in the Authorization header",
-                         "cần khóa API cần thay trong tiêu đề Authorization")
+        raise BadRequest(ROTATE_KEY_NEEDS_API_KEY)
     return _rotated(caller.name, caller.key_id)
 
 
@@ -193,10 +198,7 @@ def _parse_since(text: str | None) -> dt.datetime | None:
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise BadRequest(
-            "'since' must be an ISO 8601 date or date-time",
-            "'since' phải là ngày hoặc thời điểm theo ISO 8601",
-        ) from None
+        raise BadRequest(SINCE_MUST_ISO_8601_DATE) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -209,8 +211,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
         return default
     # ASCII digits only: "²" passed isdigit() and failed int(), a 500.
     if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-        raise BadRequest(f"'{name}' must be a whole number from {low} to {high}",
-                         f"'{name}' phải là số nguyên từ {low} đến {high}")
+        raise BadRequest(NOT_A_NUMBER_IN_RANGE.format(name=name, low=low, high=high))
     return int(text)
 
 
@@ -228,7 +229,7 @@ def audit_export() -> Response:
                  for r in audit.stream(svc.sessions, since=since, after_seq=after))
         return Response(lines, mimetype="application/x-ndjson")
     if fmt != "json":
-        raise BadRequest("'format' must be json or jsonl", "'format' phải là json hoặc jsonl")
+        raise BadRequest(FORMAT_MUST_JSON_OR_JSONL)
     max_page = svc.settings.audit.max_page
     limit = _int_arg("limit", max_page, 1, max_page)
     with read_transaction(svc.sessions) as session:

@@ -22,6 +22,7 @@ from kyso.callers import Caller, UnknownApiKey, authenticate, key_id_of
 from kyso.db import read_transaction, transaction
 from kyso.errors import BadRequest, Forbidden, KysoError, TooManyRequests, Unauthenticated
 from kyso.limits import parse_json
+from kyso.messages import BODY_MUST_JSON_CONTENT_TYPE, BODY_MUST_JSON_OBJECT
 from kyso.policy import Action
 from kyso.problems import http_status, problem
 from kyso.services import Services
@@ -37,14 +38,13 @@ def json_body() -> dict[str, Any]:
     when nested deeper than kyso.limits.MAX_JSON_DEPTH (decoded without the decoder recursing
     into a 500)."""
     if not request.is_json:
-        raise BadRequest("the body must be JSON (Content-Type: application/json)",
-                         "nội dung phải là JSON (Content-Type: application/json)")
+        raise BadRequest(BODY_MUST_JSON_CONTENT_TYPE)
     try:
         data = parse_json(request.get_data(cache=True))
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object", "nội dung phải là một đối tượng JSON")
+        raise BadRequest(BODY_MUST_JSON_OBJECT)
     return data
 
 

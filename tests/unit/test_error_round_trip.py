@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kyso import bounded
-from kyso.errors import KysoError
+from kyso.errors import KysoError, Message
 from kyso.problems import http_status
 
 PACKAGES = ("kyso", "hsm", "ca_admin", "signer", "verification", "axis", "app")
@@ -44,7 +44,7 @@ def _instance(cls: type[KysoError]) -> KysoError:
     """An instance with every field set, whatever the class's __init__ takes."""
     exc = cls.__new__(cls)
     Exception.__init__(exc, "the message")
-    exc.message_en, exc.message_vi = "the message", "thông điệp tiếng Việt"
+    exc.message = Message("the message", "thông điệp tiếng Việt")
     exc.log_detail, exc.extra = "detail for the log", {"limit": 3, "why": "test"}
     return exc
 
@@ -56,8 +56,8 @@ def raise_it(exc: KysoError) -> None:
 
 def _same(a: KysoError, b: KysoError) -> None:
     assert type(a) is type(b)
-    assert (a.code, a.kind, a.message_en, a.message_vi, a.log_detail, a.extra) == \
-        (b.code, b.kind, b.message_en, b.message_vi, b.log_detail, b.extra)
+    assert (a.code, a.kind, a.message, a.message_en, a.message_vi, a.log_detail, a.extra) == \
+        (b.code, b.kind, b.message, b.message_en, b.message_vi, b.log_detail, b.extra)
     assert http_status(a) == http_status(b)
 
 

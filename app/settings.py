@@ -7,10 +7,11 @@ from typing import Any
 
 from kyso import settings as platform
 from kyso.settings import Section, Settings
+from signer.settings import SigningSettings, TsaSettings
 from verification.settings import VerifySettings
 
 # Each package's own tables, beside the platform's (server, database, auth, audit, mail, logging).
-SECTIONS: tuple[type[Section], ...] = (VerifySettings,)
+SECTIONS: tuple[type[Section], ...] = (SigningSettings, TsaSettings, VerifySettings)
 
 
 def load_settings(environ: Mapping[str, str] | None = None,

@@ -17,6 +17,7 @@ from kyso.app import platform_app
 from kyso.services import Services
 from kyso.settings import Settings
 from signer.report_pdf import sealed
+from signer.signing import document_limit
 from signer.views import register as register_signer
 from verification.views import register as register_verification
 
@@ -35,6 +36,6 @@ def create_app(
                        configure_logging=configure_logging)
     register_ca(app, public_only=public_only)
     register_signer(app, public_only=public_only)
-    register_verification(app, public_only=public_only, report_pdf=sealed)
+    register_verification(app, public_only=public_only, report_pdf=sealed, document_limit=document_limit)
     register_axis(app, public_only=public_only)
     return app

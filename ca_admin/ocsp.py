@@ -58,7 +58,8 @@ class Answer:
 def current_responder(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
                       now: dt.datetime | None = None) -> ServiceCredential:
     """The delegated responder; a new one is issued when none is good for long enough."""
-    return service_credential(factory, keystore, settings, "ocsp-responder", "Kyso OCSP responder", now)
+    return service_credential(factory, keystore, settings, "ocsp-responder", "Kyso OCSP responder", now,
+                              rotate_days=settings.ocsp.responder_rotate_days)
 
 
 def _issuing(session: Session) -> CertificateAuthority:

@@ -317,10 +317,11 @@ class ServiceCredential:
 
 
 def service_credential(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, profile: str,
-                       common_name: str, now: dt.datetime | None = None, *,
+                       common_name: str, now: dt.datetime | None = None, *, rotate_days: int,
                        caller_checks_status: bool = False) -> ServiceCredential:
     """The current credential for ``profile`` (ocsp-responder, tsa or report-seal); a new key and
-    certificate are made when none stays good long enough or the current one was revoked.
+    certificate are made when none stays good for ``rotate_days`` more days (a setting of the
+    service that uses it: ocsp.responder_rotate_days, tsa.rotate_days) or the current one was revoked.
 
     A credential cached in this process is re-read from the database unless the caller
     checks its certificate's status itself, in a transaction it makes anyway (the TSA does,
@@ -329,8 +330,7 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
     from ca_admin.models import CertificateRequest, IssuedCertificate
 
     now = now or utcnow()
-    days = settings.ocsp.responder_rotate_days if profile == "ocsp-responder" else settings.tsa.rotate_days
-    horizon = now + dt.timedelta(days=days)
+    horizon = now + dt.timedelta(days=rotate_days)
     cache_key = (str(factory.kw["bind"].url), profile)
     cached = _SERVICE_CACHE.get(cache_key)
     if cached is not None and time.monotonic() < cached[0] and caller_checks_status:

@@ -25,6 +25,7 @@ from kyso.policy import Action
 from kyso.web import allows, body_limit, current_caller, json_body, request_id, services
 from signer import cades, consent, credentials, images, signing
 from signer.credentials import Credential
+from signer.settings import SigningSettings
 
 sign_bp = Blueprint("sign_api", __name__, url_prefix="/api/v1/sign")
 consent_bp = Blueprint("sign_admin", __name__, url_prefix="/api/v1/admin")
@@ -34,7 +35,7 @@ def document_stream_and_options() -> tuple[IO[bytes], int, dict[str, Any]]:
     """The document as a seekable file (spooled to disk, never whole in memory) and the
     options: raw body + query, or multipart ``file`` + ``options``."""
     options: dict[str, Any] = {k: v for k, v in request.args.items()}
-    limit = services().settings.signing.max_document_bytes
+    limit = services().settings.section(SigningSettings).max_document_bytes
     stream: IO[bytes]
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
@@ -188,10 +189,10 @@ def sign_hashes() -> Response:
     svc = services()
     body = json_body()
     alg = str(body.get("hash_algorithm") or "sha256").lower()
-    if alg not in _DIGEST_SIZES or alg not in svc.settings.signing.allowed_digests:
+    if alg not in _DIGEST_SIZES or alg not in svc.settings.section(SigningSettings).allowed_digests:
         raise BadRequest("'hash_algorithm' must be sha256, sha384 or sha512",
                          "'hash_algorithm' phải là sha256, sha384 hoặc sha512")
-    digests = decode_hashes(body.get("hashes"), alg, svc.settings.signing.max_hashes)
+    digests = decode_hashes(body.get("hashes"), alg, svc.settings.section(SigningSettings).max_hashes)
     batch_digest = signing.batch_digest(alg, digests)
 
     def make(grant: signing.Grant) -> signing.Made[list[bytes]]:

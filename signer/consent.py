@@ -31,6 +31,7 @@ from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import ErrorKind, KysoError, NotFound
 from kyso.policy import Action
 from kyso.settings import Settings
+from signer.settings import SigningSettings
 
 # The request header an official's consent (PIN or TOTP code) comes in, on every signing API.
 HEADER = "X-Kyso-Consent"
@@ -136,7 +137,7 @@ def check_consent(factory: sessionmaker[Session], keystore: KeyStore, settings: 
     if not credential.personal:
         return
     now = now or utcnow()
-    g = settings.signing
+    g = settings.section(SigningSettings)
     official_id = credential.official_id
     error: KysoError | None = None
     with transaction(factory) as session:
@@ -189,7 +190,7 @@ def count_failure(session: Session, settings: Settings, row: SigningConsent, now
                   request_id: str = "") -> KysoError:
     """A wrong PIN or code: counted against the per-minute limit and the lock (in the
     caller's transaction, which must commit); the error to raise."""
-    g = settings.signing
+    g = settings.section(SigningSettings)
     if row.window_start is None or now - row.window_start >= dt.timedelta(minutes=1):
         row.window_start, row.window_attempts = now, 0
     row.window_attempts += 1
@@ -209,7 +210,7 @@ def _verify(keystore: KeyStore, settings: Settings, row: SigningConsent, present
             now: dt.datetime) -> tuple[bool, int | None]:
     if row.method == "pin":
         return (row.pin_hash is not None and pin_matches(presented, row.pin_hash)), None
-    g = settings.signing
+    g = settings.section(SigningSettings)
     code = presented.strip()
     if row.totp_label is None or len(code) != g.totp_digits or not code.isdigit():
         return False, None
@@ -244,7 +245,7 @@ def _used_steps(row: SigningConsent) -> set[int]:
 def _mark_step_used(settings: Settings, row: SigningConsent, step: int, now: dt.datetime) -> None:
     """Remember ``step`` as used, with the other used steps a code could still match; steps
     that have left the drift window can never match again and are dropped."""
-    g = settings.signing
+    g = settings.section(SigningSettings)
     oldest = int(now.timestamp()) // g.totp_period - g.totp_drift_steps
     used = sorted(s for s in _used_steps(row) | {step} if s >= oldest)
     row.used_totp_steps = json.dumps(used)

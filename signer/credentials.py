@@ -53,6 +53,7 @@ from kyso.errors import Conflict, ErrorKind, Forbidden, KysoError, NotFound
 from kyso.limits import as_id
 from kyso.policy import Action
 from kyso.settings import Settings
+from signer.settings import SigningSettings
 
 SIGNING_PROFILES = ("agency-seal", "official-signing")
 
@@ -318,9 +319,10 @@ def choose_scheme(settings: Settings, credential: Credential, requested: str | N
     """The signature scheme: the one requested if the policy allows it for this key, else
     the first allowed one for the key (and the digest, when one is fixed)."""
     family_ok = ("ecdsa",) if credential.key_algorithm == "ec" else ("rsa-pkcs1", "rsa-pss")
-    allowed = [s for s in settings.signing.allowed_schemes if s.rsplit("-", 1)[0] in family_ok]
+    policy = settings.section(SigningSettings)
+    allowed = [s for s in policy.allowed_schemes if s.rsplit("-", 1)[0] in family_ok]
     if digest is not None:
-        if digest not in settings.signing.allowed_digests:
+        if digest not in policy.allowed_digests:
             raise SchemeNotAllowed(f"digest algorithm '{digest[:20]}' is not allowed",
                                    f"thuật toán băm '{digest[:20]}' không được phép")
         allowed = [s for s in allowed if s.endswith("-" + digest)]

@@ -31,6 +31,7 @@ from signer import consent, credentials, signing
 from signer.activation import InvalidSad, SignatureActivation, sad_digest
 from signer.api import decode_hashes
 from signer.credentials import Credential
+from signer.settings import SigningSettings
 
 csc_bp = Blueprint("csc", __name__, url_prefix="/csc/v1")
 SAD_SECONDS = 300
@@ -53,12 +54,13 @@ def _algo_oids(c: Credential) -> list[str]:
     settings = services().settings
     family = ("ecdsa",) if c.key_algorithm == "ec" else ("rsa-pkcs1", "rsa-pss")
     oids = []
-    for name in settings.signing.allowed_schemes:
+    allowed = settings.section(SigningSettings).allowed_schemes
+    for name in allowed:
         if name.rsplit("-", 1)[0] in family:
             oid = SignatureScheme(name).signature_algorithm()["algorithm"].dotted
             if oid not in oids:
                 oids.append(oid)
-    if c.key_algorithm == "rsa" and any(s.startswith("rsa-pkcs1") for s in settings.signing.allowed_schemes):
+    if c.key_algorithm == "rsa" and any(s.startswith("rsa-pkcs1") for s in allowed):
         oids.append(algos.SignedDigestAlgorithmId("rsassa_pkcs1v15").dotted)  # rsaEncryption + hashAlgo
     return oids
 
@@ -105,7 +107,7 @@ def credentials_info() -> Response:
         "cert": {"status": "valid", "certificates": [base64.b64encode(d).decode() for d in certs]},
         "authMode": "explicit" if c.personal else "implicit",
         "SCAL": c.scal,
-        "multisign": svc.settings.signing.max_hashes,
+        "multisign": svc.settings.section(SigningSettings).max_hashes,
         "lang": "vi-VN",
     }
     if c.key_algorithm == "ec":
@@ -134,7 +136,7 @@ def credentials_authorize() -> Response:
     body = json_body()
     c = _credential(body, "csc.authorize")
     count = body.get("numSignatures")
-    limit = svc.settings.signing.max_hashes
+    limit = svc.settings.section(SigningSettings).max_hashes
     if not isinstance(count, int) or not 1 <= count <= limit:
         raise BadRequest(f"'numSignatures' must be 1 to {limit}", f"'numSignatures' phải từ 1 đến {limit}",
                          extra={"error": "invalid_request", "error_description": "Invalid numSignatures"})
@@ -208,7 +210,7 @@ def signatures_sign_hash() -> Response:
     c = _credential(body, "csc.signHash")
     scheme = _scheme(c, body.get("hashAlgo"), body.get("signAlgo"), body.get("signAlgoParams"))
     values = body.get("hash")
-    digests = decode_hashes(values, scheme.hash_name, svc.settings.signing.max_hashes)
+    digests = decode_hashes(values, scheme.hash_name, svc.settings.section(SigningSettings).max_hashes)
     sad = body.get("SAD")
     if not isinstance(sad, str) or not sad:
         raise InvalidSad()

@@ -15,6 +15,7 @@ from kyso.errors import KysoError, TooManyRequests
 from kyso.problems import http_status
 from kyso.web import count_address, json_body, public, request_id, services
 from signer import enrolment
+from signer.settings import SigningSettings
 
 enrol_bp = Blueprint("consent_enrol", __name__)
 
@@ -59,8 +60,8 @@ def _address() -> str:
     """The caller's address, after the per-address limit on these anonymous endpoints: every
     request counts (an official needs one or two), so guessing codes or old PINs from one
     address is slow whatever it aims at."""
-    address, _count, retry_after = count_address("kyso.enrol_limiter",
-                                                 services().settings.signing.enrolment_requests_per_minute)
+    per_minute = services().settings.section(SigningSettings).enrolment_requests_per_minute
+    address, _count, retry_after = count_address("kyso.enrol_limiter", per_minute)
     if retry_after:
         raise TooManyRequests(retry_after)
     return address
@@ -82,7 +83,7 @@ def _qr_svg(uri: str) -> Markup | None:
 def _render(status: int = 200, **values: Any) -> Response:
     lang = _lang()
     t = {k: v for k, v in TEXT[lang].items()}
-    t["rules"] = t["rules"].format(n=services().settings.signing.consent_pin_min_length)
+    t["rules"] = t["rules"].format(n=services().settings.section(SigningSettings).consent_pin_min_length)
     html = render_template_string(PAGE, lang=lang, t=t, **values)
     return Response(html, status=status, mimetype="text/html", headers={
         **NO_STORE, "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "

@@ -45,6 +45,7 @@ from kyso.errors import BadRequest, Conflict, ErrorKind, KysoError, NotFound
 from kyso.policy import Action
 from kyso.settings import Settings
 from signer.consent import ConsentLocked, ConsentRateLimited, SigningConsent, count_failure, hash_pin, pin_matches
+from signer.settings import SigningSettings
 
 log = logging.getLogger("kyso.consent")
 CHANNELS = ("email", "letter")
@@ -218,7 +219,7 @@ def start(factory: sessionmaker[Session], settings: Settings, caller: Caller, of
           request_id: str = "") -> Started:
     """Start an enrolment (or re-enrolment) for an official whose identity the caller checked."""
     policy.require(caller, Action.CONSENT_ENROL)
-    g = settings.signing
+    g = settings.section(SigningSettings)
     if channel not in CHANNELS:
         raise BadRequest("'channel' must be email or letter", "'channel' phải là email hoặc letter")
     if channel == "letter" and not g.enrolment_by_letter:
@@ -306,7 +307,7 @@ def _fail(factory: sessionmaker[Session], settings: Settings, reference: str, ad
         if row is None or row.status != "pending":
             return ActivationCodeInvalid()
         row.attempts += 1
-        left = settings.signing.enrolment_code_attempts - row.attempts
+        left = settings.section(SigningSettings).enrolment_code_attempts - row.attempts
         if left <= 0:
             row.status, row.finished_at = "void", utcnow()
         audit.record(session, actor="anonymous", action="consent.enrolment.denied",
@@ -352,7 +353,7 @@ def complete(factory: sessionmaker[Session], keystore: KeyStore, settings: Setti
     if not active:  # deactivated after the enrolment was started
         raise EnrolmentRefused("this official is not active", "cán bộ này không còn hoạt động")
     if method == "pin":
-        problem = pin_problem(pin, settings.signing.consent_pin_min_length, citizen_id)
+        problem = pin_problem(pin, settings.section(SigningSettings).consent_pin_min_length, citizen_id)
         if problem:
             raise WeakPin(*problem)  # the code stays good: it was right
     label = seed = None
@@ -397,8 +398,9 @@ def complete(factory: sessionmaker[Session], keystore: KeyStore, settings: Setti
         return Completed(official_id, name, method, locked)
     secret32 = base64.b32encode(seed).decode().rstrip("=")
     issuer = f"Kyso {agency_code}".strip()
+    totp = settings.section(SigningSettings)
     uri = (f"otpauth://totp/{quote(issuer)}:{quote(name)}?secret={secret32}&issuer={quote(issuer)}"
-           f"&algorithm=SHA1&digits={settings.signing.totp_digits}&period={settings.signing.totp_period}")
+           f"&algorithm=SHA1&digits={totp.totp_digits}&period={totp.totp_period}")
     return Completed(official_id, name, method, locked, uri, secret32)
 
 
@@ -442,13 +444,14 @@ def change_pin(factory: sessionmaker[Session], settings: Settings, official_id: 
             error = ConsentLocked("too many wrong PINs: an administrator must unlock this credential",
                                   "nhập sai PIN quá nhiều lần: quản trị viên cần mở khóa")
         elif consent.window_start is not None and now - consent.window_start < dt.timedelta(minutes=1) \
-                and consent.window_attempts >= settings.signing.consent_attempts_per_minute:
+                and consent.window_attempts >= settings.section(SigningSettings).consent_attempts_per_minute:
             error = ConsentRateLimited("too many consent attempts; try again in a minute",
                                        "thử xác nhận quá nhiều lần; hãy thử lại sau một phút")
         elif not pin_matches(old_pin, consent.pin_hash):
             error = count_failure(session, settings, consent, now, actor=target, request_id=request_id)
         else:
-            problem = pin_problem(new_pin, settings.signing.consent_pin_min_length, official.citizen_id)
+            min_length = settings.section(SigningSettings).consent_pin_min_length
+            problem = pin_problem(new_pin, min_length, official.citizen_id)
             if problem:
                 error = WeakPin(*problem)
             elif new_pin == old_pin:

@@ -18,6 +18,7 @@ from kyso.db import transaction, utcnow
 from kyso.errors import ErrorKind, KysoError, NotFound, PayloadTooLarge
 from kyso.settings import Settings
 from signer.credentials import AppearanceImage
+from signer.settings import SigningSettings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -41,7 +42,7 @@ class ImageInfo:
 
 
 def validate_png(data: bytes, settings: Settings) -> tuple[int, int]:
-    g = settings.signing
+    g = settings.section(SigningSettings)
     if len(data) > g.max_image_bytes:
         raise PayloadTooLarge(f"an image is at most {g.max_image_bytes} bytes",
                               f"ảnh tối đa {g.max_image_bytes} byte", extra={"limit_bytes": g.max_image_bytes})

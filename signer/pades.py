@@ -49,6 +49,7 @@ from kyso.settings import Settings
 from signer import cmsbuild, images
 from signer.cades import tsa_reply
 from signer.credentials import Credential
+from signer.settings import SigningSettings, TsaSettings
 
 if TYPE_CHECKING:
     from signer.signing import Grant
@@ -111,7 +112,7 @@ class PdfOptions:
 
 
 def parse_options(options: dict[str, Any], settings: Settings) -> PdfOptions:
-    level = str(options.get("level") or settings.signing.default_pdf_level).upper()
+    level = str(options.get("level") or settings.section(SigningSettings).default_pdf_level).upper()
     if level not in PDF_LEVELS:
         raise BadRequest("'level' must be B-B, B-T, B-LT or B-LTA", "'level' phải là B-B, B-T, B-LT hoặc B-LTA")
     profile = str(options.get("appearance") or options.get("profile") or "none").lower()
@@ -234,7 +235,8 @@ def validation_context(factory: sessionmaker[Session], keystore: KeyStore, setti
 
     chain = [x509.Certificate.load(c) for c in credential.chain_der]
     ocsps = []
-    tsa_cred = ca.service_credential(factory, keystore, settings, "tsa", "Kyso TSA")
+    tsa_cred = ca.service_credential(factory, keystore, settings, "tsa", "Kyso TSA",
+                                     rotate_days=settings.section(TsaSettings).rotate_days)
     for der in (credential.certificate_der, tsa_cred.certificate_der):
         resp = ca.ocsp_response_der(factory, keystore, settings, der)
         if resp is not None:

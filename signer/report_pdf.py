@@ -93,8 +93,11 @@ def sealed(factory: Any, keystore: Any, settings: Any, report: dict[str, Any], l
 
     from ca_admin.facade import service_credential
     from signer import pades
+    from signer.settings import TsaSettings
 
-    credential = service_credential(factory, keystore, settings, "report-seal", REPORT_SEAL_NAME)
+    # Renewed like the TSA's certificate (tsa.rotate_days).
+    credential = service_credential(factory, keystore, settings, "report-seal", REPORT_SEAL_NAME,
+                                    rotate_days=settings.section(TsaSettings).rotate_days)
     # HsmSigner reads key_label, certificate_der, chain_der and certificate_id: a service
     # credential has them all. Kyso's own report seal, not a signature for a client: it goes
     # to the service key directly, not through the signing pipeline.

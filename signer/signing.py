@@ -40,6 +40,7 @@ from kyso.settings import Settings
 from signer import consent, credentials
 from signer.activation import InvalidSad, SignatureActivation, sad_digest
 from signer.credentials import Credential
+from signer.settings import SigningSettings
 
 T = TypeVar("T")
 
@@ -191,7 +192,7 @@ def authorise_co_signer(factory: sessionmaker[Session], keystore: KeyStore, sett
 def document_limit(settings: Settings) -> int:
     """The largest request body a signature request takes: the largest document, plus room
     for multipart framing."""
-    return int(settings.signing.max_document_bytes) + 1024 * 1024
+    return int(settings.section(SigningSettings).max_document_bytes) + 1024 * 1024
 
 
 def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, req: SignRequest,

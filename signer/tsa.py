@@ -32,6 +32,7 @@ from kyso.db import Base, UTCDateTime, advisory_lock, transaction, utcnow
 from kyso.errors import ErrorKind, KysoError
 from kyso.settings import Settings
 from signer import cmsbuild
+from signer.settings import TsaSettings
 
 log = logging.getLogger("kyso.tsa")
 TSA_LOCK = 0x6B79736F3000
@@ -75,7 +76,7 @@ class ParsedRequest:
 
 
 def parse_request(body: bytes, settings: Settings) -> ParsedRequest:
-    if not body or len(body) > settings.tsa.max_request_bytes:
+    if not body or len(body) > settings.section(TsaSettings).max_request_bytes:
         raise TsaRefusal("bad_data_format", "empty or oversize request")
     try:
         req = tsp.TimeStampReq.load(body, strict=True)
@@ -92,7 +93,7 @@ def parse_request(body: bytes, settings: Settings) -> ParsedRequest:
     if len(digest) != ALLOWED_HASHES[alg]:
         raise TsaRefusal("bad_data_format", "the message imprint has the wrong length for its algorithm")
     policy = req["req_policy"].native
-    if policy is not None and policy != settings.tsa.policy_oid:
+    if policy is not None and policy != settings.section(TsaSettings).policy_oid:
         raise TsaRefusal("unaccepted_policy", "unsupported policy")
     for ext in req["extensions"] or []:
         if ext["critical"].native:
@@ -126,7 +127,7 @@ def _next_serial(factory: sessionmaker[Session], parsed: ParsedRequest, settings
         _audit_past_periods(session, settings, now)
         serial = session.execute(insert(TimestampToken).values(
             gen_time=now, hash_algorithm=parsed.hash_algorithm, imprint_hex=parsed.digest.hex(),
-            policy=settings.tsa.policy_oid).returning(TimestampToken.serial)).scalar_one()
+            policy=settings.section(TsaSettings).policy_oid).returning(TimestampToken.serial)).scalar_one()
         return serial, now
 
 
@@ -140,7 +141,7 @@ def _audit_past_periods(session: Session, settings: Settings, now: dt.datetime) 
     """One ``tsa.tokens`` audit record for the tokens issued before the current period and
     not yet audited (issue 13, item 17). Runs under the TSA lock, where times only go
     forward, so every token before the period start is committed and none can join later."""
-    period = dt.timedelta(minutes=settings.tsa.audit_period_minutes)
+    period = dt.timedelta(minutes=settings.section(TsaSettings).audit_period_minutes)
     start = _PERIOD_EPOCH + ((now - _PERIOD_EPOCH) // period) * period
     db = str(session.get_bind().engine.url)
     if _AUDITED_UNTIL.get(db, _PERIOD_EPOCH) >= start:
@@ -191,14 +192,15 @@ def stamp(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings
           now: dt.datetime | None = None) -> bytes:
     """Answer a TimeStampReq with a granted TimeStampResp (or raise TsaRefusal)."""
     parsed = parse_request(body, settings)
+    rotate_days = settings.section(TsaSettings).rotate_days
     try:
         try:
-            credential = service_credential(factory, keystore, settings, "tsa", "Kyso TSA",
+            credential = service_credential(factory, keystore, settings, "tsa", "Kyso TSA", rotate_days=rotate_days,
                                             caller_checks_status=True)
             serial, gen_time = _next_serial(factory, parsed, settings, now, credential)
         except _CredentialGone:
             forget_service_credentials()
-            credential = service_credential(factory, keystore, settings, "tsa", "Kyso TSA")
+            credential = service_credential(factory, keystore, settings, "tsa", "Kyso TSA", rotate_days=rotate_days)
             serial, gen_time = _next_serial(factory, parsed, settings, now, credential)
         return _token(keystore, settings, credential, parsed, serial, gen_time)
     except _CredentialGone:
@@ -215,12 +217,12 @@ def _token(keystore: KeyStore, settings: Settings, credential: ServiceCredential
     """The TimeStampResp (RFC 3161) for one request."""
     info: dict[str, object] = {
         "version": "v1",
-        "policy": settings.tsa.policy_oid,
+        "policy": settings.section(TsaSettings).policy_oid,
         "message_imprint": {"hash_algorithm": {"algorithm": parsed.hash_algorithm},
                             "hashed_message": parsed.digest},
         "serial_number": serial,
         "gen_time": gen_time.astimezone(dt.UTC),
-        "accuracy": {"seconds": settings.tsa.accuracy_seconds},
+        "accuracy": {"seconds": settings.section(TsaSettings).accuracy_seconds},
         "ordering": False,
     }
     if parsed.nonce is not None:

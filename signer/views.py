@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, Response, request
 from kyso.errors import PayloadTooLarge
 from kyso.web import public, services
 from signer import tsa
+from signer.settings import TsaSettings
 
 log = logging.getLogger("kyso.tsa")
 tsa_bp = Blueprint("tsa", __name__)
@@ -33,7 +34,7 @@ def register(app: Flask, *, public_only: bool) -> None:
 def timestamp() -> Response:
     """RFC 3161 time-stamping (application/timestamp-query)."""
     svc = services()
-    limit = svc.settings.tsa.max_request_bytes
+    limit = svc.settings.section(TsaSettings).max_request_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"a time-stamp request is at most {limit} bytes",
                               f"yêu cầu gắn dấu thời gian tối đa {limit} byte", extra={"limit_bytes": limit})

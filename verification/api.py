@@ -27,10 +27,15 @@ ReportPdf = Callable[[Any, Any, Any, dict[str, Any], str], bytes]
 REPORT_PDF = "kyso.verification.report_pdf"
 
 
+# The largest body POST /api/v1/verify takes, from the settings: the same as a document to
+# sign (signing.max_document_bytes, a setting of signing's), handed over by the composition root.
+DocumentLimit = Callable[[Any], int]
+DOCUMENT_LIMIT = "kyso.verification.document_limit"
+
+
 def _document_limit(settings: Any) -> int:
-    """The same limit as a document to sign (signing.max_document_bytes), with room for
-    multipart framing."""
-    return int(settings.signing.max_document_bytes) + 1024 * 1024
+    limit: DocumentLimit = current_app.extensions[DOCUMENT_LIMIT]
+    return limit(settings)
 
 
 def uploaded_document(upload: Any, empty: KysoError) -> tuple[bytes | str, int]:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from asn1crypto import tsp
 
+from signer.settings import TsaSettings
+
 
 @pytest.fixture
 def files(ca: Any, tmp_path: Path) -> Path:
@@ -48,7 +50,8 @@ def test_openssl_verifies_tokens(client: Any, files: Path) -> None:
             tsa_pem = client.application.extensions["kyso"]
             from ca_admin.service import service_credential
 
-            cred = service_credential(tsa_pem.sessions, tsa_pem.keystore, tsa_pem.settings, "tsa", "Kyso TSA")
+            cred = service_credential(tsa_pem.sessions, tsa_pem.keystore, tsa_pem.settings, "tsa", "Kyso TSA",
+                                      rotate_days=tsa_pem.settings.section(TsaSettings).rotate_days)
             from asn1crypto import pem
 
             (files / "tsa.pem").write_bytes(pem.armor("CERTIFICATE", cred.certificate_der))

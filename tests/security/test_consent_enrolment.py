@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from kyso import audit
 from kyso.db import transaction
 from signer.enrolment import ConsentEnrolment
+from signer.settings import SigningSettings
 from tests.conftest import make_settings
 from tests.signing.conftest import PIN, H, enrol, signing  # noqa: F401  (fixture)
 
@@ -143,7 +144,7 @@ def test_the_staff_member_who_set_the_address_cannot_send_the_code(client: Any, 
 
 
 def test_re_enrolment_keeps_the_lock(client: Any, services: Any, signing: dict[str, Any]) -> None:  # noqa: F811
-    for _ in range(services.settings.signing.consent_max_failures):
+    for _ in range(services.settings.section(SigningSettings).consent_max_failures):
         _sign(client, signing, "000000")
     assert _sign(client, signing, PIN).get_json()["code"] == "consent-locked"
     out = enrol(client, signing["keys"], signing["official_id"], "pin", "802461", staff="ra")
@@ -191,7 +192,7 @@ def test_activation_code_single_use_expiring_limited(client: Any, services: Any,
     assert use(first).status_code == 401
     # Wrong secrets for a real reference: limited tries, then the code is void.
     reference = second.replace("-", "")[:8]
-    limit = services.settings.signing.enrolment_code_attempts
+    limit = services.settings.section(SigningSettings).enrolment_code_attempts
     for i in range(limit):
         r = use(reference + "0" * 12)
         assert r.status_code == 401 and r.get_json()["attempts_left"] == limit - 1 - i
@@ -258,7 +259,7 @@ def test_official_changes_the_pin_with_the_old_one(client: Any, services: Any, s
     assert change(PIN, "802461").status_code == 200
     assert _sign(client, signing, "802461").status_code == 200
     assert _sign(client, signing, PIN).status_code == 401
-    for _ in range(services.settings.signing.consent_max_failures):
+    for _ in range(services.settings.section(SigningSettings).consent_max_failures):
         change("000000", "579135")
     r = change("802461", "579135")
     assert r.status_code == 401 and r.get_json()["code"] == "consent-locked"
@@ -297,11 +298,11 @@ def test_consent_set_by_staff_is_refused_until_the_official_re_enrols(client: An
                             json={"credentialID": signing["personal"], "numSignatures": 1, "PIN": PIN})
     assert authorize.status_code == 401
     # Transition setting: it works again, reported as SCAL 1.
-    services.settings = dataclasses.replace(services.settings, signing=dataclasses.replace(
-        services.settings.signing, require_self_enrolment=False))
+    services.settings = services.settings.with_sections(dataclasses.replace(
+        services.settings.section(SigningSettings), require_self_enrolment=False))
     assert _sign(client, signing, PIN).status_code == 200
-    services.settings = dataclasses.replace(services.settings, signing=dataclasses.replace(
-        services.settings.signing, require_self_enrolment=True))
+    services.settings = services.settings.with_sections(dataclasses.replace(
+        services.settings.section(SigningSettings), require_self_enrolment=True))
     enrol(client, signing["keys"], signing["official_id"], "pin", "802461")
     assert _sign(client, signing, "802461").status_code == 200
 

@@ -20,6 +20,7 @@ from kyso.callers import Caller, Role
 from kyso.db import transaction
 from signer import consent, credentials
 from signer.consent import ConsentFailed, ConsentRateLimited, SigningConsent
+from signer.settings import SigningSettings
 from tests.signing.conftest import PIN, H, signing  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.both_databases
@@ -33,7 +34,7 @@ def _hashes_body(official_id: int) -> dict[str, Any]:
 
 
 def test_right_pins_are_not_rate_limited(client: Any, services: Any, signing: dict[str, Any]) -> None:  # noqa: F811
-    limit = services.settings.signing.consent_attempts_per_minute
+    limit = services.settings.section(SigningSettings).consent_attempts_per_minute
     headers = H(signing["keys"]["eoffice"], **{"X-Kyso-Consent": PIN})
     for i in range(limit + 3):
         r = client.post("/api/v1/sign/hashes", headers=headers, json=_hashes_body(signing["official_id"]))
@@ -50,8 +51,8 @@ def _caller_and_credential(services: Any, world: dict[str, Any]) -> tuple[Caller
 
 
 def test_wrong_attempts_are_still_rate_limited(services: Any, signing: dict[str, Any]) -> None:  # noqa: F811
-    settings = dataclasses.replace(services.settings, signing=dataclasses.replace(
-        services.settings.signing, consent_max_failures=20, consent_attempts_per_minute=3))
+    settings = services.settings.with_sections(dataclasses.replace(
+        services.settings.section(SigningSettings), consent_max_failures=20, consent_attempts_per_minute=3))
     caller, cred = _caller_and_credential(services, signing)
     check = consent.check_consent
     for i in range(3):
@@ -78,7 +79,7 @@ def test_next_step_code_does_not_use_up_the_current_one(services: Any, signing: 
         row = session.get(SigningConsent, signing["official_id"])
         row.method, row.pin_hash, row.totp_label = "totp", None, label
     caller, cred = _caller_and_credential(services, signing)
-    period = services.settings.signing.totp_period
+    period = services.settings.section(SigningSettings).totp_period
     now = T0
     t = int(now.timestamp()) // period
 

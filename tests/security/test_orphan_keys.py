@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from signer.settings import TsaSettings
 from tests.conftest import ROOT, cli_env, make_user, run_kyso
 
 pytestmark = pytest.mark.both_databases
@@ -148,7 +149,8 @@ def test_finished_and_failed_issuances_leave_no_intent(services: Any, client: An
         rids.append(r.get_json()["request"]["id"])
     admin = _admin(services)
     issuance.approve(services.sessions, services.keystore, services.settings, admin, rids[0])
-    service.service_credential(services.sessions, services.keystore, services.settings, "tsa", "Kyso TSA")
+    service.service_credential(services.sessions, services.keystore, services.settings, "tsa", "Kyso TSA",
+                               rotate_days=services.settings.section(TsaSettings).rotate_days)
     # A failure after key generation (here: the certificate cannot be stored) destroys the key
     # and clears its intent.
     before = _labels(services)

@@ -14,6 +14,7 @@ import pytest
 from asn1crypto import crl as asn1_crl
 
 from kyso import problems
+from signer.settings import TsaSettings
 from tests.conftest import MODULE, cli_env, init_token, make_settings, run_kyso, token_dir_of
 
 pytestmark = pytest.mark.both_databases
@@ -93,7 +94,8 @@ def test_service_runs_without_the_root_token(two_token_services: Any, hsm_token:
         # made on demand, a key generated in the main token and certified by the issuing CA.
         test = client.post("/api/v1/admin/ca/self-test", headers={"Authorization": f"Bearer {key}"})
         assert test.status_code == 200, test.get_data(as_text=True)
-        cred = service.service_credential(svc.sessions, svc.keystore, svc.settings, "tsa", "Kyso TSA")
+        cred = service.service_credential(svc.sessions, svc.keystore, svc.settings, "tsa", "Kyso TSA",
+                                          rotate_days=svc.settings.section(TsaSettings).rotate_days)
         assert cred.key_label
         assert crl.publish(svc.sessions, svc.keystore, svc.settings, "issuing").crl_number >= 2
         # The root CRL published at the ceremony is still served.

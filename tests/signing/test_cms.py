@@ -11,6 +11,7 @@ from asn1crypto import cms
 from sqlalchemy import select
 
 from kyso.db import transaction
+from signer.settings import SigningSettings
 from tests.signing.conftest import AGENCY, PIN, H
 
 LETTER = "Công văn số 123/SNV-VP về việc triển khai ký số.\n".encode() * 50
@@ -128,7 +129,7 @@ def test_refusals(client: Any, services: Any, signing: dict[str, Any]) -> None:
 
 
 def test_oversize_document_is_413(client: Any, services: Any, signing: dict[str, Any]) -> None:
-    limit = services.settings.signing.max_document_bytes
+    limit = services.settings.section(SigningSettings).max_document_bytes
     r = client.post(f"/api/v1/sign/cms?credential=agency:{AGENCY}", data=b"x" * (limit + 2 * 1024 * 1024),
                     headers=H(signing["keys"]["eoffice"]))
     assert r.status_code == 413 and r.get_json()["code"] == "payload-too-large"

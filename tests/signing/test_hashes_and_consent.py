@@ -15,6 +15,7 @@ from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from signer.settings import SigningSettings
 from tests.signing.conftest import AGENCY, PIN, H, enrol
 
 
@@ -52,7 +53,7 @@ def test_batch_of_hashes_signed_in_order(client: Any, signing: dict[str, Any]) -
 def test_batch_limits_and_bad_digests(client: Any, services: Any, signing: dict[str, Any]) -> None:
     eoffice = H(signing["keys"]["eoffice"])
     base = {"credential": f"agency:{AGENCY}", "hash_algorithm": "sha256"}
-    limit = services.settings.signing.max_hashes
+    limit = services.settings.section(SigningSettings).max_hashes
     one = base64.b64encode(b"\x01" * 32).decode()
     r = client.post("/api/v1/sign/hashes", headers=eoffice, json={**base, "hashes": [one] * (limit + 1)})
     assert r.status_code == 400 and r.get_json()["limit"] == limit

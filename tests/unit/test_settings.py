@@ -137,3 +137,15 @@ def test_the_platform_alone_knows_no_domain_table() -> None:
     s = platform.load_settings(environ={}, sections=app_settings.SECTIONS)
     with pytest.raises(LookupError):
         s.section(type("Elsewhere", (Section,), {"table": "elsewhere"}))
+
+
+@pytest.mark.parametrize(("var", "value", "named"), [
+    ("KYSO_SIGNING__DEFAULT_PDF_LEVEL", "B-X", "signing.default_pdf_level"),
+    ("KYSO_SIGNING__ALLOWED_DIGESTS", "md5", "signing.allowed_digests"),
+    ("KYSO_TSA__AUDIT_PERIOD_MINUTES", "0", "tsa.audit_period_minutes"),
+    ("KYSO_VERIFY__MAX_SECONDS", "0", "verify"),
+])
+def test_each_section_checks_its_own_values(var: str, value: str, named: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={var: value})
+    assert named in info.value.message_en

@@ -27,6 +27,17 @@ from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import Conflict, ErrorKind, KysoError, NotFound
 from kyso.policy import Action
+from verification.messages import (
+    ANCHOR_EXISTS,
+    ANCHOR_FILE_NOT_ONE_CERTIFICATE,
+    ANCHOR_FILE_UNREADABLE,
+    ANCHOR_MAY_NOT_SIGN_CERTIFICATES,
+    ANCHOR_NEEDS_ONE_CERTIFICATE,
+    ANCHOR_NOT_A_CA,
+    ANCHOR_NOT_FOUND,
+    FINGERPRINT_MISMATCH,
+    FINGERPRINT_REQUIRED,
+)
 
 MAX_CERTIFICATE_BYTES = 64 * 1024
 
@@ -107,16 +118,14 @@ def normalize_fingerprint(text: str) -> str:
 def read_certificate(data: bytes) -> Candidate:
     """One X.509 certificate, PEM or DER; a CA certificate or a refusal."""
     if not data or len(data) > MAX_CERTIFICATE_BYTES:
-        raise InvalidCertificate("give one certificate (PEM or DER, at most 64 KiB)",
-                                 "cần đúng một chứng thư số (PEM hoặc DER, tối đa 64 KiB)")
+        raise InvalidCertificate(ANCHOR_NEEDS_ONE_CERTIFICATE)
     try:
         if pem.detect(data):
             ders = [der for kind, _h, der in pem.unarmor(data, multiple=True) if kind == "CERTIFICATE"]
         else:
             ders = [data]
         if len(ders) != 1:
-            raise InvalidCertificate("the file must hold exactly one certificate",
-                                     "tệp phải chứa đúng một chứng thư số")
+            raise InvalidCertificate(ANCHOR_FILE_NOT_ONE_CERTIFICATE)
         cert = x509.Certificate.load(ders[0], strict=True)
         cert.native  # parse it all: a damaged certificate fails here  # noqa: B018
         basic = cert.basic_constraints_value
@@ -124,17 +133,12 @@ def read_certificate(data: bytes) -> Candidate:
     except InvalidCertificate:
         raise
     except (ValueError, TypeError, KeyError, binascii.Error) as exc:
-        raise InvalidCertificate("the file is not a readable X.509 certificate",
-                                 "tệp không phải chứng thư số X.509 đọc được",
+        raise InvalidCertificate(ANCHOR_FILE_UNREADABLE,
                                  log_detail=type(exc).__name__) from None
     if basic is None or not basic["ca"].native:
-        raise NotACACertificate("this is not a CA certificate (basicConstraints cA is not set): only a root or "
-                                "another certificate authority can be a trust anchor",
-                                "đây không phải chứng thư số của tổ chức cung cấp dịch vụ chứng thực "
-                                "(basicConstraints không có cA): chỉ chứng thư gốc hoặc của CA mới được tin cậy")
+        raise NotACACertificate(ANCHOR_NOT_A_CA)
     if usage is not None and "key_cert_sign" not in usage.native:
-        raise NotACACertificate("this CA certificate may not sign certificates (keyUsage lacks keyCertSign)",
-                                "chứng thư số này không được ký chứng thư khác (keyUsage thiếu keyCertSign)")
+        raise NotACACertificate(ANCHOR_MAY_NOT_SIGN_CERTIFICATES)
     return Candidate(cert, hashlib.sha256(cert.dump()).hexdigest())
 
 
@@ -154,21 +158,19 @@ def add(factory: sessionmaker[Session], caller: Caller, data: bytes, expected_sh
     expected = normalize_fingerprint(expected_sha256)
     if not expected:
         raise FingerprintMismatch(
-            "give the SHA-256 fingerprint the publisher announces (64 hex digits); this certificate's is "
-            f"{candidate.spaced_sha256}",
-            "cần nhập dấu vân tay SHA-256 do nơi phát hành công bố (64 chữ số hex); dấu vân tay của chứng thư "
-            f"này là {candidate.spaced_sha256}", extra={"sha256": candidate.sha256})
+            FINGERPRINT_REQUIRED.format(fingerprint=candidate.spaced_sha256),
+            extra={"sha256": candidate.sha256},
+        )
     if expected != candidate.sha256:
         raise FingerprintMismatch(
-            f"the certificate's SHA-256 fingerprint is {candidate.spaced_sha256}, not the one given: "
-            "do not trust this file",
-            f"dấu vân tay SHA-256 của chứng thư là {candidate.spaced_sha256}, khác với dấu vân tay đã nhập: "
-            "không được tin cậy tệp này", extra={"sha256": candidate.sha256})
+            FINGERPRINT_MISMATCH.format(fingerprint=candidate.spaced_sha256),
+            extra={"sha256": candidate.sha256},
+        )
     cert = candidate.certificate
     tbs = cert["tbs_certificate"]
     with transaction(factory) as session:
         if session.execute(select(TrustAnchor.id).where(TrustAnchor.sha256 == candidate.sha256)).first():
-            raise Conflict("this certificate is already a trust anchor", "chứng thư số này đã được tin cậy",
+            raise Conflict(ANCHOR_EXISTS,
                            extra={"sha256": candidate.sha256})
         row = TrustAnchor(sha256=candidate.sha256, subject=candidate.subject[:1000],
                           issuer=cert.issuer.human_friendly[:1000], serial_hex=format(cert.serial_number, "x")[:80],
@@ -196,8 +198,7 @@ def remove(factory: sessionmaker[Session], caller: Caller, sha256: str, request_
         row = session.execute(select(TrustAnchor).where(TrustAnchor.sha256 == fingerprint)
                               .with_for_update()).scalar_one_or_none() if fingerprint else None
         if row is None:
-            raise NotFound("no trust anchor with this SHA-256 fingerprint",
-                           "không có chứng thư tin cậy nào có dấu vân tay SHA-256 này")
+            raise NotFound(ANCHOR_NOT_FOUND)
         info = _info(row)
         session.delete(row)
         audit.record(session, actor=caller.actor, action="trust.remove", target=f"trust-anchor:{row.sha256}",

@@ -15,6 +15,12 @@ from kyso.errors import BadRequest, KysoError
 from kyso.limits import bool_option
 from kyso.policy import Action
 from kyso.web import allows, body_limit, current_caller, json_body, request_id, services, spooled_body
+from verification.messages import (
+    ANCHOR_CERTIFICATE_NOT_PEM_OR_BASE64,
+    ANCHOR_CERTIFICATE_REQUIRED,
+    DOCUMENT_EMPTY,
+    MULTIPART_NEEDS_FILE,
+)
 
 verify_bp = Blueprint("verify_api", __name__, url_prefix="/api/v1")
 anchors_bp = Blueprint("trust_anchors", __name__, url_prefix="/api/v1/admin")
@@ -78,8 +84,8 @@ def verify_document() -> Response:
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
-            raise BadRequest("a multipart request needs a 'file' part", "yêu cầu multipart cần phần 'file'")
-        document, _size = uploaded_document(upload, BadRequest("the document is empty", "tài liệu trống"))
+            raise BadRequest(MULTIPART_NEEDS_FILE)
+        document, _size = uploaded_document(upload, BadRequest(DOCUMENT_EMPTY))
         parts = [(name, part.filename or name, part.read()) for name, part in request.files.items(multi=True)
                  if name not in ("file", "options")]
         detached: bytes | dict[str, bytes] | None = next((body for name, _f, body in parts if name == "data"), None)
@@ -90,7 +96,7 @@ def verify_document() -> Response:
     else:
         # A raw body is spooled to a private file that the verification helper reads: no
         # copy of the document through the worker's memory and the pipe.
-        with spooled_body(BadRequest("the document is empty", "tài liệu trống")) as path:
+        with spooled_body(BadRequest(DOCUMENT_EMPTY)) as path:
             report = verify(svc.sessions, svc.settings, path, None,
                             offline=bool_option(dict(request.args), "offline"), bounded=True)
     fmt = request.args.get("format", "json")
@@ -131,15 +137,14 @@ def add_trust_anchor() -> Response:
         body = json_body()
         text = body.get("certificate")
         if not isinstance(text, str) or not text.strip():
-            raise BadRequest("give the certificate as PEM or base64 DER in 'certificate'",
-                             "cần chứng thư số dạng PEM hoặc DER base64 trong 'certificate'")
+            raise BadRequest(ANCHOR_CERTIFICATE_REQUIRED)
         if "-----BEGIN" in text:
             data = text.encode("ascii", "replace")
         else:
             try:
                 data = base64.b64decode(text, validate=True)
             except (binascii.Error, ValueError):
-                raise BadRequest("'certificate' is neither PEM nor base64", "'certificate' không phải PEM hay base64") \
+                raise BadRequest(ANCHOR_CERTIFICATE_NOT_PEM_OR_BASE64) \
                     from None
         expected, note = str(body.get("sha256", "")), str(body.get("note", ""))
     else:

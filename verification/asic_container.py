@@ -31,6 +31,16 @@ from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
 from kyso.errors import ErrorKind, KysoError
+from verification.messages import (
+    CONTAINER_DUPLICATE_NAMES,
+    CONTAINER_ENTRY_TOO_LARGE,
+    CONTAINER_EXPANDS_TOO_MUCH,
+    CONTAINER_TOO_MANY_ENTRIES,
+    MANIFEST_HAS_DTD,
+    MANIFEST_MALFORMED,
+    MANIFEST_NAMES_NO_SIGNATURE,
+    NOT_A_ZIP_CONTAINER,
+)
 
 MIMETYPES = {"application/vnd.etsi.asic-e+zip": "asic-e", "application/vnd.etsi.asic-s+zip": "asic-s",
              "application/vnd.bdoc-1.0": "asic-e"}  # BDOC (Estonia) is an ASiC-E profile
@@ -151,18 +161,17 @@ def _read(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
     with zf.open(name) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise InvalidContainer(f"{name[:80]} is too large", f"{name[:80]} quá lớn")
+        raise InvalidContainer(CONTAINER_ENTRY_TOO_LARGE.format(name=name[:80]))
     return data
 
 
 def _parse_manifest(text: bytes) -> ElementTree.Element:
     if re.search(rb"<!(DOCTYPE|ENTITY)", text):
-        raise InvalidContainer("a manifest may not carry a DTD or entities",
-                               "tệp kê khai không được chứa DTD hay thực thể")
+        raise InvalidContainer(MANIFEST_HAS_DTD)
     try:
         return ElementTree.fromstring(text)  # noqa: S314 - no DTD, so no entity can be declared
     except ElementTree.ParseError:
-        raise InvalidContainer("a manifest is not well-formed XML", "tệp kê khai không phải XML hợp lệ") from None
+        raise InvalidContainer(MANIFEST_MALFORMED) from None
 
 
 def _unreadable(text: bytes) -> bool:
@@ -201,8 +210,7 @@ def _check_manifest(name: str, text: bytes, files: dict[str, bytes]) -> Signatur
     if uri and uri.lower().endswith((".tst", ".ers", ".xml")) and not (target and _role(target) == "cades"):
         return None
     if target is None:
-        raise InvalidContainer(f"{name} names no signature in the container",
-                               f"{name} không trỏ tới chữ ký nào trong tệp nén")
+        raise InvalidContainer(MANIFEST_NAMES_NO_SIGNATURE.format(name=name))
     sig = Signature(target, "cades", files[target], signed=name)
     for ref in (el for el in root if _local(el.tag) == "DataObjectReference"):
         ref_uri = ref.get("URI") or ""
@@ -229,16 +237,16 @@ def open_container(data: bytes) -> Container:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise InvalidContainer("not a zip container", "không phải tệp nén ASiC") from None
+        raise InvalidContainer(NOT_A_ZIP_CONTAINER) from None
     infos = zf.infolist()
     if len(infos) > MAX_ENTRIES:
-        raise InvalidContainer(f"more than {MAX_ENTRIES} entries", f"quá {MAX_ENTRIES} tệp bên trong")
+        raise InvalidContainer(CONTAINER_TOO_MANY_ENTRIES.format(max_entries=MAX_ENTRIES))
     total = sum(i.file_size for i in infos)
     if total > MAX_TOTAL or any(i.compress_size and i.file_size / i.compress_size > MAX_RATIO for i in infos):
-        raise InvalidContainer("the container expands too much (zip bomb?)", "tệp nén giải nén quá lớn")
+        raise InvalidContainer(CONTAINER_EXPANDS_TOO_MUCH)
     names = [i.filename for i in infos]
     if len(set(names)) != len(names):
-        raise InvalidContainer("two entries have the same name", "hai tệp bên trong trùng tên")
+        raise InvalidContainer(CONTAINER_DUPLICATE_NAMES)
     notes: list[Note] = []
     kind = None
     if "mimetype" in names:

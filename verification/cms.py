@@ -12,6 +12,7 @@ from asn1crypto import cms, core, x509
 
 from verification.indication import Indication
 from verification.limits import check_signature_count
+from verification.messages import DETACHED_CMS_NEEDS_DATA
 from verification.report import SignatureReport, UnsupportedDocument, summaries
 from verification.verdict import broken, digest_differs, indeterminate, signature_report, unjudged_key, with_problems
 
@@ -211,8 +212,7 @@ def verify_cms(info: cms.ContentInfo, detached: bytes | None,
     (signed_der,) = _elements(signed_der)
     econtent = _econtent(signed_der)
     if econtent is None and detached is None:
-        raise UnsupportedDocument("a detached CMS signature needs its data (a second part, or --data)",
-                                  "chữ ký CMS tách rời cần kèm dữ liệu đã ký (phần thứ hai, hoặc --data)")
+        raise UnsupportedDocument(DETACHED_CMS_NEEDS_DATA)
     problems = []
     if econtent is not None and detached is not None and econtent != detached:
         problems.append(Problem("FORMAT_FAILURE", "the signature carries its own content, and it differs from the "

@@ -8,6 +8,7 @@ from typing import Any
 
 from asn1crypto import cms, pem
 
+from verification.messages import UNSUPPORTED_FORMAT
 from verification.report import UnsupportedFormat
 
 
@@ -58,5 +59,4 @@ def detect(data: bytes) -> tuple[str, Any]:
     for candidate in (der, data):
         if candidate is not None and (info := as_cms(candidate)) is not None:
             return "cms", info
-    raise UnsupportedFormat("not a PDF, CMS signature, XML document or ASiC container",
-                            "không phải PDF, chữ ký CMS, tài liệu XML hay gói ASiC")
+    raise UnsupportedFormat(UNSUPPORTED_FORMAT)

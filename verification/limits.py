@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from kyso.errors import ErrorKind, KysoError
 from kyso.settings import Settings
+from verification.messages import TOO_MANY_SIGNATURES, VERIFY_BUSY
 from verification.settings import VerifySettings
 
 
@@ -40,8 +41,7 @@ def verification_slot(settings: Settings) -> Iterator[None]:
     with _SLOTS_LOCK:
         slots = _SLOTS.setdefault(size, threading.BoundedSemaphore(size))
     if not slots.acquire(timeout=conf.busy_wait_seconds):
-        raise VerifyBusy("too many verifications are running; try again shortly",
-                         "đang có quá nhiều yêu cầu kiểm tra; hãy thử lại sau ít phút",
+        raise VerifyBusy(VERIFY_BUSY,
                          extra={"retry_after": max(1, math.ceil(conf.busy_wait_seconds)) + 1})
     try:
         yield
@@ -56,6 +56,5 @@ def check_signature_count(count: int) -> None:
 
     most = limit("max_signatures")
     if most and count > most:
-        raise TooManySignatures(f"the document has {count} signatures; at most {most} are checked",
-                                f"tài liệu có {count} chữ ký; chỉ kiểm tra tối đa {most} chữ ký",
+        raise TooManySignatures(TOO_MANY_SIGNATURES.format(count=count, most=most),
                                 extra={"limit": most})

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, render_template_string, request
 from kyso.errors import BadRequest, ErrorKind, KysoError, PayloadTooLarge
 from kyso.problems import http_status
 from kyso.web import body_limit, count_address, public, services
+from verification.messages import CHOOSE_FILE, FILE_EMPTY, FILE_TOO_LARGE, TOO_MANY_UPLOADS
 from verification.readable import TEXT
 from verification.settings import VerifySettings
 
@@ -64,12 +65,12 @@ def verify_upload() -> Response:
         _count_upload(svc)
         upload = request.files.get("file")
         if upload is None or not upload.filename and not request.content_length:
-            raise BadRequest("choose a file", "hãy chọn một tệp")
-        data, size = uploaded_document(upload, BadRequest("the file is empty", "tệp trống"))
+            raise BadRequest(CHOOSE_FILE)
+        data, size = uploaded_document(upload, BadRequest(FILE_EMPTY))
         detached = request.files["data"].read() if "data" in request.files else None
         limits = svc.settings.section(VerifySettings)
         if size + len(detached or b"") > limits.public_max_bytes:
-            raise PayloadTooLarge("the file is too large", "tệp quá lớn")
+            raise PayloadTooLarge(FILE_TOO_LARGE)
         report = verify(svc.sessions, svc.settings, data, detached or None, offline=True, bounded=True,
                         seconds=limits.public_max_seconds)
     except KysoError as exc:
@@ -95,6 +96,5 @@ def _count_upload(svc: Any) -> None:
         return
     _address, _count, retry_after = count_address("kyso.public_verify_limiter", per_minute)
     if retry_after:
-        raise PublicVerifyLimited(f"too many uploads from your address; try again in {retry_after} s",
-                                  f"quá nhiều lần tải lên từ địa chỉ của bạn; hãy thử lại sau {retry_after} giây",
+        raise PublicVerifyLimited(TOO_MANY_UPLOADS.format(retry_after=retry_after),
                                   extra={"retry_after": retry_after})

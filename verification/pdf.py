@@ -13,6 +13,12 @@ from asn1crypto import cms, core
 from kyso.errors import KysoError
 from verification.indication import Indication
 from verification.limits import check_signature_count
+from verification.messages import (
+    PDF_ENCRYPTED_FOR_RECIPIENTS,
+    PDF_ENCRYPTION_UNREADABLE,
+    PDF_PASSWORD_PROTECTED,
+    PDF_STRUCTURE_UNREADABLE,
+)
 from verification.pdf_checks import unanalysed_problem
 from verification.pdf_legacy import legacy_pdf, x509_rsa_sha1
 from verification.report import (
@@ -161,16 +167,14 @@ def _open_encrypted(reader: Any) -> None:
 
     if not isinstance(reader.security_handler, StandardSecurityHandler):
         raise DocumentUnreadable(
-            "the PDF file is encrypted for particular recipients (with their certificates); Kyso cannot open it",
-            "tệp PDF được mã hóa cho người nhận cụ thể (bằng chứng thư số của họ); Kyso không mở được")
+            PDF_ENCRYPTED_FOR_RECIPIENTS)
     try:
         result = reader.decrypt(b"")
     except (PdfError, ValueError, KeyError, TypeError) as exc:
-        raise DocumentUnreadable("the PDF file's encryption cannot be read", "không đọc được phần mã hóa của tệp PDF",
+        raise DocumentUnreadable(PDF_ENCRYPTION_UNREADABLE,
                                  log_detail=f"{type(exc).__name__}: {str(exc)[:200]}") from None
     if result.status == AuthStatus.FAILED:
-        raise DocumentUnreadable("the PDF file is protected by a password to open it; Kyso cannot read it",
-                                 "tệp PDF được bảo vệ bằng mật khẩu mở tệp; Kyso không đọc được")
+        raise DocumentUnreadable(PDF_PASSWORD_PROTECTED)
 
 
 def verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
@@ -187,7 +191,7 @@ def verify_pdf(data: bytes, vc: Any) -> list[SignatureReport]:
         found = pdf_checks.collect(reader)
         signature_fields = {name for name, _v, _f in enumerate_sig_fields(reader)}
     except (PdfError, ValueError, KeyError, TypeError) as exc:
-        raise DocumentUnreadable("the structure of the PDF file cannot be read", "không đọc được cấu trúc tệp PDF",
+        raise DocumentUnreadable(PDF_STRUCTURE_UNREADABLE,
                                  log_detail=type(exc).__name__) from None
     if _repaired(data):
         document_notes().append(dict(REPAIRED_PDF))

@@ -38,11 +38,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin.facade import Agency, IssuedCertificate
 from kyso.db import read_transaction
+from kyso.errors import Message
 from kyso.settings import Settings
 from verification.asic import verify_asic
 from verification.cms import verify_cms
 from verification.detection import detect
 from verification.limits import verification_slot
+from verification.messages import DOCUMENT_KINDS, STRUCTURE_UNREADABLE
 from verification.pdf import verify_pdf
 from verification.report import (
     LOCAL,
@@ -71,13 +73,6 @@ def _parse_errors() -> tuple[type[BaseException], ...]:
     from pyhanko.pdf_utils.misc import PdfReadError
 
     return PdfReadError, etree.XMLSyntaxError, zipfile.BadZipFile
-
-
-_WHAT_EN = {"pdf": "PDF file", "cms": "CMS signature", "xml": "XML file", "asic-e": "ASiC container",
-            "asic-s": "ASiC container"}
-
-
-_WHAT_VI = {"pdf": "tệp PDF", "cms": "chữ ký CMS", "xml": "tệp XML", "asic-e": "gói ASiC", "asic-s": "gói ASiC"}
 
 
 def _agency_codes(factory: sessionmaker[Session], reports: list[SignatureReport],
@@ -123,8 +118,7 @@ def _check(data: bytes, detached: bytes | Mapping[str, bytes] | None, trusted: t
             sigs = verify_cms(info, detached if isinstance(detached, bytes) else None, vc)
     except _parse_errors() as exc:
         raise DocumentUnreadable(
-            f"the structure of the {_WHAT_EN.get(kind, kind)} cannot be read",
-            f"không đọc được cấu trúc {_WHAT_VI.get(kind, kind)}",
+            STRUCTURE_UNREADABLE.format(what=DOCUMENT_KINDS.get(kind, Message(kind, kind))),
             log_detail=f"{type(exc).__name__}: {str(exc)[:300]}") from None
     certs = {format(c.serial_number, "x"): c.dump() for c in met_certificates()}
     met_certificates().clear()

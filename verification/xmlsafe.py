@@ -15,6 +15,14 @@ from typing import Any
 from lxml import etree
 
 from kyso.errors import ErrorKind, KysoError
+from verification.messages import (
+    XML_ATTRIBUTE_TOO_LONG,
+    XML_HAS_DTD,
+    XML_MALFORMED,
+    XML_NOT_UTF8,
+    XML_TOO_DEEP,
+    XML_TOO_LARGE,
+)
 
 
 class XmlRejected(KysoError):
@@ -55,13 +63,11 @@ def looks_like_xml(data: bytes) -> bool:
 
 
 def _too_large(limits: Limits) -> XmlTooLarge:
-    return XmlTooLarge(f"the XML document is larger than {limits.max_bytes} bytes",
-                       f"tài liệu XML lớn hơn {limits.max_bytes} byte")
+    return XmlTooLarge(XML_TOO_LARGE.format(max_bytes=limits.max_bytes))
 
 
 def _declares_dtd() -> XmlDtdForbidden:
-    return XmlDtdForbidden("the XML document declares a DTD or entities, which are not accepted",
-                           "tài liệu XML khai báo DTD hoặc thực thể (entity), không được chấp nhận")
+    return XmlDtdForbidden(XML_HAS_DTD)
 
 
 def _parser(target: Any = None) -> Any:
@@ -82,7 +88,7 @@ def _finish(root: Any, limits: Limits) -> Any:
 
 
 def _malformed(exc: Exception) -> XmlMalformed:
-    return XmlMalformed("the XML document is malformed", "tài liệu XML sai cú pháp", log_detail=str(exc)[:200])
+    return XmlMalformed(XML_MALFORMED, log_detail=str(exc)[:200])
 
 
 def parse(data: bytes, limits: Limits = Limits()) -> Any:
@@ -120,8 +126,7 @@ def parse_stream(stream: Any, limits: Limits = Limits(), chunk: int = 1 << 20, t
                 # The DTD check below reads bytes: an encoding it cannot read (UTF-16, UTF-32,
                 # EBCDIC) is refused rather than trusted to the tree, which a parser target
                 # builds without its doctype.
-                raise XmlMalformed("the XML document must be encoded in UTF-8",
-                                   "tài liệu XML phải được mã hóa UTF-8")
+                raise XmlMalformed(XML_NOT_UTF8)
             size += len(block)
             if size > limits.max_bytes:
                 raise _too_large(limits)
@@ -142,10 +147,9 @@ def _check_shape(root: Any, limits: Limits) -> None:
         el, depth = stack.pop()
         count += 1
         if depth > limits.max_depth or count > limits.max_elements:
-            raise XmlTooLarge("the XML document is nested too deeply or has too many elements",
-                              "tài liệu XML lồng quá sâu hoặc có quá nhiều phần tử")
+            raise XmlTooLarge(XML_TOO_DEEP)
         if isinstance(el.tag, str):
             for value in el.attrib.values():
                 if len(value) > limits.max_attribute_bytes:
-                    raise XmlTooLarge("an XML attribute is too long", "một thuộc tính XML quá dài")
+                    raise XmlTooLarge(XML_ATTRIBUTE_TOO_LONG)
         stack.extend((child, depth + 1) for child in el)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hsm.settings import HsmSettings
 from kyso import settings as platform
 from kyso.settings import Section, Settings
 from signer.settings import SigningSettings, TsaSettings
 from verification.settings import VerifySettings
 
 # Each package's own tables, beside the platform's (server, database, auth, audit, mail, logging).
-SECTIONS: tuple[type[Section], ...] = (SigningSettings, TsaSettings, VerifySettings)
+SECTIONS: tuple[type[Section], ...] = (HsmSettings, SigningSettings, TsaSettings, VerifySettings)
 
 
 def load_settings(environ: Mapping[str, str] | None = None,

@@ -19,6 +19,7 @@ import click
 from ca_admin import lifecycle
 from ca_admin.models import CaRole
 from ca_admin.registry import AgencyStatus, OfficialStatus
+from hsm.settings import HsmSettings
 from kyso import policy
 from kyso.callers import Caller
 from kyso.cli import Context, handle_errors, local_actor, operator_caller, operator_option, pass_ctx, require_schema
@@ -102,9 +103,9 @@ def ca_init(ctx: Context, if_absent: bool, issuing_csr: Path | None) -> None:
     for role in (CaRole.ROOT, CaRole.ISSUING):
         crl.publish(svc.sessions, svc.root_keystore if role == CaRole.ROOT else svc.keystore, svc.settings, role,
                     actor=local_actor())
-    if svc.settings.hsm.separate_root:
-        click.echo(f"the root key is in token '{svc.settings.hsm.root.token_label}': disconnect it until "
-                   "the next ceremony")
+    hsm = svc.settings.section(HsmSettings)
+    if hsm.separate_root:
+        click.echo(f"the root key is in token '{hsm.root.token_label}': disconnect it until the next ceremony")
 
 
 @ca_group.command("import-issuing")

@@ -21,6 +21,7 @@ from ca_admin.service import active_ca_row, require_root_token
 from ca_admin.x509build import bit_string, der_length, der_sequence, key_identifier, scheme_for, x509_time
 from hsm import KeyStore
 from hsm.keystore import verify_signature
+from hsm.settings import HsmSettings
 from kyso import audit
 from kyso.db import advisory_lock, read_transaction, transaction, utcnow
 from kyso.errors import NotFound
@@ -72,7 +73,7 @@ def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
     With ``only_if_stale``, a CRL another process published meanwhile is returned instead
     (requests finding a stale CRL must not each sign a new one)."""
     now = (now or utcnow()).replace(microsecond=0)
-    if role == CaRole.ROOT and settings.hsm.separate_root:
+    if role == CaRole.ROOT and settings.section(HsmSettings).separate_root:
         # With the root in its own token, its CRL is a ceremony: ``keystore`` is that token's.
         with read_transaction(factory) as session:
             root_label = active_ca_row(session, CaRole.ROOT).key_label

@@ -27,6 +27,7 @@ from hsm import (
     RootTokenUnavailable,
     SignatureScheme,
 )
+from hsm.settings import HsmSettings
 from kyso import audit
 from kyso.db import advisory_lock, read_transaction, transaction, utcnow
 from kyso.errors import BadRequest, Conflict, NotFound
@@ -140,14 +141,14 @@ def require_root_token(root_keystore: KeyStore, settings: Settings, probe_label:
     """With the root in a token of its own ([hsm.root]), check it is connected (and, with
     ``probe_label``, that the root key signs) before a ceremony starts:
     ``RootTokenUnavailable`` (503, a clear message) otherwise."""
-    if not settings.hsm.separate_root:
+    if not settings.section(HsmSettings).separate_root:
         return
     try:
         root_keystore.check_present(probe_label)
     except HsmPinIncorrect:
         raise
     except HsmUnavailable as exc:
-        raise RootTokenUnavailable(settings.hsm.root.token_label, log_detail=exc.code) from exc
+        raise RootTokenUnavailable(settings.section(HsmSettings).root.token_label, log_detail=exc.code) from exc
 
 
 def init_ca(
@@ -170,7 +171,7 @@ def init_ca(
     now = now or utcnow()
     ca = settings.ca
     root_store = root_keystore if root_keystore is not None else keystore
-    if settings.hsm.separate_root and root_store is keystore:
+    if settings.section(HsmSettings).separate_root and root_store is keystore:
         raise AssertionError("[hsm.root] is set: give init_ca the root token's key store")
     with read_transaction(factory) as session:
         if is_initialised(session):

@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from ca_admin import crl, ocsp, service
 from ca_admin.models import CaRole, CertStatus
 from hsm.keystore import verify_signature
+from hsm.settings import HsmSettings
 from kyso import audit
 from kyso.callers import Role, UserStatus
 from kyso.db import transaction, utcnow
@@ -121,7 +122,7 @@ def _crl(role: str) -> Response:
         stale = info.next_update <= utcnow()
     except crl.CrlNotFound:
         info, stale = None, True
-    if stale and role == CaRole.ROOT and svc.settings.hsm.separate_root:
+    if stale and role == CaRole.ROOT and svc.settings.section(HsmSettings).separate_root:
         # The root's own token is connected only for ceremonies: its CRL (long-lived) is
         # published there, never on a public request (which would only probe an absent token).
         if info is None:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from hsm.settings import HsmSettings
 from kyso.errors import KysoError
 from kyso.messages import (
     ANOTHER_USER_CREATED_MEANWHILE_CREATE,
@@ -542,7 +543,7 @@ def hsm_status(ctx: Context) -> None:
     """Check the token answers."""
     info = ctx.services.keystore.ping()
     click.echo(f"token '{info['label']}' ({info['manufacturer']} {info['model']}) is reachable")
-    root = ctx.services.settings.hsm.root
+    root = ctx.services.settings.section(HsmSettings).root
     if root.token_label:
         # The root's own token is normally absent: say so, never fail for it.
         from hsm import HsmUnavailable

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hsm import KeyStore
+from hsm.settings import HsmSettings
 from kyso import audit
 from kyso.db import make_engine, make_sessionmaker
 from kyso.errors import ErrorKind, KysoError
@@ -40,9 +41,10 @@ class SetupMissing(KysoError):
 
 def read_pin(settings: Settings) -> str:
     """The user PIN from settings or its file; a clear error when neither is there."""
-    if settings.hsm.pin:
-        return settings.hsm.pin
-    path = Path(settings.hsm.pin_file).expanduser()
+    hsm = settings.section(HsmSettings)
+    if hsm.pin:
+        return hsm.pin
+    path = Path(hsm.pin_file).expanduser()
     try:
         pin = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -54,7 +56,7 @@ def read_pin(settings: Settings) -> str:
 
 def read_root_pin(settings: Settings) -> str:
     """The root token's PIN ([hsm.root] pin or pin_file), read only for a ceremony."""
-    root = settings.hsm.root
+    root = settings.section(HsmSettings).root
     if root.pin:
         return root.pin
     if not root.pin_file:
@@ -71,7 +73,7 @@ def read_root_pin(settings: Settings) -> str:
 
 def apply_softhsm_conf(settings: Settings) -> None:
     """Point SoftHSM2 at the project's own configuration unless the environment already does."""
-    conf = settings.hsm.softhsm2_conf
+    conf = settings.section(HsmSettings).softhsm2_conf
     if conf and "SOFTHSM2_CONF" not in os.environ and Path(conf).is_file():
         os.environ["SOFTHSM2_CONF"] = str(Path(conf).resolve())
 
@@ -107,25 +109,22 @@ class Services:
             apply_softhsm_conf(self.settings)
             pin = read_pin(self.settings)
             register_secret(pin)
-            self._keystore = KeyStore(
-                self.settings.hsm.module, self.settings.hsm.token_label, pin,
-                open_retries=self.settings.hsm.open_retries,
-            )
+            hsm = self.settings.section(HsmSettings)
+            self._keystore = KeyStore(hsm.module, hsm.token_label, pin, open_retries=hsm.open_retries)
         return self._keystore
 
     @property
     def root_keystore(self) -> KeyStore:
         """The store holding the root CA key: [hsm.root]'s own token when configured (present
         only for ceremonies; its PIN is read only now), else the main one (demo layout)."""
-        root = self.settings.hsm.root
+        hsm = self.settings.section(HsmSettings)
+        root = hsm.root
         if not root.token_label:
             return self.keystore
         if self._root_keystore is None:
             apply_softhsm_conf(self.settings)
             pin = read_root_pin(self.settings)
             register_secret(pin)
-            self._root_keystore = KeyStore(
-                root.module or self.settings.hsm.module, root.token_label, pin,
-                open_retries=self.settings.hsm.open_retries,
-            )
+            self._root_keystore = KeyStore(root.module or hsm.module, root.token_label, pin,
+                                           open_retries=hsm.open_retries)
         return self._root_keystore

@@ -82,32 +82,6 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
-class HsmRootSettings:
-    """The root CA key's own token, connected only for ceremonies; "" = in [hsm]'s token."""
-
-    token_label: str = ""
-    module: str = ""  # "" = [hsm] module
-    pin: str = dataclasses.field(default="", repr=False)
-    pin_file: str = ""
-
-
-@dataclass(frozen=True)
-class HsmSettings:
-    module: str = "/usr/lib/softhsm/libsofthsm2.so"
-    token_label: str = "kyso"
-    pin: str = dataclasses.field(default="", repr=False)
-    pin_file: str = "var/secrets/user.pin"
-    softhsm2_conf: str = "var/softhsm2.conf"
-    open_retries: int = 3
-    root: HsmRootSettings = field(default_factory=HsmRootSettings)
-
-    @property
-    def separate_root(self) -> bool:
-        """The root CA key lives in a token of its own (the production layout)."""
-        return bool(self.root.token_label)
-
-
-@dataclass(frozen=True)
 class CaNameSettings:
     common_name: str = ""
     organization: str = ""
@@ -265,7 +239,6 @@ class LoggingSettings:
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
-    hsm: HsmSettings = field(default_factory=HsmSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     mail: MailSettings = field(default_factory=MailSettings)
@@ -451,8 +424,6 @@ def _anchor_paths(s: Settings) -> Settings:
     return dataclasses.replace(
         s,
         database=dataclasses.replace(s.database, url=url),
-        hsm=dataclasses.replace(s.hsm, pin_file=_anchor(s.hsm.pin_file), softhsm2_conf=_anchor(s.hsm.softhsm2_conf),
-                                root=dataclasses.replace(s.hsm.root, pin_file=_anchor(s.hsm.root.pin_file))),
         ocsp=dataclasses.replace(s.ocsp, static_dir=_anchor(s.ocsp.static_dir)),
         mail=dataclasses.replace(s.mail, password_file=_anchor(s.mail.password_file)),
     )
@@ -463,12 +434,6 @@ _KEY_TYPES = {"rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"}
 
 def _check_values(s: Settings) -> None:
     """Values a typo would otherwise turn into a silent fallback or a late traceback."""
-    r = s.hsm.root
-    if r.token_label and r.token_label == s.hsm.token_label and r.module in ("", s.hsm.module):
-        raise ConfigError.invalid("hsm.root.token_label", "another token than hsm.token_label (\"\" for "
-                                  "the single-token layout)")
-    if not r.token_label and (r.pin or r.pin_file or r.module):
-        raise ConfigError.invalid("hsm.root", "a token_label when module, pin or pin_file is set")
     for name, key in (("ca.root_key", s.ca.root_key), ("ca.issuing_key", s.ca.issuing_key)):
         if key.key_type not in _KEY_TYPES:
             raise ConfigError.invalid(f"{name}.key_type", f"one of {', '.join(sorted(_KEY_TYPES))}")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from hsm.settings import HsmSettings
 from signer.settings import TsaSettings
 from tests.conftest import ROOT, cli_env, make_user, run_kyso
 
@@ -62,9 +63,9 @@ def crashed(client: Any, services: Any, ca: Any, database: Any, hsm_token: Any) 
                     json={"profile": "agency-seal", "agency_code": AGENCY, "generate_key": True})
     assert r.status_code == 201, r.get_json()
     rid = r.get_json()["request"]["id"]
-    s = services.settings
+    hsm = services.settings.section(HsmSettings)
     overrides = {"database": {"url": database.url},
-                 "hsm": {"module": s.hsm.module, "token_label": s.hsm.token_label, "pin": hsm_token.pin},
+                 "hsm": {"module": hsm.module, "token_label": hsm.token_label, "pin": hsm_token.pin},
                  "ca": {"root_key": {"key_type": "rsa-2048"}, "issuing_key": {"key_type": "ec-p256"}}}
     out = subprocess.run([sys.executable, "-c", _CRASH, json.dumps(overrides), str(rid)], cwd=ROOT,
                          env={**{k: v for k, v in os.environ.items() if not k.startswith("KYSO_")},

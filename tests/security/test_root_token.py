@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from asn1crypto import crl as asn1_crl
 
+from hsm.settings import HsmSettings
 from kyso import problems
 from signer.settings import TsaSettings
 from tests.conftest import MODULE, cli_env, init_token, make_settings, run_kyso, token_dir_of
@@ -83,7 +84,7 @@ def test_service_runs_without_the_root_token(two_token_services: Any, hsm_token:
     svc = two_token_services
     _init(svc)
     key = make_user(svc, "admin", "ca-admin")
-    path, away = _unplug(hsm_token, svc.settings.hsm.root.token_label)
+    path, away = _unplug(hsm_token, svc.settings.section(HsmSettings).root.token_label)
     try:
         app = create_app(svc.settings, services=svc, configure_logging=False)
         app.config["TESTING"] = True
@@ -107,8 +108,8 @@ def test_service_runs_without_the_root_token(two_token_services: Any, hsm_token:
             crl.publish(svc.sessions, svc.root_keystore, svc.settings, "root")
         problem = problems.problem(info.value)
         assert problem["status"] == 503 and problem["code"] == "root-token-unavailable"
-        assert svc.settings.hsm.root.token_label in problem["detail"]
-        assert svc.settings.hsm.root.pin not in str(problem)
+        assert svc.settings.section(HsmSettings).root.token_label in problem["detail"]
+        assert svc.settings.section(HsmSettings).root.pin not in str(problem)
     finally:
         shutil.move(away, path)
     # Connected again: the ceremony works.
@@ -122,7 +123,7 @@ def test_ca_init_needs_the_root_token_and_leaves_nothing_without_it(two_token_se
 
     svc = two_token_services
     before = {k.label for k in svc.keystore.list_keys()}
-    path, away = _unplug(hsm_token, svc.settings.hsm.root.token_label)
+    path, away = _unplug(hsm_token, svc.settings.section(HsmSettings).root.token_label)
     try:
         with pytest.raises(RootTokenUnavailable):
             service.init_ca(svc.sessions, svc.keystore, svc.settings, actor="test",
@@ -147,8 +148,9 @@ def test_root_settings_are_checked() -> None:
         load_settings(environ={}, overrides={"hsm": {"root": {"pin": "1234"}}})
     s = load_settings(environ={"KYSO_HSM__ROOT__TOKEN_LABEL": "kyso-root",
                                "KYSO_HSM__ROOT__PIN_FILE": "var/secrets/root.pin"})
-    assert s.hsm.separate_root and s.hsm.root.pin_file.endswith("/var/secrets/root.pin")
-    assert not load_settings(environ={}).hsm.separate_root  # `make run`: the demo layout
+    hsm = s.section(HsmSettings)
+    assert hsm.separate_root and hsm.root.pin_file.endswith("/var/secrets/root.pin")
+    assert not load_settings(environ={}).section(HsmSettings).separate_root  # `make run`: the demo layout
 
 
 def test_cli_ceremony_with_and_without_the_root_token(database: Any, hsm_token: Any,

@@ -7,6 +7,7 @@ import pytest
 
 from app import settings as app_settings
 from app.settings import load_settings
+from hsm.settings import HsmSettings
 from kyso.errors import ConfigError
 from kyso.settings import Section, Settings
 from tests.conftest import run_kyso
@@ -19,7 +20,7 @@ def test_defaults_load_and_are_frozen() -> None:
     assert s.server.workers == 2
     root = Path(__file__).resolve().parents[2]
     assert s.database.url == f"sqlite:///{root}/var/kyso.db"  # anchored at the project root
-    assert s.hsm.pin_file == f"{root}/var/secrets/user.pin"
+    assert s.section(HsmSettings).pin_file == f"{root}/var/secrets/user.pin"
     assert s.ca.root_key.key_type == "rsa-4096"
     assert s.ca.issuing_key.key_type == "rsa-3072"
     assert "Hải Phòng" in s.ca.root_name.locality

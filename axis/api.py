@@ -11,6 +11,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.wsgi import wrap_file
 
+from axis.messages import (
+    LEVEL_NOT_BB_OR_BT,
+    METADATA_NOT_AN_OBJECT,
+    PACKAGE_EMPTY,
+    SCHEME_NOT_A_STRING,
+    STATUS_MESSAGE_EMPTY,
+)
 from kyso.errors import BadRequest
 from kyso.limits import bool_option, parse_json
 from kyso.policy import Action
@@ -31,7 +38,7 @@ def verify_edxml() -> Response:
     svc = services()
     # Spooled to a private file that the verification helper reads: the worker never holds
     # the package (a 10 MB attachment) as bytes, nor copies it into the helper.
-    with spooled_body(BadRequest("the package is empty", "gói tin trống")) as path:
+    with spooled_body(BadRequest(PACKAGE_EMPTY)) as path:
         report = verify_package(svc.sessions, svc.settings, path, offline=bool_option(dict(request.args), "offline"))
     return jsonify(report)
 
@@ -55,20 +62,20 @@ def sign_edxml() -> Response:
         try:
             meta = parse_json(request.form.get("metadata") or "")
         except ValueError:
-            raise BadRequest("'metadata' must be a JSON object", "'metadata' phải là một đối tượng JSON") from None
+            raise BadRequest(METADATA_NOT_AN_OBJECT) from None
         if not isinstance(meta, dict):
-            raise BadRequest("'metadata' must be a JSON object", "'metadata' phải là một đối tượng JSON")
+            raise BadRequest(METADATA_NOT_AN_OBJECT)
         files = [(f.filename or "tep-dinh-kem", f.mimetype or "", f.read()) for f in request.files.getlist("file")]
         pkg = metadata_package(meta, files)
     else:
         if request.content_length == 0:
-            raise BadRequest("the package is empty", "gói tin trống")
+            raise BadRequest(PACKAGE_EMPTY)
         # Read in chunks into the parser, the tree let go once read: a 10 MB package is
         # not held as bytes, tree and model at once.
         pkg = parsing.parse(request.stream, keep_tree=False)
     level = str(options.get("level") or "B-B").upper()
     if level not in ("B-B", "B-T"):
-        raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")
+        raise BadRequest(LEVEL_NOT_BB_OR_BT)
     pdf_ref = options.get("pdf_credential")
     pdf_credential = signing.authorise_co_signer(svc.sessions, svc.keystore, svc.settings, signing.SignRequest(
         current_caller(), str(pdf_ref), "sign.pdf", consent=request.headers.get(consent.HEADER),
@@ -102,17 +109,17 @@ def edxml_status() -> Response:
     if request.mimetype in ("application/xml", "text/xml"):
         data = request.get_data(cache=False)
         if not data:
-            raise BadRequest("the status message is empty", "thông điệp trạng thái trống")
+            raise BadRequest(STATUS_MESSAGE_EMPTY)
         return jsonify(status.receive(svc.sessions, svc.settings, current_caller(), data,
                                       offline=bool_option(dict(request.args), "offline"), request_id=request_id()))
     body = json_body()
     msg = status.message_from_json(body)
     level = str(body.get("level") or "B-B").upper()
     if level not in ("B-B", "B-T"):
-        raise BadRequest("'level' must be B-B or B-T", "'level' phải là B-B hoặc B-T")
+        raise BadRequest(LEVEL_NOT_BB_OR_BT)
     scheme = body.get("scheme")
     if scheme is not None and not isinstance(scheme, str):
-        raise BadRequest("'scheme' must be a string", "'scheme' phải là chuỗi")
+        raise BadRequest(SCHEME_NOT_A_STRING)
     opts = SignOptions(xades=bool(body.get("xades")), level=level, scheme=scheme)
     out, sig_id = status.send(svc.sessions, svc.keystore, svc.settings, current_caller(), msg,
                               sign=bool(body.get("sign")), opts=opts, request_id=request_id())

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from lxml import etree
 
+from axis.messages import CONTROL_CHARACTERS
 from axis.model import NS, Attachment, EdxmlInvalid, Organization, Package, content_key
 from axis.parsing import kid
 
@@ -25,8 +26,7 @@ def _el(parent: Any, name: str, text: str | None = None, **attrs: str) -> Any:
         try:
             el.text = unicodedata.normalize("NFC", text)
         except ValueError:  # control characters XML 1.0 cannot carry
-            raise EdxmlInvalid(f"{name} holds characters XML cannot carry (control characters)",
-                           f"{name} chứa ký tự XML không cho phép (ký tự điều khiển)") from None
+            raise EdxmlInvalid(CONTROL_CHARACTERS.format(name=name)) from None
     return el
 
 

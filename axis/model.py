@@ -12,7 +12,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from kyso.errors import ErrorKind, KysoError
+from axis.messages import ORGAN_ID_REQUIRED
+from kyso.errors import ErrorKind, KysoError, Message
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DOCUMENT_ID = re.compile(r"^[^,]{1,40},\d{4}/\d{2}/\d{2},[^,]{1,100}$")
@@ -65,6 +66,11 @@ class Finding(str):
 def joined(findings: list[Finding], lang: str) -> str:
     """The findings as one clause in ``lang`` ("vi" or "en")."""
     return "; ".join(f.vi if lang == "vi" else str(f) for f in findings)
+
+
+def joined_message(findings: list[Finding]) -> Message:
+    """The findings as one clause, in both languages."""
+    return Message(joined(findings, "en"), joined(findings, "vi"))
 
 
 def not_agency_code(field_name: str, value: str) -> Finding:
@@ -142,7 +148,7 @@ def organization_from_json(value: Any) -> Organization:
     if isinstance(value, str):
         value = {"organ_id": value}
     if not isinstance(value, dict) or not isinstance(value.get("organ_id"), str):
-        raise BadRequest("'from' and each of 'to' need an 'organ_id'", "'from' và mỗi 'to' cần 'organ_id'")
+        raise BadRequest(ORGAN_ID_REQUIRED)
     known = {attr for _tag, attr in Organization.FIELDS}
     return Organization(**{k: str(v) for k, v in value.items() if k in known})
 

@@ -17,6 +17,23 @@ from typing import Any
 
 from lxml import etree
 
+from axis.messages import (
+    AN_ATTACHMENT_TOO_LARGE,
+    ATTACHMENT_MIXED_CONTENT,
+    ATTACHMENT_NO_CONTENT_ID,
+    ATTACHMENT_NOT_A_ZIP,
+    ATTACHMENT_NOT_BASE64,
+    ATTACHMENT_NOT_BASE64_TEXT,
+    ATTACHMENT_TOO_LARGE,
+    ATTACHMENT_UNPACKS_TOO_LARGE,
+    ATTACHMENT_ZIP_NOT_ONE_FILE,
+    MESSAGE_HEADER_MISSING,
+    MESSAGE_HEADER_NO_FROM,
+    MESSAGE_HEADER_TWICE,
+    ROOT_NOT_EDXML,
+    STATUS_MESSAGE_NOT_PACKAGE,
+    XML_HAS_DTD,
+)
 from axis.model import (
     MAX_ATTACHMENT,
     MAX_ENTRIES,
@@ -68,7 +85,7 @@ def _organization(el: Any) -> Organization:
 def _header(el: Any) -> MessageHeader:
     sender = _kid(el, "From")
     if sender is None:
-        raise EdxmlInvalid("MessageHeader has no From", "MessageHeader thiếu From")
+        raise EdxmlInvalid(MESSAGE_HEADER_NO_FROM)
     code, prom, dtype, signer, other = (_kid(el, n) for n in ("Code", "PromulgationInfo", "DocumentType",
                                                                 "SignerInfo", "OtherInfo"))
     places = _kid(el, "ToPlaces")
@@ -126,23 +143,19 @@ def _unzip_named(raw: bytes | bytearray, content_id: str) -> tuple[bytes, bool, 
     try:
         zf = zipfile.ZipFile(_Reader(raw))
     except (zipfile.BadZipFile, ValueError, OSError, EOFError):  # UnicodeDecodeError is a ValueError
-        raise EdxmlInvalid(f"attachment {content_id} is not a valid zip",
-                       f"tệp đính kèm {content_id} không phải zip hợp lệ") from None
+        raise EdxmlInvalid(ATTACHMENT_NOT_A_ZIP.format(content_id=content_id)) from None
     infos = [i for i in zf.infolist() if not i.is_dir()]
     if len(infos) != 1 or len(zf.infolist()) > MAX_ENTRIES:
-        raise EdxmlInvalid(f"attachment {content_id} must hold exactly one file",
-                       f"tệp đính kèm {content_id} phải chứa đúng một tệp")
+        raise EdxmlInvalid(ATTACHMENT_ZIP_NOT_ONE_FILE.format(content_id=content_id))
     info = infos[0]
     if info.file_size > MAX_ATTACHMENT or info.file_size > MAX_RATIO * max(info.compress_size, 1):
-        raise AttachmentTooLarge(f"attachment {content_id} unpacks beyond the limits",
-                                 f"tệp đính kèm {content_id} giải nén vượt giới hạn")
+        raise AttachmentTooLarge(ATTACHMENT_UNPACKS_TOO_LARGE.format(content_id=content_id))
     out = bytearray()
     with zf.open(info) as f:  # in pieces: one read() of the whole entry holds three copies at once
         while chunk := f.read(1 << 20):  # BadZipFile (CRC) and zlib.error: see _attachment
             out += chunk
             if len(out) > MAX_ATTACHMENT:
-                raise AttachmentTooLarge(f"attachment {content_id} is too large",
-                                         f"tệp đính kèm {content_id} quá lớn")
+                raise AttachmentTooLarge(ATTACHMENT_TOO_LARGE.format(content_id=content_id))
         decompressor = getattr(f, "_decompressor", None)
         # The deflate stream must end exactly where compress_size says: bytes after its end
         # (a second local entry, say) are skipped by zipfile but seen by other readers.
@@ -183,7 +196,7 @@ class _Base64Sink:
     def add(self, text: str) -> None:
         self.size += len(text)
         if self.size > MAX_ENCODED:
-            raise AttachmentTooLarge("an attachment is too large", "một tệp đính kèm quá lớn")
+            raise AttachmentTooLarge(AN_ATTACHMENT_TOO_LARGE)
         if self.bad:
             return
         if any(ws in text for ws in (" ", "\n", "\r", "\t")):
@@ -222,7 +235,7 @@ def _attachment(el: Any, decoded: dict[Any, bytearray | None] | None = None) -> 
     the element that carried it (the tree then holds no text for it)."""
     cid = _value(el, "ContentId")
     if not cid:
-        raise EdxmlInvalid("an Attachment has no ContentId", "một Attachment thiếu ContentId")
+        raise EdxmlInvalid(ATTACHMENT_NO_CONTENT_ID)
     carrier = _kid(el, "ContentTransferEncoded")
     carrier = el if carrier is None else carrier
     if el.get("ContentTransferEncoded"):
@@ -231,20 +244,18 @@ def _attachment(el: Any, decoded: dict[Any, bytearray | None] | None = None) -> 
         raw = decoded[carrier]
     else:
         if carrier is el and any((c.tail or "").strip() for c in el):
-            raise EdxmlInvalid(f"attachment {cid} has text on both sides of an element",
-                           f"tệp đính kèm {cid} có văn bản ở cả hai phía của một phần tử")
+            raise EdxmlInvalid(ATTACHMENT_MIXED_CONTENT.format(content_id=cid))
         if carrier is not None and carrier is not el and len(carrier):
             # A comment or element inside the base64: canonical XML leaves comments out of the
             # signed bytes, so what follows one could change under a valid signature.
-            raise EdxmlInvalid(f"attachment {cid} must hold base64 text only",
-                           f"tệp đính kèm {cid} chỉ được chứa văn bản base64")
+            raise EdxmlInvalid(ATTACHMENT_NOT_BASE64_TEXT.format(content_id=cid))
         if carrier is not None:
             text = (carrier.text or "") if carrier is not el else "".join((el.text or "").split())
         if len(text) > MAX_ENCODED:
-            raise AttachmentTooLarge(f"attachment {cid} is too large", f"tệp đính kèm {cid} quá lớn")
+            raise AttachmentTooLarge(ATTACHMENT_TOO_LARGE.format(content_id=cid))
         raw = _decode(text)
     if raw is None:
-        raise EdxmlInvalid(f"attachment {cid} is not base64", f"tệp đính kèm {cid} không phải base64")
+        raise EdxmlInvalid(ATTACHMENT_NOT_BASE64.format(content_id=cid))
     zipped = raw[:4] == b"PK\x03\x04"
     error, keep, entry = "", False, ""
     try:
@@ -308,8 +319,7 @@ class _StreamingTarget:
             sink.bad = True  # base64 on both sides of a child: which part is the attachment?
 
     def doctype(self, *_args: Any) -> None:
-        raise xmlsafe.XmlDtdForbidden("the XML document declares a DTD, which is not accepted",
-                                      "tài liệu XML khai báo DTD, không được chấp nhận")
+        raise xmlsafe.XmlDtdForbidden(XML_HAS_DTD)
 
     def comment(self, text: str) -> Any:
         self._interrupt()
@@ -332,7 +342,7 @@ def parse_root(data: bytes | Any, limits: xmlsafe.Limits | None = None, target: 
     else:
         root = xmlsafe.parse(data, limits) if isinstance(data, bytes) else xmlsafe.parse_stream(data, limits)
     if _local(root) != "edXML" or etree.QName(root).namespace != NS:
-        raise EdxmlInvalid(f"the root element must be edXML in {NS}", f"phần tử gốc phải là edXML thuộc {NS}")
+        raise EdxmlInvalid(ROOT_NOT_EDXML.format(ns=NS))
     return root
 
 
@@ -342,10 +352,9 @@ def message_header(root: Any) -> Any:
     header = _kid(envelope, "edXMLHeader") if envelope is not None else None
     message = _kid(header, "MessageHeader") if header is not None else None
     if message is None:
-        raise EdxmlInvalid("edXMLEnvelope/edXMLHeader/MessageHeader is missing",
-                       "thiếu edXMLEnvelope/edXMLHeader/MessageHeader")
+        raise EdxmlInvalid(MESSAGE_HEADER_MISSING)
     if len(_kids(header, "MessageHeader")) != 1:
-        raise EdxmlInvalid("more than one MessageHeader", "có nhiều hơn một MessageHeader")
+        raise EdxmlInvalid(MESSAGE_HEADER_TWICE)
     return message
 
 
@@ -357,8 +366,7 @@ def parse(data: bytes | Any, limits: xmlsafe.Limits | None = None, keep_tree: bo
     root = parse_root(data, limits, target)
     message = message_header(root)
     if _kid(message, "StatusCode") is not None:
-        raise EdxmlInvalid("this is a status message, not a document package (see /api/v1/edxml/status)",
-                       "đây là thông điệp trạng thái, không phải gói tin văn bản (xem /api/v1/edxml/status)")
+        raise EdxmlInvalid(STATUS_MESSAGE_NOT_PACKAGE)
     header = message.getparent()
     envelope = header.getparent()
     traces = _kid(header, "TraceHeaderList")

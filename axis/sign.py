@@ -17,6 +17,16 @@ from typing import IO, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from axis import building, model
+from axis.messages import (
+    DOCUMENT_ID_NOT_FROM_SENDER,
+    HEADER_INVALID,
+    OTHER_INFO_INVALID,
+    PACKAGE_ALREADY_SIGNED,
+    PDF_SIGNER_NOT_SENDER,
+    RECIPIENT_REQUIRED,
+    TO_PLACES_NOT_A_LIST,
+    UNSAFE_ATTACHMENT_NAME,
+)
 from hsm.keystore import KeyStore
 from kyso.callers import Caller
 from kyso.errors import BadRequest, ErrorKind, KysoError
@@ -33,8 +43,7 @@ class PdfSignerMismatch(KysoError):
     title_en = "The PDF signer is not of the sending agency"
 
     def __init__(self, signer: str, sender: str) -> None:
-        super().__init__(f"the PDF credential belongs to {signer}, not to the sending agency {sender}",
-                         f"chứng thư ký PDF thuộc {signer}, không thuộc cơ quan gửi {sender}")
+        super().__init__(PDF_SIGNER_NOT_SENDER.format(signer=signer, sender=sender))
 
 
 class AlreadySigned(KysoError):
@@ -60,17 +69,16 @@ def metadata_package(meta: dict[str, Any], files: list[tuple[str, str, bytes]]) 
     org = model.organization_from_json
     to = meta.get("to")
     if not isinstance(to, list) or not to:
-        raise BadRequest("'to' must list at least one recipient", "'to' phải có ít nhất một nơi nhận")
+        raise BadRequest(RECIPIENT_REQUIRED)
     strings = {k: str(meta.get(k, "")) for k in (
         "document_id", "code_number", "code_notation", "place", "promulgation_date", "document_type", "type_detail",
         "type_name", "subject", "content", "competence", "position", "signer_name", "due_date", "response_for",
         "steering_type")}
     other, places = meta.get("other_info") or {}, meta.get("to_places") or []
     if not isinstance(other, dict) or not all(isinstance(k, str) and XML_NAME.match(k) for k in other):
-        raise BadRequest("'other_info' must be an object whose keys are XML element names",
-                         "'other_info' phải là đối tượng có khóa là tên phần tử XML")
+        raise BadRequest(OTHER_INFO_INVALID)
     if not isinstance(places, list):
-        raise BadRequest("'to_places' must be a list", "'to_places' phải là danh sách")
+        raise BadRequest(TO_PLACES_NOT_A_LIST)
     header = model.MessageHeader(sender=org(meta.get("from")), recipients=[org(t) for t in to], **strings,
                                  other_info={k: str(v) for k, v in other.items()}, to_places=[str(p) for p in places])
     atts = [model.Attachment(content_id=f"att-{i + 1}", name=unicodedata.normalize("NFC", name),
@@ -134,23 +142,19 @@ def sign_package(factory: sessionmaker[Session], keystore: KeyStore, settings: S
     from signer import pades
 
     if pkg.signed:
-        raise AlreadySigned("the package is already signed", "gói tin đã được ký")
+        raise AlreadySigned(PACKAGE_ALREADY_SIGNED)
     pkg.root = None  # the package is rebuilt from the model: let the parsed tree go
     problems = [p for p in pkg.findings() if "OrganId" in p or "no To" in p or "DocumentId" in p]
     if problems:
-        raise model.EdxmlInvalid("the header is not valid: " + model.joined(problems, "en"),
-                                 "phần đầu gói tin không hợp lệ: " + model.joined(problems, "vi"))
+        raise model.EdxmlInvalid(HEADER_INVALID.format(problems=model.joined_message(problems)))
     for att in pkg.attachments:  # a recipient saves each under its name: base names only
         why = model.name_problem(att.name or att.content_id)
         if why:
             shown = ascii(att.name or att.content_id)[1:-1][:80]
-            raise model.AttachmentNameInvalid(
-                f"attachment name '{shown}' is not a safe file name: it {why}",
-                f"tên tệp đính kèm '{shown}' không phải tên tệp an toàn (chỉ tên tệp, không đường dẫn, "
-                "không ký tự điều khiển hay ký tự đảo chiều)", extra={"content_id": att.content_id[:80]})
+            raise model.AttachmentNameInvalid(UNSAFE_ATTACHMENT_NAME.format(shown=shown, why=why),
+                                              extra={"content_id": att.content_id[:80]})
     if pkg.header.document_id.split(",", 1)[0] != pkg.header.sender.organ_id:
-        raise model.EdxmlInvalid("DocumentId must start with the From OrganId",
-                                 "DocumentId phải bắt đầu bằng OrganId của From")
+        raise model.EdxmlInvalid(DOCUMENT_ID_NOT_FROM_SENDER)
     req = seal_request(factory, caller, pkg.header.sender.organ_id, "sign.edxml", opts.scheme, request_id)
     h = pkg.header
 

@@ -17,6 +17,19 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstra
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from axis import building, model
+from axis.messages import (
+    A_RECIPIENT,
+    DOCUMENT_SENDER,
+    DOCUMENT_UNKNOWN,
+    INCOMING_STATUS_UNSIGNED,
+    NO_RECIPIENT_FOR_STATUS,
+    NO_STATUS_RECORDED,
+    NOT_A_RECIPIENT,
+    STATUS_FROM_WRONG_PARTY,
+    STATUS_MESSAGE_INVALID,
+    STATUS_SIGNATURE_NOT_ACCEPTABLE,
+    TO_OR_STAFF_INVALID,
+)
 from axis.status_message import (
     CODES,
     StatusMessage,
@@ -31,7 +44,7 @@ from axis.status_message import (
 from kyso import audit, policy
 from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, transaction, utcnow
-from kyso.errors import Conflict, ErrorKind, KysoError, NotFound
+from kyso.errors import Conflict, ErrorKind, KysoError, Message, NotFound
 from verification.indication import Indication
 
 
@@ -139,16 +152,13 @@ def plan(session: Session, msg: StatusMessage) -> tuple[EdxmlDocument, list[str]
     query = select(EdxmlDocument).where(EdxmlDocument.document_id == msg.document_id).with_for_update()
     existing = session.execute(query).scalar_one_or_none()
     if info.by_sender != (msg.sender.organ_id == msg.document_sender):
-        who = "the document's sender" if info.by_sender else "a recipient"
-        who_vi = "cơ quan gửi văn bản" if info.by_sender else "một nơi nhận"
-        raise StatusWrongParty(f"status {msg.code} is sent by {who}, not by {msg.sender.organ_id}",
-                               f"trạng thái {msg.code} do {who_vi} gửi, không phải {msg.sender.organ_id}")
+        raise StatusWrongParty(STATUS_FROM_WRONG_PARTY.format(
+            code=msg.code, who=DOCUMENT_SENDER if info.by_sender else A_RECIPIENT, sender=msg.sender.organ_id))
     if existing is not None and existing.recipients_known:
         strangers = sorted(set(named if info.by_sender else [msg.sender.organ_id])
                            - set(json.loads(existing.recipients)))
         if strangers:
-            raise StatusWrongParty(f"{', '.join(strangers)} is not a recipient of this document",
-                                   f"{', '.join(strangers)} không phải nơi nhận của văn bản này")
+            raise StatusWrongParty(NOT_A_RECIPIENT.format(strangers=", ".join(strangers)))
     doc = register_document(session, msg.document_id, msg.document_sender,
                             named if info.by_sender else [msg.sender.organ_id])
     tracks = _tracks(session, doc)
@@ -156,8 +166,7 @@ def plan(session: Session, msg: StatusMessage) -> tuple[EdxmlDocument, list[str]
     moved = (named or [t for t, codes in tracks.items() if "13" in allowed_after(codes)]) if info.by_sender \
         else [msg.sender.organ_id]
     if not moved:
-        raise StatusTransitionInvalid("no recipient of this document can take this status: name them in To",
-                                      "không nơi nhận nào của văn bản nhận được trạng thái này: hãy nêu trong To")
+        raise StatusTransitionInvalid(NO_RECIPIENT_FOR_STATUS)
     for track in moved:
         check_transition(tracks.get(track, []), msg.code, track)
     return doc, moved
@@ -208,7 +217,7 @@ def history(factory: sessionmaker[Session], caller: Caller, document_id: str) ->
         bound = _bound_codes(session, caller)
         recipients = json.loads(doc.recipients) if doc is not None else []
         if doc is None or (bound is not None and not bound & {doc.sender, *recipients}):
-            raise NotFound("no status is recorded for this document", "chưa có trạng thái nào cho văn bản này")
+            raise NotFound(NO_STATUS_RECORDED)
         events = session.execute(select(EdxmlStatusEvent).where(EdxmlStatusEvent.document_pk == doc.id)
                                  .order_by(EdxmlStatusEvent.seq)).scalars().all()
         if bound is not None and doc.sender not in bound:
@@ -239,7 +248,7 @@ def message_from_json(body: dict[str, Any]) -> StatusMessage:
     to = body.get("to") or []
     staff = body.get("staff") or {}
     if not isinstance(to, list) or not isinstance(staff, dict):
-        raise BadRequest("'to' must be a list and 'staff' an object", "'to' phải là danh sách và 'staff' là đối tượng")
+        raise BadRequest(TO_OR_STAFF_INVALID)
     msg = StatusMessage(
         sender=org(body.get("from")), document_id=str(body.get("document_id", "")),
         code=str(body.get("status_code", "")), description=str(body.get("description", "")),
@@ -249,8 +258,7 @@ def message_from_json(body: dict[str, Any]) -> StatusMessage:
     check_code(msg.code, msg.description)
     problems = msg.findings()
     if problems:
-        raise model.EdxmlInvalid("the status message is not valid: " + model.joined(problems, "en"),
-                                 "thông điệp trạng thái không hợp lệ: " + model.joined(problems, "vi"))
+        raise model.EdxmlInvalid(STATUS_MESSAGE_INVALID.format(problems=model.joined_message(problems)))
     return msg
 
 
@@ -325,8 +333,7 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
     if bound is not None and not bound & addressed:
         raise AgencyScopeDenied(", ".join(sorted(addressed))[:80])
     if not xmldsig.find_signatures(root):
-        raise StatusSignatureInvalid("an incoming status message must be signed by its From agency",
-                                     "thông điệp trạng thái nhận về phải được cơ quan gửi (From) ký số")
+        raise StatusSignatureInvalid(INCOMING_STATUS_UNSIGNED)
     report = verify(factory, settings, data, offline=offline, bounded=True)
     problems = position_problems(root)
     if not any(s.kind == "xml" and s.coverage.get("covers_whole_document") for s in report.signatures):
@@ -341,16 +348,13 @@ def receive(factory: sessionmaker[Session], settings: Any, caller: Caller, data:
     # claimed signing time, SHA-1, an expired or unknown chain, the old un-namespaced form)
     # proves no more than an unsigned message.
     if report.indication != Indication.TOTAL_PASSED or problems:
-        why_en = model.joined(problems, "en") or report.summary_en
-        why_vi = model.joined(problems, "vi") or report.summary_vi
-        raise StatusSignatureInvalid(f"the status message's signature is not acceptable: {why_en}",
-                                     f"chữ ký của thông điệp trạng thái không được chấp nhận: {why_vi}")
+        why = model.joined_message(problems) if problems else Message(report.summary_en, report.summary_vi)
+        raise StatusSignatureInvalid(STATUS_SIGNATURE_NOT_ACCEPTABLE.format(why=why))
     signature = report.indication
     if doc is None:
         # Only documents Kyso has seen (signed here, or named in a status message sent or
         # received here) have tracks: a status about any other would start one at its word.
-        raise StatusDocumentUnknown("no document with this DocumentId passed through Kyso",
-                                    "không có văn bản nào với DocumentId này đi qua Kyso",
+        raise StatusDocumentUnknown(DOCUMENT_UNKNOWN,
                                     extra={"document_id": msg.document_id[:200]})
     with transaction(factory) as session:
         # The same message twice (a resend, or one this Kyso built and recorded already)

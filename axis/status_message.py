@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from axis import building, model, parsing
-from kyso.errors import Conflict, ErrorKind, KysoError
+from axis.messages import (
+    NOT_A_STATUS_MESSAGE,
+    STATUS_CODE_UNKNOWN,
+    STATUS_MESSAGE_INVALID,
+    STATUS_NEEDS_FROM_AND_RESPONSE_FOR,
+    STATUS_NEEDS_REASON,
+    STATUS_TRANSITION_INVALID,
+)
+from kyso.errors import Conflict, ErrorKind, KysoError, Message
 
 VN = dt.timezone(dt.timedelta(hours=7))
 TIMESTAMP = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}$")
@@ -97,11 +105,9 @@ class StatusTransitionInvalid(Conflict):
 def check_code(code: str, description: str) -> Code:
     info = CODES.get(code)
     if info is None:
-        raise StatusCodeUnknown(f"status code {code[:8]!r} is not one of {', '.join(CODES)}",
-                                f"mã trạng thái {code[:8]!r} không thuộc {', '.join(CODES)}")
+        raise StatusCodeUnknown(STATUS_CODE_UNKNOWN.format(code=code[:8], codes=", ".join(CODES)))
     if info.reason_required and not description.strip():
-        raise StatusReasonRequired(f"status {code} ({info.en}) needs a reason in Description",
-                                   f"trạng thái {code} ({info.vi}) cần nêu lý do trong Description")
+        raise StatusReasonRequired(STATUS_NEEDS_REASON.format(code=code, info=Message(info.en, info.vi)))
     return info
 
 
@@ -111,8 +117,7 @@ def check_transition(history: list[str], code: str, track: str) -> None:
         last = history[-1] if history else "none"
         nxt = ", ".join(sorted(allowed)) or "none"
         raise StatusTransitionInvalid(
-            f"status {code} cannot follow {last} for recipient {track}; allowed next: {nxt}",
-            f"trạng thái {code} không thể theo sau {last} đối với nơi nhận {track}; được phép tiếp theo: {nxt}")
+            STATUS_TRANSITION_INVALID.format(code=code, last=last, track=track, nxt=nxt))
 
 
 # -- messages -----------------------------------------------------------------------------------------
@@ -188,13 +193,11 @@ def parse(data: bytes) -> tuple[StatusMessage, Any]:
     root = parsing.parse_root(data)
     mh = parsing.message_header(root)
     if parsing.kid(mh, "StatusCode") is None:
-        raise model.EdxmlInvalid("MessageHeader has no StatusCode: not a status message",
-                                 "MessageHeader thiếu StatusCode: không phải thông điệp trạng thái")
+        raise model.EdxmlInvalid(NOT_A_STATUS_MESSAGE)
     sender = parsing.kid(mh, "From")
     rf = parsing.kid(mh, "ResponseFor")
     if sender is None or rf is None:
-        raise model.EdxmlInvalid("a status message needs From and ResponseFor",
-                                 "thông điệp trạng thái cần From và ResponseFor")
+        raise model.EdxmlInvalid(STATUS_NEEDS_FROM_AND_RESPONSE_FOR)
     staff = parsing.kid(mh, "StaffInfo")
     msg = StatusMessage(
         sender=parsing.parse_organization(sender), document_id=parsing.text(rf, "DocumentId"),
@@ -205,7 +208,6 @@ def parse(data: bytes) -> tuple[StatusMessage, Any]:
         staff={t: parsing.text(staff, t) for t in StatusMessage.STAFF} if staff is not None else {})
     problems = msg.findings()
     if problems:
-        raise model.EdxmlInvalid("the status message is not valid: " + model.joined(problems, "en"),
-                                 "thông điệp trạng thái không hợp lệ: " + model.joined(problems, "vi"))
+        raise model.EdxmlInvalid(STATUS_MESSAGE_INVALID.format(problems=model.joined_message(problems)))
     return msg, root
 

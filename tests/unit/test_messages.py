@@ -16,10 +16,15 @@ from tests.unit.test_error_round_trip import ERRORS
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("kyso", "hsm", "ca_admin", "signer", "verification", "axis", "app")
-CATALOGUES = ("kyso", "hsm", "verification")
+CATALOGUES = ("kyso", "hsm", "verification", "axis")
 # Packages whose raise sites still pass inline (en, vi) pairs: each leaves this set with the
 # commit that moves its messages into its catalogue.
-NOT_YET_MIGRATED = {"ca_admin", "signer", "axis"}
+NOT_YET_MIGRATED = {"ca_admin", "signer"}
+# Placeholders only the English fills, each with its reason (see the entry's comment).
+ENGLISH_ONLY = {
+    # the English names the exact reason a name is unsafe; the Vietnamese states the rule
+    "axis.UNSAFE_ATTACHMENT_NAME": {"why"},
+}
 
 
 def _entries() -> list[tuple[str, Message]]:
@@ -46,6 +51,7 @@ def test_the_catalogues_are_found() -> None:
 def test_every_entry_has_both_languages_and_the_same_placeholders(name: str, message: Message) -> None:
     assert message.en.strip() and message.vi.strip()
     english, vietnamese = message.placeholders()
+    english -= ENGLISH_ONLY.get(name, set())
     assert english == vietnamese, f"{name}: {sorted(english)} in English, {sorted(vietnamese)} in Vietnamese"
     assert unicodedata.is_normalized("NFC", message.vi), f"{name}: Vietnamese text is not NFC"
     assert message.en == message.en.strip() and message.vi == message.vi.strip()

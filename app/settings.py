@@ -5,6 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ca_admin.settings import (
+    CaSettings,
+    CrlSettings,
+    OcspSettings,
+    PkiSettings,
+    ProfilesSettings,
+    RegistrySettings,
+)
 from hsm.settings import HsmSettings
 from kyso import settings as platform
 from kyso.settings import Section, Settings
@@ -12,7 +20,12 @@ from signer.settings import SigningSettings, TsaSettings
 from verification.settings import VerifySettings
 
 # Each package's own tables, beside the platform's (server, database, auth, audit, mail, logging).
-SECTIONS: tuple[type[Section], ...] = (HsmSettings, SigningSettings, TsaSettings, VerifySettings)
+SECTIONS: tuple[type[Section], ...] = (
+    HsmSettings,
+    CaSettings, ProfilesSettings, RegistrySettings, PkiSettings, CrlSettings, OcspSettings,
+    SigningSettings, TsaSettings,
+    VerifySettings,
+)
 
 
 def load_settings(environ: Mapping[str, str] | None = None,

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from ca_admin import issuance, lifecycle, registry, revocation
+from ca_admin.settings import PkiSettings, RegistrySettings
 from kyso.db import transaction
 from kyso.errors import BadRequest
 from kyso.limits import as_id, int_option
@@ -62,7 +63,7 @@ def create_agency() -> Response:
     svc = services()
     with transaction(svc.sessions) as session:
         agency = registry.create_agency(session, json_body(), actor=current_caller().actor,
-                                        level1_letters=svc.settings.registry.level1_letters,
+                                        level1_letters=svc.settings.section(RegistrySettings).level1_letters,
                                         request_id=request_id())
         return _created(registry.agency_view(session, agency).to_json())
 
@@ -245,7 +246,8 @@ def search_certificates() -> Response:
 @allows(Action.CERT_READ)
 def expiring() -> Response:
     svc = services()
-    views = issuance.expiring(svc.sessions, current_caller(), _int_arg("days", svc.settings.pki.expiring_days, 0, 3650))
+    days = _int_arg("days", svc.settings.section(PkiSettings).expiring_days, 0, 3650)
+    views = issuance.expiring(svc.sessions, current_caller(), days)
     if request.args.get("format", "json") == "csv":
         resp = Response(issuance.expiring_csv(views), mimetype="text/csv")
         resp.headers["Content-Disposition"] = 'attachment; filename="expiring.csv"'

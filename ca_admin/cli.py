@@ -19,6 +19,7 @@ import click
 from ca_admin import lifecycle
 from ca_admin.models import CaRole
 from ca_admin.registry import AgencyStatus, OfficialStatus
+from ca_admin.settings import OcspSettings, PkiSettings, RegistrySettings
 from hsm.settings import HsmSettings
 from kyso import policy
 from kyso.callers import Caller
@@ -202,8 +203,9 @@ def ocsp_refresh(ctx: Context) -> None:
     svc = ctx.services
     made = ocsp.refresh(svc.sessions, svc.keystore, svc.settings)
     click.echo(f"{made} OCSP responses produced")
-    if svc.settings.ocsp.static_dir:
-        click.echo(f"response files under {svc.settings.ocsp.static_dir} written")
+    static_dir = svc.settings.section(OcspSettings).static_dir
+    if static_dir:
+        click.echo(f"response files under {static_dir} written")
 
 
 @ocsp_group.command("nginx-conf")
@@ -216,7 +218,7 @@ def ocsp_nginx_conf(ctx: Context, listen: str, upstream: str) -> None:
     ([ocsp] static_dir) and passes everything else to Kyso (config/nginx/kyso.conf)."""
     from ca_admin.ocsp_files import nginx_server_conf
 
-    static_dir = ctx.services.settings.ocsp.static_dir
+    static_dir = ctx.services.settings.section(OcspSettings).static_dir
     if not static_dir:
         raise click.UsageError("set [ocsp] static_dir (KYSO_OCSP__STATIC_DIR) first")
     click.echo(nginx_server_conf(static_dir, upstream, listen), nl=False)
@@ -249,7 +251,7 @@ def agencies_add(ctx: Context, code: str, name: str, parent_code: str | None, lo
         a = registry.create_agency(session, {"code": code, "name": name, "parent_code": parent_code,
                                              "locality": locality, "tax_code": tax_code},
                                    actor=caller.actor,
-                                   level1_letters=ctx.services.settings.registry.level1_letters)
+                                   level1_letters=ctx.services.settings.section(RegistrySettings).level1_letters)
         _echo_json(registry.agency_view(session, a).to_json())
 
 
@@ -677,7 +679,7 @@ def certs_expiring(ctx: Context, days: int | None, fmt: str, operator: str | Non
 
     svc = ctx.services
     views = issuance.expiring(svc.sessions, _caller(ctx, operator),
-                              svc.settings.pki.expiring_days if days is None else days)
+                              svc.settings.section(PkiSettings).expiring_days if days is None else days)
     if fmt == "csv":
         click.echo(issuance.expiring_csv(views), nl=False)
     else:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin.models import ON_CRL, CaRole, CertStatus, IssuedCertificate, PublishedCrl
 from ca_admin.service import active_ca_row, require_root_token
+from ca_admin.settings import CaSettings, CrlSettings
 from ca_admin.x509build import bit_string, der_length, der_sequence, key_identifier, scheme_for, x509_time
 from hsm import KeyStore
 from hsm.keystore import verify_signature
@@ -109,13 +110,14 @@ def publish(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
                        IssuedCertificate.status.in_(ON_CRL),
                        IssuedCertificate.crl_entry_der.is_not(None))
                 .order_by(IssuedCertificate.id)).scalars())
-            next_update = now + dt.timedelta(hours=settings.crl.issuing_validity_hours)
+            next_update = now + dt.timedelta(hours=settings.section(CrlSettings).issuing_validity_hours)
         else:
             entries = []  # the root has certified only our issuing CA, which is not revoked
-            next_update = now + dt.timedelta(days=settings.crl.root_validity_days)
+            next_update = now + dt.timedelta(days=settings.section(CrlSettings).root_validity_days)
         ca_cert = x509.Certificate.load(ca.certificate_der)
         spki = ca_cert.public_key.dump()
-        key_cfg = settings.ca.root_key if role == CaRole.ROOT else settings.ca.issuing_key
+        ca_settings = settings.section(CaSettings)
+        key_cfg = ca_settings.root_key if role == CaRole.ROOT else ca_settings.issuing_key
         scheme = scheme_for(spki, key_cfg.signature_scheme, key_cfg.hash)
         sig_alg = scheme.signature_algorithm().dump()
         extensions = crl.TBSCertListExtensions([

@@ -27,6 +27,7 @@ from ca_admin.service import (
     forget_service_credentials,
     service_credential,
 )
+from ca_admin.settings import OcspSettings
 from ca_admin.x509build import der_length, der_sequence
 from hsm import KeyStore
 from kyso.db import transaction
@@ -36,9 +37,10 @@ from kyso.settings import Settings
 def session_info(settings: Settings) -> dict[str, object]:
     """What the CA keeps in every database session's info: the store of pre-signed OCSP
     answers, when ``[ocsp] static_dir`` is set."""
-    if not settings.ocsp.static_dir:
+    static_dir = settings.section(OcspSettings).static_dir
+    if not static_dir:
         return {}
-    return {SESSION_KEY: StaticResponses(Path(settings.ocsp.static_dir))}
+    return {SESSION_KEY: StaticResponses(Path(static_dir))}
 
 
 def ocsp_response_der(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,

@@ -53,6 +53,7 @@ from ca_admin.registry import (
     require_agency_scope,
 )
 from ca_admin.service import active_ca_row, ca_chain_der
+from ca_admin.settings import CaSettings, RegistrySettings
 from ca_admin.x509build import random_serial, scheme_for, sign_certificate
 from hsm import KeyNotFound, KeyStore
 from kyso import audit, policy
@@ -282,7 +283,7 @@ def file_request(
     """File a request; a profile marked auto-approve issues at once."""
     _require_staff_or_client(caller)
     profile = prof.get_profile(settings, str(data.get("profile") or ""))
-    policy.require_profile(caller.role.value, profile.name, settings)
+    policy.require_profile(caller.role.value, profile.name, profile.settings.requesters)
     csr_text = data.get("csr")
     generate = bool(data.get("generate_key"))
     if bool(csr_text) == generate:
@@ -555,7 +556,7 @@ def _recheck_policy(session: Session, settings: Settings, req: CertificateReques
     requester = session.execute(select(User).where(User.name == req.requested_by)).scalar_one_or_none()
     if requester is None or requester.status != UserStatus.ACTIVE.value:
         raise policy.ProfileNotAllowed(profile.name, "(no active requester)")
-    policy.require_profile(requester.role, profile.name, settings)
+    policy.require_profile(requester.role, profile.name, profile.settings.requesters)
     agency = session.get(Agency, req.agency_id) if req.agency_id else None
     source = req.key_source
     if source == "existing":  # a renewal: the key is where the certificate's key was
@@ -790,15 +791,16 @@ def _subject_data(session: Session, settings: Settings, req: CertificateRequest)
     profile = prof.get_profile(settings, req.profile)
     kind = profile.settings.subject
     agency = session.get(Agency, req.agency_id) if req.agency_id else None
+    city = settings.section(RegistrySettings)
     if agency is None:  # the CA's own service certificates
-        return prof.SubjectData(kind, req.common_name, settings.registry.organization, settings.registry.locality)
-    locality = agency.locality or settings.registry.locality
+        return prof.SubjectData(kind, req.common_name, city.organization, city.locality)
+    locality = agency.locality or city.locality
     if kind == "agency":
         parent = session.get(Agency, agency.parent_id) if agency.parent_id else None
         uids = (f"MST:{agency.tax_code}",) if agency.tax_code else ()
-        return prof.SubjectData("agency", agency.name, parent.name if parent else settings.registry.organization,
+        return prof.SubjectData("agency", agency.name, parent.name if parent else city.organization,
                                 locality, uids=uids,
-                                organization_identifier=settings.registry.organization_identifier_prefix + agency.code)
+                                organization_identifier=city.organization_identifier_prefix + agency.code)
     if kind == "official":
         official = session.get(Official, req.official_id)
         assert official is not None
@@ -836,7 +838,8 @@ def _issue(session: Session, keystore: KeyStore, settings: Settings, req: Certif
     name = prof.subject_name(subject)
     not_before = now.replace(microsecond=0) - dt.timedelta(minutes=5)
     not_after = min(not_before + dt.timedelta(days=profile.settings.validity_days), ca.not_after)
-    scheme = scheme_for(issuer_spki, settings.ca.issuing_key.signature_scheme, settings.ca.issuing_key.hash)
+    issuing_key = settings.section(CaSettings).issuing_key
+    scheme = scheme_for(issuer_spki, issuing_key.signature_scheme, issuing_key.hash)
     cert = sign_certificate(
         keystore, ca.key_label, scheme,
         subject=name, subject_spki_der=spki_der, issuer=x509.Name.load(issuer_name),
@@ -899,7 +902,7 @@ def renew_or_rekey(
             # the same key, or a successor, would answer it behind the staff's back.
             raise CertificateOnHold(old.serial_hex)
         profile = prof.get_profile(settings, old.profile)
-        policy.require_profile(caller.role.value, profile.name, settings)
+        policy.require_profile(caller.role.value, profile.name, profile.settings.requesters)
         if profile.settings.subject == "client":
             _renewing_owner(session, caller, old)
             if kind == "renew":

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca_admin.models import CaRole, CertificateAuthority, CertStatus, IssuedCertificate, OcspResponse
 from ca_admin.ocsp_files import HASHES, issuer_hashes, static_of
 from ca_admin.service import ServiceCredential, active_ca_row, service_credential
+from ca_admin.settings import OcspSettings
 from ca_admin.x509build import key_identifier
 from hsm import KeyStore
 from kyso.db import transaction, utcnow
@@ -59,7 +60,7 @@ def current_responder(factory: sessionmaker[Session], keystore: KeyStore, settin
                       now: dt.datetime | None = None) -> ServiceCredential:
     """The delegated responder; a new one is issued when none is good for long enough."""
     return service_credential(factory, keystore, settings, "ocsp-responder", "Kyso OCSP responder", now,
-                              rotate_days=settings.ocsp.responder_rotate_days)
+                              rotate_days=settings.section(OcspSettings).responder_rotate_days)
 
 
 def _issuing(session: Session) -> CertificateAuthority:
@@ -98,7 +99,7 @@ def parse_request(body: bytes, max_bytes: int) -> tuple[ocsp.CertId, bytes | Non
 def answer(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, body: bytes,
            now: dt.datetime | None = None) -> Answer:
     now = (now or utcnow()).replace(microsecond=0)
-    cert_id, nonce = parse_request(body, settings.ocsp.max_request_bytes)
+    cert_id, nonce = parse_request(body, settings.section(OcspSettings).max_request_bytes)
     alg = cert_id["hash_algorithm"]["algorithm"].native
     if alg not in HASHES:
         raise OcspRefusal("unauthorized")
@@ -114,7 +115,8 @@ def answer(factory: sessionmaker[Session], keystore: KeyStore, settings: Setting
         if row is not None and nonce is None:
             cached = session.execute(select(OcspResponse).where(
                 OcspResponse.certificate_id == row.id, OcspResponse.hash_algorithm == alg)).scalar_one_or_none()
-            if cached is not None and cached.next_update - now > dt.timedelta(hours=settings.ocsp.refresh_before_hours):
+            refresh_before = dt.timedelta(hours=settings.section(OcspSettings).refresh_before_hours)
+            if cached is not None and cached.next_update - now > refresh_before:
                 return Answer(cached.der, cached.this_update, cached.next_update, True)
             if cached is not None and cached.next_update > now:
                 stale_ok = Answer(cached.der, cached.this_update, cached.next_update, True)
@@ -179,7 +181,7 @@ _BUDGET = _SigningBudget()
 def _produce(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, cert_id: ocsp.CertId,
              status: tuple[str, dt.datetime | None, str | None], nonce: bytes | None, now: dt.datetime,
              *, limited: bool = False, responder: ServiceCredential | None = None) -> Answer:
-    if limited and not _BUDGET.take(settings.ocsp.max_signatures_per_second):
+    if limited and not _BUDGET.take(settings.section(OcspSettings).max_signatures_per_second):
         raise OcspRefusal("try_later")
     responder = responder or current_responder(factory, keystore, settings, now)
     kind, revoked_at, reason = status
@@ -192,7 +194,7 @@ def _produce(factory: sessionmaker[Session], keystore: KeyStore, settings: Setti
         if reason and reason != "unspecified":
             info["revocation_reason"] = reason
         cert_status = ocsp.CertStatus(name="revoked", value=ocsp.RevokedInfo(info))
-    next_update = now + dt.timedelta(hours=settings.ocsp.validity_hours)
+    next_update = now + dt.timedelta(hours=settings.section(OcspSettings).validity_hours)
     single = ocsp.SingleResponse({"cert_id": cert_id, "cert_status": cert_status,
                                   "this_update": now, "next_update": next_update})
     data: dict[str, object] = {
@@ -282,7 +284,7 @@ def refresh(factory: sessionmaker[Session], keystore: KeyStore, settings: Settin
     """Pre-produce responses (SHA-1 and SHA-256 CertIDs) for certificates whose cached
     response is missing or due. Returns how many were produced."""
     now = (now or utcnow()).replace(microsecond=0)
-    due = now + dt.timedelta(hours=settings.ocsp.refresh_before_hours)
+    due = now + dt.timedelta(hours=settings.section(OcspSettings).refresh_before_hours)
     with transaction(factory) as session:
         issuing = _issuing(session)
         stmt = select(IssuedCertificate).where(IssuedCertificate.issuer_id == issuing.id,

@@ -12,10 +12,11 @@ from typing import Any
 
 from asn1crypto import core, keys, x509
 
+from ca_admin.settings import PkiSettings, ProfileSettings, ProfilesSettings
 from ca_admin.x509build import key_identifier, uri
 from hsm import KeySpec
 from kyso.errors import BadRequest, Conflict, ErrorKind, KysoError, NotFound
-from kyso.settings import ProfileSettings, Settings
+from kyso.settings import Settings
 
 DOCUMENT_SIGNING = "1.3.6.1.5.5.7.3.36"  # RFC 9336
 OCSP_NO_CHECK = "1.3.6.1.5.5.7.48.1.5"
@@ -117,7 +118,7 @@ class Profile:
 
 
 def get_profile(settings: Settings, name: str) -> Profile:
-    profile = settings.profiles.get(name)
+    profile = settings.section(ProfilesSettings).by_name.get(name)
     if profile is None:
         raise UnknownProfile(name)
     return Profile(name, profile)
@@ -127,7 +128,7 @@ def validate_profiles(settings: Settings) -> None:
     """Start-up check: every profile is coherent (a mistake is a configuration error)."""
     from kyso.errors import ConfigError
 
-    for name, p in settings.profiles.items():
+    for name, p in settings.section(ProfilesSettings).by_name.items():
         if p.subject not in SUBJECT_KINDS:
             raise ConfigError.invalid(f"profiles.{name}.subject", f"one of {', '.join(SUBJECT_KINDS)}")
         for k in (*p.key_types, p.hsm_key_type):
@@ -143,10 +144,11 @@ def validate_profiles(settings: Settings) -> None:
 
 def pki_urls(settings: Settings) -> dict[str, str]:
     base = settings.server.public_base_url.rstrip("/")
+    pki = settings.section(PkiSettings)
     return {
-        "ocsp": settings.pki.ocsp_url or f"{base}/ocsp",
-        "crl": settings.pki.crl_url or f"{base}/pki/crl/issuing.crl",
-        "ca_issuers": settings.pki.ca_issuers_url or f"{base}/pki/ca/issuing.crt",
+        "ocsp": pki.ocsp_url or f"{base}/ocsp",
+        "crl": pki.crl_url or f"{base}/pki/crl/issuing.crl",
+        "ca_issuers": pki.ca_issuers_url or f"{base}/pki/ca/issuing.crt",
     }
 
 

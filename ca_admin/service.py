@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca_admin.models import CaRole, CaStatus, CertificateAuthority, CertStatus, HsmKeyIntent, RequestStatus
+from ca_admin.settings import CaKeySettings, CaNameSettings, CaSettings, ProfilesSettings
 from ca_admin.x509build import CaCertificateRequest, build_ca_certificate, build_name, scheme_for
 from hsm import (
     HsmPinIncorrect,
@@ -31,7 +32,7 @@ from hsm.settings import HsmSettings
 from kyso import audit
 from kyso.db import advisory_lock, read_transaction, transaction, utcnow
 from kyso.errors import BadRequest, Conflict, NotFound
-from kyso.settings import CaKeySettings, CaNameSettings, Settings
+from kyso.settings import Settings
 
 log = logging.getLogger("kyso.ca")
 
@@ -169,7 +170,7 @@ def init_ca(
     so a failure at any step leaves neither keys nor rows behind.
     """
     now = now or utcnow()
-    ca = settings.ca
+    ca = settings.section(CaSettings)
     root_store = root_keystore if root_keystore is not None else keystore
     if settings.section(HsmSettings).separate_root and root_store is keystore:
         raise AssertionError("[hsm.root] is set: give init_ca the root token's key store")
@@ -358,7 +359,7 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
         assert row.key_label is not None
         chain = ca_chain_der(session, active_ca_row(session, CaRole.ISSUING))
         spki = x509.Certificate.load(row.certificate_der).public_key.dump()
-        key = settings.ca.issuing_key
+        key = settings.section(CaSettings).issuing_key
         return ServiceCredential(row.key_label, row.certificate_der, spki, chain,
                                  scheme_for(spki, key.signature_scheme, key.hash), row.id)
 
@@ -372,7 +373,7 @@ def service_credential(factory: sessionmaker[Session], keystore: KeyStore, setti
             return found
     # The key is announced and made first, outside any transaction (issue 13 item 21, issue 15
     # item 1); destroyed unused when another process made a credential meanwhile.
-    key_spec = settings.profiles[profile].hsm_key_type
+    key_spec = settings.section(ProfilesSettings).by_name[profile].hsm_key_type
     with issuance.fresh_key(factory, keystore, key_spec, profile) as key:
         with transaction(factory) as session:
             advisory_lock(session, SERVICE_LOCK)
@@ -404,7 +405,7 @@ def create_issuing_csr(factory: sessionmaker[Session], keystore: KeyStore, setti
     """Generate the issuing CA key in the HSM (once) and return a PKCS#10 CSR (PEM) for it,
     signed in the HSM, to be certified by an external root. Asked again, it returns a CSR for
     the same waiting key."""
-    ca = settings.ca
+    ca = settings.section(CaSettings)
     audit.ensure_audit_key(factory, keystore, settings.audit.key_type)
     with transaction(factory) as session:
         advisory_lock(session, CA_INIT_LOCK)
@@ -539,6 +540,7 @@ def _ext_spec(cert: x509.Certificate) -> KeySpec:
 
 def signing_scheme_of(ca: CaCertificate, settings: Settings) -> SignatureScheme:
     """The scheme this CA's key signs with (ECDSA for EC keys, else the configured RSA one)."""
-    key = settings.ca.root_key if ca.role == CaRole.ROOT else settings.ca.issuing_key
+    ca_settings = settings.section(CaSettings)
+    key = ca_settings.root_key if ca.role == CaRole.ROOT else ca_settings.issuing_key
     spki = ca.certificate.public_key.dump()
     return scheme_for(spki, key.signature_scheme, key.hash)

@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 
 from ca_admin import crl, ocsp, service
 from ca_admin.models import CaRole, CertStatus
+from ca_admin.settings import OcspSettings
 from hsm.keystore import verify_signature
 from hsm.settings import HsmSettings
 from kyso import audit
@@ -190,7 +191,7 @@ def ocsp_post() -> Response:
     """OCSP over POST (RFC 6960 A.1), application/ocsp-request."""
     if request.mimetype != "application/ocsp-request":
         return Response(ocsp.OcspRefusal("malformed_request").der(), mimetype="application/ocsp-response")
-    limit = services().settings.ocsp.max_request_bytes
+    limit = services().settings.section(OcspSettings).max_request_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"an OCSP request is at most {limit} bytes",
                               f"yêu cầu OCSP tối đa {limit} byte", extra={"limit_bytes": limit})
@@ -202,7 +203,7 @@ def ocsp_post() -> Response:
 def ocsp_get(encoded: str) -> Response:
     """OCSP over GET (RFC 6960 A.1, RFC 5019): the DER request, base64, URL-encoded."""
     text = unquote(encoded)
-    if len(text) > 4 * services().settings.ocsp.max_request_bytes:
+    if len(text) > 4 * services().settings.section(OcspSettings).max_request_bytes:
         return Response(ocsp.OcspRefusal("malformed_request").der(), mimetype="application/ocsp-response")
     try:
         body = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None,

@@ -12,12 +12,12 @@ table for every kind of caller.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 
 from kyso.callers import Caller, Role
 from kyso.errors import Forbidden
 from kyso.messages import ROLE_MAY_NOT_REQUEST_PROFILE
-from kyso.settings import Settings
 
 
 class Action(StrEnum):
@@ -130,15 +130,16 @@ class ProfileNotAllowed(Forbidden):
                          action=Action.REQUEST_FILE.value)
 
 
-def may_request_profile(role: str, profile: str, settings: Settings) -> bool:
-    """Which role may request which certificate profile: [profiles.NAME] requesters in
-    settings (start-up refuses settings that open CA or service profiles beyond CA admins)."""
-    p = settings.profiles.get(profile)
-    return p is not None and role in p.requesters
+def may_request_profile(role: str, requesters: Collection[str]) -> bool:
+    """Which role may request which certificate profile: the profile's requesters ([profiles.NAME]
+    in the CA's settings; start-up refuses settings that open CA or service profiles beyond CA
+    admins)."""
+    return role in requesters
 
 
-def require_profile(role: str, profile: str, settings: Settings) -> None:
-    """Raise ProfileNotAllowed (403 profile-not-allowed) unless ``role`` may request ``profile``;
-    asked when a request is filed and again, with the requester's current role, at approval."""
-    if not may_request_profile(role, profile, settings):
+def require_profile(role: str, profile: str, requesters: Collection[str]) -> None:
+    """Raise ProfileNotAllowed (403 profile-not-allowed) unless ``role`` is among the
+    ``requesters`` of ``profile``; asked when a request is filed and again, with the
+    requester's current role, at approval."""
+    if not may_request_profile(role, requesters):
         raise ProfileNotAllowed(profile, role)

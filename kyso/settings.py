@@ -40,9 +40,9 @@ class Section:
     table: ClassVar[str]
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any], name: str) -> Self:
+    def parse(cls, data: Any, name: str) -> Self:
         """The section from its table (``name`` prefixes the keys in error messages)."""
-        built: Self = _build(cls, data, name)
+        built: Self = _coerce(name, cls, data)
         return built
 
     def check(self, settings: Settings) -> None:
@@ -56,6 +56,7 @@ class Section:
 
 
 S = TypeVar("S", bound=Section)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,65 +80,6 @@ class DatabaseSettings:
     url: str = "sqlite:///var/kyso.db"
     echo: bool = False
     pool_size: int = 5
-
-
-@dataclass(frozen=True)
-class CaNameSettings:
-    common_name: str = ""
-    organization: str = ""
-    organizational_unit: str = ""
-    locality: str = ""
-    country: str = "VN"
-
-
-@dataclass(frozen=True)
-class CaKeySettings:
-    key_type: str = "rsa-3072"
-    validity_days: int = 3650
-    signature_scheme: str = "rsa-pkcs1"
-    hash: str = "sha256"
-
-
-@dataclass(frozen=True)
-class CaSettings:
-    root_name: CaNameSettings = field(default_factory=CaNameSettings)
-    issuing_name: CaNameSettings = field(default_factory=CaNameSettings)
-    root_key: CaKeySettings = field(default_factory=CaKeySettings)
-    issuing_key: CaKeySettings = field(default_factory=CaKeySettings)
-    issuing_path_length: int = 0
-
-
-@dataclass(frozen=True)
-class ProfileSettings:
-    """A certificate profile: what the CA puts in a certificate, whatever a CSR asks for."""
-
-    description: str = ""
-    # Whose data fills the subject: agency | official | client | service | ca
-    subject: str = "official"
-    key_types: tuple[str, ...] = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
-    hsm_key_type: str = "rsa-3072"
-    validity_days: int = 730
-    key_usage: tuple[str, ...] = ("digital_signature", "non_repudiation")
-    extended_key_usage: tuple[str, ...] = ()
-    eku_critical: bool = False
-    policy_oids: tuple[str, ...] = ()
-    aia: bool = True
-    crl_distribution_point: bool = True
-    ocsp_no_check: bool = False
-    ca: bool = False
-    path_length: int = 0
-    auto_approve: bool = False
-    # Roles that may file requests of this profile (ca-admin, ra-officer, client, auditor).
-    requesters: tuple[str, ...] = ("ca-admin", "ra-officer")
-    # Where the key may come from: "hsm" (generated in the token) and/or "csr" (the
-    # requester's own key, in a PKCS#10 request).
-    key_sources: tuple[str, ...] = ("hsm",)
-    # Agencies (codes) whose keys for this profile may live on an external token: a CSR is
-    # accepted for them even where key_sources does not list "csr" (seal and personal keys).
-    external_token_agencies: tuple[str, ...] = ()
-    # Most certificates of this profile one owner may hold at once (good or on hold, not
-    # expired, plus pending requests); 0 = no limit. Over it: 409 certificate-quota-exceeded.
-    max_active_per_owner: int = 0
 
 
 @dataclass(frozen=True)
@@ -179,57 +121,6 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
-class RegistrySettings:
-    # The city's organisation and locality, used in agency seal subjects (O, L).
-    organization: str = "UBND THÀNH PHỐ HẢI PHÒNG"
-    locality: str = "Hải Phòng"
-    # The city's own electronic identification code (confirm against the national registry).
-    city_code: str = ""
-    # Letters allowed for the level-1 part of an agency code (G ministries, H provincial
-    # People's Committees, K provincial People's Councils).
-    level1_letters: str = "GHK"
-    # organizationIdentifier of seal subjects: this prefix (ETSI EN 319 412-1 national
-    # scheme "XX:CC-"), then the agency's code.
-    organization_identifier_prefix: str = "MD:VN-"
-
-
-@dataclass(frozen=True)
-class PkiSettings:
-    # URLs placed in issued certificates; empty means derived from server.public_base_url.
-    ocsp_url: str = ""
-    crl_url: str = ""
-    ca_issuers_url: str = ""
-    # How many days before expiry the expiring report looks by default.
-    expiring_days: int = 30
-
-
-@dataclass(frozen=True)
-class CrlSettings:
-    # nextUpdate = thisUpdate + this many hours, for the issuing CA's CRL.
-    issuing_validity_hours: int = 24
-    # The same for the root's CRL (ARL), which changes rarely.
-    root_validity_days: int = 90
-
-
-@dataclass(frozen=True)
-class OcspSettings:
-    # nextUpdate of pre-produced responses, in hours after thisUpdate.
-    validity_hours: int = 24
-    # A cached response is produced again when less than this many hours remain.
-    refresh_before_hours: int = 12
-    # The responder certificate is replaced when less than this many days remain.
-    responder_rotate_days: int = 10
-    # Largest OCSP request body accepted (bytes).
-    max_request_bytes: int = 4096
-    # Answers that need a fresh HSM signature (nonce, unknown serial, nothing cached) per
-    # second per worker; beyond it: tryLater. Cached answers are never limited.
-    max_signatures_per_second: int = 200
-    # Also write every pre-produced response as a file under this directory, named by the
-    # request, for a front web server to answer from ("" = off; see config/nginx/).
-    static_dir: str = ""
-
-
-@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -242,12 +133,6 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     mail: MailSettings = field(default_factory=MailSettings)
-    ca: CaSettings = field(default_factory=CaSettings)
-    registry: RegistrySettings = field(default_factory=RegistrySettings)
-    pki: PkiSettings = field(default_factory=PkiSettings)
-    crl: CrlSettings = field(default_factory=CrlSettings)
-    ocsp: OcspSettings = field(default_factory=OcspSettings)
-    profiles: dict[str, ProfileSettings] = field(default_factory=dict)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     # The packages' sections, by class (see Section); not a table of its own.
     sections: Mapping[type[Section], Section] = field(default_factory=lambda: MappingProxyType({}),
@@ -312,6 +197,13 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
             raise ConfigError.invalid(name, "a list")
         return tuple(_coerce(name, item_tp, v) for v in value)
     raise ConfigError.invalid(name, f"of type {tp}")  # pragma: no cover
+
+
+def named_tables(item: type[T], data: Any, name: str) -> Mapping[str, T]:
+    """A table of tables by name (``[profiles.NAME]``), each an ``item``; "_" and "-" are the
+    same in names, so that environment variables reach a table named with hyphens."""
+    tables: Mapping[str, T] = _coerce(name, dict[str, item], data)  # type: ignore[valid-type]
+    return tables
 
 
 def _build(cls: Any, data: Mapping[str, Any], prefix: str = "") -> Any:
@@ -393,10 +285,7 @@ def load_settings(
     tables = {cls.table: cls for cls in sections}
     built: dict[type[Section], Section] = {}
     for table, cls in tables.items():
-        value = data.pop(table, {})
-        if not isinstance(value, Mapping):
-            raise ConfigError.invalid(table, "a table")
-        built[cls] = cls.parse(value, table)
+        built[cls] = cls.parse(data.pop(table, {}), table)
     settings: Settings = _build(Settings, data)
     settings = dataclasses.replace(settings, sections=MappingProxyType(built))
     _check_values(settings)
@@ -424,54 +313,23 @@ def _anchor_paths(s: Settings) -> Settings:
     return dataclasses.replace(
         s,
         database=dataclasses.replace(s.database, url=url),
-        ocsp=dataclasses.replace(s.ocsp, static_dir=_anchor(s.ocsp.static_dir)),
         mail=dataclasses.replace(s.mail, password_file=_anchor(s.mail.password_file)),
     )
 
 
-_KEY_TYPES = {"rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"}
+# Key types the HSM makes (hsm.KeySpec), for the settings that name one.
+KEY_TYPES = frozenset({"rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"})
 
 
 def _check_values(s: Settings) -> None:
     """Values a typo would otherwise turn into a silent fallback or a late traceback."""
-    for name, key in (("ca.root_key", s.ca.root_key), ("ca.issuing_key", s.ca.issuing_key)):
-        if key.key_type not in _KEY_TYPES:
-            raise ConfigError.invalid(f"{name}.key_type", f"one of {', '.join(sorted(_KEY_TYPES))}")
-        if key.signature_scheme not in ("rsa-pkcs1", "rsa-pss"):
-            raise ConfigError.invalid(f"{name}.signature_scheme", "rsa-pkcs1 or rsa-pss")
-        if key.hash not in ("sha256", "sha384", "sha512"):
-            raise ConfigError.invalid(f"{name}.hash", "sha256, sha384 or sha512")
-        if not 1 <= key.validity_days <= 36525:
-            raise ConfigError.invalid(f"{name}.validity_days", "between 1 and 36525")
-    for pname, p in s.profiles.items():
-        for k in (*p.key_types, p.hsm_key_type):
-            if k not in _KEY_TYPES:
-                raise ConfigError.invalid(f"profiles.{pname}.key_types", f"among {', '.join(sorted(_KEY_TYPES))}")
-        if not 1 <= p.validity_days <= 36525:
-            raise ConfigError.invalid(f"profiles.{pname}.validity_days", "between 1 and 36525")
-        if not set(p.requesters) <= {"ca-admin", "ra-officer", "client", "auditor"}:
-            raise ConfigError.invalid(f"profiles.{pname}.requesters", "among ca-admin, ra-officer, client, auditor")
-        # CA and service keys (sub-CA, OCSP responder, TSA, report seal) are the CA's own: in the HSM, and
-        # asked for by CA administrators only. Seal and personal keys are made in the HSM; a CSR
-        # only for the agencies named in external_token_agencies.
-        if (p.ca or p.subject in ("ca", "service")) and (
-                not set(p.requesters) <= {"ca-admin"} or p.key_sources != ("hsm",)):
-            raise ConfigError.invalid(f"profiles.{pname}", "for a CA or service profile: requesters at most "
-                                      "[\"ca-admin\"] and key_sources = [\"hsm\"]")
-        if p.subject in ("agency", "official") and "csr" in p.key_sources:
-            raise ConfigError.invalid(f"profiles.{pname}.key_sources", "[\"hsm\"] for seal and personal "
-                                      "keys (name agencies with external tokens in external_token_agencies)")
-        if not p.key_sources or not set(p.key_sources) <= {"hsm", "csr"}:
-            raise ConfigError.invalid(f"profiles.{pname}.key_sources", "among hsm, csr (at least one)")
-        if p.max_active_per_owner < 0:
-            raise ConfigError.invalid(f"profiles.{pname}.max_active_per_owner", "0 (no limit) or more")
     if not 0 <= s.auth.rotation_grace_hours <= 24 * 90:
         raise ConfigError.invalid("auth.rotation_grace_hours", "between 0 and 2160 (90 days)")
     if not 0 <= s.auth.default_key_days <= 3660:
         raise ConfigError.invalid("auth.default_key_days", "between 0 (no expiry) and 3660")
     a = s.audit
-    if a.key_type not in _KEY_TYPES:
-        raise ConfigError.invalid("audit.key_type", f"one of {', '.join(sorted(_KEY_TYPES))}")
+    if a.key_type not in KEY_TYPES:
+        raise ConfigError.invalid("audit.key_type", f"one of {', '.join(sorted(KEY_TYPES))}")
     if a.checkpoint_every_records < 0 or a.checkpoint_every_minutes < 0 or not 1 <= a.max_page <= 10000:
         raise ConfigError.invalid("audit", "checkpoint intervals >= 0 and max_page 1-10000")
     if not 0 <= s.auth.unknown_key_failures_per_minute <= 100000:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ca_admin.settings import RegistrySettings
 from tests.conftest import make_user
 
 # The signing world (tests/signing/conftest.py): an agency with its seal in the HSM, an official
@@ -37,7 +38,7 @@ def agency(services: Any, code: str, name: str, *, by: str = "ra", **fields: Any
 
     with transaction(services.sessions) as session:
         registry.create_agency(session, {"code": code, "name": name, **fields}, actor=f"user:{by}",
-                               level1_letters=services.settings.registry.level1_letters)
+                               level1_letters=services.settings.section(RegistrySettings).level1_letters)
 
 
 def official(services: Any, agency_code: str, full_name: str, *, by: str = "ra", **fields: Any) -> int:

@@ -11,6 +11,7 @@ import pytest
 from asn1crypto import crl as asn1_crl
 
 from ca_admin import crl
+from ca_admin.settings import CrlSettings
 from tests.interop.conftest import H, issue_seal
 
 pytestmark = pytest.mark.both_databases
@@ -91,7 +92,7 @@ def test_http_caching_headers(client: Any, services: Any, pki: dict[str, Any]) -
     first = client.get("/pki/crl/issuing.crl")
     assert first.headers["ETag"] and first.headers["Last-Modified"] and first.headers["Expires"]
     max_age = int(first.headers["Cache-Control"].split("max-age=")[1].split(",")[0])
-    assert 0 < max_age <= services.settings.crl.issuing_validity_hours * 3600
+    assert 0 < max_age <= services.settings.section(CrlSettings).issuing_validity_hours * 3600
     assert client.get("/pki/crl/issuing.crl", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
 
 

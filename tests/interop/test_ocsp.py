@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from asn1crypto import ocsp as asn1_ocsp
 
+from ca_admin.settings import OcspSettings
 from tests.interop.conftest import H, issue_seal
 
 LINT_OCSP = str(Path(sys.executable).parent / "lint_ocsp_response")
@@ -209,8 +210,8 @@ def test_fresh_signatures_are_rate_limited_cached_answers_are_not(client: Any, s
     d = pki["dir"]
     issue_seal(client, pki, "rl")
     ocsp.refresh(services.sessions, services.keystore, services.settings)
-    tight = dataclasses.replace(services.settings, ocsp=dataclasses.replace(services.settings.ocsp,
-                                                                            max_signatures_per_second=1))
+    tight = services.settings.with_sections(dataclasses.replace(services.settings.section(OcspSettings),
+                                                                max_signatures_per_second=1))
     monkeypatch.setattr(ocsp, "_BUDGET", ocsp._SigningBudget())
     for name, extra in (("n1", ["-nonce"]), ("n2", ["-nonce"]), ("c", ["-no_nonce"])):
         subprocess.run(["openssl", "ocsp", "-issuer", str(d / "issuing.pem"), "-cert", str(d / "rl.pem"), *extra,

@@ -19,6 +19,7 @@ import pytest
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import pem, x509
 
+from ca_admin.settings import OcspSettings
 from tests.conftest import make_settings
 from tests.interop.conftest import H, issue_seal
 from tests.interop.test_ocsp import _openssl_ocsp
@@ -50,7 +51,7 @@ def nginx(server: str, settings: Any, tmp_path: Path) -> Iterator[str]:
     work = tmp_path / "nginx"
     work.mkdir()
     port = free_port()
-    conf = nginx_server_conf(settings.ocsp.static_dir, urlparse(server).netloc, f"127.0.0.1:{port}")
+    conf = nginx_server_conf(settings.section(OcspSettings).static_dir, urlparse(server).netloc, f"127.0.0.1:{port}")
     (work / "nginx.conf").write_text(nginx_standalone_conf(conf, work))
     proc = subprocess.Popen([NGINX, "-c", str(work / "nginx.conf"), "-e", str(work / "error.log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -81,7 +82,7 @@ def _request(pki: dict[str, Any], name: str, alg: str = "sha1") -> bytes:
 
 
 def _file_for(settings: Any, request: bytes) -> Path:
-    return Path(settings.ocsp.static_dir) / "ocsp" / base64.b64encode(request).decode()
+    return Path(settings.section(OcspSettings).static_dir) / "ocsp" / base64.b64encode(request).decode()
 
 
 def _status_of(der: bytes) -> str:
@@ -123,7 +124,7 @@ def test_write_files_rebuilds_them_from_the_database(client: Any, services: Any,
 
     issue_seal(client, pki, "seal")
     ocsp.refresh(services.sessions, services.keystore, services.settings)
-    shutil.rmtree(settings.ocsp.static_dir)
+    shutil.rmtree(settings.section(OcspSettings).static_dir)
     assert ocsp.write_files(services.sessions) >= 2
     assert _file_for(settings, _request(pki, "seal")).is_file()
 
@@ -144,7 +145,7 @@ def test_nginx_answers_from_files_and_passes_the_rest_to_kyso(client: Any, servi
         f"{nginx}/ocsp", data=body, headers={"Content-Type": "application/ocsp-request"}), timeout=10)
     assert post.headers["Content-Type"] == "application/ocsp-response" and post.read() == expected
     # Moving the file away proves it was nginx that answered from it, and Kyso answers without it.
-    moved = _file_for(settings, body).rename(Path(settings.ocsp.static_dir) / "moved")
+    moved = _file_for(settings, body).rename(Path(settings.section(OcspSettings).static_dir) / "moved")
     assert _status_of(urllib.request.urlopen(urllib.request.Request(
         f"{nginx}/ocsp", data=body, headers={"Content-Type": "application/ocsp-request"}), timeout=10).read()) == "good"
     moved.rename(_file_for(settings, body))

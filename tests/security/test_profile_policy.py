@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import update
 
 from ca_admin import issuance
+from ca_admin.settings import ProfilesSettings
 from kyso.callers import Caller, Role, User
 from kyso.db import transaction
 from kyso.errors import KysoError
@@ -131,10 +132,11 @@ def test_policy_checked_again_at_approval(client: Any, services: Any, world: dic
                            json={"profile": "agency-seal", "agency_code": TOKEN_AGENCY, "csr": make_csr()})
     assert external.status_code == 201
     # Settings changed since: the agency may no longer use an external token.
-    strict = dataclasses.replace(services.settings, profiles={
-        **services.settings.profiles,
-        "agency-seal": dataclasses.replace(services.settings.profiles["agency-seal"], external_token_agencies=()),
-    })
+    profiles = services.settings.section(ProfilesSettings).by_name
+    strict = services.settings.with_sections(ProfilesSettings({
+        **profiles,
+        "agency-seal": dataclasses.replace(profiles["agency-seal"], external_token_agencies=()),
+    }))
     admin2 = Caller(0, "admin2", Role.CA_ADMIN)
     with pytest.raises(KysoError) as err:
         issuance.approve(services.sessions, services.keystore, strict, admin2, external.get_json()["request"]["id"])

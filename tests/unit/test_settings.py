@@ -7,6 +7,7 @@ import pytest
 
 from app import settings as app_settings
 from app.settings import load_settings
+from ca_admin.settings import CaSettings, ProfilesSettings
 from hsm.settings import HsmSettings
 from kyso.errors import ConfigError
 from kyso.settings import Section, Settings
@@ -21,9 +22,9 @@ def test_defaults_load_and_are_frozen() -> None:
     root = Path(__file__).resolve().parents[2]
     assert s.database.url == f"sqlite:///{root}/var/kyso.db"  # anchored at the project root
     assert s.section(HsmSettings).pin_file == f"{root}/var/secrets/user.pin"
-    assert s.ca.root_key.key_type == "rsa-4096"
-    assert s.ca.issuing_key.key_type == "rsa-3072"
-    assert "Hải Phòng" in s.ca.root_name.locality
+    assert s.section(CaSettings).root_key.key_type == "rsa-4096"
+    assert s.section(CaSettings).issuing_key.key_type == "rsa-3072"
+    assert "Hải Phòng" in s.section(CaSettings).root_name.locality
     with pytest.raises(AttributeError):
         s.server.bind = "x"  # type: ignore[misc]
 
@@ -35,7 +36,7 @@ def test_file_then_environment_override(tmp_path: Path) -> None:
                                "KYSO_CA__ISSUING_KEY__KEY_TYPE": "ec-p384"})
     assert s.database.url.endswith("/from-file.db") and s.database.url.startswith("sqlite:////")
     assert s.server.workers == 6
-    assert s.ca.issuing_key.key_type == "ec-p384"
+    assert s.section(CaSettings).issuing_key.key_type == "ec-p384"
 
 
 def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
@@ -67,7 +68,7 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
 def test_strings_are_nfc() -> None:
     decomposed = "Ha\u0309i Pho\u0300ng"  # combining marks
     s = load_settings(environ={"KYSO_CA__ROOT_NAME__LOCALITY": decomposed})
-    assert s.ca.root_name.locality == "Hải Phòng"
+    assert s.section(CaSettings).root_name.locality == "Hải Phòng"
 
 
 def test_pin_never_in_repr() -> None:
@@ -150,3 +151,15 @@ def test_each_section_checks_its_own_values(var: str, value: str, named: str) ->
     with pytest.raises(ConfigError) as info:
         load_settings(environ={var: value})
     assert named in info.value.message_en
+
+
+def test_profiles_are_named_tables_of_the_ca() -> None:
+    s = load_settings(environ={"KYSO_PROFILES__AGENCY_SEAL__VALIDITY_DAYS": "365"})
+    profiles = s.section(ProfilesSettings).by_name
+    assert profiles["agency-seal"].validity_days == 365  # "_" in the variable reaches "agency-seal"
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"KYSO_PROFILES__AGENCY_SEAL__VALIDITY_DAY": "365"})
+    assert "profiles.agency-seal.validity_day" in info.value.message_en
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"KYSO_PROFILES__AGENCY_SEAL__REQUESTERS": "client,nobody"})
+    assert "profiles.agency-seal.requesters" in info.value.message_en

@@ -29,9 +29,6 @@ EKU_NAMES = {
     "time_stamping": "time_stamping",
     "code_signing": "code_signing",
 }
-SUBJECT_KINDS = ("agency", "official", "client", "service", "ca")
-
-
 class UnknownProfile(NotFound):
     code = "profile-unknown"
 
@@ -122,22 +119,6 @@ def get_profile(settings: Settings, name: str) -> Profile:
     if profile is None:
         raise UnknownProfile(name)
     return Profile(name, profile)
-
-
-def validate_profiles(settings: Settings) -> None:
-    """Start-up check: every profile is coherent (a mistake is a configuration error)."""
-    from kyso.errors import ConfigError
-
-    for name, p in settings.section(ProfilesSettings).by_name.items():
-        if p.subject not in SUBJECT_KINDS:
-            raise ConfigError.invalid(f"profiles.{name}.subject", f"one of {', '.join(SUBJECT_KINDS)}")
-        for k in (*p.key_types, p.hsm_key_type):
-            KeySpec.parse(k)
-        for usage in p.key_usage:
-            try:
-                x509.KeyUsage({usage})
-            except Exception:  # noqa: BLE001
-                raise ConfigError.invalid(f"profiles.{name}.key_usage", "asn1crypto key usage names") from None
 
 
 # -- URLs ----------------------------------------------------------------------------

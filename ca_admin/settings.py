@@ -8,8 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from asn1crypto import x509
+
 from kyso.errors import ConfigError
 from kyso.settings import KEY_TYPES, Section, Settings, anchor_path, named_tables
+
+# Whose data fills a certificate's subject ([profiles.NAME] subject).
+SUBJECT_KINDS = ("agency", "official", "client", "service", "ca")
+# The names of the key usage bits (RFC 5280 4.2.1.3), as asn1crypto spells them.
+KEY_USAGE_NAMES = frozenset(x509.KeyUsage._map.values())
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,11 @@ class ProfilesSettings(Section):
 
     def check(self, settings: Settings) -> None:
         for pname, p in self.by_name.items():
+            if p.subject not in SUBJECT_KINDS:
+                raise ConfigError.invalid(f"profiles.{pname}.subject", f"one of {', '.join(SUBJECT_KINDS)}")
+            # asn1crypto takes an unknown name without a word and leaves its bit out: check the names.
+            if not set(p.key_usage) <= KEY_USAGE_NAMES:
+                raise ConfigError.invalid(f"profiles.{pname}.key_usage", "asn1crypto key usage names")
             for k in (*p.key_types, p.hsm_key_type):
                 if k not in KEY_TYPES:
                     raise ConfigError.invalid(f"profiles.{pname}.key_types", f"among {', '.join(sorted(KEY_TYPES))}")

@@ -34,9 +34,7 @@ ca_admin_bp = Blueprint("ca_admin", __name__, url_prefix="/api/v1/admin/ca")
 
 def register(app: Flask, *, public_only: bool) -> None:
     from ca_admin.api import api_bp
-    from ca_admin.profiles import validate_profiles
 
-    validate_profiles(app.extensions["kyso"].settings)
     app.register_blueprint(pki_bp)
     app.register_blueprint(ocsp_bp)
     if not public_only:

@@ -179,7 +179,7 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
             raise ConfigError.invalid(name, "a string")
         return unicodedata.normalize("NFC", value)
     if origin is dict:
-        # Named tables (profiles). "_" and "-" are the same in names, so that environment
+        # Named tables ([profiles.NAME]). "_" and "-" are the same in names, so that environment
         # variables (no hyphens) reach a table named with hyphens in TOML.
         (_key_tp, item_tp) = get_args(tp)
         if not isinstance(value, Mapping):
@@ -283,6 +283,9 @@ def load_settings(
     if overrides:
         data = _merge(data, overrides)
     tables = {cls.table: cls for cls in sections}
+    platform = {f.name for f in fields(Settings)}
+    if len(tables) != len(sections) or tables.keys() & platform:
+        raise ValueError("two sections name the same table, or a section names a table of the platform's")
     built: dict[type[Section], Section] = {}
     for table, cls in tables.items():
         built[cls] = cls.parse(data.pop(table, {}), table)
@@ -300,8 +303,6 @@ def anchor_path(path: str) -> str:
     return path if not path or Path(path).expanduser().is_absolute() else str(PROJECT_ROOT / path)
 
 
-_anchor = anchor_path
-
 
 def _anchor_paths(s: Settings) -> Settings:
     """Relative paths are relative to the project root (where config/ is), not to the
@@ -309,11 +310,11 @@ def _anchor_paths(s: Settings) -> Settings:
     url = s.database.url
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url[len(prefix):] not in ("", ":memory:"):
-        url = prefix + _anchor(url[len(prefix):])
+        url = prefix + anchor_path(url[len(prefix):])
     return dataclasses.replace(
         s,
         database=dataclasses.replace(s.database, url=url),
-        mail=dataclasses.replace(s.mail, password_file=_anchor(s.mail.password_file)),
+        mail=dataclasses.replace(s.mail, password_file=anchor_path(s.mail.password_file)),
     )
 
 

@@ -163,3 +163,15 @@ def test_profiles_are_named_tables_of_the_ca() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(environ={"KYSO_PROFILES__AGENCY_SEAL__REQUESTERS": "client,nobody"})
     assert "profiles.agency-seal.requesters" in info.value.message_en
+
+
+@pytest.mark.parametrize(("var", "value", "named"), [
+    ("KYSO_PROFILES__AGENCY_SEAL__SUBJECT", "city", "profiles.agency-seal.subject"),
+    ("KYSO_PROFILES__AGENCY_SEAL__KEY_USAGE", "digital_signature,sign_anything", "profiles.agency-seal.key_usage"),
+])
+def test_a_profile_is_checked_when_settings_load(var: str, value: str, named: str) -> None:
+    # Before, only the web app checked these, and an unknown key usage name went through
+    # (asn1crypto leaves its bit out without a word); now every command refuses them.
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={var: value})
+    assert named in info.value.message_en

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kyso.db import Base, UTCDateTime
 from kyso.errors import ErrorKind, KysoError
+from signer.messages import SAD_INVALID
 
 
 class SignatureActivation(Base):
@@ -32,9 +33,8 @@ class InvalidSad(KysoError):
     kind = ErrorKind.INVALID
     title_en = "Invalid SAD"
 
-    def __init__(self, message_en: str = "", message_vi: str = "", **kwargs: object) -> None:
-        super().__init__("the SAD is invalid, expired or used up",
-                         "mã kích hoạt chữ ký (SAD) không hợp lệ hoặc đã hết hạn",
+    def __init__(self) -> None:
+        super().__init__(SAD_INVALID,
                          extra={"error": "invalid_request", "error_description": "Invalid SAD"})
 
 

@@ -25,6 +25,19 @@ from kyso.policy import Action
 from kyso.web import allows, body_limit, current_caller, json_body, request_id, services
 from signer import cades, consent, credentials, images, signing
 from signer.credentials import Credential
+from signer.messages import (
+    CMS_LEVEL_INVALID,
+    CREDENTIAL_REQUIRED,
+    DOCUMENT_EMPTY,
+    DOCUMENT_TOO_LARGE,
+    HASH_ALGORITHM_INVALID,
+    HASH_NOT_A_DIGEST,
+    HASHES_REQUIRED,
+    MULTIPART_NEEDS_FILE,
+    OPTIONS_NOT_AN_OBJECT,
+    OPTIONS_NOT_JSON,
+    TOO_MANY_HASHES,
+)
 from signer.settings import SigningSettings
 
 sign_bp = Blueprint("sign_api", __name__, url_prefix="/api/v1/sign")
@@ -40,7 +53,7 @@ def document_stream_and_options() -> tuple[IO[bytes], int, dict[str, Any]]:
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
-            raise BadRequest("a multipart request needs a 'file' part", "yêu cầu multipart cần phần 'file'")
+            raise BadRequest(MULTIPART_NEEDS_FILE)
         stream = upload.stream  # werkzeug spools large parts to a temporary file
         raw = request.form.get("options") or (request.files["options"].read().decode("utf-8", "replace")
                                               if "options" in request.files else "")
@@ -48,9 +61,9 @@ def document_stream_and_options() -> tuple[IO[bytes], int, dict[str, Any]]:
             try:
                 parsed = parse_json(raw)
             except ValueError:
-                raise BadRequest("the 'options' part must be JSON", "phần 'options' phải là JSON") from None
+                raise BadRequest(OPTIONS_NOT_JSON) from None
             if not isinstance(parsed, dict):
-                raise BadRequest("the 'options' part must be a JSON object", "phần 'options' phải là đối tượng JSON")
+                raise BadRequest(OPTIONS_NOT_AN_OBJECT)
             options.update(parsed)
         stream.seek(0, 2)
         size = stream.tell()
@@ -63,10 +76,10 @@ def document_stream_and_options() -> tuple[IO[bytes], int, dict[str, Any]]:
                 break
             stream.write(chunk)
     if size > limit:
-        raise PayloadTooLarge(f"a document is at most {limit} bytes", f"tài liệu tối đa {limit} byte",
+        raise PayloadTooLarge(DOCUMENT_TOO_LARGE.format(limit=limit),
                               extra={"limit_bytes": limit})
     if size == 0:
-        raise BadRequest("the document is empty", "tài liệu trống")
+        raise BadRequest(DOCUMENT_EMPTY)
     stream.seek(0)
     return stream, size, options
 
@@ -82,8 +95,7 @@ def sign_request(options: dict[str, Any], purpose: str, digest: str | None = Non
     the official's consent from the X-Kyso-Consent header, the requested scheme."""
     ref = options.get("credential")
     if not isinstance(ref, str) or not ref.strip():
-        raise BadRequest("'credential' is required (a certificate serial, agency:<code> or official:<id>)",
-                         "cần 'credential' (số hiệu chứng thư, agency:<mã> hoặc official:<id>)")
+        raise BadRequest(CREDENTIAL_REQUIRED)
     scheme = options.get("scheme")
     return signing.SignRequest(current_caller(), ref, purpose, consent=request.headers.get(consent.HEADER),
                                scheme=str(scheme) if scheme else None, digest=digest, request_id=request_id())
@@ -105,7 +117,7 @@ def sign_cms() -> Response:
     data, options = document_and_options()
     level = str(options.get("level") or "B-B").upper()
     if level not in cades.CMS_LEVELS:
-        raise BadRequest("'level' must be B-B or B-T for CMS", "'level' phải là B-B hoặc B-T với CMS")
+        raise BadRequest(CMS_LEVEL_INVALID)
     attached = bool_option(options, "attached")
 
     def make(grant: signing.Grant) -> signing.Made[bytes]:
@@ -162,10 +174,9 @@ _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 
 def decode_hashes(values: Any, hash_algorithm: str, limit: int) -> list[bytes]:
     if not isinstance(values, list) or not values:
-        raise BadRequest("'hashes' must be a non-empty list of base64 digests",
-                         "'hashes' phải là danh sách giá trị băm base64 không rỗng")
+        raise BadRequest(HASHES_REQUIRED)
     if len(values) > limit:
-        raise BadRequest(f"at most {limit} hashes per request", f"tối đa {limit} giá trị băm mỗi yêu cầu",
+        raise BadRequest(TOO_MANY_HASHES.format(limit=limit),
                          extra={"limit": limit})
     size = _DIGEST_SIZES[hash_algorithm]
     out = []
@@ -175,8 +186,7 @@ def decode_hashes(values: Any, hash_algorithm: str, limit: int) -> list[bytes]:
         except (binascii.Error, ValueError):
             digest = b""
         if len(digest) != size:
-            raise BadRequest(f"hash {i} is not a base64 {hash_algorithm} digest ({size} bytes)",
-                             f"giá trị băm {i} không phải giá trị {hash_algorithm} dạng base64 ({size} byte)",
+            raise BadRequest(HASH_NOT_A_DIGEST.format(i=i, hash_algorithm=hash_algorithm, size=size),
                              extra={"index": i})
         out.append(digest)
     return out
@@ -190,8 +200,7 @@ def sign_hashes() -> Response:
     body = json_body()
     alg = str(body.get("hash_algorithm") or "sha256").lower()
     if alg not in _DIGEST_SIZES or alg not in svc.settings.section(SigningSettings).allowed_digests:
-        raise BadRequest("'hash_algorithm' must be sha256, sha384 or sha512",
-                         "'hash_algorithm' phải là sha256, sha384 hoặc sha512")
+        raise BadRequest(HASH_ALGORITHM_INVALID)
     digests = decode_hashes(body.get("hashes"), alg, svc.settings.section(SigningSettings).max_hashes)
     batch_digest = signing.batch_digest(alg, digests)
 

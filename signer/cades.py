@@ -22,6 +22,7 @@ from kyso.db import utcnow
 from kyso.errors import ErrorKind, KysoError
 from kyso.settings import Settings
 from signer import cmsbuild, tsa
+from signer.messages import TIME_STAMP_FAILED
 
 if TYPE_CHECKING:
     from signer.signing import Grant
@@ -36,8 +37,7 @@ class TimeStampUnavailable(KysoError):
     title_en = "Time-stamping unavailable"
 
     def __init__(self) -> None:
-        super().__init__("the time-stamping authority could not stamp the signature; nothing was signed",
-                         "dịch vụ cấp dấu thời gian không cấp được dấu cho chữ ký; chưa có gì được ký",
+        super().__init__(TIME_STAMP_FAILED,
                          extra={"retry_after": 5})
 
 

@@ -31,6 +31,16 @@ from kyso.db import Base, UTCDateTime, transaction, utcnow
 from kyso.errors import ErrorKind, KysoError, NotFound
 from kyso.policy import Action
 from kyso.settings import Settings
+from signer.messages import (
+    CONSENT_LOCKED,
+    CONSENT_NOT_ENROLLED,
+    CONSENT_RATE_LIMITED,
+    CONSENT_REQUIRED,
+    CONSENT_SET_BY_STAFF,
+    CONSENT_WRONG,
+    CONSENT_WRONG_NOW_LOCKED,
+    NO_CONSENT_METHOD,
+)
 from signer.settings import SigningSettings
 
 # The request header an official's consent (PIN or TOTP code) comes in, on every signing API.
@@ -122,7 +132,7 @@ def unlock(factory: sessionmaker[Session], caller: Caller, official_id: int, req
     with transaction(factory) as session:
         row = session.get(SigningConsent, official_id, with_for_update=True)
         if row is None:
-            raise NotFound(f"official {official_id} has no consent method", f"cán bộ {official_id} chưa đăng ký")
+            raise NotFound(NO_CONSENT_METHOD.format(official_id=official_id))
         row.failures, row.locked_at, row.updated_at = 0, None, utcnow()
         audit.record(session, actor=caller.actor, action="consent.unlock", target=f"official:{official_id}",
                      request_id=request_id)
@@ -144,28 +154,22 @@ def check_consent(factory: sessionmaker[Session], keystore: KeyStore, settings: 
         row = session.get(SigningConsent, official_id, with_for_update=True)
         target = f"official:{official_id}"
         if row is None:
-            error = ConsentRequired("this official has not enrolled a PIN or TOTP for signing",
-                                    "cán bộ này chưa đăng ký mã PIN hoặc TOTP để ký")
+            error = ConsentRequired(CONSENT_NOT_ENROLLED)
         elif not row.self_enrolled and g.require_self_enrolment:
             # Set by staff before the official could enrol themself: staff may know it.
-            error = ConsentRequired("this official's PIN or TOTP was set by staff: the official must enrol it "
-                                    "again (an enrolment started by staff, completed by the official)",
-                                    "mã PIN hoặc TOTP của cán bộ này do cán bộ Sở đặt: cán bộ cần tự đăng ký lại",
+            error = ConsentRequired(CONSENT_SET_BY_STAFF,
                                     extra={"reason": "re-enrolment-required"})
         elif row.locked_at is not None:
-            error = ConsentLocked("too many wrong PIN or TOTP codes: an administrator must unlock this credential",
-                                  "nhập sai PIN hoặc TOTP quá nhiều lần: quản trị viên cần mở khóa khóa ký này")
+            error = ConsentLocked(CONSENT_LOCKED)
         elif not presented:
-            error = ConsentRequired("the official's PIN or TOTP code is required (header X-Kyso-Consent)",
-                                    "cần mã PIN hoặc TOTP của cán bộ (tiêu đề X-Kyso-Consent)")
+            error = ConsentRequired(CONSENT_REQUIRED)
         else:
             # Only failures count towards the per-minute limit: a right PIN or code is never
             # throttled (an official may sign more than ten times a minute).
             if row.window_start is None or now - row.window_start >= dt.timedelta(minutes=1):
                 row.window_start, row.window_attempts = now, 0
             if row.window_attempts >= g.consent_attempts_per_minute:
-                error = ConsentRateLimited("too many consent attempts; try again in a minute",
-                                           "thử xác nhận quá nhiều lần; hãy thử lại sau một phút")
+                error = ConsentRateLimited(CONSENT_RATE_LIMITED)
             else:
                 ok, step = _verify(keystore, settings, row, presented, now)
                 if ok:
@@ -200,9 +204,8 @@ def count_failure(session: Session, settings: Settings, row: SigningConsent, now
         row.locked_at = now
         audit.record(session, actor=actor, action="consent.locked", target=f"official:{row.official_id}",
                      outcome="denied", details={"failures": row.failures}, request_id=request_id)
-        return ConsentLocked("wrong PIN or TOTP code; the credential is now locked",
-                             "sai mã PIN hoặc TOTP; khóa ký đã bị khóa")
-    return ConsentFailed("wrong PIN or TOTP code", "sai mã PIN hoặc TOTP",
+        return ConsentLocked(CONSENT_WRONG_NOW_LOCKED)
+    return ConsentFailed(CONSENT_WRONG,
                          extra={"attempts_left": g.consent_max_failures - row.failures})
 
 

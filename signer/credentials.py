@@ -49,10 +49,26 @@ from hsm import SignatureScheme
 from kyso import audit, policy
 from kyso.callers import Caller
 from kyso.db import Base, UTCDateTime, read_transaction, transaction, utcnow
-from kyso.errors import Conflict, ErrorKind, Forbidden, KysoError, NotFound
+from kyso.errors import Conflict, ErrorKind, Forbidden, KysoError, Message, NotFound
 from kyso.limits import as_id
 from kyso.policy import Action
 from kyso.settings import Settings
+from signer.messages import (
+    AGENCY_MAY_NOT_SIGN,
+    CLIENT_NOT_BOUND_TO_AGENCY,
+    CREDENTIAL_CERTIFICATE_EXPIRED,
+    CREDENTIAL_CERTIFICATE_NOT_YET_VALID,
+    CREDENTIAL_CERTIFICATE_ON_HOLD,
+    CREDENTIAL_CERTIFICATE_REVOKED,
+    CREDENTIAL_NOT_FOUND,
+    DIGEST_NOT_ALLOWED,
+    NO_ALLOWED_SCHEME_FITS,
+    OFFICIAL_MAY_NOT_SIGN,
+    ONLY_CLIENTS_SIGN,
+    SCHEME_NOT_ALLOWED,
+    SIGNATURE_WITHHELD,
+    STATUS_WORDS,
+)
 from signer.settings import SigningSettings
 
 SIGNING_PROFILES = ("agency-seal", "official-signing")
@@ -64,7 +80,7 @@ class CredentialNotFound(NotFound):
     code = "credential-not-found"
 
     def __init__(self, ref: str) -> None:
-        super().__init__(f"no signing credential '{ref[:80]}'", f"không có khóa ký '{ref[:80]}'")
+        super().__init__(CREDENTIAL_NOT_FOUND.format(ref=ref[:80]))
 
 
 class CredentialUnusable(Conflict):
@@ -83,9 +99,7 @@ class AgencyNotActive(Conflict):
     code = "agency-not-active"
 
     def __init__(self, agency_code: str, status: str) -> None:
-        super().__init__(f"agency '{agency_code}' is {status}: its keys do not sign",
-                         f"cơ quan '{agency_code}' đang ở trạng thái {_STATUS_VI.get(status, status)}: "
-                         "không được ký bằng khóa của cơ quan",
+        super().__init__(AGENCY_MAY_NOT_SIGN.format(agency_code=agency_code, status=_status(status)),
                          extra={"agency_status": status})
 
 
@@ -95,14 +109,13 @@ class OfficialNotActive(Conflict):
     code = "official-not-active"
 
     def __init__(self, official_id: int, status: str) -> None:
-        super().__init__(f"official {official_id} is {status}: their personal key does not sign",
-                         f"cán bộ {official_id} đang ở trạng thái {_STATUS_VI.get(status, status)}: "
-                         "không được ký bằng khóa cá nhân",
+        super().__init__(OFFICIAL_MAY_NOT_SIGN.format(official_id=official_id, status=_status(status)),
                          extra={"official_status": status})
 
 
-_STATUS_VI: dict[str, str] = {AgencyStatus.SUSPENDED: "tạm dừng hoạt động", AgencyStatus.DISSOLVED: "giải thể",
-                              OfficialStatus.INACTIVE: "ngừng hoạt động"}
+def _status(status: str) -> Message:
+    """An agency's or official's status in words (its value in English, as before)."""
+    return STATUS_WORDS.get(status, Message(str(status), str(status)))
 
 
 class SchemeNotAllowed(KysoError):
@@ -115,8 +128,7 @@ class NotASigner(Forbidden):
     code = "not-a-signing-client"
 
     def __init__(self) -> None:
-        super().__init__("only API clients (role client) sign documents",
-                         "chỉ ứng dụng (vai trò client) mới được ký tài liệu")
+        super().__init__(ONLY_CLIENTS_SIGN)
 
 
 # -- tables -------------------------------------------------------------------------------------------
@@ -258,8 +270,7 @@ def resolve(factory: sessionmaker[Session], caller: Caller, ref: str, *, now: dt
                 raise CredentialNotFound(ref)
             if row.agency_id not in client_agency_ids(session, caller.user_id):
                 agency = session.get(Agency, row.agency_id)
-                raise Forbidden(f"this client may not sign for agency '{agency.code if agency else '?'}'",
-                                f"ứng dụng này không được ký cho cơ quan '{agency.code if agency else '?'}'")
+                raise Forbidden(CLIENT_NOT_BOUND_TO_AGENCY.format(agency=agency.code if agency else '?'))
             _check_valid(row, now)
             _check_holders(session.get(Agency, row.agency_id),
                            session.get(Official, row.official_id) if row.official_id else None)
@@ -271,17 +282,13 @@ def resolve(factory: sessionmaker[Session], caller: Caller, ref: str, *, now: dt
 
 def _check_valid(row: IssuedCertificate, now: dt.datetime) -> None:
     if row.status == CertStatus.REVOKED:
-        raise CertificateNotValid("the certificate of this credential is revoked",
-                                  "chứng thư số của khóa ký này đã bị thu hồi", extra={"status": "revoked"})
+        raise CertificateNotValid(CREDENTIAL_CERTIFICATE_REVOKED, extra={"status": "revoked"})
     if row.status == CertStatus.ON_HOLD:
-        raise CertificateNotValid("the certificate of this credential is on hold",
-                                  "chứng thư số của khóa ký này đang bị tạm dừng", extra={"status": "on-hold"})
+        raise CertificateNotValid(CREDENTIAL_CERTIFICATE_ON_HOLD, extra={"status": "on-hold"})
     if now >= row.not_after:
-        raise CertificateNotValid("the certificate of this credential has expired",
-                                  "chứng thư số của khóa ký này đã hết hạn", extra={"status": "expired"})
+        raise CertificateNotValid(CREDENTIAL_CERTIFICATE_EXPIRED, extra={"status": "expired"})
     if now < row.not_before:
-        raise CertificateNotValid("the certificate of this credential is not yet valid",
-                                  "chứng thư số của khóa ký này chưa có hiệu lực", extra={"status": "not-yet-valid"})
+        raise CertificateNotValid(CREDENTIAL_CERTIFICATE_NOT_YET_VALID, extra={"status": "not-yet-valid"})
 
 
 def _check_holders(agency: Agency | None, official: Official | None) -> None:
@@ -323,8 +330,7 @@ def choose_scheme(settings: Settings, credential: Credential, requested: str | N
     allowed = [s for s in policy.allowed_schemes if s.rsplit("-", 1)[0] in family_ok]
     if digest is not None:
         if digest not in policy.allowed_digests:
-            raise SchemeNotAllowed(f"digest algorithm '{digest[:20]}' is not allowed",
-                                   f"thuật toán băm '{digest[:20]}' không được phép")
+            raise SchemeNotAllowed(DIGEST_NOT_ALLOWED.format(digest=digest[:20]))
         allowed = [s for s in allowed if s.endswith("-" + digest)]
     if requested:
         wanted = requested.strip().lower()
@@ -335,11 +341,9 @@ def choose_scheme(settings: Settings, credential: Credential, requested: str | N
         else:
             allowed = []
         if not allowed:
-            raise SchemeNotAllowed(f"signature algorithm '{requested[:30]}' is not allowed for this credential",
-                                   f"thuật toán ký '{requested[:30]}' không được phép với khóa ký này")
+            raise SchemeNotAllowed(SCHEME_NOT_ALLOWED.format(requested=requested[:30]))
     if not allowed:
-        raise SchemeNotAllowed("no signature algorithm the policy allows fits this credential",
-                               "không có thuật toán ký nào được phép phù hợp với khóa ký này")
+        raise SchemeNotAllowed(NO_ALLOWED_SCHEME_FITS)
     return SignatureScheme(allowed[0])
 
 
@@ -383,8 +387,7 @@ def recheck(session: Session, credential: Credential, now: dt.datetime | None = 
     try:
         _check_valid(row, now or utcnow())
     except CertificateNotValid as exc:
-        raise SignatureWithheld(exc.message_en + "; the signature made meanwhile is withheld",
-                                exc.message_vi + "; chữ ký vừa tạo không được trả về",
+        raise SignatureWithheld(SIGNATURE_WITHHELD.format(reason=exc.message),
                                 extra={**exc.extra, "withheld": True}) from None
     # The agency suspended or dissolved, or the official deactivated, meanwhile: the same.
     agency = session.execute(select(Agency).where(Agency.id == credential.agency_id)

@@ -31,6 +31,15 @@ from signer import consent, credentials, signing
 from signer.activation import InvalidSad, SignatureActivation, sad_digest
 from signer.api import decode_hashes
 from signer.credentials import Credential
+from signer.messages import (
+    CERTIFICATES_OPTION_INVALID,
+    CREDENTIAL_ID_NOT_A_SERIAL,
+    CREDENTIAL_ID_REQUIRED,
+    HASH_ALGO_INVALID,
+    HASH_COUNT_INVALID,
+    NUM_SIGNATURES_INVALID,
+    SIGN_ALGO_INVALID,
+)
 from signer.settings import SigningSettings
 
 csc_bp = Blueprint("csc", __name__, url_prefix="/csc/v1")
@@ -41,10 +50,10 @@ _HASH_OIDS = {algos.DigestAlgorithmId(name).dotted: name for name in ("sha256", 
 def _credential(body: dict[str, Any], action: str) -> Credential:
     ref = body.get("credentialID")
     if not isinstance(ref, str) or not ref:
-        raise BadRequest("'credentialID' is required", "cần 'credentialID'",
+        raise BadRequest(CREDENTIAL_ID_REQUIRED,
                          extra={"error": "invalid_request", "error_description": "Missing credentialID"})
     if ref.startswith(("agency:", "official:")):  # CSC names credentials by their id only
-        raise BadRequest("'credentialID' is a certificate serial", "'credentialID' là số hiệu chứng thư",
+        raise BadRequest(CREDENTIAL_ID_NOT_A_SERIAL,
                          extra={"error": "invalid_request", "error_description": "Invalid credentialID"})
     svc = services()
     return credentials.resolve(svc.sessions, current_caller(), ref, action=action, request_id=request_id())
@@ -97,8 +106,7 @@ def credentials_info() -> Response:
     which = str(body.get("certificates", "single"))
     certs = {"none": [], "single": [c.certificate_der], "chain": [c.certificate_der, *c.chain_der]}.get(which)
     if certs is None:
-        raise BadRequest("'certificates' must be none, single or chain",
-                         "'certificates' phải là none, single hoặc chain",
+        raise BadRequest(CERTIFICATES_OPTION_INVALID,
                          extra={"error": "invalid_request", "error_description": "Invalid certificates"})
     cert = x509.Certificate.load(c.certificate_der)
     out: dict[str, Any] = {
@@ -138,12 +146,12 @@ def credentials_authorize() -> Response:
     count = body.get("numSignatures")
     limit = svc.settings.section(SigningSettings).max_hashes
     if not isinstance(count, int) or not 1 <= count <= limit:
-        raise BadRequest(f"'numSignatures' must be 1 to {limit}", f"'numSignatures' phải từ 1 đến {limit}",
+        raise BadRequest(NUM_SIGNATURES_INVALID.format(limit=limit),
                          extra={"error": "invalid_request", "error_description": "Invalid numSignatures"})
     pinned = body.get("hash")
     if pinned is not None:
         if not isinstance(pinned, list) or len(pinned) != count:
-            raise BadRequest("'hash' must list numSignatures digests", "'hash' phải liệt kê numSignatures giá trị băm",
+            raise BadRequest(HASH_COUNT_INVALID,
                              extra={"error": "invalid_request", "error_description": "Invalid hash"})
     presented = body.get("PIN") or body.get("OTP")
     consent.check_consent(svc.sessions, svc.keystore, svc.settings, current_caller(), c,
@@ -171,8 +179,7 @@ def credentials_authorize() -> Response:
 def _scheme(c: Credential, hash_oid: Any, sign_oid: Any, params: Any) -> SignatureScheme:
     hash_name = _HASH_OIDS.get(str(hash_oid or ""))
     if hash_name is None:
-        raise BadRequest("'hashAlgo' must be SHA-256, SHA-384 or SHA-512",
-                         "'hashAlgo' phải là SHA-256, SHA-384 hoặc SHA-512",
+        raise BadRequest(HASH_ALGO_INVALID,
                          extra={"error": "invalid_request", "error_description": "Invalid hashAlgo"})
     try:
         name = algos.SignedDigestAlgorithmId(str(sign_oid or "")).native
@@ -194,8 +201,7 @@ def _scheme(c: Credential, hash_oid: Any, sign_oid: Any, params: Any) -> Signatu
     else:
         family = ""
     if not family:
-        raise BadRequest("'signAlgo' does not fit 'hashAlgo' or is not supported",
-                         "'signAlgo' không khớp với 'hashAlgo' hoặc không được hỗ trợ",
+        raise BadRequest(SIGN_ALGO_INVALID,
                          extra={"error": "invalid_request", "error_description": "Invalid signAlgo"})
     return credentials.choose_scheme(services().settings, c, f"{family}-{hash_name}", digest=hash_name)
 

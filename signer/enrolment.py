@@ -45,6 +45,21 @@ from kyso.errors import BadRequest, Conflict, ErrorKind, KysoError, NotFound
 from kyso.policy import Action
 from kyso.settings import Settings
 from signer.consent import ConsentLocked, ConsentRateLimited, SigningConsent, count_failure, hash_pin, pin_matches
+from signer.messages import (
+    ACTIVATION_CODE_INVALID,
+    CHANNEL_INVALID,
+    CONSENT_RATE_LIMITED,
+    EMAIL_SET_BY_SAME_STAFF,
+    ENROLMENT_BY_LETTER_OFF,
+    METHOD_INVALID,
+    NEW_PIN_IS_OLD,
+    NO_PIN_TO_CHANGE,
+    OFFICIAL_HAS_NO_EMAIL,
+    OFFICIAL_NOT_ACTIVE,
+    OFFICIAL_NOT_FOUND,
+    PIN_CHANGE_FIELDS_REQUIRED,
+    PIN_LOCKED,
+)
 from signer.settings import SigningSettings
 
 log = logging.getLogger("kyso.consent")
@@ -65,8 +80,7 @@ class ActivationCodeInvalid(KysoError):
     title_en = "Activation code not valid"
 
     def __init__(self, attempts_left: int | None = None) -> None:
-        super().__init__("the activation code is wrong, used or expired",
-                         "mã kích hoạt không đúng, đã dùng hoặc đã hết hạn",
+        super().__init__(ACTIVATION_CODE_INVALID,
                          extra={"attempts_left": attempts_left} if attempts_left is not None else None)
 
 
@@ -221,10 +235,9 @@ def start(factory: sessionmaker[Session], settings: Settings, caller: Caller, of
     policy.require(caller, Action.CONSENT_ENROL)
     g = settings.section(SigningSettings)
     if channel not in CHANNELS:
-        raise BadRequest("'channel' must be email or letter", "'channel' phải là email hoặc letter")
+        raise BadRequest(CHANNEL_INVALID)
     if channel == "letter" and not g.enrolment_by_letter:
-        raise EnrolmentRefused("enrolment by letter is turned off (signing.enrolment_by_letter)",
-                               "đăng ký qua thư giấy đã bị tắt (signing.enrolment_by_letter)")
+        raise EnrolmentRefused(ENROLMENT_BY_LETTER_OFF)
     if channel == "email" and not settings.mail.enabled:
         raise mail.MailDisabled()
     now = utcnow()
@@ -233,18 +246,15 @@ def start(factory: sessionmaker[Session], settings: Settings, caller: Caller, of
     with transaction(factory) as session:
         official = session.get(Official, official_id)
         if official is None:
-            raise NotFound(f"no official with id {official_id}", f"không có cán bộ với mã {official_id}")
+            raise NotFound(OFFICIAL_NOT_FOUND.format(official_id=official_id))
         if official.status != OfficialStatus.ACTIVE:
-            raise EnrolmentRefused("this official is not active", "cán bộ này không còn hoạt động")
+            raise EnrolmentRefused(OFFICIAL_NOT_ACTIVE)
         if channel == "email":
             if not official.email:
-                raise EnrolmentRefused("this official has no e-mail address in the registry",
-                                       "cán bộ này chưa có địa chỉ thư điện tử trong hệ thống")
+                raise EnrolmentRefused(OFFICIAL_HAS_NO_EMAIL)
             if _email_set_by(session, official_id) == caller.actor:
                 raise EnrolmentRefused(
-                    "you registered or changed this official's e-mail address: another staff member must "
-                    "send the activation code to it",
-                    "bạn đã đăng ký hoặc sửa địa chỉ thư điện tử của cán bộ này: cán bộ khác phải gửi mã kích hoạt")
+                    EMAIL_SET_BY_SAME_STAFF)
         agency = session.get(Agency, official.agency_id)
         earlier = session.execute(select(ConsentEnrolment).where(
             ConsentEnrolment.official_id == official_id, ConsentEnrolment.status == "pending")
@@ -332,7 +342,7 @@ def complete(factory: sessionmaker[Session], keystore: KeyStore, settings: Setti
              pin: Any = None, *, address: str = "", request_id: str = "") -> Completed:
     """The official, holding the activation code, sets a PIN or enrols TOTP."""
     if method not in METHODS:
-        raise BadRequest("'method' must be pin or totp", "'method' phải là pin hoặc totp")
+        raise BadRequest(METHOD_INVALID)
     parsed = parse_code(code)
     if parsed is None:
         log.info("malformed activation code from %s", address)
@@ -351,7 +361,7 @@ def complete(factory: sessionmaker[Session], keystore: KeyStore, settings: Setti
     if row is None:
         raise _fail(factory, settings, reference, address, request_id)
     if not active:  # deactivated after the enrolment was started
-        raise EnrolmentRefused("this official is not active", "cán bộ này không còn hoạt động")
+        raise EnrolmentRefused(OFFICIAL_NOT_ACTIVE)
     if method == "pin":
         problem = pin_problem(pin, settings.section(SigningSettings).consent_pin_min_length, citizen_id)
         if problem:
@@ -430,8 +440,7 @@ def change_pin(factory: sessionmaker[Session], settings: Settings, official_id: 
     """A new PIN, given the old one. A wrong old PIN counts as a failed consent (and locks
     at the limit, like signing); a locked credential cannot change its PIN."""
     if not isinstance(official_id, int) or isinstance(official_id, bool) or not isinstance(old_pin, str):
-        raise BadRequest("'official_id' (a number), 'old_pin' and 'new_pin' are required",
-                         "cần 'official_id' (số), 'old_pin' và 'new_pin'")
+        raise BadRequest(PIN_CHANGE_FIELDS_REQUIRED)
     now = utcnow()
     target = f"official:{official_id}"
     error: KysoError | None = None
@@ -439,14 +448,12 @@ def change_pin(factory: sessionmaker[Session], settings: Settings, official_id: 
         consent = session.get(SigningConsent, official_id, with_for_update=True)
         official = session.get(Official, official_id)
         if consent is None or consent.method != "pin" or consent.pin_hash is None or official is None:
-            error = BadRequest("this official has no PIN to change", "cán bộ này chưa có mã PIN để đổi")
+            error = BadRequest(NO_PIN_TO_CHANGE)
         elif consent.locked_at is not None:
-            error = ConsentLocked("too many wrong PINs: an administrator must unlock this credential",
-                                  "nhập sai PIN quá nhiều lần: quản trị viên cần mở khóa")
+            error = ConsentLocked(PIN_LOCKED)
         elif consent.window_start is not None and now - consent.window_start < dt.timedelta(minutes=1) \
                 and consent.window_attempts >= settings.section(SigningSettings).consent_attempts_per_minute:
-            error = ConsentRateLimited("too many consent attempts; try again in a minute",
-                                       "thử xác nhận quá nhiều lần; hãy thử lại sau một phút")
+            error = ConsentRateLimited(CONSENT_RATE_LIMITED)
         elif not pin_matches(old_pin, consent.pin_hash):
             error = count_failure(session, settings, consent, now, actor=target, request_id=request_id)
         else:
@@ -455,7 +462,7 @@ def change_pin(factory: sessionmaker[Session], settings: Settings, official_id: 
             if problem:
                 error = WeakPin(*problem)
             elif new_pin == old_pin:
-                error = WeakPin("the new PIN is the old one", "mã PIN mới trùng mã PIN cũ")
+                error = WeakPin(NEW_PIN_IS_OLD)
             else:
                 consent.failures, consent.updated_at = 0, now
                 consent.pin_hash = hash_pin(str(new_pin))
@@ -488,7 +495,7 @@ def status(factory: sessionmaker[Session], caller: Caller, official_id: int) -> 
     now = utcnow()
     with transaction(factory) as session:
         if session.get(Official, official_id) is None:
-            raise NotFound(f"no official with id {official_id}", f"không có cán bộ với mã {official_id}")
+            raise NotFound(OFFICIAL_NOT_FOUND.format(official_id=official_id))
         consent = session.get(SigningConsent, official_id)
         pending = session.execute(select(ConsentEnrolment).where(
             ConsentEnrolment.official_id == official_id, ConsentEnrolment.status == "pending",

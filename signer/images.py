@@ -18,6 +18,15 @@ from kyso.db import transaction, utcnow
 from kyso.errors import ErrorKind, KysoError, NotFound, PayloadTooLarge
 from kyso.settings import Settings
 from signer.credentials import AppearanceImage
+from signer.messages import (
+    AGENCY_NOT_FOUND,
+    IMAGE_NOT_PNG,
+    IMAGE_NOT_TRANSPARENT,
+    IMAGE_SIZE_INVALID,
+    IMAGE_TOO_LARGE,
+    OFFICIAL_OWNER_NOT_FOUND,
+    PNG_DAMAGED,
+)
 from signer.settings import SigningSettings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,25 +53,22 @@ class ImageInfo:
 def validate_png(data: bytes, settings: Settings) -> tuple[int, int]:
     g = settings.section(SigningSettings)
     if len(data) > g.max_image_bytes:
-        raise PayloadTooLarge(f"an image is at most {g.max_image_bytes} bytes",
-                              f"ảnh tối đa {g.max_image_bytes} byte", extra={"limit_bytes": g.max_image_bytes})
+        raise PayloadTooLarge(IMAGE_TOO_LARGE.format(limit=g.max_image_bytes), extra={"limit_bytes": g.max_image_bytes})
     if not data.startswith(PNG_MAGIC):
-        raise InvalidImage("the image must be a PNG file", "ảnh phải là tệp PNG")
+        raise InvalidImage(IMAGE_NOT_PNG)
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
             width, height = img.size
             if width > g.max_image_side or height > g.max_image_side or width < 16 or height < 16:
-                raise InvalidImage(f"the image must be 16 to {g.max_image_side} pixels a side",
-                                   f"mỗi cạnh ảnh phải từ 16 đến {g.max_image_side} điểm ảnh")
+                raise InvalidImage(IMAGE_SIZE_INVALID.format(limit=g.max_image_side))
             transparent = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
             if not transparent:
-                raise InvalidImage("the image must have transparency (an alpha channel)",
-                                   "ảnh phải có nền trong suốt (kênh alpha)")
+                raise InvalidImage(IMAGE_NOT_TRANSPARENT)
             img.load()  # decode it all: a truncated or corrupt file fails here
     except InvalidImage:
         raise
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise InvalidImage("the PNG file is damaged", "tệp PNG bị hỏng", log_detail=type(exc).__name__) from None
+        raise InvalidImage(PNG_DAMAGED, log_detail=type(exc).__name__) from None
     return width, height
 
 
@@ -89,11 +95,11 @@ def _owner_id(session: Session, kind: str, owner: str) -> int:
     if kind == "signature":
         official = session.get(Official, int(owner)) if owner.isdigit() else None
         if official is None:
-            raise NotFound(f"no official {owner[:20]}", f"không có cán bộ {owner[:20]}")
+            raise NotFound(OFFICIAL_OWNER_NOT_FOUND.format(owner=owner[:20]))
         return official.id
     agency = session.execute(select(Agency).where(Agency.code == owner.upper())).scalar_one_or_none()
     if agency is None:
-        raise NotFound(f"no agency {owner[:20]}", f"không có cơ quan {owner[:20]}")
+        raise NotFound(AGENCY_NOT_FOUND.format(owner=owner[:20]))
     return agency.id
 
 

@@ -49,6 +49,27 @@ from kyso.settings import Settings
 from signer import cmsbuild, images
 from signer.cades import tsa_reply
 from signer.credentials import Credential
+from signer.messages import (
+    ANCHOR_EMPTY,
+    ANCHOR_NOT_ON_PAGE,
+    APPEARANCE_INVALID,
+    FIELD_NAME_INVALID,
+    FONT_MISSING,
+    LEADER_NEEDS_PERSONAL_CREDENTIAL,
+    NO_SEAL_IMAGE,
+    NOT_A_PDF,
+    PADES_LEVEL_INVALID,
+    PAGE_HAS_NO_TEXT,
+    PAGE_INVALID,
+    PAGE_OUT_OF_RANGE,
+    PDF_CANNOT_BE_SIGNED,
+    PDF_ENCRYPTED,
+    PDF_NESTED_TOO_DEEPLY,
+    PDF_PAGES_UNREADABLE,
+    PDF_TEXT_UNREADABLE,
+    PDF_UNREADABLE,
+    RECT_INVALID,
+)
 from signer.settings import SigningSettings, TsaSettings
 
 if TYPE_CHECKING:
@@ -87,8 +108,7 @@ FIELD_NAME = re.compile(r"[\x20-\x7e]{1,100}")  # printable ASCII: safe in an HT
 def check_field_name(name: str) -> str:
     if not FIELD_NAME.fullmatch(name):
         raise SignatureFieldInvalid(
-            "the PDF's prepared signature field has a name that is not 1 to 100 printable ASCII characters",
-            "tên trường chữ ký chuẩn bị sẵn trong tệp PDF không phải 1 đến 100 ký tự ASCII in được")
+            FIELD_NAME_INVALID)
     return name
 
 
@@ -114,19 +134,18 @@ class PdfOptions:
 def parse_options(options: dict[str, Any], settings: Settings) -> PdfOptions:
     level = str(options.get("level") or settings.section(SigningSettings).default_pdf_level).upper()
     if level not in PDF_LEVELS:
-        raise BadRequest("'level' must be B-B, B-T, B-LT or B-LTA", "'level' phải là B-B, B-T, B-LT hoặc B-LTA")
+        raise BadRequest(PADES_LEVEL_INVALID)
     profile = str(options.get("appearance") or options.get("profile") or "none").lower()
     if profile not in PROFILES:
-        raise BadRequest("'appearance' must be leader, seal, copy or none",
-                         "'appearance' phải là leader, seal, copy hoặc none")
+        raise BadRequest(APPEARANCE_INVALID)
     page = options.get("page")
     if page not in (None, ""):
         try:
             page = int(page)
         except (TypeError, ValueError):
-            raise BadRequest("'page' must be a page number from 1", "'page' phải là số trang từ 1") from None
+            raise BadRequest(PAGE_INVALID) from None
         if page < 1:
-            raise BadRequest("'page' must be a page number from 1", "'page' phải là số trang từ 1")
+            raise BadRequest(PAGE_INVALID)
     else:
         page = None
     rect = options.get("rect")
@@ -136,8 +155,7 @@ def parse_options(options: dict[str, Any], settings: Settings) -> PdfOptions:
         except (TypeError, ValueError):
             values = []
         if len(values) != 4 or values[2] <= values[0] or values[3] <= values[1]:
-            raise BadRequest("'rect' must be x1,y1,x2,y2 in points with x2 > x1 and y2 > y1",
-                             "'rect' phải là x1,y1,x2,y2 (điểm) với x2 > x1 và y2 > y1")
+            raise BadRequest(RECT_INVALID)
         rect = tuple(values)
     else:
         rect = None
@@ -263,19 +281,18 @@ def find_anchor(source: IO[bytes], page: int, anchor: str) -> tuple[float, float
             out = subprocess.run(["pdftotext", "-q", "-bbox-layout", "-f", str(page), "-l", str(page), tmp.name, "-"],
                                  capture_output=True, timeout=60, check=True).stdout
         except (OSError, subprocess.SubprocessError) as exc:
-            raise InvalidPdf("the PDF's text could not be read to find the anchor",
-                             "không đọc được chữ trong PDF để tìm vị trí neo", log_detail=str(exc)[:200]) from None
+            raise InvalidPdf(PDF_TEXT_UNREADABLE, log_detail=str(exc)[:200]) from None
     # poppler's own XHTML, the PDF's text escaped in it; its doctype is dropped so that no
     # DTD is ever read (expat resolves no external entities either).
     root = ElementTree.fromstring(re.sub(rb"<!DOCTYPE[^>]*>", b"", out))  # noqa: S314
     ns = {"x": "http://www.w3.org/1999/xhtml"}
     page_el = root.find(".//x:page", ns)
     if page_el is None:
-        raise AnchorNotFound(f"page {page} has no text", f"trang {page} không có chữ")
+        raise AnchorNotFound(PAGE_HAS_NO_TEXT.format(page=page))
     height = float(page_el.get("height", "842"))
     parts = unicodedata.normalize("NFC", anchor).split()
     if not parts:
-        raise AnchorNotFound("the anchor text is empty", "dòng chữ neo trống")
+        raise AnchorNotFound(ANCHOR_EMPTY)
     pattern = re.compile(r"\s+".join(re.escape(p) for p in parts), re.IGNORECASE)
     for line in page_el.iterfind(".//x:line", ns):
         # Each character's x range, spread evenly over its word's box (a "word" may carry
@@ -297,8 +314,7 @@ def find_anchor(source: IO[bytes], page: int, anchor: str) -> tuple[float, float
             x1, x2 = chars[match.start()][1], chars[match.end() - 1][2]
             y1, y2 = float(line.get("yMin", 0)), float(line.get("yMax", 0))
             return x1, height - y2, x2, height - y1, height
-    raise AnchorNotFound(f"the text '{anchor[:60]}' is not on page {page}",
-                         f"không thấy dòng chữ '{anchor[:60]}' trên trang {page}")
+    raise AnchorNotFound(ANCHOR_NOT_ON_PAGE.format(anchor=anchor[:60], page=page))
 
 
 def _char_weight(c: str) -> float:
@@ -337,8 +353,7 @@ def font_file(path: Path = FONT) -> str:
     from fontTools.ttLib.scaleUpem import scale_upem
 
     if not path.is_file():
-        raise KysoError("the signature font (Liberation Serif) is not installed",
-                        "chưa cài phông chữ chữ ký (Liberation Serif)", log_detail=str(path))
+        raise KysoError(FONT_MISSING, log_detail=str(path))
     font = TTFont(str(path))
     if font["head"].unitsPerEm != 1000:
         scale_upem(font, 1000)
@@ -388,7 +403,7 @@ def appearance(factory: sessionmaker[Session], data: IO[bytes], reader: Any, cre
     pages = int(reader.root["/Pages"]["/Count"])
     page = opts.page or (1 if opts.profile == "copy" else pages)
     if page > pages:
-        raise BadRequest(f"the document has {pages} pages", f"tài liệu có {pages} trang")
+        raise BadRequest(PAGE_OUT_OF_RANGE.format(pages=pages))
     mediabox = [float(v) for v in reader.get_object(reader.find_page_for_modification(page - 1)[0])["/MediaBox"]]
     page_w, page_h = mediabox[2] - mediabox[0], mediabox[3] - mediabox[1]
     signed_at = now.astimezone(VN).isoformat(timespec="seconds")
@@ -411,8 +426,7 @@ def appearance(factory: sessionmaker[Session], data: IO[bytes], reader: Any, cre
         return Appearance(style, page - 1, _ints(box), params)
     if opts.profile == "leader":
         if credential.official_id is None:
-            raise BadRequest("the leader appearance needs an official's personal credential",
-                             "mẫu chữ ký lãnh đạo cần khóa ký cá nhân của cán bộ")
+            raise BadRequest(LEADER_NEEDS_PERSONAL_CREDENTIAL)
         background = PdfImage(_png(png)) if png else None
         # Anchored to the document's own title line, the appearance holds the signature
         # image and the name below it; placed elsewhere, the title line too.
@@ -445,8 +459,7 @@ def appearance(factory: sessionmaker[Session], data: IO[bytes], reader: Any, cre
         return Appearance(style, page - 1, _ints(box), params, seal_field=seal_field)
     # seal
     if not png:
-        raise BadRequest("the agency has no seal image: upload one first (PUT .../agencies/{code}/seal-image)",
-                         "cơ quan chưa có ảnh con dấu: hãy tải lên trước")
+        raise BadRequest(NO_SEAL_IMAGE.format())  # format() turns its {{code}} into {code}
     img = _png(png)
     w, h = _true_size(img, SEAL_MM)
     seal_style = StaticStampStyle(background=PdfImage(img), border_width=0, background_opacity=1.0)
@@ -517,8 +530,7 @@ def sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings,
     try:
         return _sign(factory, keystore, settings, grant, source, opts, now)
     except RecursionError:
-        raise TooComplex("the document could not be signed: its objects are nested too deeply",
-                         "không ký được tài liệu: các đối tượng lồng nhau quá sâu") from None
+        raise TooComplex(PDF_NESTED_TOO_DEEPLY) from None
 
 
 def _sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings, grant: Grant,
@@ -534,18 +546,17 @@ def _sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings
     head = data.read(1024)
     data.seek(0)
     if not head.lstrip()[:5].startswith(b"%PDF-"):
-        raise InvalidPdf("the document is not a PDF", "tài liệu không phải PDF")
+        raise InvalidPdf(NOT_A_PDF)
     try:
         writer = IncrementalPdfFileWriter(data, strict=False)
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise InvalidPdf("the PDF cannot be read", "không đọc được tệp PDF", log_detail=type(exc).__name__) from None
+        raise InvalidPdf(PDF_UNREADABLE, log_detail=type(exc).__name__) from None
     if writer.prev.encrypted:
-        raise EncryptedPdf("the PDF is encrypted; send it without a password",
-                           "tệp PDF được mã hóa; hãy gửi bản không đặt mật khẩu")
+        raise EncryptedPdf(PDF_ENCRYPTED)
     try:
         look = appearance(factory, data, writer.prev, credential, opts, now)
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise InvalidPdf("the PDF's pages cannot be read", "không đọc được các trang của tệp PDF",
+        raise InvalidPdf(PDF_PAGES_UNREADABLE,
                          log_detail=type(exc).__name__) from None
     name = check_field_name(look.existing_field or f"Kyso-{opts.profile}-{uuid.uuid4().hex[:8]}")
     if look.seal_field is not None:
@@ -578,7 +589,7 @@ def _sign(factory: sessionmaker[Session], keystore: KeyStore, settings: Settings
         raise
     except PdfError as exc:
         out.close()
-        raise InvalidPdf("the PDF cannot be signed as it is", "không ký được tệp PDF này",
+        raise InvalidPdf(PDF_CANNOT_BE_SIGNED,
                          log_detail=f"{type(exc).__name__}: {str(exc)[:200]}") from None
     except BaseException:
         out.close()

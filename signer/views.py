@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, Response, request
 from kyso.errors import PayloadTooLarge
 from kyso.web import public, services
 from signer import tsa
+from signer.messages import TIME_STAMP_REQUEST_TOO_LARGE
 from signer.settings import TsaSettings
 
 log = logging.getLogger("kyso.tsa")
@@ -36,8 +37,7 @@ def timestamp() -> Response:
     svc = services()
     limit = svc.settings.section(TsaSettings).max_request_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"a time-stamp request is at most {limit} bytes",
-                              f"yêu cầu gắn dấu thời gian tối đa {limit} byte", extra={"limit_bytes": limit})
+        raise PayloadTooLarge(TIME_STAMP_REQUEST_TOO_LARGE.format(limit=limit), extra={"limit_bytes": limit})
     try:
         if request.mimetype != "application/timestamp-query":
             raise tsa.TsaRefusal("bad_request", "Content-Type must be application/timestamp-query")
